@@ -251,3 +251,19 @@ func Backoff(ctx context.Context, attempt int, d *time.Duration) error {
 		return nil
 	}
 }
+
+// hidden is an error whose text is a full sentence and which still matches a
+// sentinel with errors.Is, without appending the sentinel's text.
+type hidden struct {
+	msg      string
+	sentinel error
+}
+
+func (h *hidden) Error() string { return h.msg }
+func (h *hidden) Unwrap() error { return h.sentinel }
+
+// Unavailablef formats an error that says what is wrong and what to do, and
+// matches ErrUnavailable.
+func Unavailablef(format string, args ...any) error {
+	return &hidden{msg: fmt.Sprintf(format, args...), sentinel: ErrUnavailable}
+}

@@ -45,7 +45,7 @@ func Open(path string) (*Store, error) {
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("state dir %q cannot be created: %v: run as root or choose another --state-dir: %w", dir, err, store.ErrUnavailable)
+		return nil, store.Unavailablef("state dir %q cannot be created: %v: run as root or choose another --state-dir", dir, err)
 	}
 	if err := checkWritable(dir); err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func Open(path string) (*Store, error) {
 func checkWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".fatbox-write-check-*")
 	if err != nil {
-		return fmt.Errorf("state dir %q is not writable (%v): run fatbox as root or pass --state-dir with a writable directory: %w", dir, unwrapPathErr(err), store.ErrUnavailable)
+		return store.Unavailablef("state dir %q is not writable (%v): run fatbox as root or pass --state-dir with a writable directory", dir, unwrapPathErr(err))
 	}
 	name := f.Name()
 	f.Close()
@@ -92,7 +92,7 @@ func (s *Store) Health(ctx context.Context) error {
 	}
 	return s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketKV) == nil {
-			return fmt.Errorf("embedded store %q has no %q bucket: the file is not a fatbox store: %w", s.path, bucketKV, store.ErrUnavailable)
+			return store.Unavailablef("embedded store %q has no %q bucket: the file is not a fatbox store", s.path, bucketKV)
 		}
 		return nil
 	})
@@ -109,7 +109,7 @@ func (s *Store) withDB(write bool, fn func(db *bolt.DB) error) error {
 	}
 	lf, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("open lock file for %q: %v: check the state dir's permissions: %w", s.path, unwrapPathErr(err), store.ErrUnavailable)
+		return store.Unavailablef("open lock file for %q: %v: check the state dir's permissions", s.path, unwrapPathErr(err))
 	}
 	defer lf.Close() // closing the descriptor drops the flock
 	how := syscall.LOCK_SH
@@ -123,13 +123,13 @@ func (s *Store) withDB(write bool, fn func(db *bolt.DB) error) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("lock %q: %v: %w", s.path+".lock", err, store.ErrUnavailable)
+		return store.Unavailablef("lock %q: %v", s.path+".lock", err)
 	}
 	// Only writers may create the file; readers hold a shared lock, so a
 	// missing file is opened read-write once by a writer first (Open does).
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 30 * time.Second, ReadOnly: !write})
 	if err != nil {
-		return fmt.Errorf("open embedded store %q: %v: %w", s.path, err, store.ErrUnavailable)
+		return store.Unavailablef("open embedded store %q: %v", s.path, err)
 	}
 	ferr := fn(db)
 	cerr := db.Close()

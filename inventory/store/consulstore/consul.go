@@ -127,10 +127,10 @@ func (s *Store) wrap(what string, err error) error {
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("cannot reach Consul at %s (%s): %v: start the Consul agent or fix the store URL (--store consul://host:port/prefix): %w",
-			s.cfg.Address, what, rootCause(err), store.ErrUnavailable)
+		return store.Unavailablef("cannot reach Consul at %s (%s): %v: start the Consul agent or fix the store URL (--store consul://host:port/prefix)",
+			s.cfg.Address, what, rootCause(err))
 	}
-	return fmt.Errorf("consul %s: %v: %w", what, err, store.ErrUnavailable)
+	return store.Unavailablef("consul %s: %v", what, err)
 }
 
 func rootCause(err error) error {

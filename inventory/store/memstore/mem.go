@@ -31,7 +31,7 @@ func (s *Store) Health(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("memory store is closed: %w", store.ErrUnavailable)
+		return store.Unavailablef("memory store is closed")
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func (s *Store) Txn(ctx context.Context, ops []store.Op) ([]uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, fmt.Errorf("memory store is closed: %w", store.ErrUnavailable)
+		return nil, store.Unavailablef("memory store is closed")
 	}
 	for i, op := range ops {
 		cur, ok := s.data[op.Key]

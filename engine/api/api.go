@@ -1,0 +1,141 @@
+// Package api holds the wire types of the fatbox daemon's REST/JSON API and a
+// client for it. The API is served on a unix socket (default
+// /run/fatbox/fatbox.sock, mode 0660); every CLI subcommand except
+// `fatbox daemon` and `fatbox version` is a client of it.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// DefaultSocket is where the daemon listens unless told otherwise.
+const DefaultSocket = "/run/fatbox/fatbox.sock"
+
+// ErrDaemonDown: the daemon's socket cannot be reached.
+var ErrDaemonDown = errors.New("fatbox daemon not reachable")
+
+// Status is GET /v1/status.
+type Status struct {
+	Version   string      `json:"version"`
+	Node      string      `json:"node"`
+	PID       int         `json:"pid"`
+	StartedAt time.Time   `json:"started_at"`
+	Starts    int         `json:"starts"` // how many times a daemon for this node has started on this store
+	StateDir  string      `json:"state_dir"`
+	Socket    string      `json:"socket"`
+	Store     StoreStatus `json:"store"`
+}
+
+// StoreStatus describes the state backend.
+type StoreStatus struct {
+	Backend string `json:"backend"`
+	URL     string `json:"url"` // secrets removed
+	Healthy bool   `json:"healthy"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Client talks to the daemon. The zero value talks to DefaultSocket.
+type Client struct {
+	// Socket is the daemon's unix socket; "" means DefaultSocket.
+	Socket string
+	// Timeout bounds each request; 0 means 30 s.
+	Timeout time.Duration
+}
+
+func (c *Client) socket() string {
+	if c.Socket == "" {
+		return DefaultSocket
+	}
+	return c.Socket
+}
+
+func (c *Client) http() *http.Client {
+	to := c.Timeout
+	if to == 0 {
+		to = 30 * time.Second
+	}
+	sock := c.socket()
+	return &http.Client{
+		Timeout: to,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", sock)
+			},
+		},
+	}
+}
+
+// Do sends a request with an optional JSON body and decodes a JSON answer into out.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(json.NewEncoder(pw).Encode(in)) }()
+		body = pr
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://fatbox"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return &downError{fmt.Sprintf("cannot reach fatbox daemon at %s: %v: start it with `fatbox daemon` or `systemctl start fatbox`",
+				c.socket(), oe.Err)}
+		}
+		return fmt.Errorf("fatbox daemon at %s: %w", c.socket(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e Error
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			return &StatusError{Code: resp.StatusCode, Msg: e.Error}
+		}
+		return &StatusError{Code: resp.StatusCode, Msg: resp.Status}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("fatbox daemon sent a bad answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// StatusError is a non-2xx answer from the daemon; Msg is its error text.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string { return e.Msg }
+
+// Status asks the daemon how it is.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, &s)
+	return s, err
+}
+
+// downError matches ErrDaemonDown; its text is the whole message.
+type downError struct{ msg string }
+
+func (e *downError) Error() string { return e.msg }
+func (e *downError) Unwrap() error { return ErrDaemonDown }

@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fatbox/fatbox/engine/api"
+)
+
+// DefaultConfigFile is read when no --config is given; it may be absent.
+const DefaultConfigFile = "/etc/fatbox/fatbox.yaml"
+
+// Config is the daemon's configuration (YAML). Every field has a default and
+// a command-line flag that overrides it.
+type Config struct {
+	// Socket is the unix socket of the REST API; "" means /run/fatbox/fatbox.sock.
+	Socket string `yaml:"socket"`
+	// StateDir holds the embedded store and per-container state; "" means /var/lib/fatbox.
+	StateDir string `yaml:"state_dir"`
+	// Store is a store URL: "embedded" (default), bolt:///path, consul://host:port/prefix.
+	Store string `yaml:"store"`
+	// Node names this host in the store; "" means the hostname.
+	Node string `yaml:"node"`
+}
+
+// Defaults returns the built-in configuration.
+func Defaults() Config {
+	return Config{Socket: api.DefaultSocket, StateDir: "/var/lib/fatbox", Store: "embedded"}
+}
+
+// LoadFile reads a YAML config file over base. A missing file is an error
+// only when mustExist; unknown keys are always an error.
+func LoadFile(path string, mustExist bool, base Config) (Config, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		return base, nil
+	}
+	if err != nil {
+		return base, fmt.Errorf("config file %q: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	cfg := base
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return base, fmt.Errorf("config file %q: %v: fix the file (known keys: socket, state_dir, store, node)", path, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,243 @@
+// Package daemon is the fatbox host agent: it owns the state store and serves
+// the REST/JSON API on a unix socket. The CLI in tools/fatbox only wires it up.
+//
+// Hazards:
+//   - One daemon per state dir: New takes an exclusive flock on
+//     <state dir>/daemon.lock, held until Close, so a second daemon fails fast
+//     instead of two daemons reconciling the same host.
+//   - A socket file left by a daemon killed with -9 is removed only when
+//     nothing answers on it.
+//   - The daemon is not in the data path; killing it at any instant must leave
+//     the store consistent (every write is a CAS transaction).
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/inventory/store"
+	"github.com/fatbox/fatbox/inventory/store/backends"
+)
+
+// Daemon is a running host agent. Create it with New, run it with Serve.
+type Daemon struct {
+	cfg     Config
+	version string
+	log     *slog.Logger
+	store   store.Store
+	lock    *os.File
+	started time.Time
+	starts  int
+}
+
+// hostRecord is kept at hosts/<node> in the store.
+type hostRecord struct {
+	Node      string    `json:"node"`
+	Version   string    `json:"version"`
+	Starts    int       `json:"starts"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// New checks the state dir, takes the per-host lock, opens the store and
+// records this start. Errors are one line that says what to do.
+func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Daemon, error) {
+	if cfg.StateDir == "" || cfg.Socket == "" {
+		d := Defaults()
+		if cfg.StateDir == "" {
+			cfg.StateDir = d.StateDir
+		}
+		if cfg.Socket == "" {
+			cfg.Socket = d.Socket
+		}
+	}
+	if !filepath.IsAbs(cfg.StateDir) {
+		return nil, fmt.Errorf("state dir %q is relative: pass an absolute --state-dir", cfg.StateDir)
+	}
+	if cfg.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the hostname (%v): set node in the config file", err)
+		}
+		cfg.Node = h
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir %q cannot be created (%v): run fatbox as root or pass --state-dir with a writable directory", cfg.StateDir, rootErr(err))
+	}
+	lock, err := os.OpenFile(filepath.Join(cfg.StateDir, "daemon.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state dir %q is not writable (%v): run fatbox as root or pass --state-dir with a writable directory", cfg.StateDir, rootErr(err))
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("another fatbox daemon holds %q: stop it first (`fatbox status` shows its socket)", lock.Name())
+	}
+	d := &Daemon{cfg: cfg, version: version, log: log, lock: lock, started: time.Now().UTC()}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
+	st, err := backends.Open(ctx, cfg.Store, cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	d.store = st
+	if err := d.recordStart(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
+}
+
+func rootErr(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+func (d *Daemon) recordStart(ctx context.Context) error {
+	key := "hosts/" + d.cfg.Node
+	_, err := store.Update(ctx, d.store, key, func(cur []byte, exists bool) ([]byte, error) {
+		var r hostRecord
+		if exists {
+			if err := json.Unmarshal(cur, &r); err != nil {
+				return nil, fmt.Errorf("host record %q is corrupt: %w", key, err)
+			}
+		}
+		r.Node, r.Version, r.StartedAt = d.cfg.Node, d.version, d.started
+		r.Starts++
+		d.starts = r.Starts
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return fmt.Errorf("record daemon start in the store: %w", err)
+	}
+	return nil
+}
+
+// Store is the daemon's state store.
+func (d *Daemon) Store() store.Store { return d.store }
+
+// Config is the effective configuration.
+func (d *Daemon) Config() Config { return d.cfg }
+
+// Close releases the store and the per-host lock.
+func (d *Daemon) Close() error {
+	if d.store != nil {
+		d.store.Close()
+	}
+	if d.lock != nil {
+		d.lock.Close()
+		d.lock = nil
+	}
+	return nil
+}
+
+// Serve listens on the unix socket and serves the API until ctx ends.
+func (d *Daemon) Serve(ctx context.Context) error {
+	l, err := d.listen()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	d.log.Info("fatbox daemon ready", "socket", d.cfg.Socket, "store", d.store.Backend(), "state_dir", d.cfg.StateDir, "node", d.cfg.Node)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	os.Remove(d.cfg.Socket)
+	return err
+}
+
+func (d *Daemon) listen() (net.Listener, error) {
+	sock := d.cfg.Socket
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the socket's directory %q (%v): run as root or pass --socket", filepath.Dir(sock), rootErr(err))
+	}
+	if _, err := os.Lstat(sock); err == nil {
+		if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("something already answers on %q: another fatbox daemon is running; stop it or pass --socket", sock)
+		}
+		os.Remove(sock) // left by a daemon that was killed
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %q (%v): run as root or pass --socket", sock, rootErr(err))
+	}
+	if err := os.Chmod(sock, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod %q: %w", sock, err)
+	}
+	return l, nil
+}
+
+// Handler is the REST API.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", d.handleStatus)
+	return mux
+}
+
+func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	st := api.Status{
+		Version: d.version, Node: d.cfg.Node, PID: os.Getpid(), StartedAt: d.started, Starts: d.starts,
+		StateDir: d.cfg.StateDir, Socket: d.cfg.Socket,
+		Store: api.StoreStatus{Backend: d.store.Backend(), URL: redact(d.cfg.Store), Healthy: true},
+	}
+	if err := d.store.Health(ctx); err != nil {
+		st.Store.Healthy = false
+		st.Store.Error = err.Error()
+	}
+	WriteJSON(w, http.StatusOK, st)
+}
+
+// redact drops secrets (a token parameter) from a store URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return raw
+	}
+	q := u.Query()
+	if q.Has("token") {
+		q.Set("token", "REDACTED")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// WriteJSON writes v as the JSON answer with status code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes an api.Error answer.
+func WriteError(w http.ResponseWriter, code int, err error) {
+	WriteJSON(w, code, api.Error{Error: err.Error()})
+}

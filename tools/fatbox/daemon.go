@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fatbox/fatbox/engine/daemon"
+)
+
+func newDaemonCmd() *cobra.Command {
+	var (
+		configFile string
+		flags      daemon.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "run the fatbox host agent (REST API on a unix socket)",
+		Long: `Run the fatbox host agent. Settings come from the built-in defaults, then the
+config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := daemon.LoadFile(configFile, cmd.Flags().Changed("config"), daemon.Defaults())
+			if err != nil {
+				return err
+			}
+			// cobra's root --socket is shared with clients; the daemon listens on it.
+			if f := cmd.Flags().Lookup("socket"); f != nil && f.Changed {
+				cfg.Socket = f.Value.String()
+			}
+			if cmd.Flags().Changed("state-dir") {
+				cfg.StateDir = flags.StateDir
+			}
+			if cmd.Flags().Changed("store") {
+				cfg.Store = flags.Store
+			}
+			if cmd.Flags().Changed("node") {
+				cfg.Node = flags.Node
+			}
+			return runDaemon(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", daemon.DefaultConfigFile, "config file (YAML)")
+	cmd.Flags().StringVar(&flags.StateDir, "state-dir", "/var/lib/fatbox", "state directory")
+	cmd.Flags().StringVar(&flags.Store, "store", "embedded", "state store URL: embedded, bolt:///path/state.db or consul://host:port/prefix")
+	cmd.Flags().StringVar(&flags.Node, "node", "", "this host's name in the store (default: the hostname)")
+	return cmd
+}
+
+func runDaemon(ctx context.Context, cfg daemon.Config) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(ctx, cfg, version, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Serve(ctx)
+}

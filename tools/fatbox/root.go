@@ -1,0 +1,27 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/fatbox/fatbox/engine/api"
+)
+
+// globals are the flags every client subcommand shares.
+type globals struct {
+	socket string
+}
+
+func (g *globals) client() *api.Client { return &api.Client{Socket: g.socket} }
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "fatbox",
+		Short:         "fat containers that live like VMs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.socket, "socket", api.DefaultSocket, "the fatbox daemon's unix socket")
+	root.AddCommand(newVersionCmd(), newDaemonCmd(), newStatusCmd(g))
+	return root
+}
