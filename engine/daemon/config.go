@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -47,7 +48,12 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 	dec.KnownFields(true)
 	cfg := base
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return base, fmt.Errorf("config file %q: %v: fix the file (known keys: socket, state_dir, store, node)", path, err)
+		msg := err.Error()
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msg = strings.Join(te.Errors, "; ")
+		}
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }
