@@ -21,9 +21,9 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("embedded store not at <state dir>/state.db: %v", err)
 	}
 	for raw, want := range map[string]string{
-		"etcd://x:1/":      `unknown store URL "etcd://x:1/": no backend for "etcd://"`,
-		"consul":           `unknown store URL "consul"`,
-		"bolt://host/x.db": "bolt URLs have no host",
+		"etcd://x:1/":       `unknown store URL "etcd://x:1/": no backend for "etcd://"`,
+		"consul":            `unknown store URL "consul"`,
+		"bolt://host/x.db":  "bolt URLs have no host",
 		"consul://h:1/?x=1": `unknown parameter "x"`,
 	} {
 		_, err := Open(ctx, raw, dir)

@@ -1,0 +1,304 @@
+package ipam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/inventory/store"
+	"github.com/fatbox/fatbox/inventory/store/boltstore"
+	"github.com/fatbox/fatbox/inventory/store/consulstore"
+	"github.com/fatbox/fatbox/inventory/store/memstore"
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+// The lease tests run on every backend: the fake, the embedded store and Consul.
+
+func TestLeasesMemory(t *testing.T) {
+	runLeaseTests(t, func(t *testing.T) store.Store { return memstore.New() })
+}
+
+func TestLeasesBolt(t *testing.T) {
+	runLeaseTests(t, func(t *testing.T) store.Store {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestLeasesConsul(t *testing.T) {
+	c := harness.StartConsul(t)
+	var n atomic.Int64
+	runLeaseTests(t, func(t *testing.T) store.Store {
+		cfg, _ := consulstore.ParseURL(c.URL(fmt.Sprintf("ipam%d", n.Add(1))))
+		s, err := consulstore.Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func ip(s string) netip.Addr         { return netip.MustParseAddr(s) }
+func dur(d time.Duration) *Duration  { x := Duration(d); return &x }
+
+func newPool(t *testing.T, a *Allocator, name, cidr string, mod ...func(*Pool)) Pool {
+	t.Helper()
+	pf := netip.MustParsePrefix(cidr)
+	p := Pool{Name: name, CIDR: pf, Gateway: pf.Addr().Next(), Bridge: "fbt" + name}
+	for _, m := range mod {
+		m(&p)
+	}
+	p, err := a.CreatePool(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (*Allocator, *clock) {
+		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		return &Allocator{Store: newStore(t), Host: "h1", Now: c.now}, c
+	}
+	t.Run("StickyByName", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "prod", "198.18.0.0/24")
+		l1, err := a.Allocate(ctx, "prod", "web-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l1.IP != ip("198.18.0.2") {
+			t.Fatalf("first lease %s, want 198.18.0.2 (the gateway .1 is skipped)", l1.IP)
+		}
+		l2, _ := a.Allocate(ctx, "prod", "web-02")
+		again, err := a.Allocate(ctx, "prod", "web-01")
+		if err != nil || again.IP != l1.IP || l2.IP == l1.IP {
+			t.Fatalf("web-01 again = %v %v; web-02 = %v", again.IP, err, l2.IP)
+		}
+		// A fresh allocator (another process) sees the same.
+		b := &Allocator{Store: a.Store, Host: "h1"}
+		if l, err := b.Allocate(ctx, "prod", "web-01"); err != nil || l.IP != l1.IP {
+			t.Fatalf("other process: %v %v", l.IP, err)
+		}
+		if o, err := a.Owner(ctx, l2.IP); err != nil || o.Name != "web-02" {
+			t.Fatalf("Owner(%s) = %+v, %v", l2.IP, o, err)
+		}
+		if _, err := a.Owner(ctx, ip("198.18.0.200")); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("Owner of a free address: %v", err)
+		}
+		ls, _ := a.List(ctx, "prod")
+		if len(ls) != 2 {
+			t.Fatalf("List = %v", ls)
+		}
+	})
+	t.Run("QuarantineAndReuse", func(t *testing.T) {
+		a, c := setup(t)
+		newPool(t, a, "q", "198.18.1.0/29", func(p *Pool) { p.Quarantine = dur(time.Hour) }) // .2-.6 usable: 5
+		var names []string
+		for i := 0; i < 5; i++ {
+			n := fmt.Sprintf("vm-%d", i)
+			names = append(names, n)
+			if _, err := a.Allocate(ctx, "q", n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Allocate(ctx, "q", "late"); !errors.Is(err, ErrPoolFull) {
+			t.Fatalf("full pool: %v", err)
+		}
+		rel, err := a.Release(ctx, "q", "vm-0")
+		if err != nil || rel.State != Released {
+			t.Fatalf("Release: %+v %v", rel, err)
+		}
+		if _, err := a.Allocate(ctx, "q", "late"); !errors.Is(err, ErrPoolFull) {
+			t.Fatalf("address in quarantine went to another name: %v", err)
+		}
+		back, err := a.Allocate(ctx, "q", "vm-0")
+		if err != nil || back.IP != rel.IP || back.State != Active {
+			t.Fatalf("owner asking again in quarantine: %+v %v", back, err)
+		}
+		a.Release(ctx, "q", "vm-0")
+		c.add(time.Hour + time.Second)
+		late, err := a.Allocate(ctx, "q", "late")
+		if err != nil || late.IP != rel.IP {
+			t.Fatalf("after quarantine: %+v %v, want %s", late, err, rel.IP)
+		}
+		if _, err := a.Get(ctx, "q", "vm-0"); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("old owner's lease survived the reuse: %v", err)
+		}
+		n, err := a.Allocate(ctx, "q", "vm-0")
+		if !errors.Is(err, ErrPoolFull) {
+			t.Fatalf("vm-0 after losing its address: %+v %v", n, err)
+		}
+	})
+	t.Run("ZeroQuarantine", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "z", "198.18.2.0/30", func(p *Pool) { p.Quarantine = dur(0) }) // only .2
+		l, _ := a.Allocate(ctx, "z", "a")
+		if _, err := a.Release(ctx, "z", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if l2, err := a.Allocate(ctx, "z", "b"); err != nil || l2.IP != l.IP {
+			t.Fatalf("zero quarantine: %v %v", l2, err)
+		}
+	})
+	t.Run("AllocateExact", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "x", "198.18.3.0/24", func(p *Pool) { p.Reserved = []netip.Addr{ip("198.18.3.9")} })
+		l, err := a.AllocateExact(ctx, "x", "legacy-db", ip("198.18.3.23"))
+		if err != nil || l.IP != ip("198.18.3.23") {
+			t.Fatalf("AllocateExact: %v %v", l, err)
+		}
+		if _, err := a.AllocateExact(ctx, "x", "other", ip("198.18.3.23")); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), `leased to "legacy-db"`) {
+			t.Fatalf("exact on a leased address: %v", err)
+		}
+		if _, err := a.AllocateExact(ctx, "x", "legacy-db", ip("198.18.3.24")); !errors.Is(err, ErrInUse) {
+			t.Fatalf("second exact address for one name: %v", err)
+		}
+		for _, bad := range []string{"198.18.3.1", "198.18.3.9", "198.18.3.255", "198.18.4.1"} {
+			if _, err := a.AllocateExact(ctx, "x", "n", ip(bad)); err == nil {
+				t.Errorf("AllocateExact(%s) succeeded", bad)
+			}
+		}
+		// Allocate never hands out what AllocateExact took.
+		for i := 0; i < 30; i++ {
+			l, err := a.Allocate(ctx, "x", fmt.Sprintf("n%d", i))
+			if err != nil || l.IP == ip("198.18.3.23") || l.IP == ip("198.18.3.9") {
+				t.Fatalf("Allocate: %v %v", l, err)
+			}
+		}
+	})
+	t.Run("ProbeRefusesLiveAddress", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "pr", "198.18.5.0/24")
+		mac, _ := net.ParseMAC("0a:58:c6:12:05:17")
+		a.Prober = fakeProber{ip("198.18.5.23"): mac}
+		_, err := a.AllocateExact(ctx, "pr", "x", ip("198.18.5.23"))
+		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "198.18.5.23 is answered by 0a:58:c6:12:05:17: a live host still uses it") {
+			t.Fatalf("probe: %v", err)
+		}
+		if _, err := a.Get(ctx, "pr", "x"); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("refused exact allocation left a lease: %v", err)
+		}
+		if _, err := a.AllocateExact(ctx, "pr", "x", ip("198.18.5.24")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("PoolRules", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "one", "198.18.6.0/24")
+		if _, err := a.CreatePool(ctx, Pool{Name: "two", CIDR: netip.MustParsePrefix("198.18.6.128/25"), Gateway: ip("198.18.6.129"), Bridge: "b"}); err == nil || !strings.Contains(err.Error(), "overlaps pool \"one\"") {
+			t.Fatalf("overlap: %v", err)
+		}
+		if _, err := a.CreatePool(ctx, Pool{Name: "one", CIDR: netip.MustParsePrefix("198.18.7.0/24"), Gateway: ip("198.18.7.1"), Bridge: "b"}); err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("duplicate: %v", err)
+		}
+		a.Allocate(ctx, "one", "vm")
+		if err := a.DeletePool(ctx, "one", false); !errors.Is(err, ErrPoolInUse) {
+			t.Fatalf("rm with leases: %v", err)
+		}
+		if err := a.DeletePool(ctx, "one", true); err != nil {
+			t.Fatal(err)
+		}
+		kvs, _ := a.Store.List(ctx, "ipam/")
+		if len(kvs) != 0 {
+			t.Fatalf("pool rm --force left %d records: %v", len(kvs), kvs[0].Key)
+		}
+		if _, err := a.Allocate(ctx, "one", "vm"); !errors.Is(err, ErrPoolNotFound) {
+			t.Fatalf("allocate in a removed pool: %v", err)
+		}
+	})
+	t.Run("GCFailsClosed", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "g", "198.18.8.0/24")
+		for _, n := range []string{"alive", "dead-1", "dead-2"} {
+			a.Allocate(ctx, "g", n)
+		}
+		if _, err := a.GC(ctx, "g", nil, false); err == nil {
+			t.Fatal("GC without an owner list succeeded")
+		}
+		res, err := a.GC(ctx, "g", map[string]bool{"alive": true}, true)
+		if err != nil || len(res.Orphans) != 2 || len(res.Released) != 0 {
+			t.Fatalf("dry run: %+v %v", res, err)
+		}
+		ls, _ := a.List(ctx, "g")
+		for _, l := range ls {
+			if l.State != Active {
+				t.Fatalf("dry run changed %s", l.Name)
+			}
+		}
+		res, err = a.GC(ctx, "g", map[string]bool{"alive": true}, false)
+		if err != nil || len(res.Released) != 2 {
+			t.Fatalf("gc: %+v %v", res, err)
+		}
+		if l, _ := a.Get(ctx, "g", "alive"); l.State != Active {
+			t.Fatalf("gc released a live owner: %+v", l)
+		}
+	})
+	t.Run("ConcurrentGoroutinesNoDuplicates", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "c", "198.18.16.0/22")
+		b := &Allocator{Store: a.Store, Host: "h2"} // a second host on the same store
+		var mu sync.Mutex
+		seen := map[netip.Addr]string{}
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for g := 0; g < 16; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				al := a
+				if g%2 == 1 {
+					al = b
+				}
+				for i := 0; i < 15; i++ {
+					n := fmt.Sprintf("g%d-%d", g, i)
+					l, err := al.Allocate(ctx, "c", n)
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					if o, dup := seen[l.IP]; dup {
+						errs <- fmt.Errorf("%s given to %s and %s", l.IP, o, n)
+					}
+					seen[l.IP] = n
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if len(seen) != 240 {
+			t.Fatalf("%d distinct addresses, want 240", len(seen))
+		}
+	})
+}
+
+type fakeProber map[netip.Addr]net.HardwareAddr
+
+func (f fakeProber) Probe(ctx context.Context, bridge string, a netip.Addr) (bool, net.HardwareAddr, error) {
+	m, ok := f[a]
+	return ok, m, nil
+}
