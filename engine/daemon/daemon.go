@@ -28,6 +28,7 @@ import (
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/inventory/store/backends"
+	"github.com/fatbox/fatbox/ipam"
 )
 
 // Daemon is a running host agent. Create it with New, run it with Serve.
@@ -39,6 +40,7 @@ type Daemon struct {
 	lock    *os.File
 	started time.Time
 	starts  int
+	ipam    *ipam.Allocator
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -94,6 +96,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		return nil, err
 	}
 	d.store = st
+	d.ipam = &ipam.Allocator{Store: st, Host: cfg.Node, BridgeExists: bridgeExists}
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
 	}
@@ -198,6 +201,7 @@ func (d *Daemon) listen() (net.Listener, error) {
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
+	d.ipamRoutes(mux)
 	return mux
 }
 
@@ -240,4 +244,10 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 // WriteError writes an api.Error answer.
 func WriteError(w http.ResponseWriter, code int, err error) {
 	WriteJSON(w, code, api.Error{Error: err.Error()})
+}
+
+// bridgeExists reports whether a network interface of that name exists on this host.
+func bridgeExists(name string) bool {
+	_, err := os.Stat(filepath.Join("/sys/class/net", name))
+	return err == nil
 }

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fatbox/fatbox/ipam"
+)
+
+func TestPoolAndIPCommands(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fatbox.sock")
+	d := startDaemon(t, filepath.Join(dir, "state"), sock)
+	run := func(args ...string) result {
+		t.Helper()
+		r := fatbox(t, append(args, "--socket", sock)...)
+		return r
+	}
+	ok := func(args ...string) string {
+		t.Helper()
+		r := run(args...)
+		if r.code != 0 {
+			t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
+		}
+		return r.stdout
+	}
+	out := ok("pool", "create", "prod", "--cidr", "198.18.40.0/24", "--bridge", "fbprod", "--reserve", "198.18.40.2", "--quarantine", "1h")
+	if !strings.Contains(out, "198.18.40.0/24") || !strings.Contains(out, "252") {
+		t.Fatalf("pool create: %s", out)
+	}
+	oneLine(t, run("pool", "create", "dev", "--cidr", "198.18.40.128/25", "--bridge", "fbdev"), `overlaps pool "prod"`)
+	oneLine(t, run("pool", "create", "bad", "--cidr", "198.18.41.0/24", "--bridge", "x", "--gateway", "198.18.99.1"), "gateway 198.18.99.1 is outside")
+	oneLine(t, run("pool", "create", "bad", "--cidr", "nonsense", "--bridge", "x"), `bad --cidr "nonsense"`)
+	oneLine(t, run("pool", "create", "bad", "--cidr", "198.18.41.0/24", "--bridge", "x", "--range", "198.18.41.0-198.18.41.9"), "network address")
+
+	var l ipam.Lease
+	var ls []ipam.Lease
+	json.Unmarshal([]byte(ok("ip", "allocate", "web-01", "--pool", "prod", "-o", "json")), &ls)
+	if len(ls) != 1 || ls[0].IP.String() != "198.18.40.3" {
+		t.Fatalf("allocate: %+v (the gateway .1 and reserved .2 are skipped)", ls)
+	}
+	l = ls[0]
+	ok("ip", "allocate", "web-02", "--pool", "prod")
+	ok("ip", "allocate", "legacy", "--pool", "prod", "--ip", "198.18.40.77")
+	oneLine(t, run("ip", "allocate", "other", "--pool", "prod", "--ip", "198.18.40.77"), `198.18.40.77 is leased to "legacy"`)
+	if out := ok("ip", "show", "198.18.40.77"); !strings.Contains(out, "legacy") {
+		t.Fatalf("ip show IP: %s", out)
+	}
+	// Release, then the same name gets the same address back.
+	if out := ok("ip", "release", "web-01", "--pool", "prod"); !strings.Contains(out, "released") {
+		t.Fatalf("release: %s", out)
+	}
+	json.Unmarshal([]byte(ok("ip", "allocate", "web-01", "--pool", "prod", "-o", "json")), &ls)
+	if ls[0].IP != l.IP {
+		t.Fatalf("web-01 came back on %s, want %s", ls[0].IP, l.IP)
+	}
+	// The daemon dies; the leases do not.
+	d.kill9(t)
+	startDaemon(t, filepath.Join(dir, "state"), sock)
+	if out := ok("ip", "ls", "--pool", "prod"); strings.Count(out, "active") != 3 {
+		t.Fatalf("ip ls after restart: %s", out)
+	}
+	oneLine(t, run("ip", "gc", "--pool", "prod"), "needs the owners that exist")
+	if out := ok("ip", "gc", "--pool", "prod", "--alive", "web-01", "--dry-run"); !strings.Contains(out, "would release web-02") || !strings.Contains(out, "2 orphaned") {
+		t.Fatalf("gc dry-run: %s", out)
+	}
+	if out := ok("ip", "ls", "--pool", "prod"); strings.Count(out, "active") != 3 {
+		t.Fatalf("dry run freed something: %s", out)
+	}
+	ok("ip", "gc", "--pool", "prod", "--alive", "web-01")
+	if out := ok("ip", "ls", "--pool", "prod"); strings.Count(out, "active") != 1 {
+		t.Fatalf("after gc: %s", out)
+	}
+	oneLine(t, run("pool", "rm", "prod"), "still has 3 leases", "--force")
+	ok("pool", "rm", "prod", "--force")
+	if out := ok("pool", "ls"); strings.Contains(out, "prod") {
+		t.Fatalf("pool ls after rm: %s", out)
+	}
+	oneLine(t, run("ip", "ls", "--pool", "prod"), `pool "prod" does not exist`)
+	oneLine(t, run("ip", "ls"), "pass --pool")
+}
