@@ -89,7 +89,9 @@ type cursor struct {
 	mine    []int        // blocks with affinity to this host, in claim order
 	claimed map[int]bool // blocks known to be claimed by anyone
 	full    map[int]bool // blocks of mine seen full
-	next    int          // index into the pool's block list for the next claim
+	skip    int          // mine[:skip] are all full: not looked at again
+	blocks  []int        // the pool's blocks with usable addresses (pools do not change)
+	next    int          // index into blocks for the next claim
 }
 
 func (a *Allocator) now() time.Time {
@@ -455,6 +457,7 @@ func (a *Allocator) load(ctx context.Context, p *Pool, c *cursor) error {
 		}
 	}
 	sort.Ints(c.mine)
+	c.blocks = p.blocks()
 	c.loaded = true
 	return nil
 }
@@ -515,8 +518,12 @@ func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Leas
 		return l, true, err
 	}
 	// 1. blocks with affinity to this host.
-	for _, bi := range c.mine {
+	for i := c.skip; i < len(c.mine); i++ {
+		bi := c.mine[i]
 		if c.full[bi] {
+			if i == c.skip {
+				c.skip++
+			}
 			continue
 		}
 		b, bver, err := a.readBlockIdx(ctx, p.Name, bi)
@@ -528,9 +535,12 @@ func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Leas
 			return l, err
 		}
 		c.full[bi] = true
+		if i == c.skip {
+			c.skip++
+		}
 	}
 	// 2. claim an unclaimed block.
-	blocks := p.blocks()
+	blocks := c.blocks
 	for ; c.next < len(blocks); c.next++ {
 		bi := blocks[c.next]
 		if c.claimed[bi] {
@@ -580,6 +590,7 @@ func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Leas
 		if ok || err != nil {
 			if err == nil && b.Host == a.host() {
 				delete(c.full, bi)
+				c.skip = 0
 			}
 			return l, err
 		}
