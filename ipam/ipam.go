@@ -176,17 +176,23 @@ func (a *Allocator) GetPool(ctx context.Context, name string) (Pool, uint64, err
 
 // ListPools lists every pool, by name.
 func (a *Allocator) ListPools(ctx context.Context) ([]Pool, error) {
-	kvs, err := a.Store.List(ctx, "ipam/pools/")
+	return listJSON(ctx, a.Store, "ipam/pools/", "pool", func(*Pool, uint64) {})
+}
+
+// listJSON decodes every record under prefix; set receives each record's version.
+func listJSON[T any](ctx context.Context, s store.Store, prefix, kind string, set func(*T, uint64)) ([]T, error) {
+	kvs, err := s.List(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Pool, 0, len(kvs))
+	out := make([]T, 0, len(kvs))
 	for _, kv := range kvs {
-		var p Pool
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			return nil, fmt.Errorf("pool record %q is corrupt: %w", kv.Key, err)
+		var v T
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, fmt.Errorf("%s record %q is corrupt: %w", kind, kv.Key, err)
 		}
-		out = append(out, p)
+		set(&v, kv.Version)
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -270,20 +276,7 @@ func (a *Allocator) Get(ctx context.Context, pool, name string) (Lease, error) {
 
 // List returns every lease of a pool, by name.
 func (a *Allocator) List(ctx context.Context, pool string) ([]Lease, error) {
-	kvs, err := a.Store.List(ctx, leasePrefix(pool))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Lease, 0, len(kvs))
-	for _, kv := range kvs {
-		var l Lease
-		if err := json.Unmarshal(kv.Value, &l); err != nil {
-			return nil, fmt.Errorf("lease record %q is corrupt: %w", kv.Key, err)
-		}
-		l.Version = kv.Version
-		out = append(out, l)
-	}
-	return out, nil
+	return listJSON(ctx, a.Store, leasePrefix(pool), "lease", func(l *Lease, v uint64) { l.Version = v })
 }
 
 // Owner returns the lease holding ip in any pool.
