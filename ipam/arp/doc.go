@@ -33,9 +33,10 @@
 // L2 segment, or simply slower than Wait) cannot be detected, so InUse=false
 // means "nobody answered", not "free". The lease database stays the authority;
 // a probe only catches addresses taken behind its back. Conversely the host
-// never hears its own probes, so Probe also reports an address configured on
-// any interface of the calling namespace (e.g. the bridge's gateway address) as
-// in use without sending anything.
+// never hears its own probes (the socket only receives frames coming in), so
+// Probe also reports an address configured on any interface of the calling
+// namespace (e.g. the bridge's gateway address) as in use without sending
+// anything.
 //
 // Timing: RFC 5227 spaces probes 1–2 s apart at random and waits 2 s after the
 // last one; the defaults here (3 probes 100 ms apart, 300 ms wait, about half a
