@@ -648,7 +648,11 @@ func (a *Allocator) AllocateExact(ctx context.Context, pool, name string, ip net
 				return fmt.Errorf("ARP probe for %s on %q: %w", ip, p.Bridge, err)
 			}
 			if inUse {
-				return fmt.Errorf("%s is answered by %s: a live host still uses it: retire it first, or pick another address: %w", ip, mac, ErrInUse)
+				who := "something"
+				if len(mac) > 0 {
+					who = mac.String()
+				}
+				return fmt.Errorf("%s is answered by %s: a live host still uses it: retire it first, or pick another address: %w", ip, who, ErrInUse)
 			}
 			probed = true
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/inventory/store/backends"
 	"github.com/fatbox/fatbox/ipam"
+	"github.com/fatbox/fatbox/ipam/arp"
 )
 
 // Daemon is a running host agent. Create it with New, run it with Serve.
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		return nil, err
 	}
 	d.store = st
-	d.ipam = &ipam.Allocator{Store: st, Host: cfg.Node, BridgeExists: bridgeExists}
+	d.ipam = &ipam.Allocator{Store: st, Host: cfg.Node, BridgeExists: bridgeExists, Prober: arp.Prober{}}
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
 	}

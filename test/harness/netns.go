@@ -54,3 +54,6 @@ func Bridge(t testing.TB) string {
 	IP(t, "link", "set", name, "up")
 	return name
 }
+
+// IPQuiet runs ip and ignores failure (for cleanups of things that may be gone).
+func IPQuiet(args ...string) { _ = exec.Command("ip", args...).Run() }
