@@ -7,10 +7,14 @@ GO      ?= go
 BIN     := bin/fatbox
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run stop test test-unit setup setup-test vet
+.PHONY: build run stop test test-unit setup setup-test vet supervisord
 
-build:
+build: supervisord
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./tools/fatbox
+
+# ochinchina/supervisord v0.7.3 as a static binary, from its own pinned module.
+supervisord:
+	cd tools/supervisord && CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) build -ldflags "-s -w" -o ../../bin/supervisord github.com/ochinchina/supervisord
 
 setup:
 	tools/setup-host.sh
@@ -32,8 +36,8 @@ vet:
 # Every tier: pure unit tests, root tests in throwaway namespaces, end-to-end
 # tests against the real binary, Consul and MariaDB. A missing prerequisite
 # fails (FATBOX_STRICT=1); a skipped test fails the run.
-test: setup-test vet
-	FATBOX_STRICT=1 $(GO) test -count=1 -json -timeout 60m ./... | $(GO) run ./tools/testreport
+test: setup-test vet supervisord
+	FATBOX_STRICT=1 FATBOX_SUPERVISORD=$(CURDIR)/bin/supervisord $(GO) test -count=1 -json -timeout 60m ./... | $(GO) run ./tools/testreport
 
 # Tier 1 only: no root, no services; missing prerequisites skip.
 test-unit:

@@ -1,0 +1,81 @@
+package baseimages
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+// TestRenderedConfigRunsUnderSupervisord runs the real supervisord v0.7.3
+// (built by `make supervisord`) on a rendered config: autostart programs
+// start and autostart=false ones do not. (v0.7.3 starts programs
+// concurrently: priority orders the attempts but does not wait for one to be
+// up before the next, so nothing here relies on order.)
+func TestRenderedConfigRunsUnderSupervisord(t *testing.T) {
+	bin := os.Getenv("FATBOX_SUPERVISORD")
+	harness.Require(t, bin != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
+	dir := t.TempDir()
+	progs := []Program{
+		{Name: "first", Command: "/bin/sh -c 'date +%s%N > " + dir + "/first; exec sleep 60'", Autostart: true, Priority: 1},
+		{Name: "second", Command: "/bin/sh -c 'touch " + dir + "/second; exec sleep 60'", Autostart: true, Priority: 2},
+		{Name: "off", Command: "/bin/sh -c 'touch " + dir + "/off; exec sleep 60'", Autostart: false},
+	}
+	conf := RenderSupervisord(progs, dir)
+	// Keep the control socket inside the test's dir.
+	confPath := filepath.Join(dir, "supervisord.conf")
+	os.WriteFile(confPath, []byte(replaceSock(conf, filepath.Join(dir, "s.sock"))), 0o644)
+	cmd := exec.Command(bin, "-c", confPath)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, e1 := os.Stat(filepath.Join(dir, "first"))
+		_, e2 := os.Stat(filepath.Join(dir, "second"))
+		if e1 == nil && e2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "supervisord.log"))
+			t.Fatalf("autostart programs did not run: %v %v\n%s", e1, e2, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(dir, "off")); err == nil {
+		t.Fatal("an autostart=false program started")
+	}
+}
+
+func replaceSock(conf, sock string) string {
+	out := []byte{}
+	for _, line := range splitLines(conf) {
+		switch line {
+		case "file=/run/supervisord.sock":
+			line = "file=" + sock
+		case "serverurl=unix:///run/supervisord.sock":
+			line = "serverurl=unix://" + sock
+		}
+		out = append(out, line+"\n"...)
+	}
+	return string(out)
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
