@@ -65,7 +65,7 @@ func prio(p Program) int {
 // dialect) for the programs. logDir holds each program's log.
 func RenderSupervisord(programs []Program, logDir string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[supervisord]\nlogfile=%s/supervisord.log\nlogfile_maxbytes=10MB\nlogfile_backups=3\nloglevel=info\n\n", logDir)
+	fmt.Fprintf(&b, "[supervisord]\nlogfile=%s/supervisord.log\nlogfile_maxbytes=10MB\nlogfile_backups=3\nloglevel=info\npidfile=/run/supervisord.pid\n\n", logDir)
 	b.WriteString("[unix_http_server]\nfile=/run/supervisord.sock\n\n[supervisorctl]\nserverurl=unix:///run/supervisord.sock\n\n")
 	for _, p := range programs {
 		fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=%v\nautorestart=true\npriority=%d\n", p.Name, p.Command, p.Autostart, prio(p))

@@ -60,6 +60,8 @@ func replaceSock(conf, sock string) string {
 		switch line {
 		case "file=/run/supervisord.sock":
 			line = "file=" + sock
+		case "pidfile=/run/supervisord.pid":
+			line = "pidfile=" + filepath.Join(filepath.Dir(sock), "supervisord.pid")
 		case "serverurl=unix:///run/supervisord.sock":
 			line = "serverurl=unix://" + sock
 		}
