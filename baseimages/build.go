@@ -60,7 +60,9 @@ func (b *Builder) Build(ctx context.Context, recipe string, progress io.Writer) 
 			return Image{}, fmt.Errorf("mmdebstrap not found: install it with tools/setup-host.sh (Debian package mmdebstrap)")
 		}
 		step("building %s: %d packages on Debian %s with mmdebstrap", recipe, len(r.Packages), r.Suite)
-		tmp := tarPath + ".tmp"
+		// Unique per build: two processes may build the same key at once;
+		// the rename below makes the last one win with identical content.
+		tmp := fmt.Sprintf("%s.tmp-%d-%d.tar", tarPath, os.Getpid(), time.Now().UnixNano())
 		args := []string{"--variant=minbase", "--mode=root", "--format=tar",
 			"--include=" + strings.Join(r.Packages, ","),
 			"--aptopt=Acquire::Retries \"3\"",

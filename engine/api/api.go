@@ -50,7 +50,7 @@ type Error struct {
 type Client struct {
 	// Socket is the daemon's unix socket; "" means DefaultSocket.
 	Socket string
-	// Timeout bounds each request; 0 means 30 s.
+	// Timeout bounds each request; 0 means 30 s, negative means none.
 	Timeout time.Duration
 }
 
@@ -66,6 +66,9 @@ func (c *Client) http() *http.Client {
 	if to == 0 {
 		to = 30 * time.Second
 	}
+	if to < 0 {
+		to = 0 // no limit
+	}
 	sock := c.socket()
 	return &http.Client{
 		Timeout: to,
@@ -80,6 +83,24 @@ func (c *Client) http() *http.Client {
 
 // Do sends a request with an optional JSON body and decodes a JSON answer into out.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var derr error
+	err := c.DoRaw(ctx, method, path, in, func(body io.Reader) {
+		if out == nil {
+			return
+		}
+		if err := json.NewDecoder(body).Decode(out); err != nil {
+			derr = fmt.Errorf("fatbox daemon sent a bad answer to %s %s: %w", method, path, err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return derr
+}
+
+// DoRaw sends a request and hands a 2xx answer's body to read; other answers
+// become errors.
+func (c *Client) DoRaw(ctx context.Context, method, path string, in any, read func(io.Reader)) error {
 	var body io.Reader
 	if in != nil {
 		pr, pw := io.Pipe()
@@ -110,12 +131,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		}
 		return &StatusError{Code: resp.StatusCode, Msg: resp.Status}
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("fatbox daemon sent a bad answer to %s %s: %w", method, path, err)
-	}
+	read(resp.Body)
 	return nil
 }
 

@@ -27,6 +27,8 @@ type Config struct {
 	Store string `yaml:"store"`
 	// Node names this host in the store; "" means the hostname.
 	Node string `yaml:"node"`
+	// ImageCache keeps built image tarballs by recipe key; "" means /var/cache/fatbox/images.
+	ImageCache string `yaml:"image_cache"`
 }
 
 // Defaults returns the built-in configuration.
@@ -53,7 +55,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

@@ -25,7 +25,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/inventory/store/backends"
 	"github.com/fatbox/fatbox/ipam"
@@ -42,6 +44,9 @@ type Daemon struct {
 	started time.Time
 	starts  int
 	ipam    *ipam.Allocator
+	inv     *inventory.Inventory
+	images  *baseimages.Store
+	builder *baseimages.Builder
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -98,6 +103,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	}
 	d.store = st
 	d.ipam = &ipam.Allocator{Store: st, Host: cfg.Node, BridgeExists: bridgeExists, Prober: arp.Prober{}}
+	d.inv = &inventory.Inventory{Store: st}
+	d.images = &baseimages.Store{Root: filepath.Join(cfg.StateDir, "images"), InUse: d.inv.UsersOfImage}
+	recipes, err := baseimages.BuiltinRecipes()
+	if err != nil {
+		return nil, err
+	}
+	d.builder = &baseimages.Builder{Store: d.images, Recipes: recipes, CacheDir: cfg.ImageCache}
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
 	}
@@ -203,6 +215,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
 	d.ipamRoutes(mux)
+	d.imageRoutes(mux)
 	return mux
 }
 

@@ -1,0 +1,90 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fatbox/fatbox/baseimages"
+)
+
+// BuildRequest is POST /v1/images/build. The answer streams progress lines
+// as text, then one final line: "OK <image JSON>" or "ERROR <message>".
+type BuildRequest struct {
+	Recipe string `json:"recipe"`
+}
+
+// ImportRequest is POST /v1/images/import; Path is a file on the daemon's host.
+type ImportRequest struct {
+	Path string `json:"path"`
+	Name string `json:"name"`
+}
+
+func (c *Client) ListImages(ctx context.Context) ([]baseimages.Image, error) {
+	var out []baseimages.Image
+	err := c.Do(ctx, http.MethodGet, "/v1/images", nil, &out)
+	return out, err
+}
+
+func (c *Client) InspectImage(ctx context.Context, name string) (baseimages.Image, error) {
+	var out baseimages.Image
+	err := c.Do(ctx, http.MethodGet, "/v1/images/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+func (c *Client) RemoveImage(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, "/v1/images/"+url.PathEscape(name), nil, nil)
+}
+
+func (c *Client) ImportImage(ctx context.Context, req ImportRequest) (baseimages.Image, error) {
+	var out baseimages.Image
+	err := c.Do(ctx, http.MethodPost, "/v1/images/import", req, &out)
+	return out, err
+}
+
+// BuildImage builds a recipe on the daemon, copying progress lines to progress.
+func (c *Client) BuildImage(ctx context.Context, recipe string, progress io.Writer) (baseimages.Image, error) {
+	var img baseimages.Image
+	cl := *c
+	cl.Timeout = -1 // builds take minutes
+	err := cl.stream(ctx, http.MethodPost, "/v1/images/build", BuildRequest{Recipe: recipe}, func(line string) error {
+		switch {
+		case strings.HasPrefix(line, "OK "):
+			return json.Unmarshal([]byte(line[3:]), &img)
+		case strings.HasPrefix(line, "ERROR "):
+			return fmt.Errorf("%s", line[6:])
+		default:
+			_, err := fmt.Fprintln(progress, line)
+			return err
+		}
+	})
+	if err == nil && img.ID == "" {
+		err = fmt.Errorf("the daemon ended the build without a result: see its log")
+	}
+	return img, err
+}
+
+// stream sends a request and calls fn for each line of a 2xx answer.
+func (c *Client) stream(ctx context.Context, method, path string, in any, fn func(string) error) error {
+	var rerr error
+	err := c.DoRaw(ctx, method, path, in, func(body io.Reader) {
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if err := fn(sc.Text()); err != nil {
+				rerr = err
+				return
+			}
+		}
+		rerr = sc.Err()
+	})
+	if err != nil {
+		return err
+	}
+	return rerr
+}

@@ -1,0 +1,113 @@
+// Package inventory is the source of truth: one record per container, shaped
+// like a VM record, kept in the state store at inventory/containers/<name>.
+//
+// This first cut holds the record and the queries other packages need (which
+// containers use an image); the engine fills records in as it creates
+// containers, and cmdbsync will read them.
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fatbox/fatbox/inventory/store"
+)
+
+// ErrNotFound: no such container record.
+var ErrNotFound = errors.New("container not found")
+
+// Record is one container, shaped like a VM record.
+type Record struct {
+	Name      string    `json:"name"`
+	Hostname  string    `json:"hostname"`
+	IP        string    `json:"ip,omitempty"`
+	MAC       string    `json:"mac,omitempty"`
+	Node      string    `json:"node,omitempty"` // host it runs on
+	Image     string    `json:"image"`
+	ImageID   string    `json:"image_id"`
+	VCPUs     int       `json:"vcpus,omitempty"`
+	MemoryMiB int       `json:"memory_mib,omitempty"`
+	DiskGiB   int       `json:"disk_gib,omitempty"`
+	Owner     string    `json:"owner,omitempty"`
+	App       string    `json:"app,omitempty"`
+	Env       string    `json:"env,omitempty"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func key(name string) string { return "inventory/containers/" + name }
+
+// Inventory reads and writes container records.
+type Inventory struct {
+	// Store holds the records. Required.
+	Store store.Store
+}
+
+// Create stores a new record; a second record of one name is refused.
+func (i *Inventory) Create(ctx context.Context, r Record) error {
+	now := time.Now().UTC()
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	r.UpdatedAt = now
+	b, _ := json.Marshal(r)
+	if _, err := i.Store.Create(ctx, key(r.Name), b); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("a container named %q already exists: pick another name or remove it first", r.Name)
+		}
+		return err
+	}
+	return nil
+}
+
+// Get reads one record.
+func (i *Inventory) Get(ctx context.Context, name string) (Record, error) {
+	kv, err := i.Store.Get(ctx, key(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return Record{}, fmt.Errorf("no container %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	var r Record
+	if err := json.Unmarshal(kv.Value, &r); err != nil {
+		return Record{}, fmt.Errorf("container record %q is corrupt: %w", name, err)
+	}
+	return r, nil
+}
+
+// List returns every record, by name.
+func (i *Inventory) List(ctx context.Context) ([]Record, error) {
+	kvs, err := i.Store.List(ctx, "inventory/containers/")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(kvs))
+	for _, kv := range kvs {
+		var r Record
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, fmt.Errorf("container record %q is corrupt: %w", kv.Key, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// UsersOfImage names the containers whose records use image ID id.
+func (i *Inventory) UsersOfImage(ctx context.Context, id string) ([]string, error) {
+	rs, err := i.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rs {
+		if r.ImageID == id {
+			out = append(out, r.Name)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine/api"
+)
+
+func newImageCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "manage images (build, import, ls, inspect, rm)"}
+	var output string
+	cmd.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+
+	build := &cobra.Command{
+		Use: "build RECIPE", Short: "build an image from a recipe (debian12-fat, debian12-java)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			img, err := g.client().BuildImage(ctxOf(cmd), args[0], cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return printImages(cmd.OutOrStdout(), []baseimages.Image{img}, output)
+		},
+	}
+	var name string
+	imp := &cobra.Command{
+		Use: "import FILE --name NAME", Short: "import a rootfs tarball, an OCI archive or a `docker save` archive", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if name == "" {
+				return fmt.Errorf("give the image a name with --name")
+			}
+			p, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			c := *g.client()
+			c.Timeout = -1
+			img, err := c.ImportImage(ctxOf(cmd), api.ImportRequest{Path: p, Name: name})
+			if err != nil {
+				return err
+			}
+			return printImages(cmd.OutOrStdout(), []baseimages.Image{img}, output)
+		},
+	}
+	imp.Flags().StringVar(&name, "name", "", "name of the new image")
+	ls := &cobra.Command{
+		Use: "ls", Short: "list images", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			imgs, err := g.client().ListImages(ctxOf(cmd))
+			if err != nil {
+				return err
+			}
+			return printImages(cmd.OutOrStdout(), imgs, output)
+		},
+	}
+	inspect := &cobra.Command{
+		Use: "inspect NAME", Short: "show an image: size, parent, packages, programs, created", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			img, err := g.client().InspectImage(ctxOf(cmd), args[0])
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), img)
+			}
+			return printImageDetail(cmd.OutOrStdout(), img)
+		},
+	}
+	rm := &cobra.Command{
+		Use: "rm NAME", Short: "remove an image (refused while a container uses it)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.client().RemoveImage(ctxOf(cmd), args[0]); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "image %s removed\n", args[0])
+			return err
+		},
+	}
+	cmd.AddCommand(build, imp, ls, inspect, rm)
+	return cmd
+}
+
+func printImages(w io.Writer, imgs []baseimages.Image, output string) error {
+	if output == "json" {
+		return writeJSON(w, imgs)
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "NAME\tID\tSOURCE\tPARENT\tSIZE\tPACKAGES\tCREATED")
+	for _, i := range imgs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f MiB\t%d\t%s\n", i.Name, i.ID[:12], i.Source, i.Parent,
+			float64(i.Size)/(1<<20), len(i.Packages), i.Created.Format(time.DateTime))
+	}
+	return tw.Flush()
+}
+
+func printImageDetail(w io.Writer, i baseimages.Image) error {
+	var progs []string
+	for _, p := range i.Programs {
+		progs = append(progs, fmt.Sprintf("%s (autostart %v)", p.Name, p.Autostart))
+	}
+	tw := table(w)
+	fmt.Fprintf(tw, "name:\t%s\nid:\tsha256:%s\nsource:\t%s\nrecipe:\t%s\nparent:\t%s\nsize:\t%.1f MiB\ncreated:\t%s\nprograms:\t%s\npackages:\t%d: %s\n",
+		i.Name, i.ID, i.Source, i.Recipe, i.Parent, float64(i.Size)/(1<<20), i.Created.Format(time.RFC3339),
+		strings.Join(progs, ", "), len(i.Packages), strings.Join(i.Packages, " "))
+	return tw.Flush()
+}
