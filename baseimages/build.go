@@ -68,6 +68,9 @@ func (b *Builder) Build(ctx context.Context, recipe string, progress io.Writer) 
 			"--aptopt=Acquire::Retries \"3\"",
 			"--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
 			"--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*"}
+		// Man pages are excluded, but update-alternatives (openjdk's postinst)
+		// still links into man1 and fails if the directory is missing.
+		args = append(args, `--setup-hook=mkdir -p "$1"/usr/share/man/man1`)
 		for _, h := range r.Hooks {
 			args = append(args, "--customize-hook="+h)
 		}

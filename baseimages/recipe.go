@@ -79,6 +79,10 @@ func (rs Recipes) Names() []string {
 	return out
 }
 
+// buildFormat is mixed into every cache key; bump it when Builder's
+// mmdebstrap invocation changes what a recipe produces.
+const buildFormat = "mmdebstrap-2\n"
+
 // Resolved is a recipe with its parents folded in, ready to build.
 type Resolved struct {
 	Name     string
@@ -112,6 +116,7 @@ func (rs Recipes) Resolve(name string) (Resolved, error) {
 	}
 	out := Resolved{Name: name, Parent: rs[name].Parent}
 	h := sha256.New()
+	h.Write([]byte(buildFormat))
 	pkgs := map[string]bool{}
 	progs := map[string]int{}
 	for _, r := range chain {
