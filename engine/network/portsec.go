@@ -1,0 +1,238 @@
+package network
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Port security (anti-spoofing) for frames a container sends into the bridge,
+// with nftables in the bridge family:
+//
+//	table bridge fatbox {
+//	    chain portsec {                   # created on first use, left in place
+//	        type filter hook prerouting priority filter; policy accept;
+//	        iifname "V" jump ps-V         # one per container, userdata "fatbox-portsec:V"
+//	    }
+//	    chain ps-V {                      # one per container
+//	        ether saddr != MAC drop
+//	        ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 \
+//	            arp saddr ether MAC arp saddr ip IP accept
+//	        ether type ip ip saddr IP accept
+//	        drop
+//	    }
+//	}
+//
+// Bridge prerouting runs before the bridge learns the source address, so a
+// spoofed frame neither reaches anyone nor poisons the forwarding database.
+// Everything that is not ARP or IPv4 from the container's own addresses
+// (IPv6 included, VLAN-tagged frames included) is dropped.
+const (
+	psTable     = "fatbox"
+	psBaseChain = "portsec"
+	psChainPfx  = "ps-"
+	psUserData  = "fatbox-portsec:"
+)
+
+// psMu serializes this process's read-modify-write of the portsec chain.
+var psMu sync.Mutex
+
+var (
+	psTableObj = &nftables.Table{Family: nftables.TableFamilyBridge, Name: psTable}
+	psPolicy   = nftables.ChainPolicyAccept
+	psBase     = &nftables.Chain{
+		Name:     psBaseChain,
+		Table:    psTableObj,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookPrerouting,
+		Priority: nftables.ChainPriorityRef(-200), // NF_BR_PRI_FILTER_BRIDGED
+		Policy:   &psPolicy,
+	}
+)
+
+func psChain(hostVeth string) *nftables.Chain {
+	return &nftables.Chain{Name: psChainPfx + hostVeth, Table: psTableObj}
+}
+
+// applyPortSecurity lets frames from the container behind hostVeth into the
+// bridge only when they carry its MAC, and, for IPv4 and ARP, its IP. It
+// replaces any earlier port security for hostVeth.
+func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) error {
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		return fmt.Errorf("port security %s: %v is not an IPv4 address", hostVeth, ip)
+	}
+	if len(mac) != 6 {
+		return fmt.Errorf("port security %s: %v is not an Ethernet MAC", hostVeth, mac)
+	}
+	if hostVeth == "" || len(hostVeth) >= unix.IFNAMSIZ {
+		return fmt.Errorf("port security: bad interface name %q", hostVeth)
+	}
+	psMu.Lock()
+	defer psMu.Unlock()
+
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("port security %s: %w", hostVeth, err)
+	}
+	// Table and base chain: create if missing (no NLM_F_EXCL, so a no-op when present).
+	c.AddTable(psTableObj)
+	c.AddChain(psBase)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("port security %s: create table bridge %s: %w", hostVeth, psTable, err)
+	}
+	old, err := jumpRules(c, hostVeth)
+	if err != nil {
+		return fmt.Errorf("port security %s: %w", hostVeth, err)
+	}
+
+	// One transaction: (re)write the per-veth chain, replace the jump rule.
+	ch := c.AddChain(psChain(hostVeth))
+	c.FlushChain(ch)
+	ip4 := ip.As4()
+	for _, exprs := range [][]expr.Any{
+		// ether saddr != MAC drop
+		{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte(mac)},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		},
+		// ARP for Ethernet/IPv4 whose sender is exactly this MAC and IP: accept
+		{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x08, 0x06}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 6},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x00, 0x01, 0x08, 0x00, 6, 4}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 6},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(mac)},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip4[:]},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		},
+		// IPv4 from this IP: accept
+		{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x08, 0x00}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip4[:]},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		},
+		// everything else
+		{
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		},
+	} {
+		c.AddRule(&nftables.Rule{Table: psTableObj, Chain: ch, Exprs: exprs})
+	}
+	for _, r := range old {
+		if err := c.DelRule(r); err != nil {
+			return fmt.Errorf("port security %s: %w", hostVeth, err)
+		}
+	}
+	c.AddRule(&nftables.Rule{
+		Table: psTableObj,
+		Chain: psBase,
+		Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(hostVeth)},
+			&expr.Verdict{Kind: expr.VerdictJump, Chain: ch.Name},
+		},
+		UserData: []byte(psUserData + hostVeth),
+	})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("port security %s: %w", hostVeth, err)
+	}
+	return nil
+}
+
+// removePortSecurity deletes hostVeth's jump rule and chain. It is idempotent
+// and leaves the table and base chain (harmless when empty) in place.
+func removePortSecurity(hostVeth string) error {
+	psMu.Lock()
+	defer psMu.Unlock()
+
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("remove port security %s: %w", hostVeth, err)
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return fmt.Errorf("remove port security %s: list chains: %w", hostVeth, err)
+	}
+	var haveBase, haveChain bool
+	for _, ch := range chains {
+		if ch.Table == nil || ch.Table.Name != psTable {
+			continue
+		}
+		switch ch.Name {
+		case psBaseChain:
+			haveBase = true
+		case psChainPfx + hostVeth:
+			haveChain = true
+		}
+	}
+	n := 0
+	if haveBase {
+		old, err := jumpRules(c, hostVeth)
+		if err != nil {
+			return fmt.Errorf("remove port security %s: %w", hostVeth, err)
+		}
+		for _, r := range old {
+			if err := c.DelRule(r); err != nil {
+				return fmt.Errorf("remove port security %s: %w", hostVeth, err)
+			}
+			n++
+		}
+	}
+	if haveChain {
+		ch := psChain(hostVeth)
+		c.FlushChain(ch)
+		c.DelChain(ch)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("remove port security %s: %w", hostVeth, err)
+	}
+	return nil
+}
+
+// jumpRules returns the rules of the base chain that belong to hostVeth
+// (tagged with its userdata, or jumping to its chain).
+func jumpRules(c *nftables.Conn, hostVeth string) ([]*nftables.Rule, error) {
+	rules, err := c.GetRules(psTableObj, psBase)
+	if err != nil {
+		return nil, fmt.Errorf("list rules of bridge %s %s: %w", psTable, psBaseChain, err)
+	}
+	tag := []byte(psUserData + hostVeth)
+	target := psChainPfx + hostVeth
+	var out []*nftables.Rule
+	for _, r := range rules {
+		mine := bytes.Equal(r.UserData, tag)
+		for _, e := range r.Exprs {
+			if v, ok := e.(*expr.Verdict); ok && (v.Kind == expr.VerdictJump || v.Kind == expr.VerdictGoto) && v.Chain == target {
+				mine = true
+			}
+		}
+		if mine {
+			r.Table, r.Chain = psTableObj, psBase
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ifname is name as the kernel compares it for meta iifname: NUL-padded to IFNAMSIZ.
+func ifname(name string) []byte {
+	b := make([]byte, unix.IFNAMSIZ)
+	copy(b, name)
+	return b
+}

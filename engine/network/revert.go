@@ -1,0 +1,29 @@
+package network
+
+import "errors"
+
+// reverter collects undo functions and runs them in reverse order when an
+// operation fails part way. Call release once the operation succeeded.
+type reverter struct {
+	undos []func() error
+}
+
+// add registers an undo for a step that has just succeeded (or, for
+// idempotent cleanups, is about to be tried).
+func (r *reverter) add(f func() error) { r.undos = append(r.undos, f) }
+
+// revert runs every undo, newest first, and returns their errors joined.
+// It is a no-op after release.
+func (r *reverter) revert() error {
+	var errs []error
+	for i := len(r.undos) - 1; i >= 0; i-- {
+		if err := r.undos[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.undos = nil
+	return errors.Join(errs...)
+}
+
+// release forgets the undos: the operation succeeded.
+func (r *reverter) release() { r.undos = nil }
