@@ -52,7 +52,7 @@ func TestRenderSupervisord(t *testing.T) {
 	java, _ := rs.Resolve("debian12-java")
 	progs := MergePrograms(DefaultPrograms(), java.Programs)
 	conf := RenderSupervisord(progs, "/var/log/supervisor")
-	for _, want := range []string{"[program:sshd]\ncommand=/usr/sbin/sshd -D -e\nautostart=true", "[program:tomcat]", "autostart=false", "user=tomcat",
+	for _, want := range []string{"[program:sshd]\ncommand=/bin/sh -c 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e'\nautostart=true", "[program:tomcat]", "autostart=false", "user=tomcat",
 		"stdout_logfile=/var/log/supervisor/cron.log", `CATALINA_HOME="/usr/share/tomcat10"`} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("supervisord.conf lacks %q:\n%s", want, conf)

@@ -26,7 +26,7 @@ type Program struct {
 func DefaultPrograms() []Program {
 	return []Program{
 		{Name: "rsyslog", Command: "/usr/sbin/rsyslogd -n -iNONE", Autostart: true, Priority: 5},
-		{Name: "sshd", Command: "/usr/sbin/sshd -D -e", Autostart: true, Priority: 10},
+		{Name: "sshd", Command: "/bin/sh -c 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e'", Autostart: true, Priority: 10},
 		{Name: "cron", Command: "/usr/sbin/cron -f", Autostart: true, Priority: 20},
 	}
 }

@@ -1,0 +1,141 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// DefaultRoot is runc's state dir for fatbox's containers.
+const DefaultRoot = "/run/fatbox/runc"
+
+// Runtime runs containers with runc. The zero value uses DefaultRoot and
+// `runc` from $PATH.
+type Runtime struct {
+	// Root is runc's state directory; "" means DefaultRoot.
+	Root string
+	// Binary is the runc binary; "" means "runc".
+	Binary string
+}
+
+func (r *Runtime) runc() *runc.Runc {
+	root := r.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	bin := r.Binary
+	if bin == "" {
+		bin = "runc"
+	}
+	return &runc.Runc{Command: bin, Root: root, PdeathSignal: 0, Setpgid: true}
+}
+
+// Start writes the bundle's config.json and starts the container detached.
+// bundle is a directory that outlives the container (its state dir).
+func (r *Runtime) Start(ctx context.Context, id, bundle string, spec *specs.Spec) (int, error) {
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return 0, err
+	}
+	pidFile := filepath.Join(bundle, "init.pid")
+	os.Remove(pidFile)
+	rc := r.runc()
+	// The container's stdio is /dev/null. Without an IO, go-runc captures
+	// runc's output through a pipe the container inherits, and Create waits
+	// until the container exits. supervisord logs to files.
+	nullIO, err := runc.NewNullIO()
+	if err != nil {
+		return 0, err
+	}
+	defer nullIO.Close()
+	if err := rc.Create(ctx, id, bundle, &runc.CreateOpts{PidFile: pidFile, IO: nullIO}); err != nil {
+		return 0, fmt.Errorf("runc create %q: %w", id, err)
+	}
+	if err := rc.Start(ctx, id); err != nil {
+		_ = rc.Delete(context.Background(), id, &runc.DeleteOpts{Force: true})
+		return 0, fmt.Errorf("runc start %q: %w", id, err)
+	}
+	st, err := rc.State(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return st.Pid, nil
+}
+
+// State is runc's view of a container: "running", "stopped", "created", or "" if unknown to runc.
+func (r *Runtime) State(ctx context.Context, id string) (string, int, error) {
+	st, err := r.runc().State(ctx, id)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || isNotExist(err) {
+			return "", 0, nil
+		}
+		return "", 0, err
+	}
+	return st.Status, st.Pid, nil
+}
+
+// isNotExist: runc reports an unknown container only in its message.
+func isNotExist(err error) bool {
+	return strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found")
+}
+
+// Stop sends SIGTERM to the init (supervisord stops its programs in order),
+// waits up to timeout, then SIGKILLs, and deletes runc's state. Idempotent.
+func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	rc := r.runc()
+	status, _, err := r.State(ctx, id)
+	if err != nil {
+		return err
+	}
+	if status == "" {
+		return nil
+	}
+	if status == "running" {
+		_ = rc.Kill(ctx, id, int(syscall.SIGTERM), nil)
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			if s, _, _ := r.State(ctx, id); s != "running" {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if s, _, _ := r.State(ctx, id); s == "running" {
+			_ = rc.Kill(ctx, id, int(syscall.SIGKILL), &runc.KillOpts{All: true})
+			for i := 0; i < 100; i++ {
+				if s, _, _ := r.State(ctx, id); s != "running" {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	return rc.Delete(ctx, id, &runc.DeleteOpts{Force: true})
+}
+
+// List returns the ids runc knows.
+func (r *Runtime) List(ctx context.Context) ([]string, error) {
+	cs, err := r.runc().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.ID)
+	}
+	return out, nil
+}

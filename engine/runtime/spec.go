@@ -1,0 +1,145 @@
+// Package runtime turns a fat container's settings into an OCI runtime spec
+// and drives runc (Debian's runc 1.1) through github.com/containerd/go-runc.
+//
+// Hazards:
+//   - runc is given /dev/null for the container's stdio, never a pipe: a
+//     pipe someone waits on hangs until the container exits.
+//   - RLIMIT_NOFILE stays within the host's hard limit (20000 on the test
+//     machines), or runc refuses to start.
+//   - Containers run detached under runc's state dir (Root); they keep running
+//     when fatbox exits. The daemon finds them again with List.
+//   - Capabilities are Docker's default 14, without NoNewPrivileges, because
+//     sshd must switch users and set up privilege separation; CAP_SYS_ADMIN
+//     is never granted. runc's masked and read-only /proc paths stay on.
+package runtime
+
+import (
+	"fmt"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Init is where the injected supervisord binary appears inside the container.
+const Init = "/.fatbox/supervisord"
+
+// Limits are a container's VM-shaped limits; zero fields mean unlimited.
+type Limits struct {
+	CPUs        float64 // vCPUs as CFS quota
+	Cpuset      string  // e.g. "0-1"; "" means all (nproc follows the cpuset)
+	MemoryBytes int64
+	SwapBytes   int64 // memory+swap total = MemoryBytes + SwapBytes; 0 means no swap
+	Pids        int64
+}
+
+// SpecConfig is what Spec needs.
+type SpecConfig struct {
+	Name       string
+	Rootfs     string // mounted overlay
+	Netns      string // path of the container's network namespace
+	Supervisor string // host path of the static supervisord binary
+	Limits     Limits
+	// LXCFS is lxcfs's mount point ("" means none): its proc files are bound
+	// over /proc so free, uptime and top show the container's limits.
+	LXCFS string
+}
+
+// Capabilities are the ones granted (Docker's default set).
+var defaultCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// lxcfsFiles are the /proc files lxcfs virtualises.
+var lxcfsFiles = []string{"cpuinfo", "diskstats", "loadavg", "meminfo", "stat", "swaps", "uptime"}
+
+// Spec builds the OCI spec for a fat container.
+func Spec(c SpecConfig) (*specs.Spec, error) {
+	if c.Name == "" || c.Rootfs == "" || c.Netns == "" || c.Supervisor == "" {
+		return nil, fmt.Errorf("runtime spec needs a name, a rootfs, a netns and the supervisord binary")
+	}
+	caps := append([]string(nil), defaultCaps...)
+	s := &specs.Spec{
+		Version:  specs.Version,
+		Hostname: c.Name,
+		Root:     &specs.Root{Path: c.Rootfs},
+		Process: &specs.Process{
+			Args: []string{Init, "-c", "/etc/supervisor/supervisord.conf"},
+			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "container=fatbox"},
+			Cwd:  "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 16384, Soft: 16384}},
+			NoNewPrivileges: false,
+		},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+			{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=65536k"}},
+			{Destination: Init, Type: "bind", Source: c.Supervisor, Options: []string{"rbind", "ro"}},
+		},
+		Linux: &specs.Linux{
+			CgroupsPath: "/fatbox/" + c.Name,
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+				{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: c.Netns},
+			},
+			Resources: resources(c.Limits),
+			MaskedPaths: []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+	if c.LXCFS != "" {
+		for _, f := range lxcfsFiles {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/" + f, Type: "bind",
+				Source: filepath.Join(c.LXCFS, "proc", f), Options: []string{"rbind", "ro"}})
+		}
+	}
+	return s, nil
+}
+
+func resources(l Limits) *specs.LinuxResources {
+	r := &specs.LinuxResources{
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+	}
+	for _, d := range []struct {
+		major, minor int64
+		t            string
+	}{{1, 3, "c"}, {1, 5, "c"}, {1, 7, "c"}, {1, 8, "c"}, {1, 9, "c"}, {5, 0, "c"}, {5, 1, "c"}, {5, 2, "c"}, {136, -1, "c"}} {
+		maj, min := d.major, d.minor
+		dc := specs.LinuxDeviceCgroup{Allow: true, Type: d.t, Major: &maj, Access: "rwm"}
+		if min >= 0 {
+			dc.Minor = &min
+		}
+		r.Devices = append(r.Devices, dc)
+	}
+	if l.CPUs > 0 {
+		period := uint64(100000)
+		quota := int64(l.CPUs * float64(period))
+		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	if l.Cpuset != "" {
+		if r.CPU == nil {
+			r.CPU = &specs.LinuxCPU{}
+		}
+		r.CPU.Cpus = l.Cpuset
+	}
+	if l.MemoryBytes > 0 {
+		m := l.MemoryBytes
+		sw := l.MemoryBytes + l.SwapBytes
+		r.Memory = &specs.LinuxMemory{Limit: &m, Swap: &sw}
+	}
+	if l.Pids > 0 {
+		p := l.Pids
+		r.Pids = &specs.LinuxPids{Limit: &p}
+	}
+	return r
+}
