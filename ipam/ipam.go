@@ -693,9 +693,27 @@ func (a *Allocator) Release(ctx context.Context, pool, name string) (Lease, erro
 	return out, err
 }
 
-// release releases l, which was read at l.Version; a changed lease is a conflict.
-func (a *Allocator) release(ctx context.Context, p *Pool, l Lease, _ int) (Lease, error) {
-	if l.State == Released {
+// Free deletes name's lease at once, without quarantine: the undo of an
+// allocation that a failed create made. Use Release for addresses that were in use.
+func (a *Allocator) Free(ctx context.Context, pool, name string) error {
+	p, _, err := a.GetPool(ctx, pool)
+	if err != nil {
+		return err
+	}
+	return retry(ctx, func() error {
+		l, ok, err := a.getLease(ctx, pool, name)
+		if err != nil || !ok {
+			return err
+		}
+		_, err = a.release(ctx, &p, l, -1)
+		return err
+	})
+}
+
+// release releases l, which was read at l.Version; a changed lease is a
+// conflict. q < 0 frees at once whatever the pool's quarantine.
+func (a *Allocator) release(ctx context.Context, p *Pool, l Lease, q time.Duration) (Lease, error) {
+	if l.State == Released && q >= 0 {
 		return l, nil
 	}
 	b, bi, bver, err := a.readBlock(ctx, p, l.IP)
@@ -703,9 +721,13 @@ func (a *Allocator) release(ctx context.Context, p *Pool, l Lease, _ int) (Lease
 		return l, err
 	}
 	_, off := p.blockOf(l.IP)
-	q := p.QuarantineDuration()
 	if q == 0 {
-		delete(b.Used, strconv.Itoa(off))
+		q = p.QuarantineDuration()
+	}
+	if q <= 0 {
+		if e, ok := b.Used[strconv.Itoa(off)]; ok && e.Name == l.Name {
+			delete(b.Used, strconv.Itoa(off))
+		}
 		bb, _ := json.Marshal(b)
 		_, err := a.Store.Txn(ctx, []store.Op{
 			{Kind: store.OpPut, Key: blockKey(p.Name, bi), Value: bb, Version: bver},

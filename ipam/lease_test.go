@@ -160,6 +160,25 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("zero quarantine: %v %v", l2, err)
 		}
 	})
+	t.Run("FreeUndoesAnAllocation", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "f", "198.18.9.0/30") // only .2
+		if _, err := a.Allocate(ctx, "f", "half-made"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Free(ctx, "f", "half-made"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Get(ctx, "f", "half-made"); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("lease after Free: %v", err)
+		}
+		if l, err := a.Allocate(ctx, "f", "other"); err != nil || l.IP != ip("198.18.9.2") {
+			t.Fatalf("address not free after Free: %v %v", l, err)
+		}
+		if err := a.Free(ctx, "f", "never-had-one"); err != nil {
+			t.Fatalf("Free of a missing lease: %v", err)
+		}
+	})
 	t.Run("AllocateExact", func(t *testing.T) {
 		a, _ := setup(t)
 		newPool(t, a, "x", "198.18.3.0/24", func(p *Pool) { p.Reserved = []netip.Addr{ip("198.18.3.9")} })
