@@ -1,0 +1,230 @@
+package firstboot
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/fatbox/fatbox/baseimages"
+	"golang.org/x/crypto/ssh"
+)
+
+// SupervisorLogDir is where supervisord and its programs log inside the container.
+const SupervisorLogDir = "/var/log/supervisor"
+
+// hostResolvConf is read when Config.DNS is nil; a variable for tests.
+var hostResolvConf = "/etc/resolv.conf"
+
+// Config is a container's identity.
+type Config struct {
+	// Hostname is a single DNS label, e.g. "web1".
+	Hostname string
+	// IP is the container's address, written to /etc/hosts.
+	IP netip.Addr
+	// Domain is optional, e.g. "example.internal": /etc/hosts gets the FQDN
+	// and /etc/resolv.conf a search line.
+	Domain string
+	// DNS servers for /etc/resolv.conf. nil copies the host's non-loopback
+	// nameservers (none if it has none); an empty non-nil slice writes none.
+	DNS []netip.Addr
+	// AuthorizedKeys are OpenSSH public key lines for root.
+	AuthorizedKeys []string
+	// Programs are run by supervisord besides (or replacing, by name) the
+	// baseimages.DefaultPrograms.
+	Programs []baseimages.Program
+}
+
+var (
+	labelRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	progRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	localhost = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+)
+
+// files is everything Write puts in the rootfs except the host keys.
+type files struct {
+	hostname, hosts, resolv, authorizedKeys, supervisord []byte
+}
+
+// render validates cfg and renders the files. It writes nothing.
+func (cfg Config) render() (*files, error) {
+	if !labelRE.MatchString(cfg.Hostname) {
+		return nil, fmt.Errorf("firstboot: invalid hostname %q: want one DNS label (letters, digits, '-', at most 63)", cfg.Hostname)
+	}
+	if !cfg.IP.IsValid() {
+		return nil, errors.New("firstboot: no IP address")
+	}
+	fqdn := cfg.Hostname
+	if cfg.Domain != "" {
+		d := strings.TrimSuffix(cfg.Domain, ".")
+		for _, l := range strings.Split(d, ".") {
+			if !labelRE.MatchString(l) {
+				return nil, fmt.Errorf("firstboot: invalid domain %q", cfg.Domain)
+			}
+		}
+		fqdn = cfg.Hostname + "." + d
+		if len(fqdn) > 253 {
+			return nil, fmt.Errorf("firstboot: %q is longer than 253 characters", fqdn)
+		}
+	}
+	ak, err := authorizedKeys(cfg.AuthorizedKeys)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range cfg.Programs {
+		if err := checkProgram(p); err != nil {
+			return nil, err
+		}
+	}
+	dns := cfg.DNS
+	if dns == nil {
+		if dns, err = hostNameservers(hostResolvConf); err != nil {
+			return nil, err
+		}
+	}
+	var resolv bytes.Buffer
+	resolv.WriteString("# written by fatbox on first boot\n")
+	if cfg.Domain != "" {
+		fmt.Fprintf(&resolv, "search %s\n", strings.TrimSuffix(cfg.Domain, "."))
+	}
+	for _, a := range dns {
+		if !a.IsValid() {
+			return nil, errors.New("firstboot: invalid DNS server address")
+		}
+		fmt.Fprintf(&resolv, "nameserver %s\n", a)
+	}
+	names := cfg.Hostname
+	if fqdn != cfg.Hostname {
+		names = fqdn + " " + cfg.Hostname
+	}
+	conf := baseimages.RenderSupervisord(baseimages.MergePrograms(baseimages.DefaultPrograms(), cfg.Programs), SupervisorLogDir)
+	return &files{
+		hostname:       []byte(cfg.Hostname + "\n"),
+		hosts:          []byte(localhost + cfg.IP.String() + "\t" + names + "\n"),
+		resolv:         resolv.Bytes(),
+		authorizedKeys: ak,
+		supervisord:    []byte(conf),
+	}, nil
+}
+
+// authorizedKeys validates each line and returns the file content.
+func authorizedKeys(lines []string) ([]byte, error) {
+	var b bytes.Buffer
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		bad := func(why string) error {
+			q := l
+			if len(q) > 60 {
+				q = q[:60] + "..."
+			}
+			return fmt.Errorf("firstboot: authorized key line %d (%q): %s", i+1, q, why)
+		}
+		if strings.ContainsAny(l, "\r\n") {
+			return nil, bad("must be a single line")
+		}
+		_, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(l))
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		if len(bytes.TrimSpace(rest)) != 0 {
+			return nil, bad("trailing data after the key")
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.Bytes(), nil
+}
+
+// checkProgram guards RenderSupervisord, which does no escaping, against
+// values that would inject extra config lines or sections.
+func checkProgram(p baseimages.Program) error {
+	if !progRE.MatchString(p.Name) {
+		return fmt.Errorf("firstboot: invalid program name %q", p.Name)
+	}
+	if strings.TrimSpace(p.Command) == "" || strings.ContainsAny(p.Command+p.User, "\r\n") {
+		return fmt.Errorf("firstboot: program %s: command must be one non-empty line, user one line", p.Name)
+	}
+	for k, v := range p.Environment {
+		if !envKeyRE.MatchString(k) || strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("firstboot: program %s: invalid environment entry %q", p.Name, k)
+		}
+	}
+	return nil
+}
+
+// hostNameservers returns the non-loopback nameservers of a resolv.conf; a
+// missing file means none.
+func hostNameservers(path string) ([]netip.Addr, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return []netip.Addr{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("firstboot: host resolv.conf: %w", err)
+	}
+	out := []netip.Addr{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		a, err := netip.ParseAddr(f[1])
+		if err != nil || a.IsLoopback() || a.IsUnspecified() {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Write validates cfg, makes sure the host keys exist in stateDir, and writes
+// the container's identity files into rootfs. It validates everything before
+// writing anything, never writes outside rootfs whatever symlinks the image
+// holds, and is idempotent.
+func Write(rootfs, stateDir string, cfg Config) error {
+	f, err := cfg.render()
+	if err != nil {
+		return err
+	}
+	keys, err := HostKeys(stateDir)
+	if err != nil {
+		return err
+	}
+	r, err := openRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	type file struct {
+		path string
+		data []byte
+		mode uint32
+	}
+	var todo []file
+	todo = append(todo,
+		file{"/etc/hostname", f.hostname, 0o644},
+		file{"/etc/hosts", f.hosts, 0o644},
+		file{"/etc/resolv.conf", f.resolv, 0o644},
+	)
+	for _, k := range keys.All() {
+		todo = append(todo,
+			file{"/etc/ssh/" + k.FileName(), k.Private, 0o600},
+			file{"/etc/ssh/" + k.FileName() + ".pub", k.Public, 0o644})
+	}
+	todo = append(todo, file{"/etc/supervisor/supervisord.conf", f.supervisord, 0o644})
+	if err := r.ensureDir("/root/.ssh", 0o700, true); err != nil {
+		return err
+	}
+	todo = append(todo, file{"/root/.ssh/authorized_keys", f.authorizedKeys, 0o600})
+	for _, w := range todo {
+		if err := r.writeFile(w.path, w.data, w.mode); err != nil {
+			return err
+		}
+	}
+	return r.ensureDir(SupervisorLogDir, 0o755, false)
+}
