@@ -111,3 +111,33 @@ func (i *Inventory) UsersOfImage(ctx context.Context, id string) ([]string, erro
 	}
 	return out, nil
 }
+
+// Put replaces a record (last writer wins; records have one writer, the
+// daemon of the record's node).
+func (i *Inventory) Put(ctx context.Context, r Record) error {
+	_, err := store.Update(ctx, i.Store, key(r.Name), func(cur []byte, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, fmt.Errorf("no container %q: %w", r.Name, ErrNotFound)
+		}
+		r.UpdatedAt = time.Now().UTC()
+		return json.Marshal(r)
+	})
+	return err
+}
+
+// Delete removes a record; a missing one is fine.
+func (i *Inventory) Delete(ctx context.Context, name string) error {
+	for {
+		kv, err := i.Store.Get(ctx, key(name))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = i.Store.Delete(ctx, key(name), kv.Version)
+		if err == nil || !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+}

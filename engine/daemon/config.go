@@ -29,6 +29,11 @@ type Config struct {
 	Node string `yaml:"node"`
 	// ImageCache keeps built image tarballs by recipe key; "" means /var/cache/fatbox/images.
 	ImageCache string `yaml:"image_cache"`
+	// Supervisord is the static supervisord binary injected into containers;
+	// "" means "supervisord" next to the fatbox binary.
+	Supervisord string `yaml:"supervisord"`
+	// OpsKeys are SSH public keys authorized in every container.
+	OpsKeys []string `yaml:"ops_keys"`
 }
 
 // Defaults returns the built-in configuration.
@@ -55,7 +60,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

@@ -26,7 +26,9 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/inventory/store/backends"
@@ -47,6 +49,7 @@ type Daemon struct {
 	inv     *inventory.Inventory
 	images  *baseimages.Store
 	builder *baseimages.Builder
+	engine  *engine.Engine
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -110,6 +113,14 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		return nil, err
 	}
 	d.builder = &baseimages.Builder{Store: d.images, Recipes: recipes, CacheDir: cfg.ImageCache}
+	sup := cfg.Supervisord
+	if sup == "" {
+		if exe, err := os.Executable(); err == nil {
+			sup = filepath.Join(filepath.Dir(exe), "supervisord")
+		}
+	}
+	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{},
+		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
 	}
@@ -216,6 +227,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
 	d.ipamRoutes(mux)
 	d.imageRoutes(mux)
+	d.containerRoutes(mux)
 	return mux
 }
 

@@ -1,0 +1,40 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/fatbox/fatbox/engine"
+	"github.com/fatbox/fatbox/inventory"
+)
+
+func (c *Client) Create(ctx context.Context, req engine.CreateRequest) (inventory.Record, error) {
+	var out inventory.Record
+	cl := *c
+	cl.Timeout = -1
+	err := cl.Do(ctx, http.MethodPost, "/v1/containers", req, &out)
+	return out, err
+}
+
+func (c *Client) ListContainers(ctx context.Context) ([]inventory.Record, error) {
+	var out []inventory.Record
+	err := c.Do(ctx, http.MethodGet, "/v1/containers", nil, &out)
+	return out, err
+}
+
+func (c *Client) Inspect(ctx context.Context, name string) (inventory.Record, error) {
+	var out inventory.Record
+	err := c.Do(ctx, http.MethodGet, "/v1/containers/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+func (c *Client) Remove(ctx context.Context, name string, releaseIP bool) error {
+	q := ""
+	if releaseIP {
+		q = "?release_ip=1"
+	}
+	cl := *c
+	cl.Timeout = -1
+	return cl.Do(ctx, http.MethodDelete, "/v1/containers/"+url.PathEscape(name)+q, nil, nil)
+}

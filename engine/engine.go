@@ -1,0 +1,201 @@
+// Package engine is the fat-container lifecycle: create, start, stop, remove,
+// list. It composes ipam (the address), baseimages (the image), engine/rootfs
+// (sized disk + overlay), engine/firstboot (identity files), engine/network
+// (netns, veth, MAC, rate limits, anti-spoofing) and engine/runtime (runc),
+// and records every container in the inventory.
+//
+// Hazards:
+//   - Create is a sequence of steps, each with an undo; a failure runs the
+//     undos in reverse, so no record, lease, mount, link or netns is left.
+//   - The container's identity lives in its state dir (<state>/containers/<name>):
+//     SSH host keys, the disk image. Remove keeps the lease unless asked to
+//     release it, so the same name comes back on the same IP and MAC.
+//   - Containers run detached under runc; the daemon is not in the data path.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine/firstboot"
+	"github.com/fatbox/fatbox/engine/network"
+	"github.com/fatbox/fatbox/engine/rootfs"
+	"github.com/fatbox/fatbox/engine/runtime"
+	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/ipam"
+)
+
+// Engine runs fat containers on this host. All fields are required unless
+// their comment says what zero means.
+type Engine struct {
+	IPAM      *ipam.Allocator
+	Inventory *inventory.Inventory
+	Images    *baseimages.Store
+	Runtime   *runtime.Runtime
+	// StateDir holds containers/<name>/ (disk, keys, bundle).
+	StateDir string
+	// Supervisor is the static supervisord binary injected into containers.
+	Supervisor string
+	// Node names this host in records.
+	Node string
+	// OpsKeys are authorized in every container, besides each create's own.
+	OpsKeys []string
+	// StopTimeout before SIGKILL; 0 means 10 s.
+	StopTimeout time.Duration
+}
+
+// CreateRequest is what `fatbox create` asks for.
+type CreateRequest struct {
+	Name        string   `json:"name"`
+	Image       string   `json:"image"`
+	Pool        string   `json:"pool"`
+	CPUs        float64  `json:"cpus"`
+	MemoryBytes int64    `json:"memory_bytes"`
+	DiskBytes   int64    `json:"disk_bytes"`
+	SSHKeys     []string `json:"ssh_keys"`
+}
+
+func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
+
+// reverter runs undo steps in reverse unless released.
+type reverter struct{ undo []func() }
+
+func (r *reverter) add(f func())  { r.undo = append(r.undo, f) }
+func (r *reverter) release()      { r.undo = nil }
+func (r *reverter) fail() {
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		r.undo[i]()
+	}
+}
+
+// Create makes and starts a container.
+func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Record, error) {
+	if err := ipam.ValidName("container", req.Name); err != nil {
+		return inventory.Record{}, err
+	}
+	if req.DiskBytes == 0 {
+		req.DiskBytes = 10 << 30
+	}
+	if req.Pool == "" || req.Image == "" {
+		return inventory.Record{}, fmt.Errorf("create %q needs --image and --pool", req.Name)
+	}
+	img, err := e.Images.Inspect(req.Image)
+	if err != nil {
+		return inventory.Record{}, err
+	}
+	pool, _, err := e.IPAM.GetPool(ctx, req.Pool)
+	if err != nil {
+		return inventory.Record{}, err
+	}
+	rev := &reverter{}
+	defer rev.fail()
+	bg := context.Background() // undos run even if ctx is cancelled
+
+	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Node: e.Node, Image: req.Image, ImageID: img.ID,
+		VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: "creating"}
+	if err := e.Inventory.Create(ctx, rec); err != nil {
+		return rec, err
+	}
+	rev.add(func() { e.Inventory.Delete(bg, req.Name) })
+
+	_, getErr := e.IPAM.Get(ctx, req.Pool, req.Name)
+	newLease := errors.Is(getErr, ipam.ErrLeaseNotFound)
+	lease, err := e.IPAM.Allocate(ctx, req.Pool, req.Name)
+	if err != nil {
+		return rec, err
+	}
+	if newLease { // a failed create gives a new lease back; an old one stays with the name
+		rev.add(func() { e.IPAM.Free(bg, req.Pool, req.Name) })
+	}
+
+	l := rootfs.Layout{Dir: e.dir(req.Name)}
+	if err := rootfs.CreateDisk(ctx, l, req.DiskBytes); err != nil {
+		return rec, err
+	}
+	rev.add(func() { rootfs.Remove(bg, l) })
+	lower, err := e.Images.Rootfs(req.Image)
+	if err != nil {
+		return rec, err
+	}
+	if err := rootfs.Mount(ctx, l, lower); err != nil {
+		return rec, err
+	}
+	root := filepath.Join(l.Dir, "rootfs")
+	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
+	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: req.Name, IP: lease.IP, AuthorizedKeys: keys, Programs: img.Programs}); err != nil {
+		return rec, err
+	}
+	nsPath, err := network.CreateNetns("fatbox-" + req.Name)
+	if err != nil {
+		return rec, err
+	}
+	rev.add(func() { network.DeleteNetns("fatbox-" + req.Name) })
+	ones := pool.CIDR.Bits()
+	att, err := network.Attach(ctx, network.Config{Container: req.Name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
+		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
+		Addr: netip.PrefixFrom(lease.IP, ones), Gateway: pool.Gateway, Announce: true})
+	if err != nil {
+		return rec, err
+	}
+	rev.add(func() { network.Detach(bg, req.Name) })
+	spec, err := runtime.Spec(runtime.SpecConfig{Name: req.Name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
+		Limits: runtime.Limits{CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, Pids: 4096}})
+	if err != nil {
+		return rec, err
+	}
+	if _, err := e.Runtime.Start(ctx, req.Name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
+		return rec, err
+	}
+	rev.add(func() { e.Runtime.Stop(bg, req.Name, time.Second) })
+	rec.IP, rec.MAC, rec.Status = lease.IP.String(), att.MAC.String(), "running"
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return rec, err
+	}
+	rev.release()
+	return rec, nil
+}
+
+// bridgeAddr puts the gateway on a bridge fatbox creates, so the host (and
+// its ssh) reaches containers when the pool's gateway is this host.
+func bridgeAddr(p ipam.Pool) netip.Prefix {
+	if !p.CreateBridge {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(p.Gateway, p.CIDR.Bits())
+}
+
+// Remove stops and deletes a container. The lease stays with the name unless
+// releaseIP. Idempotent; goes on past errors and returns them joined.
+func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error {
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	to := e.StopTimeout
+	if to == 0 {
+		to = 10 * time.Second
+	}
+	var errs []error
+	errs = append(errs, e.Runtime.Stop(ctx, name, to))
+	errs = append(errs, network.Detach(ctx, name))
+	errs = append(errs, network.DeleteNetns("fatbox-"+name))
+	errs = append(errs, rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)}))
+	if releaseIP {
+		pools, _ := e.IPAM.ListPools(ctx)
+		for _, p := range pools {
+			if l, err := e.IPAM.Get(ctx, p.Name, name); err == nil && l.IP.String() == rec.IP {
+				_, rerr := e.IPAM.Release(ctx, p.Name, name)
+				errs = append(errs, rerr)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove %q (run it again to finish): %w", name, err)
+	}
+	return e.Inventory.Delete(ctx, name)
+}

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+// TestCreateSSHRemove: fatbox create gives a container that ssh root@IP
+// reaches; rm leaves nothing behind; create again gives the same IP and MAC.
+func TestCreateSSHRemove(t *testing.T) {
+	harness.RequireRoot(t)
+	sup := os.Getenv("FATBOX_SUPERVISORD")
+	harness.Require(t, sup != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "fatbox.sock")
+	startDaemon(t, filepath.Join(dir, "state"), sock, "--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images"))
+	ok := func(args ...string) result {
+		t.Helper()
+		r := fatbox(t, append(args, "--socket", sock)...)
+		if r.code != 0 {
+			t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
+		}
+		return r
+	}
+	br := harness.Name("fbebr")
+	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
+	ok("pool", "create", "e2e", "--cidr", "198.19.40.0/24", "--bridge", br, "--create-bridge")
+	ok("image", "build", "debian12-fat")
+	keyDir := t.TempDir()
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(keyDir, "id")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	create := func() inventory.Record {
+		t.Helper()
+		var rs []inventory.Record
+		r := ok("create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--cpus", "1", "--memory", "512M", "--disk", "1G",
+			"--ssh-key", filepath.Join(keyDir, "id.pub"), "-o", "json")
+		if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil || len(rs) != 1 {
+			t.Fatalf("create output: %v %s", err, r.stdout)
+		}
+		return rs[0]
+	}
+	rec := create()
+	t.Cleanup(func() { fatbox(t, "rm", "web-01", "--socket", sock) })
+	if rec.Status != "running" || rec.IP != "198.19.40.2" {
+		t.Fatalf("record: %+v", rec)
+	}
+	sshOut := func() string {
+		t.Helper()
+		var out []byte
+		var err error
+		for i := 0; i < 50; i++ { // sshd comes up within a moment of create
+			out, err = exec.Command("ssh", "-i", filepath.Join(keyDir, "id"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+				"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+rec.IP, "hostname; cat /proc/1/comm").CombinedOutput()
+			if err == nil {
+				return string(out)
+			}
+			exec.Command("sleep", "0.1").Run()
+		}
+		t.Fatalf("ssh root@%s: %v\n%s", rec.IP, err, out)
+		return ""
+	}
+	if out := sshOut(); !strings.Contains(out, "web-01\nsupervisord") {
+		t.Fatalf("inside: %q", out)
+	}
+	oneLine(t, fatbox(t, "create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--socket", sock), `a container named "web-01" already exists`)
+	oneLine(t, fatbox(t, "create", "web-02", "--image", "nope", "--pool", "e2e", "--socket", sock), `no image "nope"`)
+
+	ok("rm", "web-01")
+	if out, _ := exec.Command("ip", "-o", "link").CombinedOutput(); strings.Contains(string(out), "fatbox:web-01") {
+		t.Fatalf("rm left a link: %s", out)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), filepath.Join(dir, "state", "containers", "web-01")) {
+		t.Fatal("rm left a mount")
+	}
+	again := create()
+	if again.IP != rec.IP || again.MAC != rec.MAC {
+		t.Fatalf("re-created web-01 on %s/%s, was %s/%s", again.IP, again.MAC, rec.IP, rec.MAC)
+	}
+	sshOut()
+	ok("rm", "web-01", "--release-ip")
+	if r := ok("ip", "ls", "--pool", "e2e"); !strings.Contains(r.stdout, "released") {
+		t.Fatalf("lease after rm --release-ip: %s", r.stdout)
+	}
+}
