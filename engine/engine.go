@@ -65,8 +65,8 @@ func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "con
 // reverter runs undo steps in reverse unless released.
 type reverter struct{ undo []func() }
 
-func (r *reverter) add(f func())  { r.undo = append(r.undo, f) }
-func (r *reverter) release()      { r.undo = nil }
+func (r *reverter) add(f func()) { r.undo = append(r.undo, f) }
+func (r *reverter) release()     { r.undo = nil }
 func (r *reverter) fail() {
 	for i := len(r.undo) - 1; i >= 0; i-- {
 		r.undo[i]()
