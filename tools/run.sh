@@ -8,6 +8,26 @@ BIN=${FATBOX_BIN:-$PWD/bin/fatbox}
 PIDFILE=/run/fatbox/daemon.pid
 LOG=${FATBOX_LOG:-/var/log/fatbox.log}
 
+# demo: a pool on a bridge of its own (198.18.100.0/24, the benchmarking
+# range; the host holds the gateway .1 on the bridge, nothing is routed
+# outside), the debian12-fat image, and a container reachable by ssh.
+demo() {
+  key=${FATBOX_DEMO_KEY:-$HOME/.ssh/id_ed25519}
+  if [ ! -f "$key.pub" ]; then
+    mkdir -p "$(dirname "$key")"; ssh-keygen -q -t ed25519 -N "" -f "$key"
+  fi
+  "$BIN" pool show demo >/dev/null 2>&1 ||
+    "$BIN" pool create demo --cidr 198.18.100.0/24 --bridge fbdemo0 --create-bridge >/dev/null
+  "$BIN" image inspect debian12-fat >/dev/null 2>&1 || "$BIN" image build debian12-fat >/dev/null
+  if ! "$BIN" ls | grep -q '^demo '; then
+    "$BIN" create demo --image debian12-fat --pool demo --cpus 1 --memory 512M --disk 2G --ssh-key "$key.pub" >/dev/null
+  fi
+  ip=$("$BIN" ls -o json | python3 -c 'import json,sys; print([c["ip"] for c in json.load(sys.stdin) if c["name"]=="demo"][0])')
+  "$BIN" ls
+  echo
+  echo "ssh -i $key root@$ip"
+}
+
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 case "${1:-start}" in
@@ -26,7 +46,9 @@ start)
   fi
   "$BIN" status
   echo
-  echo "log: $LOG    stop: make stop    try: $BIN status -o json"
+  demo
+  echo
+  echo "log: $LOG    stop: make stop (containers keep running)    try: $BIN ls"
   ;;
 stop)
   if running; then
