@@ -47,6 +47,16 @@ type Engine struct {
 	OpsKeys []string
 	// StopTimeout before SIGKILL; 0 means 10 s.
 	StopTimeout time.Duration
+
+	// fault, in tests, fails Create after the named step.
+	fault func(step string) error
+}
+
+func (e *Engine) step(name string) error {
+	if e.fault != nil {
+		return e.fault(name)
+	}
+	return nil
 }
 
 // CreateRequest is what `fatbox create` asks for.
@@ -102,6 +112,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return rec, err
 	}
 	rev.add(func() { e.Inventory.Delete(bg, req.Name) })
+	if err := e.step("record"); err != nil {
+		return rec, err
+	}
 
 	_, getErr := e.IPAM.Get(ctx, req.Pool, req.Name)
 	newLease := errors.Is(getErr, ipam.ErrLeaseNotFound)
@@ -112,12 +125,18 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if newLease { // a failed create gives a new lease back; an old one stays with the name
 		rev.add(func() { e.IPAM.Free(bg, req.Pool, req.Name) })
 	}
+	if err := e.step("lease"); err != nil {
+		return rec, err
+	}
 
 	l := rootfs.Layout{Dir: e.dir(req.Name)}
 	if err := rootfs.CreateDisk(ctx, l, req.DiskBytes); err != nil {
 		return rec, err
 	}
 	rev.add(func() { rootfs.Remove(bg, l) })
+	if err := e.step("disk"); err != nil {
+		return rec, err
+	}
 	lower, err := e.Images.Rootfs(req.Image)
 	if err != nil {
 		return rec, err
@@ -125,9 +144,15 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err := rootfs.Mount(ctx, l, lower); err != nil {
 		return rec, err
 	}
+	if err := e.step("mount"); err != nil {
+		return rec, err
+	}
 	root := filepath.Join(l.Dir, "rootfs")
 	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
 	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: req.Name, IP: lease.IP, AuthorizedKeys: keys, Programs: img.Programs}); err != nil {
+		return rec, err
+	}
+	if err := e.step("firstboot"); err != nil {
 		return rec, err
 	}
 	nsPath, err := network.CreateNetns("fatbox-" + req.Name)
@@ -135,6 +160,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return rec, err
 	}
 	rev.add(func() { network.DeleteNetns("fatbox-" + req.Name) })
+	if err := e.step("netns"); err != nil {
+		return rec, err
+	}
 	ones := pool.CIDR.Bits()
 	att, err := network.Attach(ctx, network.Config{Container: req.Name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
 		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
@@ -143,6 +171,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return rec, err
 	}
 	rev.add(func() { network.Detach(bg, req.Name) })
+	if err := e.step("attach"); err != nil {
+		return rec, err
+	}
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: req.Name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
 		Limits: runtime.Limits{CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, Pids: 4096}})
 	if err != nil {
@@ -152,8 +183,14 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return rec, err
 	}
 	rev.add(func() { e.Runtime.Stop(bg, req.Name, time.Second) })
+	if err := e.step("start"); err != nil {
+		return rec, err
+	}
 	rec.IP, rec.MAC, rec.Status = lease.IP.String(), att.MAC.String(), "running"
 	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return rec, err
+	}
+	if err := e.step("running"); err != nil {
 		return rec, err
 	}
 	rev.release()

@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine/runtime"
+	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/inventory/store/boltstore"
+	"github.com/fatbox/fatbox/ipam"
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+var errInjected = errors.New("injected fault")
+
+// TestCreateFaultAtEachStep: a failure after any step of Create leaves no
+// record, lease, disk, mount, link, netns or runc container behind.
+func TestCreateFaultAtEachStep(t *testing.T) {
+	harness.RequireRoot(t)
+	sup := os.Getenv("FATBOX_SUPERVISORD")
+	harness.Require(t, sup != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := boltstore.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := baseimages.BuiltinRecipes()
+	images := &baseimages.Store{Root: filepath.Join(dir, "images")}
+	if _, err := (&baseimages.Builder{Store: images, Recipes: rs, CacheDir: filepath.Join(harness.CacheDir(), "images")}).Build(ctx, "debian12-fat", nil); err != nil {
+		t.Fatal(err)
+	}
+	al := &ipam.Allocator{Store: st, Host: "t"}
+	br := harness.Name("fbfbr")
+	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
+	if _, err := al.CreatePool(ctx, ipam.Pool{Name: "p", CIDR: netip.MustParsePrefix("198.19.50.0/24"), Gateway: netip.MustParseAddr("198.19.50.1"), Bridge: br, CreateBridge: true}); err != nil {
+		t.Fatal(err)
+	}
+	rt := &runtime.Runtime{Root: filepath.Join(dir, "runc")}
+	e := &Engine{IPAM: al, Inventory: &inventory.Inventory{Store: st}, Images: images, Runtime: rt,
+		StateDir: filepath.Join(dir, "state"), Supervisor: sup, Node: "t"}
+	name := harness.Name("fbf-")
+	req := CreateRequest{Name: name, Image: "debian12-fat", Pool: "p", CPUs: 1, MemoryBytes: 256 << 20, DiskBytes: 128 << 20}
+	t.Cleanup(func() { e.fault = nil; e.Remove(context.Background(), name, true) })
+
+	leftovers := func() []string {
+		var out []string
+		if _, err := e.Inventory.Get(ctx, name); err == nil {
+			out = append(out, "record")
+		}
+		if _, err := al.Get(ctx, "p", name); err == nil {
+			out = append(out, "lease")
+		}
+		if _, err := os.Stat(e.dir(name)); err == nil {
+			out = append(out, "state dir")
+		}
+		if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), e.dir(name)) {
+			out = append(out, "mount")
+		}
+		if b, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(b), "fatbox:"+name) {
+			out = append(out, "link")
+		}
+		if _, err := os.Stat("/var/run/netns/fatbox-" + name); err == nil {
+			out = append(out, "netns")
+		}
+		if ids, _ := rt.List(ctx); len(ids) > 0 {
+			out = append(out, fmt.Sprint("runc ", ids))
+		}
+		if b, _ := exec.Command("losetup", "-j", filepath.Join(e.dir(name), "disk.img")).Output(); len(b) > 0 {
+			out = append(out, "loop device")
+		}
+		return out
+	}
+	for _, step := range []string{"record", "lease", "disk", "mount", "firstboot", "netns", "attach", "start", "running"} {
+		t.Run(step, func(t *testing.T) {
+			e.fault = func(s string) error {
+				if s == step {
+					return errInjected
+				}
+				return nil
+			}
+			if _, err := e.Create(ctx, req); !errors.Is(err, errInjected) {
+				t.Fatalf("Create with a fault after %s: %v", step, err)
+			}
+			if l := leftovers(); len(l) > 0 {
+				t.Fatalf("a fault after %q left behind: %v", step, l)
+			}
+		})
+	}
+	e.fault = nil
+	rec, err := e.Create(ctx, req)
+	if err != nil || rec.Status != "running" {
+		t.Fatalf("Create without faults: %+v %v", rec, err)
+	}
+	if err := e.Remove(ctx, name, true); err != nil {
+		t.Fatal(err)
+	}
+	// rm --release-ip puts the address in quarantine (still sticky to the name).
+	if l, err := al.Get(ctx, "p", name); err != nil || l.State != ipam.Released {
+		t.Fatalf("lease after Remove with release: %+v %v", l, err)
+	}
+	if err := al.Free(ctx, "p", name); err != nil {
+		t.Fatal(err)
+	}
+	if l := leftovers(); len(l) > 0 {
+		t.Fatalf("Remove left behind: %v", l)
+	}
+}
