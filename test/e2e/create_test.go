@@ -20,7 +20,8 @@ func TestCreateSSHRemove(t *testing.T) {
 	harness.Require(t, sup != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "fatbox.sock")
-	startDaemon(t, filepath.Join(dir, "state"), sock, "--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images"))
+	daemonArgs := []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}
+	d := startDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
 	ok := func(args ...string) result {
 		t.Helper()
 		r := fatbox(t, append(args, "--socket", sock)...)
@@ -69,6 +70,16 @@ func TestCreateSSHRemove(t *testing.T) {
 	}
 	if out := sshOut(); !strings.Contains(out, "web-01\nsupervisord") {
 		t.Fatalf("inside: %q", out)
+	}
+	// The daemon is not in the data path: kill -9 it, the container keeps
+	// serving ssh, and the next daemon sees it.
+	d.kill9(t)
+	if out := sshOut(); !strings.Contains(out, "web-01") {
+		t.Fatalf("after daemon kill -9: %q", out)
+	}
+	startDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
+	if r := ok("ls"); !strings.Contains(r.stdout, "web-01") || !strings.Contains(r.stdout, "running") {
+		t.Fatalf("ls after daemon restart: %s", r.stdout)
 	}
 	oneLine(t, fatbox(t, "create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--socket", sock), `a container named "web-01" already exists`)
 	oneLine(t, fatbox(t, "create", "web-02", "--image", "nope", "--pool", "e2e", "--socket", sock), `no image "nope"`)
