@@ -24,6 +24,7 @@ import (
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/network"
+	"github.com/fatbox/fatbox/engine/revert"
 	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
@@ -102,8 +103,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err != nil {
 		return inventory.Record{}, err
 	}
-	rev := &reverter{}
-	defer rev.fail()
+	rev := &revert.Reverter{}
+	defer rev.Revert()         // a no-op once released; undo errors are beside the point of the create's error
 	bg := context.Background() // undos run even if ctx is cancelled
 
 	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Node: e.Node, Image: req.Image, ImageID: img.ID,
@@ -111,7 +112,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
-	rev.add(func() { e.Inventory.Delete(bg, req.Name) })
+	rev.Add(func() error { return e.Inventory.Delete(bg, req.Name) })
 	if err := e.step("record"); err != nil {
 		return rec, err
 	}
@@ -123,7 +124,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return rec, err
 	}
 	if newLease { // a failed create gives a new lease back; an old one stays with the name
-		rev.add(func() { e.IPAM.Free(bg, req.Pool, req.Name) })
+		rev.Add(func() error { return e.IPAM.Free(bg, req.Pool, req.Name) })
 	}
 	if err := e.step("lease"); err != nil {
 		return rec, err
@@ -133,7 +134,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err := rootfs.CreateDisk(ctx, l, req.DiskBytes); err != nil {
 		return rec, err
 	}
-	rev.add(func() { rootfs.Remove(bg, l) })
+	rev.Add(func() error { return rootfs.Remove(bg, l) })
 	if err := e.step("disk"); err != nil {
 		return rec, err
 	}
@@ -159,7 +160,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err != nil {
 		return rec, err
 	}
-	rev.add(func() { network.DeleteNetns("fatbox-" + req.Name) })
+	rev.Add(func() error { return network.DeleteNetns("fatbox-" + req.Name) })
 	if err := e.step("netns"); err != nil {
 		return rec, err
 	}
@@ -170,7 +171,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err != nil {
 		return rec, err
 	}
-	rev.add(func() { network.Detach(bg, req.Name) })
+	rev.Add(func() error { return network.Detach(bg, req.Name) })
 	if err := e.step("attach"); err != nil {
 		return rec, err
 	}
@@ -182,7 +183,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if _, err := e.Runtime.Start(ctx, req.Name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
 		return rec, err
 	}
-	rev.add(func() { e.Runtime.Stop(bg, req.Name, time.Second) })
+	rev.Add(func() error { return e.Runtime.Stop(bg, req.Name, time.Second) })
 	if err := e.step("start"); err != nil {
 		return rec, err
 	}
@@ -193,7 +194,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err := e.step("running"); err != nil {
 		return rec, err
 	}
-	rev.release()
+	rev.Release()
 	return rec, nil
 }
 

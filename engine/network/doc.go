@@ -12,7 +12,7 @@
 // portsec.go) and a gratuitous-ARP burst from inside the container so
 // neighbours forget the address's previous owner.
 //
-// Attach registers an undo for every step with a reverter: when any step
+// Attach registers an undo for every step with a revert.Reverter: when any step
 // fails, everything Attach made so far is removed again (veth, qdiscs,
 // rules, a VLAN link or bridge it created), so a failed Attach leaves the host
 // as it found it. Detach is idempotent and also cleans up after a partial

@@ -1,6 +1,8 @@
 package network
 
 import (
+	"github.com/fatbox/fatbox/engine/revert"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -210,7 +212,7 @@ func attach(ctx context.Context, cfg Config, opts attachOpts) (Attachment, error
 	}
 	peerTmp := peerTempName(cfg.Container)
 	var (
-		rv       reverter
+		rv       revert.Reverter
 		br, host netlink.Link
 		peer     netlink.Link // in the container's namespace
 	)
@@ -239,7 +241,7 @@ func attach(ctx context.Context, cfg Config, opts attachOpts) (Attachment, error
 			if err := netlink.LinkAdd(v); err != nil {
 				return fmt.Errorf("create veth pair %s/%s: %w", a.HostVeth, peerTmp, err)
 			}
-			rv.add(func() error { return deleteLink(a.HostVeth) })
+			rv.Add(func() error { return deleteLink(a.HostVeth) })
 			var err error
 			if host, err = netlink.LinkByName(a.HostVeth); err != nil {
 				return fmt.Errorf("look up new veth %s: %w", a.HostVeth, err)
@@ -307,11 +309,11 @@ func attach(ctx context.Context, cfg Config, opts attachOpts) (Attachment, error
 			return nil
 		},
 		"ratelimit": func() error {
-			rv.add(func() error { return removeRateLimit(a.HostVeth) })
+			rv.Add(func() error { return removeRateLimit(a.HostVeth) })
 			return applyRateLimit(a.HostVeth, cfg.EgressBits, cfg.IngressBits)
 		},
 		"portsec": func() error {
-			rv.add(func() error { return removePortSecurity(a.HostVeth) })
+			rv.Add(func() error { return removePortSecurity(a.HostVeth) })
 			return applyPortSecurity(a.HostVeth, cfg.Addr.Addr(), a.MAC)
 		},
 		"announce": func() error {
@@ -333,19 +335,19 @@ func attach(ctx context.Context, cfg Config, opts attachOpts) (Attachment, error
 		}
 		if err != nil {
 			err = fmt.Errorf("attach %q: %s: %w", cfg.Container, name, err)
-			if rerr := rv.revert(); rerr != nil {
+			if rerr := rv.Revert(); rerr != nil {
 				err = fmt.Errorf("%w; undoing the earlier steps also failed: %v", err, rerr)
 			}
 			return Attachment{}, err
 		}
 	}
-	rv.release()
+	rv.Release()
 	return a, nil
 }
 
 // ensureBridge finds the bridge, or creates it and brings it up when cfg
 // allows; a bridge it creates gets an undo in rv.
-func ensureBridge(rv *reverter, cfg Config) (netlink.Link, bool, error) {
+func ensureBridge(rv *revert.Reverter, cfg Config) (netlink.Link, bool, error) {
 	br, err := netlink.LinkByName(cfg.Bridge)
 	if err == nil {
 		if br.Type() != "bridge" {
@@ -377,7 +379,7 @@ func ensureBridge(rv *reverter, cfg Config) (netlink.Link, bool, error) {
 		return nil, false, fmt.Errorf("look up new bridge %q: %w", cfg.Bridge, err)
 	}
 	index := br.Attrs().Index
-	rv.add(func() error { return deleteBridgeIfUnused(cfg.Bridge, index) })
+	rv.Add(func() error { return deleteBridgeIfUnused(cfg.Bridge, index) })
 	if cfg.BridgeAddr.IsValid() {
 		ipn := &net.IPNet{IP: net.IP(cfg.BridgeAddr.Addr().AsSlice()), Mask: net.CIDRMask(cfg.BridgeAddr.Bits(), 32)}
 		if err := netlink.AddrAdd(br, &netlink.Addr{IPNet: ipn}); err != nil {
@@ -414,7 +416,7 @@ func deleteBridgeIfUnused(name string, index int) error {
 
 // ensureVLAN finds or creates the VLAN sub-interface of cfg.Uplink and makes
 // it an up port of br. What it changes gets an undo in rv.
-func ensureVLAN(rv *reverter, cfg Config, br netlink.Link) (string, bool, error) {
+func ensureVLAN(rv *revert.Reverter, cfg Config, br netlink.Link) (string, bool, error) {
 	up, err := netlink.LinkByName(cfg.Uplink)
 	if isNotFound(err) {
 		return "", false, fmt.Errorf("uplink %q of VLAN %d does not exist", cfg.Uplink, cfg.VLAN)
@@ -430,7 +432,7 @@ func ensureVLAN(rv *reverter, cfg Config, br netlink.Link) (string, bool, error)
 		switch err = netlink.LinkAdd(v); {
 		case err == nil:
 			created = true
-			rv.add(func() error { return deleteLink(name) })
+			rv.Add(func() error { return deleteLink(name) })
 		case errors.Is(err, unix.EEXIST): // created meanwhile: check it below
 		case errors.Is(err, unix.EOPNOTSUPP):
 			return "", false, fmt.Errorf("create VLAN %d link %s on %s: this kernel has no 802.1Q VLAN support (CONFIG_VLAN_8021Q, module 8021q): %w", cfg.VLAN, name, cfg.Uplink, err)
@@ -455,7 +457,7 @@ func ensureVLAN(rv *reverter, cfg Config, br netlink.Link) (string, bool, error)
 			return "", false, fmt.Errorf("add %s to bridge %s: %w", name, cfg.Bridge, err)
 		}
 		if !created {
-			rv.add(func() error { return netlink.LinkSetNoMaster(l) })
+			rv.Add(func() error { return netlink.LinkSetNoMaster(l) })
 		}
 	}
 	if l.Attrs().Flags&net.FlagUp == 0 {
@@ -463,7 +465,7 @@ func ensureVLAN(rv *reverter, cfg Config, br netlink.Link) (string, bool, error)
 			return "", false, fmt.Errorf("bring %s up: %w", name, err)
 		}
 		if !created {
-			rv.add(func() error { return netlink.LinkSetDown(l) })
+			rv.Add(func() error { return netlink.LinkSetDown(l) })
 		}
 	}
 	return name, created, nil

@@ -12,7 +12,7 @@
 // mkfs.ext4. Because of autoclear, the kernel frees the loop device when the
 // disk is unmounted: there is no detach step to forget.
 //
-// Mount registers an undo for each step with a reverter, so a failed Mount
+// Mount registers an undo for each step with a revert.Reverter, so a failed Mount
 // leaves nothing mounted or attached. Mount and Unmount are idempotent;
 // Unmount also clears loop devices a crash left bound to disk.img. Callers
 // serialise calls per container (two concurrent Mounts of one Layout race).

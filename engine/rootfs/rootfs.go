@@ -1,6 +1,8 @@
 package rootfs
 
 import (
+	"github.com/fatbox/fatbox/engine/revert"
+
 	"context"
 	"errors"
 	"fmt"
@@ -215,10 +217,10 @@ func Mount(ctx context.Context, l Layout, imageRootfs string) (err error) {
 		return checkOverlay(l, rootM, image)
 	}
 
-	var rv reverter
+	var rv revert.Reverter
 	defer func() {
 		if err != nil {
-			if rerr := rv.revert(); rerr != nil {
+			if rerr := rv.Revert(); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("rootfs: undo: %w", rerr))
 			}
 		}
@@ -232,11 +234,11 @@ func Mount(ctx context.Context, l Layout, imageRootfs string) (err error) {
 		if err != nil {
 			return fmt.Errorf("rootfs: attach %s: %w", l.DiskImage(), err)
 		}
-		rv.add(dev.detach) // no-op once closed below; autoclear takes over
+		rv.Add(dev.detach) // no-op once closed below; autoclear takes over
 		if err := unix.Mount(dev.path(), l.DiskDir(), "ext4", 0, ""); err != nil {
 			return fmt.Errorf("rootfs: mount %s (%s) on %s: %w", dev.path(), l.DiskImage(), l.DiskDir(), err)
 		}
-		rv.add(func() error {
+		rv.Add(func() error {
 			_, err := unmountAll(l.DiskDir())
 			return errors.Join(err, waitLoopsGone(context.Background(), l.DiskImage(), loopDetachTimeout))
 		})
@@ -274,7 +276,7 @@ func Mount(ctx context.Context, l Layout, imageRootfs string) (err error) {
 	if err := unix.Mount("overlay", l.RootfsDir(), "overlay", 0, opts); err != nil {
 		return fmt.Errorf("rootfs: mount overlay on %s (%s): %w", l.RootfsDir(), opts, err)
 	}
-	rv.release()
+	rv.Release()
 	return nil
 }
 
