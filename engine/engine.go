@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fatbox/fatbox/baseimages"
@@ -107,7 +109,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	defer rev.Revert()         // a no-op once released; undo errors are beside the point of the create's error
 	bg := context.Background() // undos run even if ctx is cancelled
 
-	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Node: e.Node, Image: req.Image, ImageID: img.ID,
+	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
 		VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: "creating"}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
@@ -150,6 +152,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}
 	root := filepath.Join(l.Dir, "rootfs")
 	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
+	if err := os.WriteFile(e.keysFile(req.Name), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+		return rec, err
+	}
 	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: req.Name, IP: lease.IP, AuthorizedKeys: keys, Programs: img.Programs}); err != nil {
 		return rec, err
 	}
@@ -236,4 +241,114 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 		return fmt.Errorf("remove %q (run it again to finish): %w", name, err)
 	}
 	return e.Inventory.Delete(ctx, name)
+}
+
+// Stop stops a running container and takes down its network and mounts;
+// its disk, keys, record and lease stay. Idempotent.
+func (e *Engine) Stop(ctx context.Context, name string) error {
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	to := e.StopTimeout
+	if to == 0 {
+		to = 10 * time.Second
+	}
+	err = errors.Join(
+		e.Runtime.Stop(ctx, name, to),
+		network.Detach(ctx, name),
+		network.DeleteNetns("fatbox-"+name),
+		rootfs.Unmount(ctx, rootfs.Layout{Dir: e.dir(name)}),
+	)
+	if err != nil {
+		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
+	}
+	rec.Status = "stopped"
+	return e.Inventory.Put(ctx, rec)
+}
+
+// Start boots a stopped container again: same disk, host keys, lease, MAC.
+// A failure undoes what this call did.
+func (e *Engine) Start(ctx context.Context, name string) (inventory.Record, error) {
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return rec, err
+	}
+	if st, _, err := e.Runtime.State(ctx, name); err == nil && st == "running" {
+		return rec, nil
+	}
+	img, err := e.Images.Inspect(rec.Image)
+	if err != nil {
+		return rec, err
+	}
+	pool, _, err := e.IPAM.GetPool(ctx, rec.Pool)
+	if err != nil {
+		return rec, err
+	}
+	lease, err := e.IPAM.Allocate(ctx, rec.Pool, name) // sticky: the name's own address
+	if err != nil {
+		return rec, err
+	}
+	rev := &revert.Reverter{}
+	defer rev.Revert()
+	bg := context.Background()
+	l := rootfs.Layout{Dir: e.dir(name)}
+	lower, err := e.Images.Rootfs(rec.Image)
+	if err != nil {
+		return rec, err
+	}
+	if err := rootfs.Mount(ctx, l, lower); err != nil {
+		return rec, err
+	}
+	rev.Add(func() error { return rootfs.Unmount(bg, l) })
+	root := filepath.Join(l.Dir, "rootfs")
+	// Rewrites identity files from kept state (host keys are loaded, not regenerated).
+	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: name, IP: lease.IP, AuthorizedKeys: e.keysOf(name), Programs: img.Programs}); err != nil {
+		return rec, err
+	}
+	nsPath, err := network.CreateNetns("fatbox-" + name)
+	if err != nil {
+		return rec, err
+	}
+	rev.Add(func() error { return network.DeleteNetns("fatbox-" + name) })
+	att, err := network.Attach(ctx, network.Config{Container: name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
+		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
+		Addr: netip.PrefixFrom(lease.IP, pool.CIDR.Bits()), Gateway: pool.Gateway, Announce: true})
+	if err != nil {
+		return rec, err
+	}
+	rev.Add(func() error { return network.Detach(bg, name) })
+	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
+		Limits: runtime.Limits{CPUs: float64(rec.VCPUs), MemoryBytes: int64(rec.MemoryMiB) << 20, Pids: 4096}})
+	if err != nil {
+		return rec, err
+	}
+	if _, err := e.Runtime.Start(ctx, name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
+		return rec, err
+	}
+	rev.Add(func() error { return e.Runtime.Stop(bg, name, time.Second) })
+	rec.IP, rec.MAC, rec.Status = lease.IP.String(), att.MAC.String(), "running"
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return rec, err
+	}
+	rev.Release()
+	return rec, nil
+}
+
+// keysFile keeps the keys a container was created with, in its state dir
+// (never read back from inside the container, which it controls).
+func (e *Engine) keysFile(name string) string { return filepath.Join(e.dir(name), "authorized_keys") }
+
+func (e *Engine) keysOf(name string) []string {
+	b, err := os.ReadFile(e.keysFile(name))
+	if err != nil {
+		return e.OpsKeys
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -23,6 +23,7 @@ var ErrNotFound = errors.New("container not found")
 type Record struct {
 	Name      string    `json:"name"`
 	Hostname  string    `json:"hostname"`
+	Pool      string    `json:"pool,omitempty"`
 	IP        string    `json:"ip,omitempty"`
 	MAC       string    `json:"mac,omitempty"`
 	Node      string    `json:"node,omitempty"` // host it runs on

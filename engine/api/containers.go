@@ -38,3 +38,17 @@ func (c *Client) Remove(ctx context.Context, name string, releaseIP bool) error 
 	cl.Timeout = -1
 	return cl.Do(ctx, http.MethodDelete, "/v1/containers/"+url.PathEscape(name)+q, nil, nil)
 }
+
+func (c *Client) Stop(ctx context.Context, name string) error {
+	cl := *c
+	cl.Timeout = -1
+	return cl.Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/stop", struct{}{}, nil)
+}
+
+func (c *Client) Start(ctx context.Context, name string) (inventory.Record, error) {
+	var out inventory.Record
+	cl := *c
+	cl.Timeout = -1
+	err := cl.Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/start", struct{}{}, &out)
+	return out, err
+}

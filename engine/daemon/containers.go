@@ -40,3 +40,13 @@ func replyContainer(w http.ResponseWriter, v any, err error) {
 		reply(w, v, err)
 	}
 }
+
+func (d *Daemon) lifecycleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/containers/{name}/stop", func(w http.ResponseWriter, r *http.Request) {
+		replyContainer(w, struct{}{}, d.engine.Stop(r.Context(), r.PathValue("name")))
+	})
+	mux.HandleFunc("POST /v1/containers/{name}/start", func(w http.ResponseWriter, r *http.Request) {
+		rec, err := d.engine.Start(r.Context(), r.PathValue("name"))
+		replyContainer(w, rec, err)
+	})
+}

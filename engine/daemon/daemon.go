@@ -228,6 +228,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.ipamRoutes(mux)
 	d.imageRoutes(mux)
 	d.containerRoutes(mux)
+	d.lifecycleRoutes(mux)
 	return mux
 }
 

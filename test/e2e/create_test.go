@@ -82,6 +82,47 @@ func TestCreateSSHRemove(t *testing.T) {
 		t.Fatalf("ls after daemon restart: %s", r.stdout)
 	}
 	oneLine(t, fatbox(t, "create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--socket", sock), `a container named "web-01" already exists`)
+
+	// stop/start keeps IP, MAC, host key and files.
+	sshRun := func(cmd string) string {
+		t.Helper()
+		out, err := exec.Command("ssh", "-i", filepath.Join(keyDir, "id"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+rec.IP, cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh %q: %v %s", cmd, err, out)
+		}
+		return string(out)
+	}
+	sshRun("echo kept > /root/note.txt")
+	fp := func() string {
+		t.Helper()
+		out, err := exec.Command("sh", "-c", "ssh-keyscan -t ed25519 "+rec.IP+" 2>/dev/null | ssh-keygen -lf -").CombinedOutput()
+		if err != nil || len(out) == 0 {
+			t.Fatalf("host key fingerprint: %v %s", err, out)
+		}
+		return strings.Fields(string(out))[1]
+	}
+	before := fp()
+	ok("stop", "web-01")
+	if r := ok("ls"); !strings.Contains(r.stdout, "stopped") {
+		t.Fatalf("ls after stop: %s", r.stdout)
+	}
+	if out, _ := exec.Command("ip", "-o", "link").CombinedOutput(); strings.Contains(string(out), "fatbox:web-01") {
+		t.Fatalf("stop left the link: %s", out)
+	}
+	ok("start", "web-01")
+	sshOut()
+	if got := sshRun("cat /root/note.txt"); strings.TrimSpace(got) != "kept" {
+		t.Fatalf("file after stop/start: %q", got)
+	}
+	if after := fp(); after != before {
+		t.Fatalf("host key changed across stop/start: %s → %s", before, after)
+	}
+	var afterRec []inventory.Record
+	json.Unmarshal([]byte(ok("ls", "-o", "json").stdout), &afterRec)
+	if len(afterRec) != 1 || afterRec[0].IP != rec.IP || afterRec[0].MAC != rec.MAC || afterRec[0].Status != "running" {
+		t.Fatalf("after stop/start: %+v, was %s/%s", afterRec, rec.IP, rec.MAC)
+	}
 	oneLine(t, fatbox(t, "create", "web-02", "--image", "nope", "--pool", "e2e", "--socket", sock), `no image "nope"`)
 
 	ok("rm", "web-01")
