@@ -110,7 +110,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	bg := context.Background() // undos run even if ctx is cancelled
 
 	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
-		VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: "creating"}
+		CPUs: req.CPUs, VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: "creating"}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -140,60 +140,11 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err := e.step("disk"); err != nil {
 		return rec, err
 	}
-	lower, err := e.Images.Rootfs(req.Image)
-	if err != nil {
-		return rec, err
-	}
-	if err := rootfs.Mount(ctx, l, lower); err != nil {
-		return rec, err
-	}
-	if err := e.step("mount"); err != nil {
-		return rec, err
-	}
-	root := filepath.Join(l.Dir, "rootfs")
 	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
 	if err := os.WriteFile(e.keysFile(req.Name), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
 		return rec, err
 	}
-	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: req.Name, IP: lease.IP, AuthorizedKeys: keys, Programs: img.Programs}); err != nil {
-		return rec, err
-	}
-	if err := e.step("firstboot"); err != nil {
-		return rec, err
-	}
-	nsPath, err := network.CreateNetns("fatbox-" + req.Name)
-	if err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return network.DeleteNetns("fatbox-" + req.Name) })
-	if err := e.step("netns"); err != nil {
-		return rec, err
-	}
-	ones := pool.CIDR.Bits()
-	att, err := network.Attach(ctx, network.Config{Container: req.Name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
-		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
-		Addr: netip.PrefixFrom(lease.IP, ones), Gateway: pool.Gateway, Announce: true})
-	if err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return network.Detach(bg, req.Name) })
-	if err := e.step("attach"); err != nil {
-		return rec, err
-	}
-	spec, err := runtime.Spec(runtime.SpecConfig{Name: req.Name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
-		Limits: runtime.Limits{CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, Pids: 4096}})
-	if err != nil {
-		return rec, err
-	}
-	if _, err := e.Runtime.Start(ctx, req.Name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return e.Runtime.Stop(bg, req.Name, time.Second) })
-	if err := e.step("start"); err != nil {
-		return rec, err
-	}
-	rec.IP, rec.MAC, rec.Status = lease.IP.String(), att.MAC.String(), "running"
-	if err := e.Inventory.Put(ctx, rec); err != nil {
+	if err := e.boot(ctx, rev, &rec, img, pool, lease.IP); err != nil {
 		return rec, err
 	}
 	if err := e.step("running"); err != nil {
@@ -201,6 +152,83 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}
 	rev.Release()
 	return rec, nil
+}
+
+// boot brings a container with a disk and a lease up: overlay mount,
+// identity files (host keys are loaded from the state dir, not regenerated),
+// netns, bridge attachment, runc; then records it running. Each step
+// registers its undo on rev. Create and Start share it.
+func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.Record, img baseimages.Image, pool ipam.Pool, ip netip.Addr) error {
+	bg := context.Background()
+	name := rec.Name
+	l := rootfs.Layout{Dir: e.dir(name)}
+	lower, err := e.Images.Rootfs(rec.Image)
+	if err != nil {
+		return err
+	}
+	if err := rootfs.Mount(ctx, l, lower); err != nil {
+		return err
+	}
+	rev.Add(func() error { return rootfs.Unmount(bg, l) })
+	if err := e.step("mount"); err != nil {
+		return err
+	}
+	root := l.RootfsDir()
+	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: name, IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs}); err != nil {
+		return err
+	}
+	if err := e.step("firstboot"); err != nil {
+		return err
+	}
+	nsPath, err := network.CreateNetns(netnsName(name))
+	if err != nil {
+		return err
+	}
+	rev.Add(func() error { return network.DeleteNetns(netnsName(name)) })
+	if err := e.step("netns"); err != nil {
+		return err
+	}
+	att, err := network.Attach(ctx, network.Config{Container: name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
+		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
+		Addr: netip.PrefixFrom(ip, pool.CIDR.Bits()), Gateway: pool.Gateway, Announce: true})
+	if err != nil {
+		return err
+	}
+	rev.Add(func() error { return network.Detach(bg, name) })
+	if err := e.step("attach"); err != nil {
+		return err
+	}
+	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
+		Limits: runtime.Limits{CPUs: rec.CPUs, MemoryBytes: int64(rec.MemoryMiB) << 20, Pids: 4096}})
+	if err != nil {
+		return err
+	}
+	if _, err := e.Runtime.Start(ctx, name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
+		return err
+	}
+	rev.Add(func() error { return e.Runtime.Stop(bg, name, time.Second) })
+	if err := e.step("start"); err != nil {
+		return err
+	}
+	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), "running"
+	return e.Inventory.Put(ctx, *rec)
+}
+
+func netnsName(container string) string { return "fatbox-" + container }
+
+// halt stops the container and takes down what boot made; the disk, keys,
+// record and lease stay. Idempotent; goes on past errors.
+func (e *Engine) halt(ctx context.Context, name string) error {
+	to := e.StopTimeout
+	if to == 0 {
+		to = 10 * time.Second
+	}
+	return errors.Join(
+		e.Runtime.Stop(ctx, name, to),
+		network.Detach(ctx, name),
+		network.DeleteNetns(netnsName(name)),
+		rootfs.Unmount(ctx, rootfs.Layout{Dir: e.dir(name)}),
+	)
 }
 
 // bridgeAddr puts the gateway on a bridge fatbox creates, so the host (and
@@ -219,22 +247,10 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 	if err != nil {
 		return err
 	}
-	to := e.StopTimeout
-	if to == 0 {
-		to = 10 * time.Second
-	}
-	var errs []error
-	errs = append(errs, e.Runtime.Stop(ctx, name, to))
-	errs = append(errs, network.Detach(ctx, name))
-	errs = append(errs, network.DeleteNetns("fatbox-"+name))
-	errs = append(errs, rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)}))
+	errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})}
 	if releaseIP {
-		pools, _ := e.IPAM.ListPools(ctx)
-		for _, p := range pools {
-			if l, err := e.IPAM.Get(ctx, p.Name, name); err == nil && l.IP.String() == rec.IP {
-				_, rerr := e.IPAM.Release(ctx, p.Name, name)
-				errs = append(errs, rerr)
-			}
+		if _, err := e.IPAM.Release(ctx, rec.Pool, name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -250,17 +266,7 @@ func (e *Engine) Stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	to := e.StopTimeout
-	if to == 0 {
-		to = 10 * time.Second
-	}
-	err = errors.Join(
-		e.Runtime.Stop(ctx, name, to),
-		network.Detach(ctx, name),
-		network.DeleteNetns("fatbox-"+name),
-		rootfs.Unmount(ctx, rootfs.Layout{Dir: e.dir(name)}),
-	)
-	if err != nil {
+	if err := e.halt(ctx, name); err != nil {
 		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
 	}
 	rec.Status = "stopped"
@@ -291,44 +297,7 @@ func (e *Engine) Start(ctx context.Context, name string) (inventory.Record, erro
 	}
 	rev := &revert.Reverter{}
 	defer rev.Revert()
-	bg := context.Background()
-	l := rootfs.Layout{Dir: e.dir(name)}
-	lower, err := e.Images.Rootfs(rec.Image)
-	if err != nil {
-		return rec, err
-	}
-	if err := rootfs.Mount(ctx, l, lower); err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return rootfs.Unmount(bg, l) })
-	root := filepath.Join(l.Dir, "rootfs")
-	// Rewrites identity files from kept state (host keys are loaded, not regenerated).
-	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: name, IP: lease.IP, AuthorizedKeys: e.keysOf(name), Programs: img.Programs}); err != nil {
-		return rec, err
-	}
-	nsPath, err := network.CreateNetns("fatbox-" + name)
-	if err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return network.DeleteNetns("fatbox-" + name) })
-	att, err := network.Attach(ctx, network.Config{Container: name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
-		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
-		Addr: netip.PrefixFrom(lease.IP, pool.CIDR.Bits()), Gateway: pool.Gateway, Announce: true})
-	if err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return network.Detach(bg, name) })
-	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
-		Limits: runtime.Limits{CPUs: float64(rec.VCPUs), MemoryBytes: int64(rec.MemoryMiB) << 20, Pids: 4096}})
-	if err != nil {
-		return rec, err
-	}
-	if _, err := e.Runtime.Start(ctx, name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
-		return rec, err
-	}
-	rev.Add(func() error { return e.Runtime.Stop(bg, name, time.Second) })
-	rec.IP, rec.MAC, rec.Status = lease.IP.String(), att.MAC.String(), "running"
-	if err := e.Inventory.Put(ctx, rec); err != nil {
+	if err := e.boot(ctx, rev, &rec, img, pool, lease.IP); err != nil {
 		return rec, err
 	}
 	rev.Release()

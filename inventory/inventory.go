@@ -29,7 +29,8 @@ type Record struct {
 	Node      string    `json:"node,omitempty"` // host it runs on
 	Image     string    `json:"image"`
 	ImageID   string    `json:"image_id"`
-	VCPUs     int       `json:"vcpus,omitempty"`
+	VCPUs     int       `json:"vcpus,omitempty"` // CPUs rounded, as a VM record shows it
+	CPUs      float64   `json:"cpus,omitempty"`  // the CFS quota in CPUs
 	MemoryMiB int       `json:"memory_mib,omitempty"`
 	DiskGiB   int       `json:"disk_gib,omitempty"`
 	Owner     string    `json:"owner,omitempty"`

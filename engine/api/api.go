@@ -54,6 +54,14 @@ type Client struct {
 	Timeout time.Duration
 }
 
+// untimed is a copy of c without a request timeout, for calls that take
+// as long as the work (builds, creates, stops).
+func (c *Client) untimed() *Client {
+	cl := *c
+	cl.Timeout = -1
+	return &cl
+}
+
 func (c *Client) socket() string {
 	if c.Socket == "" {
 		return DefaultSocket

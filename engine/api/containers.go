@@ -11,9 +11,7 @@ import (
 
 func (c *Client) Create(ctx context.Context, req engine.CreateRequest) (inventory.Record, error) {
 	var out inventory.Record
-	cl := *c
-	cl.Timeout = -1
-	err := cl.Do(ctx, http.MethodPost, "/v1/containers", req, &out)
+	err := c.untimed().Do(ctx, http.MethodPost, "/v1/containers", req, &out)
 	return out, err
 }
 
@@ -34,21 +32,15 @@ func (c *Client) Remove(ctx context.Context, name string, releaseIP bool) error 
 	if releaseIP {
 		q = "?release_ip=1"
 	}
-	cl := *c
-	cl.Timeout = -1
-	return cl.Do(ctx, http.MethodDelete, "/v1/containers/"+url.PathEscape(name)+q, nil, nil)
+	return c.untimed().Do(ctx, http.MethodDelete, "/v1/containers/"+url.PathEscape(name)+q, nil, nil)
 }
 
 func (c *Client) Stop(ctx context.Context, name string) error {
-	cl := *c
-	cl.Timeout = -1
-	return cl.Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/stop", struct{}{}, nil)
+	return c.untimed().Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/stop", struct{}{}, nil)
 }
 
 func (c *Client) Start(ctx context.Context, name string) (inventory.Record, error) {
 	var out inventory.Record
-	cl := *c
-	cl.Timeout = -1
-	err := cl.Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/start", struct{}{}, &out)
+	err := c.untimed().Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/start", struct{}{}, &out)
 	return out, err
 }

@@ -43,16 +43,14 @@ func (c *Client) RemoveImage(ctx context.Context, name string) error {
 
 func (c *Client) ImportImage(ctx context.Context, req ImportRequest) (baseimages.Image, error) {
 	var out baseimages.Image
-	err := c.Do(ctx, http.MethodPost, "/v1/images/import", req, &out)
+	err := c.untimed().Do(ctx, http.MethodPost, "/v1/images/import", req, &out)
 	return out, err
 }
 
 // BuildImage builds a recipe on the daemon, copying progress lines to progress.
 func (c *Client) BuildImage(ctx context.Context, recipe string, progress io.Writer) (baseimages.Image, error) {
 	var img baseimages.Image
-	cl := *c
-	cl.Timeout = -1 // builds take minutes
-	err := cl.stream(ctx, http.MethodPost, "/v1/images/build", BuildRequest{Recipe: recipe}, func(line string) error {
+	err := c.untimed().stream(ctx, http.MethodPost, "/v1/images/build", BuildRequest{Recipe: recipe}, func(line string) error {
 		switch {
 		case strings.HasPrefix(line, "OK "):
 			return json.Unmarshal([]byte(line[3:]), &img)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/api"
@@ -84,19 +85,9 @@ func (d *Daemon) handleBuild(w http.ResponseWriter, r *http.Request) {
 	img, err := d.builder.Build(r.Context(), req.Recipe, out)
 	if err != nil {
 		d.log.Error("image build failed", "recipe", req.Recipe, "err", err)
-		fmt.Fprintf(out, "ERROR %s\n", oneLineErr(err))
+		fmt.Fprintf(out, "ERROR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 		return
 	}
 	b, _ := json.Marshal(img)
 	fmt.Fprintf(out, "OK %s\n", b)
-}
-
-func oneLineErr(err error) string {
-	b := []byte(err.Error())
-	for i, c := range b {
-		if c == '\n' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }

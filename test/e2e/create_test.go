@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/test/harness"
@@ -63,7 +64,7 @@ func TestCreateSSHRemove(t *testing.T) {
 			if err == nil {
 				return string(out)
 			}
-			exec.Command("sleep", "0.1").Run()
+			time.Sleep(100 * time.Millisecond)
 		}
 		t.Fatalf("ssh root@%s: %v\n%s", rec.IP, err, out)
 		return ""

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
-	"github.com/fatbox/fatbox/test/harness"
 )
 
 var fatboxBin string
@@ -151,5 +150,3 @@ func waitStatus(t *testing.T, socket string) api.Status {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-var _ = harness.Strict

@@ -45,9 +45,7 @@ func newImageCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := *g.client()
-			c.Timeout = -1
-			img, err := c.ImportImage(ctxOf(cmd), api.ImportRequest{Path: p, Name: name})
+			img, err := g.client().ImportImage(ctxOf(cmd), api.ImportRequest{Path: p, Name: name})
 			if err != nil {
 				return err
 			}
