@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fatbox/fatbox/baseimages"
@@ -53,6 +54,9 @@ type Engine struct {
 
 	// fault, in tests, fails Create after the named step.
 	fault func(step string) error
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // per container name
 }
 
 func (e *Engine) step(name string) error {
@@ -71,19 +75,42 @@ type CreateRequest struct {
 	MemoryBytes int64    `json:"memory_bytes"`
 	DiskBytes   int64    `json:"disk_bytes"`
 	SSHKeys     []string `json:"ssh_keys"`
+	// Autostart brings the container back when the daemon starts and finds
+	// it dead (after a host restart); nil means true, as ops expect of a VM.
+	Autostart *bool `json:"autostart,omitempty"`
 }
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
 
-// reverter runs undo steps in reverse unless released.
-type reverter struct{ undo []func() }
+// Statuses a record goes through.
+const (
+	StatusCreating = "creating" // a create is under way (or its daemon died: Reconcile undoes it)
+	StatusRunning  = "running"
+	StatusStopped  = "stopped"
+)
 
-func (r *reverter) add(f func()) { r.undo = append(r.undo, f) }
-func (r *reverter) release()     { r.undo = nil }
-func (r *reverter) fail() {
-	for i := len(r.undo) - 1; i >= 0; i-- {
-		r.undo[i]()
+func (e *Engine) stopTimeout() time.Duration {
+	if e.StopTimeout == 0 {
+		return 10 * time.Second
 	}
+	return e.StopTimeout
+}
+
+// lock serialises lifecycle calls on one container name in this process
+// (one daemon per state dir holds daemon.lock); it returns the unlock.
+func (e *Engine) lock(name string) func() {
+	e.mu.Lock()
+	if e.locks == nil {
+		e.locks = map[string]*sync.Mutex{}
+	}
+	m, ok := e.locks[name]
+	if !ok {
+		m = &sync.Mutex{}
+		e.locks[name] = m
+	}
+	e.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // Create makes and starts a container.
@@ -97,6 +124,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if req.Pool == "" || req.Image == "" {
 		return inventory.Record{}, fmt.Errorf("create %q needs --image and --pool", req.Name)
 	}
+	unlock := e.lock(req.Name)
+	defer unlock()
 	img, err := e.Images.Inspect(req.Image)
 	if err != nil {
 		return inventory.Record{}, err
@@ -110,7 +139,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	bg := context.Background() // undos run even if ctx is cancelled
 
 	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
-		CPUs: req.CPUs, VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: "creating"}
+		CPUs: req.CPUs, VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: StatusCreating,
+		Autostart: req.Autostart == nil || *req.Autostart}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -210,7 +240,7 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 	if err := e.step("start"); err != nil {
 		return err
 	}
-	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), "running"
+	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), StatusRunning
 	return e.Inventory.Put(ctx, *rec)
 }
 
@@ -219,12 +249,8 @@ func netnsName(container string) string { return "fatbox-" + container }
 // halt stops the container and takes down what boot made; the disk, keys,
 // record and lease stay. Idempotent; goes on past errors.
 func (e *Engine) halt(ctx context.Context, name string) error {
-	to := e.StopTimeout
-	if to == 0 {
-		to = 10 * time.Second
-	}
 	return errors.Join(
-		e.Runtime.Stop(ctx, name, to),
+		e.Runtime.Stop(ctx, name, e.stopTimeout()),
 		network.Detach(ctx, name),
 		network.DeleteNetns(netnsName(name)),
 		rootfs.Unmount(ctx, rootfs.Layout{Dir: e.dir(name)}),
@@ -243,6 +269,8 @@ func bridgeAddr(p ipam.Pool) netip.Prefix {
 // Remove stops and deletes a container. The lease stays with the name unless
 // releaseIP. Idempotent; goes on past errors and returns them joined.
 func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error {
+	unlock := e.lock(name)
+	defer unlock()
 	rec, err := e.Inventory.Get(ctx, name)
 	if err != nil {
 		return err
@@ -262,6 +290,12 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 // Stop stops a running container and takes down its network and mounts;
 // its disk, keys, record and lease stay. Idempotent.
 func (e *Engine) Stop(ctx context.Context, name string) error {
+	unlock := e.lock(name)
+	defer unlock()
+	return e.stop(ctx, name)
+}
+
+func (e *Engine) stop(ctx context.Context, name string) error {
 	rec, err := e.Inventory.Get(ctx, name)
 	if err != nil {
 		return err
@@ -269,13 +303,30 @@ func (e *Engine) Stop(ctx context.Context, name string) error {
 	if err := e.halt(ctx, name); err != nil {
 		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
 	}
-	rec.Status = "stopped"
+	rec.Status = StatusStopped
 	return e.Inventory.Put(ctx, rec)
+}
+
+// Restart stops a container (its programs in order, within StopTimeout)
+// and boots it again: same IP, MAC, host keys and files.
+func (e *Engine) Restart(ctx context.Context, name string) (inventory.Record, error) {
+	unlock := e.lock(name)
+	defer unlock()
+	if err := e.stop(ctx, name); err != nil {
+		return inventory.Record{}, err
+	}
+	return e.start(ctx, name)
 }
 
 // Start boots a stopped container again: same disk, host keys, lease, MAC.
 // A failure undoes what this call did.
 func (e *Engine) Start(ctx context.Context, name string) (inventory.Record, error) {
+	unlock := e.lock(name)
+	defer unlock()
+	return e.start(ctx, name)
+}
+
+func (e *Engine) start(ctx context.Context, name string) (inventory.Record, error) {
 	rec, err := e.Inventory.Get(ctx, name)
 	if err != nil {
 		return rec, err
@@ -320,4 +371,35 @@ func (e *Engine) keysOf(name string) []string {
 		}
 	}
 	return out
+}
+
+// Info is a record plus what the host says of the container now.
+type Info struct {
+	inventory.Record
+	// State is runc's: "running", "stopped", "created", or "" if runc does not know it.
+	State string `json:"state"`
+	// PID is the container's init on the host (0 unless running).
+	PID int `json:"pid,omitempty"`
+	// DiskUsedBytes and DiskSizeBytes are the writable disk's (0 unless mounted).
+	DiskUsedBytes int64 `json:"disk_used_bytes,omitempty"`
+	DiskSizeBytes int64 `json:"disk_size_bytes,omitempty"`
+}
+
+// Inspect returns a container's record and its live state.
+func (e *Engine) Inspect(ctx context.Context, name string) (Info, error) {
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return Info{}, err
+	}
+	in := Info{Record: rec}
+	if rec.Node != e.Node {
+		return in, nil
+	}
+	if in.State, in.PID, err = e.Runtime.State(ctx, name); err != nil {
+		return in, err
+	}
+	if used, size, err := rootfs.Usage(rootfs.Layout{Dir: e.dir(name)}); err == nil {
+		in.DiskUsedBytes, in.DiskSizeBytes = used, size
+	}
+	return in, nil
 }

@@ -21,22 +21,25 @@ var ErrNotFound = errors.New("container not found")
 
 // Record is one container, shaped like a VM record.
 type Record struct {
-	Name      string    `json:"name"`
-	Hostname  string    `json:"hostname"`
-	Pool      string    `json:"pool,omitempty"`
-	IP        string    `json:"ip,omitempty"`
-	MAC       string    `json:"mac,omitempty"`
-	Node      string    `json:"node,omitempty"` // host it runs on
-	Image     string    `json:"image"`
-	ImageID   string    `json:"image_id"`
-	VCPUs     int       `json:"vcpus,omitempty"` // CPUs rounded, as a VM record shows it
-	CPUs      float64   `json:"cpus,omitempty"`  // the CFS quota in CPUs
-	MemoryMiB int       `json:"memory_mib,omitempty"`
-	DiskGiB   int       `json:"disk_gib,omitempty"`
-	Owner     string    `json:"owner,omitempty"`
-	App       string    `json:"app,omitempty"`
-	Env       string    `json:"env,omitempty"`
-	Status    string    `json:"status"`
+	Name      string  `json:"name"`
+	Hostname  string  `json:"hostname"`
+	Pool      string  `json:"pool,omitempty"`
+	IP        string  `json:"ip,omitempty"`
+	MAC       string  `json:"mac,omitempty"`
+	Node      string  `json:"node,omitempty"` // host it runs on
+	Image     string  `json:"image"`
+	ImageID   string  `json:"image_id"`
+	VCPUs     int     `json:"vcpus,omitempty"` // CPUs rounded, as a VM record shows it
+	CPUs      float64 `json:"cpus,omitempty"`  // the CFS quota in CPUs
+	MemoryMiB int     `json:"memory_mib,omitempty"`
+	DiskGiB   int     `json:"disk_gib,omitempty"`
+	Owner     string  `json:"owner,omitempty"`
+	App       string  `json:"app,omitempty"`
+	Env       string  `json:"env,omitempty"`
+	Status    string  `json:"status"`
+	// Autostart: the daemon boots the container again when it finds it
+	// dead at start (after a host restart).
+	Autostart bool      `json:"autostart"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -21,8 +21,8 @@ func (c *Client) ListContainers(ctx context.Context) ([]inventory.Record, error)
 	return out, err
 }
 
-func (c *Client) Inspect(ctx context.Context, name string) (inventory.Record, error) {
-	var out inventory.Record
+func (c *Client) Inspect(ctx context.Context, name string) (engine.Info, error) {
+	var out engine.Info
 	err := c.Do(ctx, http.MethodGet, "/v1/containers/"+url.PathEscape(name), nil, &out)
 	return out, err
 }
@@ -42,5 +42,11 @@ func (c *Client) Stop(ctx context.Context, name string) error {
 func (c *Client) Start(ctx context.Context, name string) (inventory.Record, error) {
 	var out inventory.Record
 	err := c.untimed().Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/start", struct{}{}, &out)
+	return out, err
+}
+
+func (c *Client) Restart(ctx context.Context, name string) (inventory.Record, error) {
+	var out inventory.Record
+	err := c.untimed().Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/restart", struct{}{}, &out)
 	return out, err
 }

@@ -23,8 +23,8 @@ func (d *Daemon) containerRoutes(mux *http.ServeMux) {
 		replyContainer(w, rs, err)
 	})
 	mux.HandleFunc("GET /v1/containers/{name}", func(w http.ResponseWriter, r *http.Request) {
-		rec, err := d.inv.Get(r.Context(), r.PathValue("name"))
-		replyContainer(w, rec, err)
+		in, err := d.engine.Inspect(r.Context(), r.PathValue("name"))
+		replyContainer(w, in, err)
 	})
 	mux.HandleFunc("DELETE /v1/containers/{name}", func(w http.ResponseWriter, r *http.Request) {
 		err := d.engine.Remove(r.Context(), r.PathValue("name"), r.URL.Query().Get("release_ip") == "1")
@@ -47,6 +47,10 @@ func (d *Daemon) lifecycleRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /v1/containers/{name}/start", func(w http.ResponseWriter, r *http.Request) {
 		rec, err := d.engine.Start(r.Context(), r.PathValue("name"))
+		replyContainer(w, rec, err)
+	})
+	mux.HandleFunc("POST /v1/containers/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
+		rec, err := d.engine.Restart(r.Context(), r.PathValue("name"))
 		replyContainer(w, rec, err)
 	})
 }

@@ -13,6 +13,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 			sup = filepath.Join(filepath.Dir(exe), "supervisord")
 		}
 	}
-	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{},
+	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: runcRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
@@ -176,8 +178,29 @@ func (d *Daemon) Close() error {
 	return nil
 }
 
-// Serve listens on the unix socket and serves the API until ctx ends.
+// runcRoot is runc's state dir for the containers of one state dir: the
+// default state dir keeps runtime.DefaultRoot; any other gets its own, so
+// daemons of two state dirs (tests) never see each other's containers.
+func runcRoot(stateDir string) string {
+	if filepath.Clean(stateDir) == Defaults().StateDir {
+		return runtime.DefaultRoot
+	}
+	h := sha256.Sum256([]byte(filepath.Clean(stateDir)))
+	return runtime.DefaultRoot + "-" + hex.EncodeToString(h[:6])
+}
+
+// Serve reconciles this host's containers with the store, then listens on
+// the unix socket and serves the API until ctx ends.
 func (d *Daemon) Serve(ctx context.Context) error {
+	rep, err := d.engine.Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	d.log.Info("reconciled", "adopted", rep.Adopted, "started", rep.Started, "stopped", rep.Stopped,
+		"aborted", rep.Aborted, "orphans", rep.Orphans, "kept", rep.Kept)
+	for _, e := range rep.Errors {
+		d.log.Error("reconcile", "error", e)
+	}
 	l, err := d.listen()
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	var memory, disk string
 	var keyFiles []string
 	var output string
+	var autostart bool
 	cmd := &cobra.Command{
 		Use:   "create NAME --image IMAGE --pool POOL [--cpus N --memory 2G --disk 10G --ssh-key FILE]",
 		Short: "create and start a fat container",
@@ -43,6 +44,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
+			req.Autostart = &autostart
 			rec, err := g.client().Create(ctxOf(cmd), req)
 			if err != nil {
 				return err
@@ -56,6 +58,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&memory, "memory", "1G", "memory limit, e.g. 512M or 2G")
 	cmd.Flags().StringVar(&disk, "disk", "10G", "disk size, e.g. 10G")
 	cmd.Flags().StringSliceVar(&keyFiles, "ssh-key", nil, "public key file to authorize for root, repeatable")
+	cmd.Flags().BoolVar(&autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }

@@ -32,3 +32,17 @@ func newStartCmd(g *globals) *cobra.Command {
 		},
 	}
 }
+
+func newRestartCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "restart NAME", Short: "stop a container (programs in order) and start it again on the same IP, MAC, disk and host keys", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := g.client().Restart(ctxOf(cmd), args[0])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "container %s running on %s\n", rec.Name, rec.IP)
+			return err
+		},
+	}
+}

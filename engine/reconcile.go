@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/fatbox/fatbox/engine/rootfs"
+	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/ipam"
+)
+
+// ReconcileReport says what Reconcile found and did, container by container.
+type ReconcileReport struct {
+	// Adopted are running under runc as their records say: left alone.
+	Adopted []string `json:"adopted"`
+	// Started were recorded running with autostart but were not running
+	// (a host restart, a crash): booted again.
+	Started []string `json:"started"`
+	// Stopped were recorded running without autostart but were not running:
+	// their leftovers (network, mounts) were taken down and they are marked stopped.
+	Stopped []string `json:"stopped"`
+	// Aborted were half-made creates (status "creating") of a daemon that
+	// died mid-create: undone like a failed create.
+	Aborted []string `json:"aborted"`
+	// Orphans are runc containers, veths, netns and mounts of this state dir
+	// with no record: taken down. Their disks are kept (named in Kept).
+	Orphans []string `json:"orphans"`
+	// Kept are container dirs with no record, left for an operator to look at.
+	Kept []string `json:"kept"`
+	// Errors are what could not be fixed; the daemon runs on.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Reconcile makes runc's view, the kernel's (links, netns, mounts) and the
+// store agree for this node's containers. The daemon runs it at start, before
+// it serves: a container running under runc is adopted as is; one recorded
+// running but dead is booted again if it is marked autostart, else marked
+// stopped; a half-made create is undone; runc containers, links and mounts of
+// this state dir that no record owns are taken down. It goes on past errors
+// and lists them in the report.
+func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	var rep ReconcileReport
+	recs, err := e.Inventory.List(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("reconcile: list records: %w", err)
+	}
+	mine := map[string]inventory.Record{}
+	for _, r := range recs {
+		if r.Node == e.Node {
+			mine[r.Name] = r
+		}
+	}
+	fail := func(name string, err error) { rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", name, err)) }
+
+	names := make([]string, 0, len(mine))
+	for n := range mine {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rec := mine[name]
+		if err := e.reconcileOne(ctx, rec, &rep); err != nil {
+			fail(name, err)
+		}
+	}
+
+	// Orphans: only what is demonstrably this state dir's — runc containers
+	// under its runc root, and the links, netns and mounts of container dirs
+	// in it — so two daemons on one host never take each other's down.
+	ids, err := e.Runtime.List(ctx)
+	if err != nil {
+		fail("runc", err)
+	}
+	for _, id := range ids {
+		if _, ok := mine[id]; ok {
+			continue
+		}
+		if err := e.Runtime.Stop(ctx, id, e.stopTimeout()); err != nil {
+			fail(id, err)
+			continue
+		}
+		rep.Orphans = append(rep.Orphans, "runc container "+id)
+	}
+	dirs, err := os.ReadDir(filepath.Join(e.StateDir, "containers"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		fail("containers dir", err)
+	}
+	for _, d := range dirs {
+		name := d.Name()
+		if _, ok := mine[name]; ok || !d.IsDir() {
+			continue
+		}
+		if err := e.halt(ctx, name); err != nil {
+			fail(name, err)
+		}
+		rep.Orphans = append(rep.Orphans, "network and mounts of "+name)
+		rep.Kept = append(rep.Kept, e.dir(name))
+	}
+	return rep, nil
+}
+
+func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *ReconcileReport) error {
+	name := rec.Name
+	unlock := e.lock(name)
+	defer unlock()
+	if rec.Status == StatusCreating {
+		// The daemon died mid-create: undo it as a failed create would. The
+		// lease goes back only if this create made it.
+		errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})}
+		if l, err := e.IPAM.Get(ctx, rec.Pool, name); err == nil && !l.CreatedAt.Before(rec.CreatedAt) {
+			errs = append(errs, e.IPAM.Free(ctx, rec.Pool, name))
+		} else if err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) && !errors.Is(err, ipam.ErrPoolNotFound) {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("undo half-made create: %w", err)
+		}
+		if err := e.Inventory.Delete(ctx, name); err != nil {
+			return err
+		}
+		rep.Aborted = append(rep.Aborted, name)
+		return nil
+	}
+	st, _, err := e.Runtime.State(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st == "running" {
+		if rec.Status != StatusRunning {
+			rec.Status = StatusRunning
+			if err := e.Inventory.Put(ctx, rec); err != nil {
+				return err
+			}
+		}
+		rep.Adopted = append(rep.Adopted, name)
+		return nil
+	}
+	// Not running: take down whatever is left (a runc state of a dead
+	// container, links, netns, mounts); idempotent on a clean host.
+	if err := e.halt(ctx, name); err != nil {
+		return err
+	}
+	if rec.Status != StatusRunning {
+		return nil
+	}
+	if rec.Autostart {
+		if _, err := e.start(ctx, name); err != nil {
+			rec.Status = StatusStopped
+			_ = e.Inventory.Put(ctx, rec)
+			return fmt.Errorf("autostart: %w", err)
+		}
+		rep.Started = append(rep.Started, name)
+		return nil
+	}
+	rec.Status = StatusStopped
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return err
+	}
+	rep.Stopped = append(rep.Stopped, name)
+	return nil
+}
