@@ -3,6 +3,7 @@ module github.com/fatbox/fatbox
 go 1.26
 
 require (
+	github.com/containerd/console v1.0.5
 	github.com/containerd/go-runc v1.2.1
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/nftables v0.3.0
@@ -14,12 +15,12 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.41.0
 	golang.org/x/sys v0.47.0
+	golang.org/x/term v0.34.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
 	github.com/armon/go-metrics v0.4.1 // indirect
-	github.com/containerd/console v1.0.5 // indirect
 	github.com/fatih/color v1.16.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect

@@ -124,23 +124,34 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, in any, read fu
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "dial" {
-			return &downError{fmt.Sprintf("cannot reach fatbox daemon at %s: %v: start it with `fatbox daemon` or `systemctl start fatbox`",
-				c.socket(), oe.Err)}
-		}
-		return fmt.Errorf("fatbox daemon at %s: %w", c.socket(), err)
+		return c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		var e Error
-		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-			return &StatusError{Code: resp.StatusCode, Msg: e.Error}
-		}
-		return &StatusError{Code: resp.StatusCode, Msg: resp.Status}
+		return decodeError(resp)
 	}
 	read(resp.Body)
 	return nil
+}
+
+// unreachable turns a failed request into the daemon-down message when the
+// socket could not be dialled.
+func (c *Client) unreachable(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return &downError{fmt.Sprintf("cannot reach fatbox daemon at %s: %v: start it with `fatbox daemon` or `systemctl start fatbox`",
+			c.socket(), oe.Err)}
+	}
+	return fmt.Errorf("fatbox daemon at %s: %w", c.socket(), err)
+}
+
+// decodeError turns a non-2xx answer into a StatusError with the daemon's text.
+func decodeError(resp *http.Response) error {
+	var e Error
+	if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+		return &StatusError{Code: resp.StatusCode, Msg: e.Error}
+	}
+	return &StatusError{Code: resp.StatusCode, Msg: resp.Status}
 }
 
 // StatusError is a non-2xx answer from the daemon; Msg is its error text.

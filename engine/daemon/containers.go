@@ -36,6 +36,8 @@ func replyContainer(w http.ResponseWriter, v any, err error) {
 	switch {
 	case errors.Is(err, inventory.ErrNotFound), errors.Is(err, baseimages.ErrNotFound):
 		WriteError(w, http.StatusNotFound, err)
+	case errors.Is(err, engine.ErrNotRunning):
+		WriteError(w, http.StatusConflict, err)
 	default:
 		reply(w, v, err)
 	}

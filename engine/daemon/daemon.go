@@ -252,6 +252,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.imageRoutes(mux)
 	d.containerRoutes(mux)
 	d.lifecycleRoutes(mux)
+	d.execRoutes(mux)
 	return mux
 }
 

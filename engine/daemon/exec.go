@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/fatbox/fatbox/engine"
+	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/runtime"
+)
+
+func (d *Daemon) execRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/containers/{name}/exec", func(w http.ResponseWriter, r *http.Request) {
+		var req api.ExecRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if len(req.Args) == 0 {
+			WriteError(w, http.StatusBadRequest, errors.New("exec needs a command: fatbox exec NAME -- CMD [ARGS]"))
+			return
+		}
+		d.serveExec(w, r, req)
+	})
+	// Program logs and control are execs of fixed commands inside the
+	// container, so they stream like exec.
+	mux.HandleFunc("POST /v1/containers/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		lines, _ := strconv.Atoi(q.Get("lines"))
+		args, err := engine.LogArgs(q.Get("program"), lines, q.Get("follow") == "1")
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		d.serveExec(w, r, api.ExecRequest{Args: args})
+	})
+	mux.HandleFunc("POST /v1/containers/{name}/programs/{action}", func(w http.ResponseWriter, r *http.Request) {
+		args, err := engine.ProgramArgs(r.PathValue("action"), r.URL.Query().Get("program"))
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		d.serveExec(w, r, api.ExecRequest{Args: args})
+	})
+}
+
+// serveExec checks the container, takes the connection over (101) and runs
+// the process with its stdio as frames; a dropped connection kills it.
+func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecRequest) {
+	name := r.PathValue("name")
+	if err := d.engine.CheckRunning(r.Context(), name); err != nil {
+		replyContainer(w, nil, err)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		WriteError(w, http.StatusInternalServerError, errors.New("exec: connection cannot be taken over"))
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		WriteError(w, http.StatusInternalServerError, fmt.Errorf("exec: %w", err))
+		return
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: fatbox-exec\r\n\r\n"); err != nil {
+		return
+	}
+	// The hijacked connection is no longer tied to the request's context.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fw := &api.FrameWriter{W: conn}
+
+	var stdin io.Reader
+	var inW *io.PipeWriter
+	if req.Stdin {
+		var inR *io.PipeReader
+		inR, inW = io.Pipe()
+		stdin = inR
+	}
+	resize := make(chan [2]uint16, 4)
+	go func() {
+		defer cancel() // the client went away: kill the process
+		defer close(resize)
+		for {
+			kind, p, err := api.ReadFrame(brw)
+			if err != nil {
+				if inW != nil {
+					inW.CloseWithError(io.ErrUnexpectedEOF)
+				}
+				return
+			}
+			switch kind {
+			case api.FrameStdin:
+				if inW != nil {
+					if _, err := inW.Write(p); err != nil {
+						inW = nil
+					}
+				}
+			case api.FrameStdinEOF:
+				if inW != nil {
+					inW.Close()
+					inW = nil
+				}
+			case api.FrameResize:
+				if len(p) == 4 {
+					select {
+					case resize <- [2]uint16{binary.BigEndian.Uint16(p[:2]), binary.BigEndian.Uint16(p[2:])}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	code, err := d.engine.Exec(ctx, name, runtime.ExecConfig{Args: req.Args, Env: req.Env, Cwd: req.Cwd, TTY: req.TTY, Cols: req.Cols, Rows: req.Rows},
+		runtime.Streams{Stdin: stdin, Stdout: fw.Stream(api.FrameStdout), Stderr: fw.Stream(api.FrameStderr), Resize: resize})
+	if err != nil {
+		_ = fw.Write(api.FrameError, []byte(err.Error()))
+		return
+	}
+	var p [4]byte
+	binary.BigEndian.PutUint32(p[:], uint32(int32(code)))
+	_ = fw.Write(api.FrameExit, p[:])
+}

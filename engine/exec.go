@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/fatbox/fatbox/engine/firstboot"
+	"github.com/fatbox/fatbox/engine/runtime"
+	"github.com/fatbox/fatbox/ipam"
+)
+
+// ErrNotRunning: the container exists but runc does not run it.
+var ErrNotRunning = errors.New("container not running")
+
+// Exec runs a process in a running container and returns its exit code.
+func (e *Engine) Exec(ctx context.Context, name string, c runtime.ExecConfig, s runtime.Streams) (int, error) {
+	if err := e.CheckRunning(ctx, name); err != nil {
+		return -1, err
+	}
+	return e.Runtime.Exec(ctx, name, c, s)
+}
+
+// CheckRunning fails unless the container exists on this node and runc runs it.
+func (e *Engine) CheckRunning(ctx context.Context, name string) error {
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if rec.Node != e.Node {
+		return fmt.Errorf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
+	}
+	st, _, err := e.Runtime.State(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st != "running" {
+		return fmt.Errorf("container %q is not running: start it with `fatbox start %s`: %w", name, name, ErrNotRunning)
+	}
+	return nil
+}
+
+// ConsoleArgs is the login shell `fatbox console` runs: bash if the image
+// has it, else sh. No sshd is involved.
+var ConsoleArgs = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi"}
+
+// supervisorctl runs supervisord's ctl client inside the container against
+// its unix socket.
+func supervisorctl(args ...string) []string {
+	return append([]string{runtime.Init, "ctl", "-s", "unix:///run/supervisord.sock"}, args...)
+}
+
+// ProgramArgs is the command line inside a container for `fatbox prog`:
+// action is status, start, stop or restart; program "" means all (status only).
+func ProgramArgs(action, program string) ([]string, error) {
+	switch action {
+	case "status":
+	case "start", "stop", "restart":
+		if program == "" {
+			return nil, fmt.Errorf("prog %s needs a program name: see `fatbox prog ls NAME`", action)
+		}
+	default:
+		return nil, fmt.Errorf("unknown prog action %q: use ls, start, stop or restart", action)
+	}
+	if program == "" {
+		return supervisorctl(action), nil
+	}
+	if err := ipam.ValidName("program", program); err != nil {
+		return nil, err
+	}
+	return supervisorctl(action, program), nil
+}
+
+// LogArgs is the command line inside a container for `fatbox logs`: the
+// last lines of a program's log (supervisord's own log when program is
+// ""), following it if follow.
+func LogArgs(program string, lines int, follow bool) ([]string, error) {
+	file := firstboot.SupervisorLogDir + "/supervisord.log"
+	if program != "" {
+		if err := ipam.ValidName("program", program); err != nil {
+			return nil, err
+		}
+		file = firstboot.SupervisorLogDir + "/" + program + ".log"
+	}
+	if lines <= 0 {
+		lines = 100
+	}
+	args := []string{"tail", "-n", fmt.Sprint(lines)}
+	if follow {
+		args = append(args, "-F")
+	}
+	return append(args, file), nil
+}
