@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -139,7 +140,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	bg := context.Background() // undos run even if ctx is cancelled
 
 	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
-		CPUs: req.CPUs, VCPUs: int(req.CPUs + 0.5), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: StatusCreating,
+		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
@@ -228,8 +229,13 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 	if err := e.step("attach"); err != nil {
 		return err
 	}
+	if rec.Cpuset == "" {
+		if rec.Cpuset, err = e.cpusetFor(ctx, name, rec.CPUs); err != nil {
+			return err
+		}
+	}
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
-		Limits: runtime.Limits{CPUs: rec.CPUs, MemoryBytes: int64(rec.MemoryMiB) << 20, Pids: 4096}})
+		Limits: runtime.Limits{CPUs: rec.CPUs, Cpuset: rec.Cpuset, MemoryBytes: int64(rec.MemoryMiB) << 20, Pids: 4096}})
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,9 @@ type Record struct {
 	Node      string  `json:"node,omitempty"` // host it runs on
 	Image     string  `json:"image"`
 	ImageID   string  `json:"image_id"`
-	VCPUs     int     `json:"vcpus,omitempty"` // CPUs rounded, as a VM record shows it
-	CPUs      float64 `json:"cpus,omitempty"`  // the CFS quota in CPUs
+	VCPUs     int     `json:"vcpus,omitempty"`  // CPUs rounded, as a VM record shows it
+	CPUs      float64 `json:"cpus,omitempty"`   // the CFS quota in CPUs
+	Cpuset    string  `json:"cpuset,omitempty"` // the host CPUs it is pinned to, e.g. "0-1"
 	MemoryMiB int     `json:"memory_mib,omitempty"`
 	DiskGiB   int     `json:"disk_gib,omitempty"`
 	Owner     string  `json:"owner,omitempty"`
