@@ -337,6 +337,9 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 	if err != nil {
 		return rec, err
 	}
+	if err := e.fixStateDir(name, rec.RenamedFrom); err != nil {
+		return rec, err
+	}
 	if st, _, err := e.Runtime.State(ctx, name); err == nil && st == "running" {
 		return rec, nil
 	}

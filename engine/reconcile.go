@@ -52,6 +52,9 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	for _, r := range recs {
 		if r.Node == e.Node {
 			mine[r.Name] = r
+			if err := e.fixStateDir(r.Name, r.RenamedFrom); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.Name, err))
+			}
 		}
 	}
 	fail := func(name string, err error) { rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", name, err)) }

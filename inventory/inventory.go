@@ -40,9 +40,12 @@ type Record struct {
 	Status    string  `json:"status"`
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).
-	Autostart bool      `json:"autostart"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Autostart bool `json:"autostart"`
+	// RenamedFrom is the name before the last rename (its state dir may
+	// still be under that name if the daemon died mid-rename).
+	RenamedFrom string    `json:"renamed_from,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func key(name string) string { return "inventory/containers/" + name }
@@ -146,4 +149,35 @@ func (i *Inventory) Delete(ctx context.Context, name string) error {
 			return err
 		}
 	}
+}
+
+// RenameOps returns the transaction ops that move record name to newName
+// (Name, and Hostname when it was the name, follow; RenamedFrom records the
+// old name), conditional on both records as they are now.
+func (i *Inventory) RenameOps(ctx context.Context, name, newName string) ([]store.Op, error) {
+	kv, err := i.Store.Get(ctx, key(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no container %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := i.Store.Get(ctx, key(newName)); err == nil {
+		return nil, fmt.Errorf("a container named %q already exists: pick another name or remove it first", newName)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(kv.Value, &r); err != nil {
+		return nil, fmt.Errorf("container record %q is corrupt: %w", name, err)
+	}
+	if r.Hostname == r.Name {
+		r.Hostname = newName
+	}
+	r.Name, r.RenamedFrom, r.UpdatedAt = newName, name, time.Now().UTC()
+	b, _ := json.Marshal(r)
+	return []store.Op{
+		{Kind: store.OpDelete, Key: key(name), Version: kv.Version},
+		{Kind: store.OpPut, Key: key(newName), Value: b},
+	}, nil
 }

@@ -788,3 +788,65 @@ func (a *Allocator) GC(ctx context.Context, pool string, alive map[string]bool, 
 	}
 	return res, nil
 }
+
+// Rename moves name's lease in pool to newName, keeping its address, in one
+// transaction with the ops extra returns (read afresh on each try, so a
+// caller can move its own records in the same transaction). The new name
+// must hold no lease in the pool. A missing lease is ErrLeaseNotFound.
+func (a *Allocator) Rename(ctx context.Context, pool, name, newName string, extra func() ([]store.Op, error)) (Lease, error) {
+	if err := ValidName("owner", newName); err != nil {
+		return Lease{}, err
+	}
+	p, _, err := a.GetPool(ctx, pool)
+	if err != nil {
+		return Lease{}, err
+	}
+	var out Lease
+	err = retry(ctx, func() error {
+		l, ok, err := a.getLease(ctx, pool, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%q has no lease in pool %q: %w", name, pool, ErrLeaseNotFound)
+		}
+		if o, taken, err := a.getLease(ctx, pool, newName); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("%q already holds %s in pool %q: release it first (`fatbox ip release %s --pool %s`): %w", newName, o.IP, pool, newName, pool, ErrInUse)
+		}
+		b, bi, bver, err := a.readBlock(ctx, &p, l.IP)
+		if err != nil {
+			return err
+		}
+		_, off := p.blockOf(l.IP)
+		e, ok := b.Used[strconv.Itoa(off)]
+		if !ok || e.Name != name {
+			return fmt.Errorf("lease %q moved: %w", name, store.ErrConflict)
+		}
+		b.Used[strconv.Itoa(off)] = entry{Name: newName, Until: e.Until}
+		var ops []store.Op
+		if extra != nil {
+			if ops, err = extra(); err != nil {
+				return err
+			}
+		}
+		nl := l
+		nl.Name, nl.Version = newName, 0
+		bb, _ := json.Marshal(b)
+		lb, _ := json.Marshal(nl)
+		all := append([]store.Op{
+			{Kind: store.OpPut, Key: blockKey(pool, bi), Value: bb, Version: bver},
+			{Kind: store.OpDelete, Key: leaseKey(pool, name), Version: l.Version},
+			{Kind: store.OpPut, Key: leaseKey(pool, newName), Value: lb},
+		}, ops...)
+		vs, err := a.Store.Txn(ctx, all)
+		if err != nil {
+			return err
+		}
+		nl.Version = vs[2]
+		out = nl
+		return nil
+	})
+	return out, err
+}

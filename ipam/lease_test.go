@@ -79,6 +79,46 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		return &Allocator{Store: newStore(t), Host: "h1", Now: c.now}, c
 	}
+	t.Run("Rename", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "prod", "198.18.0.0/24")
+		l1, _ := a.Allocate(ctx, "prod", "web-01")
+		other, _ := a.Allocate(ctx, "prod", "web-02")
+		extraKey := "x/moved"
+		nl, err := a.Rename(ctx, "prod", "web-01", "web-01-last", func() ([]store.Op, error) {
+			return []store.Op{{Kind: store.OpPut, Key: extraKey, Value: []byte("1")}}, nil
+		})
+		if err != nil || nl.IP != l1.IP || nl.Name != "web-01-last" {
+			t.Fatalf("rename: %+v %v", nl, err)
+		}
+		if _, err := a.Store.Get(ctx, extraKey); err != nil {
+			t.Fatalf("extra op not in the transaction: %v", err)
+		}
+		if _, err := a.Get(ctx, "prod", "web-01"); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("old name still leased: %v", err)
+		}
+		if o, err := a.Owner(ctx, l1.IP); err != nil || o.Name != "web-01-last" {
+			t.Fatalf("owner after rename: %+v %v", o, err)
+		}
+		// The old name now gets a new address; renaming onto a leased name is refused.
+		if l, _ := a.Allocate(ctx, "prod", "web-01"); l.IP == l1.IP || l.IP == other.IP {
+			t.Fatalf("old name got %s", l.IP)
+		}
+		if _, err := a.Rename(ctx, "prod", "web-01-last", "web-02", nil); !errors.Is(err, ErrInUse) {
+			t.Fatalf("rename onto a leased name: %v", err)
+		}
+		if _, err := a.Rename(ctx, "prod", "nobody", "x", nil); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("rename of no lease: %v", err)
+		}
+		// A failing extra leaves everything as it was.
+		boom := errors.New("boom")
+		if _, err := a.Rename(ctx, "prod", "web-01-last", "web-09", func() ([]store.Op, error) { return nil, boom }); !errors.Is(err, boom) {
+			t.Fatalf("extra error: %v", err)
+		}
+		if o, _ := a.Owner(ctx, l1.IP); o.Name != "web-01-last" {
+			t.Fatalf("owner after a failed rename: %+v", o)
+		}
+	})
 	t.Run("StickyByName", func(t *testing.T) {
 		a, _ := setup(t)
 		newPool(t, a, "prod", "198.18.0.0/24")

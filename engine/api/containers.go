@@ -50,3 +50,10 @@ func (c *Client) Restart(ctx context.Context, name string) (inventory.Record, er
 	err := c.untimed().Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/restart", struct{}{}, &out)
 	return out, err
 }
+
+// Rename gives a stopped container a new name; its IP, MAC, disk and host keys go with it.
+func (c *Client) Rename(ctx context.Context, name, newName string) (inventory.Record, error) {
+	var out inventory.Record
+	err := c.Do(ctx, http.MethodPost, "/v1/containers/"+url.PathEscape(name)+"/rename", map[string]string{"name": newName}, &out)
+	return out, err
+}

@@ -51,6 +51,16 @@ func (d *Daemon) lifecycleRoutes(mux *http.ServeMux) {
 		rec, err := d.engine.Start(r.Context(), r.PathValue("name"))
 		replyContainer(w, rec, err)
 	})
+	mux.HandleFunc("POST /v1/containers/{name}/rename", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name string `json:"name"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		rec, err := d.engine.Rename(r.Context(), r.PathValue("name"), req.Name)
+		replyContainer(w, rec, err)
+	})
 	mux.HandleFunc("POST /v1/containers/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
 		rec, err := d.engine.Restart(r.Context(), r.PathValue("name"))
 		replyContainer(w, rec, err)

@@ -236,7 +236,21 @@ func TestHostRestart(t *testing.T) {
 		t.Fatalf("manual-01 after host restart: state %q status %q", in.State, in.Status)
 	}
 	e.ok("start", "manual-01")
-	e.ssh(b.IP, "true")
+	e.ssh(b.IP, "echo kept > /root/note")
+
+	// rename carries the lease, disk and host keys; the hostname follows.
+	oneLine(t, fatbox(t, "rename", "manual-01", "manual-02", "--socket", e.sock), "stop it first")
+	e.ok("stop", "manual-01")
+	e.ok("rename", "manual-01", "manual-02")
+	t.Cleanup(func() { fatbox(t, "rm", "manual-02", "--socket", e.sock) })
+	e.ok("start", "manual-02")
+	if in := e.inspect("manual-02"); in.IP != b.IP || in.MAC != b.MAC || in.RenamedFrom != "manual-01" {
+		t.Fatalf("manual-02 after rename: %+v", in)
+	}
+	if got := e.ssh(b.IP, "hostname; cat /root/note"); got != "manual-02\nkept\n" {
+		t.Fatalf("inside after rename: %q", got)
+	}
+	oneLine(t, fatbox(t, "inspect", "manual-01", "--socket", e.sock), `no container "manual-01"`)
 }
 
 // runcRootOf finds the runc root the daemon of state uses (the one holding

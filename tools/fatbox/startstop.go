@@ -46,3 +46,17 @@ func newRestartCmd(g *globals) *cobra.Command {
 		},
 	}
 }
+
+func newRenameCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "rename NAME NEW-NAME", Short: "rename a stopped container; its IP, MAC, disk and host keys go with it (hostname follows at start)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, err := g.client().Rename(ctxOf(cmd), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "container %s renamed to %s (keeps %s)\n", args[0], rec.Name, rec.IP)
+			return err
+		},
+	}
+}

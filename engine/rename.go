@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/inventory/store"
+	"github.com/fatbox/fatbox/ipam"
+)
+
+// Rename gives a stopped container a new name. Its lease (so its IP and
+// MAC), record and state dir (disk, host keys) go with it; the hostname
+// follows at the next start. This is the release flow of seed 003: rename
+// web-01 to web-01-last, create a new web-01, and rename back to roll back.
+// The record and the lease move in one store transaction; the state dir
+// moves after it, and a daemon that died in between finishes the move at the
+// next start (fixStateDir).
+func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Record, error) {
+	if err := ipam.ValidName("container", newName); err != nil {
+		return inventory.Record{}, err
+	}
+	if name == newName {
+		return inventory.Record{}, fmt.Errorf("rename %q: the new name is the same", name)
+	}
+	first, second := name, newName
+	if second < first {
+		first, second = second, first
+	}
+	defer e.lock(first)()
+	defer e.lock(second)()
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Node != e.Node {
+		return rec, fmt.Errorf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
+	}
+	if st, _, err := e.Runtime.State(ctx, name); err != nil {
+		return rec, err
+	} else if st == "running" || rec.Status == StatusCreating {
+		return rec, fmt.Errorf("container %q is %s: stop it first (`fatbox stop %s`), then rename", name, firstNonEmpty(st, rec.Status), name)
+	}
+	if _, err := os.Stat(e.dir(newName)); err == nil {
+		return rec, fmt.Errorf("state dir %q exists already (a container of that name was not cleaned up): move it away, then rename", e.dir(newName))
+	}
+	// Leftovers of the old name (a dead runc state) go first; links and netns are named after it.
+	if err := e.halt(ctx, name); err != nil {
+		return rec, err
+	}
+	moveRecord := func() ([]store.Op, error) { return e.Inventory.RenameOps(ctx, name, newName) }
+	_, err = e.IPAM.Rename(ctx, rec.Pool, name, newName, moveRecord)
+	if errors.Is(err, ipam.ErrLeaseNotFound) || errors.Is(err, ipam.ErrPoolNotFound) {
+		// No lease to carry (it was released): move the record alone.
+		var ops []store.Op
+		if ops, err = moveRecord(); err == nil {
+			_, err = e.Inventory.Store.Txn(ctx, ops)
+		}
+	}
+	if err != nil {
+		return rec, fmt.Errorf("rename %q to %q: %w", name, newName, err)
+	}
+	if err := e.fixStateDir(newName, name); err != nil {
+		return rec, err
+	}
+	return e.Inventory.Get(ctx, newName)
+}
+
+// fixStateDir moves the state dir of a renamed container from its old name
+// when it is still there.
+func (e *Engine) fixStateDir(name, renamedFrom string) error {
+	if renamedFrom == "" {
+		return nil
+	}
+	if _, err := os.Stat(e.dir(name)); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(e.dir(renamedFrom)); err != nil {
+		return nil
+	}
+	if err := os.Rename(e.dir(renamedFrom), e.dir(name)); err != nil {
+		return fmt.Errorf("move the state dir of %q from %q: %w", name, e.dir(renamedFrom), err)
+	}
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
