@@ -52,6 +52,9 @@ func (d *Daemon) execRoutes(mux *http.ServeMux) {
 // the process with its stdio as frames; a dropped connection kills it.
 func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecRequest) {
 	name := r.PathValue("name")
+	// An unread body lets the server cancel the request's context once the
+	// client sends stream frames after it: read it all first.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 	if err := d.engine.CheckRunning(r.Context(), name); err != nil {
 		replyContainer(w, nil, err)
 		return

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/console"
-	runc "github.com/containerd/go-runc"
 )
 
 // ExecConfig is a process to run in a running container. It inherits the
@@ -51,14 +52,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) 
 	for _, e := range c.Env {
 		args = append(args, "--env", e)
 	}
-	var sock *runc.Socket
 	if c.TTY {
-		var err error
-		if sock, err = runc.NewTempConsoleSocket(); err != nil {
-			return -1, fmt.Errorf("exec in %q: console socket: %w", id, err)
-		}
-		defer sock.Close()
-		args = append(args, "--tty", "--console-socket", sock.Path())
+		args = append(args, "--tty")
 	}
 	args = append(args, id)
 	args = append(args, c.Args...)
@@ -84,43 +79,38 @@ func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) 
 		return exitCode(cmd.Wait(), id)
 	}
 
-	// TTY: runc hands the pty master over the console socket; runc's own
-	// stdio is /dev/null and only carries its error messages (to Stderr).
-	cmd.Stdout, cmd.Stderr = io.Discard, orDiscard(s.Stderr)
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("exec in %q: %w", id, err)
-	}
-	type recv struct {
-		c   console.Console
-		err error
-	}
-	got := make(chan recv, 1)
-	go func() { m, err := sock.ReceiveMaster(); got <- recv{m, err} }()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var master console.Console
-	select {
-	case g := <-got:
-		if g.err != nil {
-			_ = cmd.Process.Kill()
-			<-waited
-			return -1, fmt.Errorf("exec in %q: receive the terminal: %w", id, g.err)
-		}
-		master = g.c
-	case err := <-waited:
-		// runc failed before handing over a terminal (no such container, no such command).
-		return exitCode(err, id)
+	// TTY: runc exec -t runs in the foreground with its stdio on a terminal
+	// of ours; it makes the process's pty inside the container, copies
+	// between the two, and on SIGWINCH gives the inner one our size. (runc
+	// takes a console socket only when it detaches, and then its exit code
+	// is lost.)
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		return -1, fmt.Errorf("exec in %q: open a terminal: %w", id, err)
 	}
 	defer master.Close()
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %q: open %s: %w", id, slavePath, err)
+	}
 	cols, rows := c.Cols, c.Rows
 	if cols == 0 || rows == 0 {
 		cols, rows = 80, 24
 	}
 	_ = master.Resize(console.WinSize{Width: cols, Height: rows})
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	slave.Close()
+	if err != nil {
+		return -1, fmt.Errorf("exec in %q: %w", id, err)
+	}
 	if s.Resize != nil {
 		go func() {
 			for sz := range s.Resize {
-				_ = master.Resize(console.WinSize{Width: sz[0], Height: sz[1]})
+				if master.Resize(console.WinSize{Width: sz[0], Height: sz[1]}) == nil {
+					_ = cmd.Process.Signal(syscall.SIGWINCH)
+				}
 			}
 		}()
 	}
@@ -131,17 +121,17 @@ func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// Ends with EIO once the last holder of the terminal's other side exits.
+		// Ends with EIO once runc, the last holder of the other side, exits.
 		_, _ = io.Copy(orDiscard(s.Stdout), master)
 	}()
-	err := <-waited
+	werr := cmd.Wait()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second): // a background child still holds the terminal
+	case <-time.After(2 * time.Second):
 	}
-	return exitCode(err, id)
+	return exitCode(werr, id)
 }
 
 func exitCode(err error, id string) (int, error) {

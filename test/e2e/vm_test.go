@@ -173,11 +173,11 @@ func TestLooksLikeAVM(t *testing.T) {
 		t.Errorf("console: %v %q", err, cout.String())
 	}
 	// prog and logs: supervisord's programs, controlled and read.
-	if out := e.ok("prog", "ls", "vm-01").stdout; !strings.Contains(out, "sshd") || !strings.Contains(out, "RUNNING") {
+	if out := e.ok("prog", "ls", "vm-01").stdout; !strings.Contains(out, "sshd") || !strings.Contains(out, "Running") {
 		t.Errorf("prog ls: %q", out)
 	}
 	e.ok("prog", "stop", "vm-01", "cron")
-	if out := e.ok("prog", "ls", "vm-01", "cron").stdout; !strings.Contains(out, "STOPPED") {
+	if out := e.ok("prog", "ls", "vm-01", "cron").stdout; strings.Contains(out, "Running") {
 		t.Errorf("prog ls after stop: %q", out)
 	}
 	e.ok("prog", "start", "vm-01", "cron")

@@ -29,7 +29,6 @@ func newExecCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass stdin to the command")
 	cmd.Flags().StringArrayVarP(&env, "env", "e", nil, "set an environment variable, KEY=VALUE; repeatable")
 	cmd.Flags().StringVarP(&cwd, "workdir", "w", "", "working directory inside the container (default /)")
-	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 
