@@ -2,15 +2,19 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/fatbox/fatbox/baseimages"
@@ -20,7 +24,8 @@ import (
 
 func TestSpecLimits(t *testing.T) {
 	s, err := Spec(SpecConfig{Name: "web-01", Rootfs: "/r", Netns: "/var/run/netns/x", Supervisor: "/s",
-		Limits: Limits{CPUs: 2, Cpuset: "0-1", MemoryBytes: 2 << 30, Pids: 4096}, LXCFS: "/var/lib/lxcfs"})
+		Limits:      Limits{CPUs: 2, Cpuset: "0-1", MemoryBytes: 2 << 30, Pids: 4096},
+		ExtraMounts: []specs.Mount{{Destination: "/proc/meminfo", Type: "bind", Source: "/var/lib/lxcfs/proc/meminfo", Options: []string{"rbind", "ro"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,23 +44,45 @@ func TestSpecLimits(t *testing.T) {
 	if s.Process.Rlimits[0].Hard > 20000 {
 		t.Fatal("RLIMIT_NOFILE above the host's hard limit")
 	}
-	n := 0
-	for _, m := range s.Mounts {
-		if strings.HasPrefix(m.Source, "/var/lib/lxcfs/proc/") {
-			n++
-		}
+	if last := s.Mounts[len(s.Mounts)-1]; last.Destination != "/proc/meminfo" || last.Source != "/var/lib/lxcfs/proc/meminfo" {
+		t.Fatalf("extra mount not last: %+v", last)
 	}
-	if n != len(lxcfsFiles) {
-		t.Fatalf("%d lxcfs mounts", n)
+	if s.Mounts[0].Destination != "/proc" {
+		t.Fatalf("extra mounts must come after the defaults (/proc first): %+v", s.Mounts[0])
+	}
+	if s.Linux.Seccomp == nil || s.Linux.Resources.BlockIO != nil {
+		t.Fatalf("seccomp %v, blkio %+v: want the default profile and no IO limits", s.Linux.Seccomp != nil, s.Linux.Resources.BlockIO)
 	}
 	if _, err := Spec(SpecConfig{Name: "x"}); err == nil {
 		t.Fatal("incomplete spec accepted")
 	}
 }
 
-// TestFatContainerSSH runs the debian12-fat image under runc with supervisord
-// as PID 1 on a test bridge, and logs in with the real OpenSSH client.
-func TestFatContainerSSH(t *testing.T) {
+// fatOpts shape a test container of the debian12-fat image.
+type fatOpts struct {
+	limits   Limits
+	programs []baseimages.Program // added to the defaults (sshd, cron, rsyslog)
+	files    map[string]string    // rootfs path → content (mode 0755), written before start
+	network  bool                 // attach to a throwaway bridge (198.19.30.0/24) with an authorized key
+	edit     func(*specs.Spec)    // last changes to the spec
+}
+
+// fatBox is a running test container; its cleanups are registered on t.
+type fatBox struct {
+	rt     *Runtime
+	name   string
+	root   string // overlay rootfs as the host sees it
+	pid    int    // host pid of the init
+	ip     string // with network
+	keyDir string // with network: id, the key root logs in with
+	spec   *specs.Spec
+}
+
+// startFat builds (or takes from the cache) the debian12-fat image and runs
+// it under runc with supervisord as PID 1. Every container, mount, netns,
+// link and bundle it makes is removed at cleanup.
+func startFat(t *testing.T, o fatOpts) *fatBox {
+	t.Helper()
 	harness.RequireRoot(t)
 	sup := os.Getenv("FATBOX_SUPERVISORD")
 	harness.Require(t, sup != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
@@ -87,51 +114,160 @@ func TestFatContainerSSH(t *testing.T) {
 	t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
 
 	// First boot, minimal: host keys, authorized key, supervisord config.
-	keyDir := t.TempDir()
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(keyDir, "id")).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v %s", err, out)
-	}
+	box := &fatBox{root: root, name: harness.Name("fbr-")}
 	if out, err := exec.Command("ssh-keygen", "-A", "-f", root).CombinedOutput(); err != nil {
 		t.Fatalf("host keys: %v %s", err, out)
 	}
-	pub, _ := os.ReadFile(filepath.Join(keyDir, "id.pub"))
-	os.MkdirAll(filepath.Join(root, "root/.ssh"), 0o700)
-	os.WriteFile(filepath.Join(root, "root/.ssh/authorized_keys"), pub, 0o600)
+	for path, content := range o.files {
+		p := filepath.Join(root, path)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	os.MkdirAll(filepath.Join(root, "etc/supervisor"), 0o755)
 	os.MkdirAll(filepath.Join(root, "var/log/supervisor"), 0o755)
-	conf := baseimages.RenderSupervisord(baseimages.MergePrograms(baseimages.DefaultPrograms(), img.Programs), "/var/log/supervisor")
+	progs := baseimages.MergePrograms(baseimages.MergePrograms(baseimages.DefaultPrograms(), img.Programs), o.programs)
+	conf := baseimages.RenderSupervisord(progs, "/var/log/supervisor")
 	os.WriteFile(filepath.Join(root, "etc/supervisor/supervisord.conf"), []byte(conf), 0o644)
 
 	ns := harness.Netns(t)
-	name := harness.Name("fbr-")
-	br := harness.Name("fbrbr")
-	att, err := network.Attach(ctx, network.Config{Container: name, Netns: "/var/run/netns/" + ns, Bridge: br, CreateBridge: true,
-		BridgeAddr: netip.MustParsePrefix("198.19.30.1/24"), Addr: netip.MustParsePrefix("198.19.30.2/24"),
-		Gateway: netip.MustParseAddr("198.19.30.1"), Announce: true})
+	if o.network {
+		box.keyDir = t.TempDir()
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(box.keyDir, "id")).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v %s", err, out)
+		}
+		pub, _ := os.ReadFile(filepath.Join(box.keyDir, "id.pub"))
+		os.MkdirAll(filepath.Join(root, "root/.ssh"), 0o700)
+		os.WriteFile(filepath.Join(root, "root/.ssh/authorized_keys"), pub, 0o600)
+		br := harness.Name("fbrbr")
+		att, err := network.Attach(ctx, network.Config{Container: box.name, Netns: "/var/run/netns/" + ns, Bridge: br, CreateBridge: true,
+			BridgeAddr: netip.MustParsePrefix("198.19.30.1/24"), Addr: netip.MustParsePrefix("198.19.30.2/24"),
+			Gateway: netip.MustParseAddr("198.19.30.1"), Announce: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			network.Detach(context.Background(), box.name)
+			harness.IPQuiet("link", "del", br)
+		})
+		box.ip = att.Addr.Addr().String()
+	}
+
+	box.rt = &Runtime{Root: filepath.Join(dir, "runc")}
+	box.spec, err = Spec(SpecConfig{Name: box.name, Rootfs: root, Netns: "/var/run/netns/" + ns, Supervisor: sup, Limits: o.limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.edit != nil {
+		o.edit(box.spec)
+	}
+	box.pid, err = box.rt.Start(ctx, box.name, filepath.Join(dir, "bundle"), box.spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		network.Detach(context.Background(), name)
-		harness.IPQuiet("link", "del", br)
+		if err := box.rt.Stop(context.Background(), box.name, 5*time.Second); err != nil {
+			t.Errorf("stop %s: %v", box.name, err)
+		}
 	})
+	return box
+}
 
-	rt := &Runtime{Root: filepath.Join(dir, "runc")}
-	spec, err := Spec(SpecConfig{Name: name, Rootfs: root, Netns: "/var/run/netns/" + ns, Supervisor: sup,
-		Limits: Limits{CPUs: 1, MemoryBytes: 512 << 20, Pids: 1024}})
-	if err != nil {
-		t.Fatal(err)
+// exec runs args in the container (runc exec: same namespaces, caps and
+// seccomp filter as the init) and returns its combined output.
+func (b *fatBox) exec(args ...string) (string, error) {
+	out, err := exec.Command("runc", append([]string{"--root", b.rt.Root, "exec", b.name}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// log returns supervisord's log and the named programs' logs, for failures.
+func (b *fatBox) log(programs ...string) string {
+	var s strings.Builder
+	for _, n := range append([]string{"supervisord"}, programs...) {
+		l, _ := os.ReadFile(filepath.Join(b.root, "var/log/supervisor", n+".log"))
+		fmt.Fprintf(&s, "--- %s.log\n%s", n, l)
 	}
+	return s.String()
+}
+
+// cproc is a process as the container's pid namespace sees it.
+type cproc struct {
+	pid, ppid int
+	state     string // R, S, Z, ...
+	comm      string
+	cmdline   string
+}
+
+// procs lists every process of the container's pid namespace, zombies
+// included, through the init's view of its own /proc (cgroup.procs leaves
+// out dead group leaders, so it cannot show zombies).
+func (b *fatBox) procs() ([]cproc, error) {
+	procDir := fmt.Sprintf("/proc/%d/root/proc", b.pid)
+	ents, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", procDir, err)
+	}
+	var out []cproc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join(procDir, e.Name(), "stat"))
+		if err != nil {
+			continue // exited and reaped meanwhile
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		l, r := strings.IndexByte(string(st), '('), strings.LastIndexByte(string(st), ')')
+		f := strings.Fields(string(st[r+1:]))
+		if l < 0 || r < l || len(f) < 2 {
+			return nil, fmt.Errorf("parse %q: %q", filepath.Join(procDir, e.Name(), "stat"), st)
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		cl, _ := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
+		out = append(out, cproc{pid: pid, ppid: ppid, state: f[0], comm: string(st[l+1 : r]),
+			cmdline: strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " "))})
+	}
+	return out, nil
+}
+
+// waitPrograms waits until each named command runs in the container.
+func (b *fatBox) waitPrograms(t *testing.T, comms ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ps, err := b.procs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := []string{}
+		for _, c := range comms {
+			if !slices.ContainsFunc(ps, func(p cproc) bool { return p.comm == c }) {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v not running in %s: %+v\n%s", missing, b.name, ps, b.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFatContainerSSH runs the debian12-fat image under runc with supervisord
+// as PID 1 on a test bridge, and logs in with the real OpenSSH client: sshd's
+// privilege separation works under the default seccomp profile.
+func TestFatContainerSSH(t *testing.T) {
 	start := time.Now()
-	pid, err := rt.Start(ctx, name, filepath.Join(dir, "bundle"), spec)
-	if err != nil {
-		t.Fatal(err)
+	b := startFat(t, fatOpts{network: true, limits: Limits{CPUs: 1, MemoryBytes: 512 << 20, Pids: 1024}})
+	if b.spec.Linux.Seccomp == nil {
+		t.Fatal("no seccomp profile in the spec")
 	}
-	t.Cleanup(func() { rt.Stop(context.Background(), name, 5*time.Second) })
-	ip := att.Addr.Addr().String()
 	var banner string
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", ip+":22", 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", b.ip+":22", 200*time.Millisecond)
 		if err == nil {
 			buf := make([]byte, 64)
 			c.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -143,26 +279,26 @@ func TestFatContainerSSH(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(root, "var/log/supervisor/supervisord.log"))
-			sshd, _ := os.ReadFile(filepath.Join(root, "var/log/supervisor/sshd.log"))
-			t.Fatalf("no SSH banner from %s (init pid %d): %q\nsupervisord:\n%s\nsshd:\n%s", ip, pid, banner, log, sshd)
+			t.Fatalf("no SSH banner from %s (init pid %d): %q\n%s", b.ip, b.pid, banner, b.log("sshd"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("start → SSH banner: %v", time.Since(start).Round(time.Millisecond))
-	out, err := exec.Command("ssh", "-i", filepath.Join(keyDir, "id"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "root@"+ip, "hostname; cat /proc/1/comm; id -u").CombinedOutput()
+	out, err := exec.Command("ssh", "-i", filepath.Join(b.keyDir, "id"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "root@"+b.ip,
+		"hostname; cat /proc/1/comm; id -u; awk '/^Seccomp:/ {print \"seccomp=\" $2}' /proc/self/status").CombinedOutput()
 	if err != nil {
-		t.Fatalf("ssh root@%s: %v\n%s", ip, err, out)
+		t.Fatalf("ssh root@%s: %v\n%s\n%s", b.ip, err, out, b.log("sshd"))
 	}
 	lines := strings.Fields(string(out))
-	if len(lines) < 3 || lines[len(lines)-3] != name || lines[len(lines)-2] != "supervisord" || lines[len(lines)-1] != "0" {
-		t.Fatalf("inside the container: %q, want hostname %s, init supervisord, uid 0", out, name)
+	if len(lines) < 4 || lines[len(lines)-4] != b.name || lines[len(lines)-3] != "supervisord" || lines[len(lines)-2] != "0" ||
+		lines[len(lines)-1] != "seccomp=2" {
+		t.Fatalf("inside the container: %q, want hostname %s, init supervisord, uid 0, seccomp=2 (filtered)", out, b.name)
 	}
-	if err := rt.Stop(ctx, name, 10*time.Second); err != nil {
+	if err := b.rt.Stop(context.Background(), b.name, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if st, _, _ := rt.State(ctx, name); st != "" {
-		t.Fatalf("after Stop runc still knows %s: %s", name, st)
+	if st, _, _ := b.rt.State(context.Background(), b.name); st != "" {
+		t.Fatalf("after Stop runc still knows %s: %s", b.name, st)
 	}
 }

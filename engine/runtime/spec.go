@@ -11,11 +11,13 @@
 //   - Capabilities are Docker's default 14, without NoNewPrivileges, because
 //     sshd must switch users and set up privilege separation; CAP_SYS_ADMIN
 //     is never granted. runc's masked and read-only /proc paths stay on.
+//   - A default-allow seccomp filter denies the dangerous calls (seccomp.go).
+//   - Disk IO limits are blkio throttles on the writable disk's loop device;
+//     cgroup v1 throttles only direct IO and reads, not buffered writeback.
 package runtime
 
 import (
 	"fmt"
-	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -30,6 +32,19 @@ type Limits struct {
 	MemoryBytes int64
 	SwapBytes   int64 // memory+swap total = MemoryBytes + SwapBytes; 0 means no swap
 	Pids        int64
+
+	// Disk is the block device (the writable disk's loop device) the IO
+	// limits below apply to; it must be set when any of them is.
+	Disk      *BlockDevice
+	ReadBps   uint64 // bytes per second
+	WriteBps  uint64
+	ReadIOPS  uint64 // operations per second
+	WriteIOPS uint64
+}
+
+// BlockDevice is a block device by number, e.g. a loop device (7:N).
+type BlockDevice struct {
+	Major, Minor int64
 }
 
 // SpecConfig is what Spec needs.
@@ -39,9 +54,10 @@ type SpecConfig struct {
 	Netns      string // path of the container's network namespace
 	Supervisor string // host path of the static supervisord binary
 	Limits     Limits
-	// LXCFS is lxcfs's mount point ("" means none): its proc files are bound
-	// over /proc so free, uptime and top show the container's limits.
-	LXCFS string
+	// ExtraMounts are appended after the default mounts, e.g. engine/lxcfs's
+	// binds over /proc files so free, uptime and top show the container's
+	// limits.
+	ExtraMounts []specs.Mount
 }
 
 // Capabilities are the ones granted (Docker's default set).
@@ -51,13 +67,14 @@ var defaultCaps = []string{
 	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
-// lxcfsFiles are the /proc files lxcfs virtualises.
-var lxcfsFiles = []string{"cpuinfo", "diskstats", "loadavg", "meminfo", "stat", "swaps", "uptime"}
-
 // Spec builds the OCI spec for a fat container.
 func Spec(c SpecConfig) (*specs.Spec, error) {
 	if c.Name == "" || c.Rootfs == "" || c.Netns == "" || c.Supervisor == "" {
 		return nil, fmt.Errorf("runtime spec needs a name, a rootfs, a netns and the supervisord binary")
+	}
+	res, err := resources(c.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("runtime spec of %q: %w", c.Name, err)
 	}
 	caps := append([]string(nil), defaultCaps...)
 	s := &specs.Spec{
@@ -91,22 +108,18 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: c.Netns},
 			},
-			Resources: resources(c.Limits),
+			Resources: res,
+			Seccomp:   Seccomp(),
 			MaskedPaths: []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
 				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
 	}
-	if c.LXCFS != "" {
-		for _, f := range lxcfsFiles {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/" + f, Type: "bind",
-				Source: filepath.Join(c.LXCFS, "proc", f), Options: []string{"rbind", "ro"}})
-		}
-	}
+	s.Mounts = append(s.Mounts, c.ExtraMounts...)
 	return s, nil
 }
 
-func resources(l Limits) *specs.LinuxResources {
+func resources(l Limits) (*specs.LinuxResources, error) {
 	r := &specs.LinuxResources{
 		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 	}
@@ -141,5 +154,35 @@ func resources(l Limits) *specs.LinuxResources {
 		p := l.Pids
 		r.Pids = &specs.LinuxPids{Limit: &p}
 	}
-	return r
+	io, err := blockIO(l)
+	if err != nil {
+		return nil, err
+	}
+	r.BlockIO = io
+	return r, nil
+}
+
+// blockIO turns the disk IO limits into blkio throttles on l.Disk; nil when
+// there are none.
+func blockIO(l Limits) (*specs.LinuxBlockIO, error) {
+	if l.ReadBps == 0 && l.WriteBps == 0 && l.ReadIOPS == 0 && l.WriteIOPS == 0 {
+		return nil, nil
+	}
+	if l.Disk == nil {
+		return nil, fmt.Errorf("disk IO limits without a disk device")
+	}
+	throttle := func(rate uint64) []specs.LinuxThrottleDevice {
+		if rate == 0 {
+			return nil
+		}
+		d := specs.LinuxThrottleDevice{Rate: rate}
+		d.Major, d.Minor = l.Disk.Major, l.Disk.Minor
+		return []specs.LinuxThrottleDevice{d}
+	}
+	return &specs.LinuxBlockIO{
+		ThrottleReadBpsDevice:   throttle(l.ReadBps),
+		ThrottleWriteBpsDevice:  throttle(l.WriteBps),
+		ThrottleReadIOPSDevice:  throttle(l.ReadIOPS),
+		ThrottleWriteIOPSDevice: throttle(l.WriteIOPS),
+	}, nil
 }
