@@ -94,8 +94,10 @@ func isNotExist(err error) bool {
 	return strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found")
 }
 
-// Stop sends SIGTERM to the init (supervisord stops its programs in order),
-// waits up to timeout, then SIGKILLs, and deletes runc's state. Idempotent.
+// Stop sends SIGTERM to the init, waits up to timeout, then SIGKILLs, and
+// deletes runc's state. Idempotent. On SIGTERM supervisord (v0.7.3) stops
+// all its programs at once, not by priority, each with its stopsignal and
+// stopwaitsecs before SIGKILL, and then exits (TestSupervisordAsInit).
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	rc := r.runc()
 	status, _, err := r.State(ctx, id)
