@@ -12,8 +12,9 @@
 //     sshd must switch users and set up privilege separation; CAP_SYS_ADMIN
 //     is never granted. runc's masked and read-only /proc paths stay on.
 //   - A default-allow seccomp filter denies the dangerous calls (seccomp.go).
-//   - Disk IO limits are blkio throttles on the writable disk's loop device;
-//     cgroup v1 throttles only direct IO and reads, not buffered writeback.
+//   - Disk IO limits are blkio throttles on the writable disk's loop device.
+//     cgroup v1 throttles reads and direct writes, not buffered writes: their
+//     writeback runs in kernel threads outside the container's cgroup.
 package runtime
 
 import (
