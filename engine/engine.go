@@ -25,8 +25,11 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/firstboot"
+	"github.com/fatbox/fatbox/engine/lxcfs"
 	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/engine/revert"
 	"github.com/fatbox/fatbox/engine/rootfs"
@@ -50,6 +53,10 @@ type Engine struct {
 	Node string
 	// OpsKeys are authorized in every container, besides each create's own.
 	OpsKeys []string
+	// LXCFS virtualises /proc/{meminfo,cpuinfo,uptime,...} in containers so
+	// free, nproc, uptime and top show their limits; nil means containers
+	// see the host's.
+	LXCFS *lxcfs.Manager
 	// StopTimeout before SIGKILL; 0 means 10 s.
 	StopTimeout time.Duration
 
@@ -76,6 +83,14 @@ type CreateRequest struct {
 	MemoryBytes int64    `json:"memory_bytes"`
 	DiskBytes   int64    `json:"disk_bytes"`
 	SSHKeys     []string `json:"ssh_keys"`
+	SwapBytes   int64    `json:"swap_bytes,omitempty"` // swap beyond memory; 0: none
+	NetRateBits uint64   `json:"net_rate_bits,omitempty"`
+	// Disk IO limits on the writable disk (cgroup v1 blkio throttles: reads
+	// and direct IO; buffered writeback is not throttled); 0: unlimited.
+	DiskReadBps   uint64 `json:"disk_read_bps,omitempty"`
+	DiskWriteBps  uint64 `json:"disk_write_bps,omitempty"`
+	DiskReadIOPS  uint64 `json:"disk_read_iops,omitempty"`
+	DiskWriteIOPS uint64 `json:"disk_write_iops,omitempty"`
 	// Autostart brings the container back when the daemon starts and finds
 	// it dead (after a host restart); nil means true, as ops expect of a VM.
 	Autostart *bool `json:"autostart,omitempty"`
@@ -141,7 +156,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 
 	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: StatusCreating,
-		Autostart: req.Autostart == nil || *req.Autostart}
+		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: int(req.SwapBytes >> 20), NetRateBits: req.NetRateBits,
+		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -221,7 +237,8 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 	}
 	att, err := network.Attach(ctx, network.Config{Container: name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
 		BridgeAddr: bridgeAddr(pool), VLAN: pool.VLAN, Uplink: pool.Uplink, MTU: pool.MTU,
-		Addr: netip.PrefixFrom(ip, pool.CIDR.Bits()), Gateway: pool.Gateway, Announce: true})
+		Addr: netip.PrefixFrom(ip, pool.CIDR.Bits()), Gateway: pool.Gateway, Announce: true,
+		EgressBits: rec.NetRateBits, IngressBits: rec.NetRateBits})
 	if err != nil {
 		return err
 	}
@@ -234,8 +251,24 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 			return err
 		}
 	}
+	lim := runtime.Limits{CPUs: rec.CPUs, Cpuset: rec.Cpuset, MemoryBytes: int64(rec.MemoryMiB) << 20, SwapBytes: int64(rec.SwapMiB) << 20,
+		Pids: 4096, ReadBps: rec.DiskReadBps, WriteBps: rec.DiskWriteBps, ReadIOPS: rec.DiskReadIOPS, WriteIOPS: rec.DiskWriteIOPS}
+	if lim.ReadBps+lim.WriteBps+lim.ReadIOPS+lim.WriteIOPS > 0 {
+		maj, min, err := rootfs.DiskDevice(l)
+		if err != nil {
+			return err
+		}
+		lim.Disk = &runtime.BlockDevice{Major: int64(maj), Minor: int64(min)}
+	}
+	var extra []specs.Mount
+	if e.LXCFS != nil {
+		if err := e.LXCFS.Ensure(ctx); err != nil {
+			return err
+		}
+		extra = lxcfs.Mounts(e.LXCFS.Dir)
+	}
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
-		Limits: runtime.Limits{CPUs: rec.CPUs, Cpuset: rec.Cpuset, MemoryBytes: int64(rec.MemoryMiB) << 20, Pids: 4096}})
+		Limits: lim, ExtraMounts: extra})
 	if err != nil {
 		return err
 	}

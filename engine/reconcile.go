@@ -166,3 +166,19 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	rep.Stopped = append(rep.Stopped, name)
 	return nil
 }
+
+// RunningPIDs returns the host PIDs of the inits of this node's running
+// containers (for re-mounting lxcfs into them).
+func (e *Engine) RunningPIDs(ctx context.Context) ([]int, error) {
+	ids, err := e.Runtime.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, id := range ids {
+		if st, pid, err := e.Runtime.State(ctx, id); err == nil && st == "running" && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}

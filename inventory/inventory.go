@@ -34,10 +34,18 @@ type Record struct {
 	Cpuset    string  `json:"cpuset,omitempty"` // the host CPUs it is pinned to, e.g. "0-1"
 	MemoryMiB int     `json:"memory_mib,omitempty"`
 	DiskGiB   int     `json:"disk_gib,omitempty"`
-	Owner     string  `json:"owner,omitempty"`
-	App       string  `json:"app,omitempty"`
-	Env       string  `json:"env,omitempty"`
-	Status    string  `json:"status"`
+	SwapMiB   int     `json:"swap_mib,omitempty"` // swap beyond memory; 0: none
+	// NetRateBits limits traffic each way, in bits/s; 0: unlimited.
+	NetRateBits uint64 `json:"net_rate_bits,omitempty"`
+	// Disk IO limits on the writable disk; 0: unlimited.
+	DiskReadBps   uint64 `json:"disk_read_bps,omitempty"`
+	DiskWriteBps  uint64 `json:"disk_write_bps,omitempty"`
+	DiskReadIOPS  uint64 `json:"disk_read_iops,omitempty"`
+	DiskWriteIOPS uint64 `json:"disk_write_iops,omitempty"`
+	Owner         string `json:"owner,omitempty"`
+	App           string `json:"app,omitempty"`
+	Env           string `json:"env,omitempty"`
+	Status        string `json:"status"`
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).
 	Autostart bool `json:"autostart"`

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/lxcfs"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
@@ -123,6 +125,11 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: runcRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
+	if _, err := exec.LookPath("lxcfs"); err == nil {
+		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
+	} else {
+		log.Warn("lxcfs is not installed: containers will see the host's memory, CPUs and uptime in /proc; install it with tools/setup-host.sh")
+	}
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
 	}
@@ -192,6 +199,15 @@ func runcRoot(stateDir string) string {
 // Serve reconciles this host's containers with the store, then listens on
 // the unix socket and serves the API until ctx ends.
 func (d *Daemon) Serve(ctx context.Context) error {
+	if m := d.engine.LXCFS; m != nil {
+		// lxcfs outlives the daemon (running containers read it); Ensure
+		// adopts a live one. If it dies, Watch restarts it and re-mounts
+		// its files in every running container.
+		if err := m.Ensure(ctx); err != nil {
+			return err
+		}
+		go m.Watch(ctx, 2*time.Second, d.engine.RunningPIDs, func(err error) { d.log.Error("lxcfs", "error", err) })
+	}
 	rep, err := d.engine.Reconcile(ctx)
 	if err != nil {
 		return err

@@ -431,3 +431,29 @@ func Usage(l Layout) (used, size int64, err error) {
 	used = int64(s.Blocks-s.Bfree) * s.Bsize
 	return used, size, nil
 }
+
+// DiskDevice returns the block device (major, minor) of the mounted disk —
+// its loop device — for IO limits. It fails with ErrNotMounted when the disk
+// is not mounted.
+func DiskDevice(l Layout) (major, minor uint32, err error) {
+	l, err = l.resolve()
+	if err != nil {
+		return 0, 0, err
+	}
+	mounts, err := readMountinfo()
+	if err != nil {
+		return 0, 0, fmt.Errorf("rootfs: %w", err)
+	}
+	m, ok := topMount(mounts, l.DiskDir())
+	if !ok {
+		return 0, 0, fmt.Errorf("rootfs: %s: %w", l.DiskDir(), ErrNotMounted)
+	}
+	if err := checkDisk(l, m); err != nil {
+		return 0, 0, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(l.DiskDir(), &st); err != nil {
+		return 0, 0, fmt.Errorf("rootfs: stat %s: %w", l.DiskDir(), err)
+	}
+	return unix.Major(st.Dev), unix.Minor(st.Dev), nil
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,7 @@ import (
 
 func newCreateCmd(g *globals) *cobra.Command {
 	var req engine.CreateRequest
-	var memory, disk string
+	var memory, disk, swap, netRate, readBps, writeBps string
 	var keyFiles []string
 	var output string
 	var autostart bool
@@ -33,6 +34,21 @@ func newCreateCmd(g *globals) *cobra.Command {
 			if req.DiskBytes, err = parseSize(disk, "--disk"); err != nil {
 				return err
 			}
+			if req.SwapBytes, err = parseSize(swap, "--swap"); err != nil {
+				return err
+			}
+			if req.NetRateBits, err = parseRate(netRate); err != nil {
+				return err
+			}
+			var n int64
+			if n, err = parseSize(readBps, "--disk-read-bps"); err != nil {
+				return err
+			}
+			req.DiskReadBps = uint64(n)
+			if n, err = parseSize(writeBps, "--disk-write-bps"); err != nil {
+				return err
+			}
+			req.DiskWriteBps = uint64(n)
 			for _, f := range keyFiles {
 				b, err := os.ReadFile(f)
 				if err != nil {
@@ -58,6 +74,12 @@ func newCreateCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&memory, "memory", "1G", "memory limit, e.g. 512M or 2G")
 	cmd.Flags().StringVar(&disk, "disk", "10G", "disk size, e.g. 10G")
 	cmd.Flags().StringSliceVar(&keyFiles, "ssh-key", nil, "public key file to authorize for root, repeatable")
+	cmd.Flags().StringVar(&swap, "swap", "", "swap the container may use beyond --memory, e.g. 512M (default none)")
+	cmd.Flags().StringVar(&netRate, "net-rate", "", "network rate limit each way, e.g. 100mbit or 1gbit (default unlimited)")
+	cmd.Flags().StringVar(&readBps, "disk-read-bps", "", "disk read limit in bytes/s, e.g. 50M (default unlimited)")
+	cmd.Flags().StringVar(&writeBps, "disk-write-bps", "", "disk write limit in bytes/s for direct IO, e.g. 50M (default unlimited)")
+	cmd.Flags().Uint64Var(&req.DiskReadIOPS, "disk-read-iops", 0, "disk read operations per second (default unlimited)")
+	cmd.Flags().Uint64Var(&req.DiskWriteIOPS, "disk-write-iops", 0, "disk write operations per second for direct IO (default unlimited)")
 	cmd.Flags().BoolVar(&autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
@@ -122,6 +144,30 @@ func parseSize(s, flag string) (int64, error) {
 		return 0, fmt.Errorf("bad %s %q: write a size like 512M or 2G", flag, s)
 	}
 	return int64(n * float64(mult)), nil
+}
+
+// parseRate reads a network rate like tc writes it: 100mbit, 1gbit,
+// 500kbit, or bits per second.
+func parseRate(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	l := strings.ToLower(s)
+	mult := 1.0
+	for _, u := range []struct {
+		suffix string
+		m      float64
+	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}} {
+		if strings.HasSuffix(l, u.suffix) {
+			l, mult = strings.TrimSuffix(l, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(l, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad --net-rate %q: write a rate like 100mbit or 1gbit", s)
+	}
+	return uint64(n * mult), nil
 }
 
 func printContainers(w interface{ Write([]byte) (int, error) }, rs []inventory.Record, output string) error {
