@@ -200,12 +200,9 @@ func runcRoot(stateDir string) string {
 // the unix socket and serves the API until ctx ends.
 func (d *Daemon) Serve(ctx context.Context) error {
 	if m := d.engine.LXCFS; m != nil {
-		// lxcfs outlives the daemon (running containers read it); Ensure
-		// adopts a live one. If it dies, Watch restarts it and re-mounts
-		// its files in every running container.
-		if err := m.Ensure(ctx); err != nil {
-			return err
-		}
+		// lxcfs outlives the daemon (running containers read it); a boot
+		// starts it or adopts a live one. If it dies while containers run,
+		// Watch restarts it and re-mounts its files in each of them.
 		go m.Watch(ctx, 2*time.Second, d.engine.RunningPIDs, func(err error) { d.log.Error("lxcfs", "error", err) })
 	}
 	rep, err := d.engine.Reconcile(ctx)

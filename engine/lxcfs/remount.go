@@ -172,8 +172,8 @@ func replace(tree int, target string) error {
 	return nil
 }
 
-// Watch checks lxcfs every interval until ctx ends. When it is not healthy it
-// runs Ensure and then Remount for every pid running returns (the host pids
+// Watch checks lxcfs every interval until ctx ends. When it is not healthy
+// and containers run, it runs Ensure and then Remount for every pid running returns (the host pids
 // of the running containers' inits); a pid whose Remount failed is tried
 // again at the next check. Errors go to report (which may be nil); a
 // container that exited meanwhile is not an error.
@@ -195,6 +195,16 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration, running fun
 		case <-t.C:
 		}
 		if m.Healthy() != nil {
+			// lxcfs is needed only while containers run (they Ensure it
+			// as they boot): with none running, leave it down.
+			pids, err := running(ctx)
+			if err != nil {
+				report(fmt.Errorf("lxcfs watch: list the running containers to remount lxcfs in: %w", err))
+				continue
+			}
+			if len(pids) == 0 {
+				continue
+			}
 			if err := m.Ensure(ctx); err != nil {
 				if ctx.Err() == nil {
 					report(fmt.Errorf("lxcfs watch: %w", err))

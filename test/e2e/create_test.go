@@ -22,6 +22,7 @@ func TestCreateSSHRemove(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "fatbox.sock")
 	daemonArgs := []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}
+	t.Cleanup(func() { stopLXCFS(filepath.Join(dir, "state")) })
 	d := startDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
 	ok := func(args ...string) result {
 		t.Helper()

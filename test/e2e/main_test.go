@@ -69,6 +69,17 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemonProc {
 	t.Helper()
+	d := spawnDaemon(t, stateDir, socket, extra...)
+	t.Cleanup(d.stop)
+	return d
+}
+
+// stop kills the daemon (if it still runs) and waits for it.
+func (d *daemonProc) stop() { d.cmd.Process.Kill(); <-d.done }
+
+// spawnDaemon starts a daemon and waits until it answers; stopping it is the caller's job.
+func spawnDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemonProc {
+	t.Helper()
 	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", stateDir, "--socket", socket}, extra...)
 	cmd := exec.Command(fatboxBin, args...)
 	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: socket, done: make(chan struct{})}
@@ -78,7 +89,6 @@ func startDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemon
 		t.Fatal(err)
 	}
 	go func() { cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { d.cmd.Process.Kill(); <-d.done })
 	c := &api.Client{Socket: socket, Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {

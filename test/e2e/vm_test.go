@@ -37,7 +37,14 @@ func newVMEnv(t *testing.T, cidr string) *vmEnv {
 	e := &vmEnv{t: t, dir: dir, sock: filepath.Join(dir, "fatbox.sock"), state: filepath.Join(dir, "state"),
 		args: []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}}
 	t.Cleanup(func() { stopLXCFS(e.state) })
-	e.d = startDaemon(t, e.state, e.sock, e.args...)
+	// One cleanup for whichever daemon is current, registered before any
+	// container's, so every `fatbox rm` runs while a daemon answers.
+	t.Cleanup(func() {
+		if e.d != nil {
+			e.d.stop()
+		}
+	})
+	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
 	br := harness.Name("fbvbr")
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
 	e.ok("pool", "create", "vm", "--cidr", cidr, "--bridge", br, "--create-bridge")
@@ -117,6 +124,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	// A cron job that fires every minute; checked at the end, after the rest.
 	e.ssh(ip, `echo '* * * * * root echo fired > /root/cron.out' > /etc/cron.d/fbtest && chmod 644 /etc/cron.d/fbtest`)
 	start := time.Now()
+	var err error
 
 	if got := strings.TrimSpace(e.ssh(ip, "hostname")); got != "vm-01" {
 		t.Errorf("hostname = %q, want vm-01", got)
@@ -168,7 +176,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	cons.Stdin = strings.NewReader("tty; echo console-$((6*7)); exit 3\n")
 	var cout bytes.Buffer
 	cons.Stdout, cons.Stderr = &cout, &cout
-	err := cons.Run()
+	err = cons.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(cout.String(), "/dev/pts/") || !strings.Contains(cout.String(), "console-42") {
 		t.Errorf("console: %v %q", err, cout.String())
 	}
@@ -185,6 +193,28 @@ func TestLooksLikeAVM(t *testing.T) {
 		t.Errorf("logs sshd: %q", out)
 	}
 	oneLine(t, fatbox(t, "exec", "nope-01", "--socket", e.sock, "--", "true"), `no container "nope-01"`)
+
+	// lxcfs dies: the daemon restarts it and re-mounts its files in the
+	// running container, so free works again without a restart.
+	b, err := os.ReadFile(filepath.Join(e.state, "lxcfs.pid"))
+	if err != nil {
+		t.Fatalf("lxcfs pid file: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill lxcfs %d: %v", pid, err)
+	}
+	healed := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := exec.Command(fatboxBin, "exec", "vm-01", "--socket", e.sock, "--", "sh", "-c", "free -m | awk '/^Mem:/ {print $2}'").CombinedOutput()
+		if strings.TrimSpace(string(out)) == "512" {
+			break
+		}
+		if time.Now().After(healed) {
+			t.Fatalf("free after lxcfs was killed: %q", out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 
 	// The cron job fires within its minute.
 	for !strings.Contains(e.ssh(ip, "cat /root/cron.out 2>/dev/null || true"), "fired") {
@@ -225,7 +255,7 @@ func TestHostRestart(t *testing.T) {
 		harness.IPQuiet("netns", "del", "fatbox-"+name)
 	}
 	stopLXCFS(e.state)
-	e.d = startDaemon(t, e.state, e.sock, e.args...)
+	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
 	if in := e.inspect("auto-01"); in.State != "running" || in.IP != a.IP || in.MAC != a.MAC {
 		t.Fatalf("auto-01 after host restart: %+v", in)
 	}
