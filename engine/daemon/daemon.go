@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 			sup = filepath.Join(filepath.Dir(exe), "supervisord")
 		}
 	}
-	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: runcRoot(cfg.StateDir)},
+	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
@@ -185,10 +185,10 @@ func (d *Daemon) Close() error {
 	return nil
 }
 
-// runcRoot is runc's state dir for the containers of one state dir: the
+// RuncRoot is runc's state dir for the containers of one state dir: the
 // default state dir keeps runtime.DefaultRoot; any other gets its own, so
 // daemons of two state dirs (tests) never see each other's containers.
-func runcRoot(stateDir string) string {
+func RuncRoot(stateDir string) string {
 	if filepath.Clean(stateDir) == Defaults().StateDir {
 		return runtime.DefaultRoot
 	}

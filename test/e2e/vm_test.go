@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine"
+	"github.com/fatbox/fatbox/engine/daemon"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -58,8 +59,9 @@ func newVMEnv(t *testing.T, cidr string) *vmEnv {
 }
 
 // stopLXCFS stops the lxcfs a test daemon started (it outlives daemons on
-// purpose) and unmounts it.
+// purpose) and unmounts it, and removes the daemon's (empty) runc root.
 func stopLXCFS(state string) {
+	defer os.Remove(daemon.RuncRoot(state))
 	mnt := filepath.Join(state, "lxcfs")
 	if b, err := os.ReadFile(mnt + ".pid"); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
@@ -244,7 +246,7 @@ func TestHostRestart(t *testing.T) {
 	e.d.kill9(t)
 	// The "host restart": runc's containers killed, their state, mounts,
 	// loop devices, links and netns gone.
-	root := runcRootOf(t, e.state)
+	root := daemon.RuncRoot(e.state)
 	for _, name := range []string{"auto-01", "manual-01"} {
 		exec.Command("runc", "--root", root, "kill", "--all", name, "KILL").Run()
 		time.Sleep(200 * time.Millisecond)
@@ -281,18 +283,4 @@ func TestHostRestart(t *testing.T) {
 		t.Fatalf("inside after rename: %q", got)
 	}
 	oneLine(t, fatbox(t, "inspect", "manual-01", "--socket", e.sock), `no container "manual-01"`)
-}
-
-// runcRootOf finds the runc root the daemon of state uses (the one holding
-// that state dir's containers).
-func runcRootOf(t *testing.T, state string) string {
-	t.Helper()
-	ms, _ := filepath.Glob("/run/fatbox/runc-*")
-	for _, m := range ms {
-		if b, err := os.ReadFile(filepath.Join(m, "auto-01", "state.json")); err == nil && bytes.Contains(b, []byte(state)) {
-			return m
-		}
-	}
-	t.Fatalf("no runc root holds %s's containers", state)
-	return ""
 }
