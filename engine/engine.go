@@ -11,6 +11,14 @@
 //     SSH host keys, the disk image. Remove keeps the lease unless asked to
 //     release it, so the same name comes back on the same IP and MAC.
 //   - Containers run detached under runc; the daemon is not in the data path.
+//     Reconcile (at daemon start) is what makes runc, the kernel and the
+//     store agree again after the daemon or the host died at any instant.
+//   - Lifecycle calls on one name are serialised in-process (lock); one
+//     daemon per state dir is guaranteed by the daemon's flock.
+//   - lxcfs's /proc files are bind-mounted into containers: if lxcfs dies
+//     they go stale until engine/lxcfs re-mounts them (the daemon's watch).
+//   - exec runs `runc exec`: the process inherits the container's
+//     capabilities, seccomp profile and cgroup, so it is as confined as sshd.
 package engine
 
 import (
