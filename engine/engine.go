@@ -69,7 +69,8 @@ type Engine struct {
 	StopTimeout time.Duration
 
 	// fault, in tests, fails Create after the named step.
-	fault func(step string) error
+	fault   func(step string) error
+	crashed bool // a fault hook returned errCrash: skip the undos
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per container name
@@ -77,10 +78,19 @@ type Engine struct {
 
 func (e *Engine) step(name string) error {
 	if e.fault != nil {
-		return e.fault(name)
+		err := e.fault(name)
+		if errors.Is(err, errCrash) {
+			e.crashed = true
+		}
+		return err
 	}
 	return nil
 }
+
+// errCrash, returned by a test's fault hook, stands for the process dying
+// at that step: Create returns without running its undos, as a killed
+// daemon would, and Reconcile has to clean up.
+var errCrash = errors.New("simulated crash")
 
 // CreateRequest is what `fatbox create` asks for.
 type CreateRequest struct {
@@ -159,7 +169,11 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return inventory.Record{}, err
 	}
 	rev := &revert.Reverter{}
-	defer rev.Revert()         // a no-op once released; undo errors are beside the point of the create's error
+	defer func() {
+		if !e.crashed {
+			rev.Revert() // a no-op once released; undo errors are beside the point of the create's error
+		}
+	}()
 	bg := context.Background() // undos run even if ctx is cancelled
 
 	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,

@@ -95,6 +95,46 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 			}
 		})
 	}
+	// The daemon dies after each step (no undo runs): the next daemon's
+	// Reconcile undoes the half-made create, or adopts a finished one.
+	for _, step := range []string{"record", "lease", "disk", "mount", "firstboot", "netns", "attach", "start", "running"} {
+		t.Run("crash-"+step, func(t *testing.T) {
+			e.crashed = false
+			e.fault = func(s string) error {
+				if s == step {
+					return errCrash
+				}
+				return nil
+			}
+			if _, err := e.Create(ctx, req); !errors.Is(err, errCrash) {
+				t.Fatalf("Create with a crash after %s: %v", step, err)
+			}
+			e.fault, e.crashed = nil, false
+			next := &Engine{IPAM: &ipam.Allocator{Store: st, Host: "t"}, Inventory: e.Inventory, Images: images, Runtime: rt,
+				StateDir: e.StateDir, Supervisor: sup, Node: "t"}
+			rep, err := next.Reconcile(ctx)
+			if err != nil || len(rep.Errors) > 0 {
+				t.Fatalf("reconcile after a crash at %s: %v %v", step, err, rep.Errors)
+			}
+			if step == "running" {
+				if len(rep.Adopted) != 1 {
+					t.Fatalf("a finished create was not adopted: %+v", rep)
+				}
+				if err := next.Remove(ctx, name, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := al.Free(ctx, "p", name); err != nil {
+					t.Fatal(err)
+				}
+			} else if len(rep.Aborted) != 1 {
+				t.Fatalf("half-made create after %s not undone: %+v", step, rep)
+			}
+			if l := leftovers(); len(l) > 0 {
+				t.Fatalf("a crash after %q and a reconcile left behind: %v", step, l)
+			}
+		})
+	}
+
 	e.fault = nil
 	rec, err := e.Create(ctx, req)
 	if err != nil || rec.Status != "running" {
