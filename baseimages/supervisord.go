@@ -89,3 +89,20 @@ func RenderSupervisord(programs []Program, logDir string) string {
 	}
 	return b.String()
 }
+
+// StopOrder returns the names of programs in the order they stop: the
+// highest priority number first (the reverse of the start order), ties by name.
+func StopOrder(programs []Program) []string {
+	ps := append([]Program(nil), programs...)
+	sort.SliceStable(ps, func(i, j int) bool {
+		if prio(ps[i]) != prio(ps[j]) {
+			return prio(ps[i]) > prio(ps[j])
+		}
+		return ps[i].Name < ps[j].Name
+	})
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package baseimages
 
 import (
+	"strings"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,4 +81,13 @@ func splitLines(s string) []string {
 		}
 	}
 	return out
+}
+
+func TestStopOrder(t *testing.T) {
+	ps := MergePrograms(DefaultPrograms(), []Program{{Name: "app", Command: "/app", Priority: 900}, {Name: "batch", Command: "/b"}})
+	got := strings.Join(StopOrder(ps), ",")
+	// app (900) first, batch (0 = 100), then cron 20, sshd 10, rsyslog 5: syslog stays until the end.
+	if got != "app,batch,cron,sshd,rsyslog" {
+		t.Fatalf("stop order %s", got)
+	}
 }

@@ -318,6 +318,30 @@ func (e *Engine) halt(ctx context.Context, name string) error {
 	)
 }
 
+// stopPrograms stops a running container's supervisord programs one by one
+// in stop order (the app before cron, sshd and syslog), within StopTimeout:
+// supervisord itself stops them all at once on SIGTERM. Best effort: halt's
+// SIGTERM and SIGKILL follow whatever happens here.
+func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
+	if st, _, err := e.Runtime.State(ctx, rec.Name); err != nil || st != "running" {
+		return
+	}
+	progs := baseimages.DefaultPrograms()
+	if img, err := e.Images.Inspect(rec.Image); err == nil {
+		progs = baseimages.MergePrograms(progs, img.Programs)
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.stopTimeout())
+	defer cancel()
+	order := baseimages.StopOrder(progs)
+	// The last (syslog) stops with supervisord's own SIGTERM; each ctl stop
+	// costs about a second (supervisord polls its programs once a second).
+	order = order[:len(order)-1]
+	if len(order) == 0 {
+		return
+	}
+	_, _ = e.Runtime.Exec(cctx, rec.Name, runtime.ExecConfig{Args: supervisorctl(append([]string{"stop"}, order...)...)}, runtime.Streams{})
+}
+
 // bridgeAddr puts the gateway on a bridge fatbox creates, so the host (and
 // its ssh) reaches containers when the pool's gateway is this host.
 func bridgeAddr(p ipam.Pool) netip.Prefix {
@@ -336,6 +360,7 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 	if err != nil {
 		return err
 	}
+	e.stopPrograms(ctx, rec)
 	errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})}
 	if releaseIP {
 		if _, err := e.IPAM.Release(ctx, rec.Pool, name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
@@ -361,6 +386,7 @@ func (e *Engine) stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	e.stopPrograms(ctx, rec)
 	if err := e.halt(ctx, name); err != nil {
 		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
 	}

@@ -242,6 +242,11 @@ func TestHostRestart(t *testing.T) {
 	if got := strings.TrimSpace(e.ssh(a.IP, "cat /root/note")); got != "kept" {
 		t.Fatalf("after restart: %q", got)
 	}
+	// The stop before it stopped the programs in order: cron, then sshd, then syslog.
+	stops := e.ssh(a.IP, `grep -o 'stop the program" program=[a-z]*' /var/log/supervisor/supervisord.log | cut -d= -f2 | tr '\n' ' '`)
+	if !strings.HasPrefix(stops, "cron sshd rsyslog") {
+		t.Fatalf("stop order in supervisord's log: %q", stops)
+	}
 
 	e.d.kill9(t)
 	// The "host restart": runc's containers killed, their state, mounts,
