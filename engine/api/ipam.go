@@ -17,7 +17,8 @@ type AllocateRequest struct {
 
 // GCRequest is POST /v1/pools/{pool}/gc.
 type GCRequest struct {
-	// Alive lists the owners that exist; required (gc fails closed without it).
+	// Alive lists owners that exist besides the inventory's containers
+	// (which always count as alive), e.g. names given to `fatbox ip allocate`.
 	Alive  []string `json:"alive"`
 	DryRun bool     `json:"dry_run"`
 }

@@ -61,12 +61,19 @@ func (d *Daemon) ipamRoutes(mux *http.ServeMux) {
 		if !decode(w, r, &req) {
 			return
 		}
-		var alive map[string]bool
-		if req.Alive != nil {
-			alive = map[string]bool{}
-			for _, n := range req.Alive {
-				alive[n] = true
-			}
+		// Alive: every container in the inventory (any node), plus the
+		// owners the caller names. An unreadable inventory fails closed.
+		recs, err := d.inv.List(r.Context())
+		if err != nil {
+			reply(w, nil, fmt.Errorf("ip gc: cannot read the inventory, so nothing was freed: %w", err))
+			return
+		}
+		alive := map[string]bool{}
+		for _, rec := range recs {
+			alive[rec.Name] = true
+		}
+		for _, n := range req.Alive {
+			alive[n] = true
 		}
 		res, err := d.ipam.GC(r.Context(), r.PathValue("pool"), alive, req.DryRun)
 		reply(w, res, err)

@@ -102,29 +102,29 @@ func newIPCmd(g *globals) *cobra.Command {
 	var aliveFile string
 	var dryRun bool
 	gc := &cobra.Command{
-		Use:   "gc --pool POOL (--alive a,b,... | --alive-file FILE) [--dry-run]",
+		Use:   "gc --pool POOL [--alive a,b,... | --alive-file FILE] [--dry-run]",
 		Short: "release leases whose owner no longer exists",
-		Long: `Release the active leases of a pool whose owner is not in the given list of
-owners that exist. Without --alive or --alive-file nothing is freed (fail closed).`,
+		Long: `Release (into quarantine) the active leases of a pool whose owner is neither a
+container in the inventory nor named with --alive or --alive-file. Leases taken with
+` + "`fatbox ip allocate`" + ` for things that are not containers (legacy VMs) must be named
+with --alive, or gc releases them: run it with --dry-run first. If the inventory
+cannot be read nothing is freed (fail closed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needPool(); err != nil {
 				return err
 			}
-			return runIPGC(ctxOf(cmd), cmd.OutOrStdout(), g.client(), pool, alive, aliveFile, cmd.Flags().Changed("alive"), dryRun, output)
+			return runIPGC(ctxOf(cmd), cmd.OutOrStdout(), g.client(), pool, alive, aliveFile, dryRun, output)
 		},
 	}
-	gc.Flags().StringSliceVar(&alive, "alive", nil, "owners that exist (comma-separated)")
+	gc.Flags().StringSliceVar(&alive, "alive", nil, "owners that exist besides the inventory's containers (comma-separated)")
 	gc.Flags().StringVar(&aliveFile, "alive-file", "", "file with one existing owner per line")
 	gc.Flags().BoolVar(&dryRun, "dry-run", false, "only list what would be released")
 	cmd.AddCommand(ls, show, allocate, release, gc)
 	return cmd
 }
 
-func runIPGC(ctx context.Context, w io.Writer, c *api.Client, pool string, alive []string, aliveFile string, aliveSet, dryRun bool, output string) error {
-	if !aliveSet && aliveFile == "" {
-		return fmt.Errorf("ip gc needs the owners that exist: pass --alive a,b,... or --alive-file FILE (nothing was freed)")
-	}
+func runIPGC(ctx context.Context, w io.Writer, c *api.Client, pool string, alive []string, aliveFile string, dryRun bool, output string) error {
 	req := api.GCRequest{Alive: append([]string{}, alive...), DryRun: dryRun}
 	if aliveFile != "" {
 		f, err := os.Open(aliveFile)
