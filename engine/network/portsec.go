@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
+	"os"
+	"path/filepath"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -40,24 +41,45 @@ const (
 	psUserData  = "fatbox-portsec:"
 )
 
-// psMu serializes this process's read-modify-write of the portsec chain.
-var psMu sync.Mutex
+// psLockFile serialises read-modify-writes of the portsec table across
+// every process on the host (daemons of several state dirs, tests): the
+// table is one kernel object.
+const psLockFile = "/run/fatbox/portsec.lock"
 
-var (
-	psTableObj = &nftables.Table{Family: nftables.TableFamilyBridge, Name: psTable}
-	psPolicy   = nftables.ChainPolicyAccept
-	psBase     = &nftables.Chain{
+// psLock takes the host-wide portsec lock; it returns the unlock.
+func psLock() (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(psLockFile), 0o755); err != nil {
+		return nil, fmt.Errorf("port security lock: %w", err)
+	}
+	f, err := os.OpenFile(psLockFile, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("port security lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("port security lock %s: %w", psLockFile, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func psTableObj() *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyBridge, Name: psTable}
+}
+
+func psBase() *nftables.Chain {
+	policy := nftables.ChainPolicyAccept
+	return &nftables.Chain{
 		Name:     psBaseChain,
-		Table:    psTableObj,
+		Table:    psTableObj(),
 		Type:     nftables.ChainTypeFilter,
 		Hooknum:  nftables.ChainHookPrerouting,
 		Priority: nftables.ChainPriorityRef(-200), // NF_BR_PRI_FILTER_BRIDGED
-		Policy:   &psPolicy,
+		Policy:   &policy,
 	}
-)
+}
 
 func psChain(hostVeth string) *nftables.Chain {
-	return &nftables.Chain{Name: psChainPfx + hostVeth, Table: psTableObj}
+	return &nftables.Chain{Name: psChainPfx + hostVeth, Table: psTableObj()}
 }
 
 // applyPortSecurity lets frames from the container behind hostVeth into the
@@ -74,16 +96,19 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 	if hostVeth == "" || len(hostVeth) >= unix.IFNAMSIZ {
 		return fmt.Errorf("port security: bad interface name %q", hostVeth)
 	}
-	psMu.Lock()
-	defer psMu.Unlock()
+	unlock, err := psLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("port security %s: %w", hostVeth, err)
 	}
 	// Table and base chain: create if missing (no NLM_F_EXCL, so a no-op when present).
-	c.AddTable(psTableObj)
-	c.AddChain(psBase)
+	c.AddTable(psTableObj())
+	c.AddChain(psBase())
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("port security %s: create table bridge %s: %w", hostVeth, psTable, err)
 	}
@@ -128,7 +153,7 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 			&expr.Verdict{Kind: expr.VerdictDrop},
 		},
 	} {
-		c.AddRule(&nftables.Rule{Table: psTableObj, Chain: ch, Exprs: exprs})
+		c.AddRule(&nftables.Rule{Table: psTableObj(), Chain: ch, Exprs: exprs})
 	}
 	for _, r := range old {
 		if err := c.DelRule(r); err != nil {
@@ -136,8 +161,8 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 		}
 	}
 	c.AddRule(&nftables.Rule{
-		Table: psTableObj,
-		Chain: psBase,
+		Table: psTableObj(),
+		Chain: psBase(),
 		Exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(hostVeth)},
@@ -154,8 +179,11 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 // removePortSecurity deletes hostVeth's jump rule and chain. It is idempotent
 // and leaves the table and base chain (harmless when empty) in place.
 func removePortSecurity(hostVeth string) error {
-	psMu.Lock()
-	defer psMu.Unlock()
+	unlock, err := psLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	c, err := nftables.New()
 	if err != nil {
@@ -208,7 +236,7 @@ func removePortSecurity(hostVeth string) error {
 // jumpRules returns the rules of the base chain that belong to hostVeth
 // (tagged with its userdata, or jumping to its chain).
 func jumpRules(c *nftables.Conn, hostVeth string) ([]*nftables.Rule, error) {
-	rules, err := c.GetRules(psTableObj, psBase)
+	rules, err := c.GetRules(psTableObj(), psBase())
 	if err != nil {
 		return nil, fmt.Errorf("list rules of bridge %s %s: %w", psTable, psBaseChain, err)
 	}
@@ -223,7 +251,7 @@ func jumpRules(c *nftables.Conn, hostVeth string) ([]*nftables.Rule, error) {
 			}
 		}
 		if mine {
-			r.Table, r.Chain = psTableObj, psBase
+			r.Table, r.Chain = psTableObj(), psBase()
 			out = append(out, r)
 		}
 	}
