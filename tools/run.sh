@@ -38,7 +38,7 @@ start)
     mkdir -p /run/fatbox
     setsid "$BIN" daemon >>"$LOG" 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do   # it answers once it has reconciled (autostarts included)
       "$BIN" status >/dev/null 2>&1 && break
       if ! running; then echo "fatbox daemon exited; its log:" >&2; tail -n 20 "$LOG" >&2; exit 1; fi
       sleep 0.1
