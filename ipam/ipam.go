@@ -680,12 +680,9 @@ func (a *Allocator) Release(ctx context.Context, pool, name string) (Lease, erro
 	}
 	var out Lease
 	err = retry(ctx, func() error {
-		l, ok, err := a.getLease(ctx, pool, name)
+		l, err := a.Get(ctx, pool, name)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("%q has no lease in pool %q: %w", name, pool, ErrLeaseNotFound)
 		}
 		out, err = a.release(ctx, &p, l, 0)
 		return err
@@ -803,12 +800,9 @@ func (a *Allocator) Rename(ctx context.Context, pool, name, newName string, extr
 	}
 	var out Lease
 	err = retry(ctx, func() error {
-		l, ok, err := a.getLease(ctx, pool, name)
+		l, err := a.Get(ctx, pool, name)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("%q has no lease in pool %q: %w", name, pool, ErrLeaseNotFound)
 		}
 		if o, taken, err := a.getLease(ctx, pool, newName); err != nil {
 			return err

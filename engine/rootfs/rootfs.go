@@ -408,19 +408,8 @@ func Mounted(l Layout) (rootfs, disk bool, err error) {
 // Dir/disk). It fails with ErrNotMounted when the disk is not mounted, so it
 // never reports the host filesystem by mistake.
 func Usage(l Layout) (used, size int64, err error) {
-	l, err = l.resolve()
+	l, err = mountedDisk(l)
 	if err != nil {
-		return 0, 0, err
-	}
-	mounts, err := readMountinfo()
-	if err != nil {
-		return 0, 0, fmt.Errorf("rootfs: %w", err)
-	}
-	m, ok := topMount(mounts, l.DiskDir())
-	if !ok {
-		return 0, 0, fmt.Errorf("rootfs: %s: %w", l.DiskDir(), ErrNotMounted)
-	}
-	if err := checkDisk(l, m); err != nil {
 		return 0, 0, err
 	}
 	var s unix.Statfs_t
@@ -432,23 +421,30 @@ func Usage(l Layout) (used, size int64, err error) {
 	return used, size, nil
 }
 
+// mountedDisk resolves l and checks that its own disk is mounted on
+// Dir/disk (ErrNotMounted if nothing is).
+func mountedDisk(l Layout) (Layout, error) {
+	l, err := l.resolve()
+	if err != nil {
+		return l, err
+	}
+	mounts, err := readMountinfo()
+	if err != nil {
+		return l, fmt.Errorf("rootfs: %w", err)
+	}
+	m, ok := topMount(mounts, l.DiskDir())
+	if !ok {
+		return l, fmt.Errorf("rootfs: %s: %w", l.DiskDir(), ErrNotMounted)
+	}
+	return l, checkDisk(l, m)
+}
+
 // DiskDevice returns the block device (major, minor) of the mounted disk —
 // its loop device — for IO limits. It fails with ErrNotMounted when the disk
 // is not mounted.
 func DiskDevice(l Layout) (major, minor uint32, err error) {
-	l, err = l.resolve()
+	l, err = mountedDisk(l)
 	if err != nil {
-		return 0, 0, err
-	}
-	mounts, err := readMountinfo()
-	if err != nil {
-		return 0, 0, fmt.Errorf("rootfs: %w", err)
-	}
-	m, ok := topMount(mounts, l.DiskDir())
-	if !ok {
-		return 0, 0, fmt.Errorf("rootfs: %s: %w", l.DiskDir(), ErrNotMounted)
-	}
-	if err := checkDisk(l, m); err != nil {
 		return 0, 0, err
 	}
 	var st unix.Stat_t
