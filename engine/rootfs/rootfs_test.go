@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,9 @@ func TestMountOverlayOnSizedDisk(t *testing.T) {
 	}
 	// The disk is a loop device of disk.img with autoclear.
 	out := losetupJ(t, l.DiskImage())
+	if maj, min, err := DiskDevice(l); err != nil || maj != 7 || !strings.Contains(out, fmt.Sprintf("/dev/loop%d:", min)) {
+		t.Fatalf("DiskDevice = %d:%d, %v; losetup says %s", maj, min, err, out)
+	}
 	if out == "" {
 		t.Fatal("no loop device for disk.img while mounted")
 	}
@@ -294,6 +298,9 @@ func TestPersistenceAndIdempotence(t *testing.T) {
 	}
 	if _, _, err := Usage(l); !errors.Is(err, ErrNotMounted) {
 		t.Fatalf("Usage unmounted: %v, want ErrNotMounted", err)
+	}
+	if _, _, err := DiskDevice(l); !errors.Is(err, ErrNotMounted) {
+		t.Fatalf("DiskDevice unmounted: %v, want ErrNotMounted", err)
 	}
 	if err := Unmount(ctx, l); err != nil {
 		t.Fatalf("second Unmount: %v", err)
