@@ -37,7 +37,7 @@ type Streams struct {
 }
 
 // Exec runs a process in container id and returns its exit code once it
-// exits. Cancelling ctx kills it.
+// exits. Cancelling ctx sends it SIGTERM (SIGKILL to runc 5 s later).
 func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) (int, error) {
 	if len(c.Args) == 0 {
 		return -1, errors.New("exec needs a command: fatbox exec NAME -- CMD [ARGS]")
@@ -58,7 +58,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) 
 	args = append(args, id)
 	args = append(args, c.Args...)
 	cmd := exec.CommandContext(ctx, rc.Command, args...)
-	cmd.WaitDelay = 2 * time.Second
+	// Cancelling sends runc SIGTERM, which it forwards to the process, so
+	// the process can finish cleanly; SIGKILL follows after WaitDelay.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
 	if !c.TTY {
 		cmd.Stdout, cmd.Stderr = orDiscard(s.Stdout), orDiscard(s.Stderr)
 		// Stdin is copied by us, not by exec.Cmd, so the exit of the

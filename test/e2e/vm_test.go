@@ -195,6 +195,30 @@ func TestLooksLikeAVM(t *testing.T) {
 		t.Errorf("logs sshd: %q", out)
 	}
 	oneLine(t, fatbox(t, "exec", "nope-01", "--socket", e.sock, "--", "true"), `no container "nope-01"`)
+	// logs -f follows until the client goes; then the tail inside goes too.
+	follow := exec.Command(fatboxBin, "logs", "-f", "vm-01", "sshd", "--socket", e.sock)
+	var fout bytes.Buffer
+	follow.Stdout = &fout
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	follow.Process.Kill()
+	follow.Wait()
+	if !strings.Contains(fout.String(), "Server listening") {
+		t.Errorf("logs -f printed %q", fout.String())
+	}
+	gone := time.Now().Add(10 * time.Second)
+	for {
+		r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "pgrep", "-x", "tail")
+		if r.code == 1 {
+			break
+		}
+		if time.Now().After(gone) {
+			t.Fatalf("the tail of an interrupted logs -f still runs: %q", r.stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// lxcfs dies: the daemon restarts it and re-mounts its files in the
 	// running container, so free works again without a restart.
