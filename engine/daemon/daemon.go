@@ -31,6 +31,7 @@ import (
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/lxcfs"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
@@ -125,6 +126,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
+	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool")}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
 	} else {
@@ -185,6 +187,20 @@ func (d *Daemon) Close() error {
 	return nil
 }
 
+// fillKeyPool keeps RSA host keys ready for creates until ctx ends.
+func (d *Daemon) fillKeyPool(ctx context.Context) {
+	for {
+		if err := d.engine.KeyPool.Fill(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("host key pool", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // RuncRoot is runc's state dir for the containers of one state dir: the
 // default state dir keeps runtime.DefaultRoot; any other gets its own, so
 // daemons of two state dirs (tests) never see each other's containers.
@@ -205,6 +221,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		// Watch restarts it and re-mounts its files in each of them.
 		go m.Watch(ctx, 2*time.Second, d.engine.RunningPIDs, func(err error) { d.log.Error("lxcfs", "error", err) })
 	}
+	go d.fillKeyPool(ctx)
 	rep, err := d.engine.Reconcile(ctx)
 	if err != nil {
 		return err

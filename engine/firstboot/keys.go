@@ -62,7 +62,11 @@ var keyGens = []struct {
 // any that are missing. Keys that exist are loaded and returned unchanged; a
 // missing or stale .pub file is rewritten from its private key. Files are
 // written atomically (temp file, fsync, rename), private 0600, public 0644.
-func HostKeys(stateDir string) (Keys, error) {
+func HostKeys(stateDir string) (Keys, error) { return HostKeysFrom(stateDir, nil) }
+
+// HostKeysFrom is HostKeys taking a missing RSA key from pool when it has
+// one (nil: always generate).
+func HostKeysFrom(stateDir string, pool *KeyPool) (Keys, error) {
 	dir := filepath.Join(stateDir, "ssh")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Keys{}, fmt.Errorf("firstboot: host keys: %w", err)
@@ -87,6 +91,8 @@ func HostKeys(stateDir string) (Keys, error) {
 		switch {
 		case err == nil:
 			out[i].Private = pemBytes
+		case errors.Is(err, fs.ErrNotExist) && kg.typ == "rsa" && pool != nil && takeFromPool(pool, &out[i]):
+			fresh[i] = true
 		case errors.Is(err, fs.ErrNotExist):
 			wg.Add(1)
 			go func() {
@@ -137,6 +143,17 @@ func HostKeys(stateDir string) (Keys, error) {
 		return Keys{}, err
 	}
 	return Keys{Ed25519: out[0], ECDSA: out[1], RSA: out[2]}, nil
+}
+
+// takeFromPool fills k.Private from the pool; false if it had none (or
+// failed: the key is then generated as without a pool).
+func takeFromPool(pool *KeyPool, k *HostKey) bool {
+	b, ok, err := pool.Take()
+	if err != nil || !ok {
+		return false
+	}
+	k.Private = b
+	return true
 }
 
 func lockDir(dir string) (func(), error) {

@@ -37,6 +37,9 @@ type Config struct {
 	// Programs are run by supervisord besides (or replacing, by name) the
 	// baseimages.DefaultPrograms.
 	Programs []baseimages.Program
+	// KeyPool supplies a pre-generated RSA host key when the container has
+	// none yet; nil means generate it now.
+	KeyPool *KeyPool
 }
 
 var (
@@ -191,7 +194,7 @@ func Write(rootfs, stateDir string, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	keys, err := HostKeys(stateDir)
+	keys, err := HostKeysFrom(stateDir, cfg.KeyPool)
 	if err != nil {
 		return err
 	}

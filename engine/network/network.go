@@ -622,3 +622,18 @@ func linkList() ([]netlink.Link, error) {
 	}
 	return nil, fmt.Errorf("list links: %w", err)
 }
+
+// Announce sends the gratuitous-ARP burst for a container attached without
+// Config.Announce: from its eth0 in the namespace at netnsPath, with its
+// address and the MAC derived from it. The engine runs it in the background
+// once the container runs, so the burst's gaps (100 ms) are not boot time.
+func Announce(ctx context.Context, netnsPath string, addr netip.Addr) error {
+	ns, err := netns.GetFromPath(netnsPath)
+	if err != nil {
+		return fmt.Errorf("announce %s: open netns %q: %w", addr, netnsPath, err)
+	}
+	defer ns.Close()
+	return inNetns(ns, func() error {
+		return arp.Announce(ctx, ContainerIfname, addr, MACFromIP(addr), arp.AnnounceOptions{})
+	})
+}
