@@ -10,6 +10,9 @@
 //
 //   - HostKeys(stateDir) generates the ed25519, ECDSA P-256 and RSA 3072 host
 //     keys once, under stateDir/ssh/, and loads them unchanged afterwards.
+//   - HostKeysFrom(stateDir, pool) takes a missing RSA key from a KeyPool of
+//     keys generated ahead of time (RSA 3072 takes 0.1–0.7 s; the others are
+//     instant). A pooled key is claimed by rename, so it is handed out once.
 //   - Write(rootfs, stateDir, cfg) validates cfg, then writes everything.
 //
 // # Hazards
