@@ -116,46 +116,45 @@ func blockPrefix(p string) string     { return "ipam/blocks/" + p + "/" }
 
 // ---- pools ----
 
-// CreatePool validates a pool, refuses overlaps with existing pools, and stores it.
+// poolsGuardKey is rewritten by every CreatePool in the same transaction as
+// the new pool, at the version read before the overlap check: two creates
+// that race conflict on it, and the loser checks again against the winner.
+const poolsGuardKey = "ipam/pools-guard"
+
+// CreatePool validates a pool, refuses overlaps with existing pools, and
+// stores it. The overlap check and the write are atomic (poolsGuardKey),
+// across processes and hosts.
 func (a *Allocator) CreatePool(ctx context.Context, p Pool) (Pool, error) {
 	if err := p.Validate(); err != nil {
 		return p, err
 	}
-	pools, err := a.ListPools(ctx)
-	if err != nil {
-		return p, err
-	}
-	for _, o := range pools {
-		if o.Name == p.Name {
-			return p, fmt.Errorf("pool %q already exists: pick another name or `fatbox pool rm %s` first", p.Name, p.Name)
+	err := retry(ctx, func() error {
+		var guard uint64
+		if kv, err := a.Store.Get(ctx, poolsGuardKey); err == nil {
+			guard = kv.Version
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-		if p.Overlaps(&o) {
-			return p, fmt.Errorf("pool %q (%s) overlaps pool %q (%s): pools must not share addresses", p.Name, p.CIDR, o.Name, o.CIDR)
+		pools, err := a.ListPools(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	b, _ := json.Marshal(p)
-	// The overlap check and the create are not one transaction; a racing
-	// create of an overlapping pool under another name is caught by
-	// re-checking after the write.
-	if _, err := a.Store.Create(ctx, poolKey(p.Name), b); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return p, fmt.Errorf("pool %q already exists: pick another name", p.Name)
-		}
-		return p, err
-	}
-	pools, err = a.ListPools(ctx)
-	if err == nil {
 		for _, o := range pools {
-			if o.Name != p.Name && p.Overlaps(&o) && o.Name < p.Name {
-				kv, gerr := a.Store.Get(ctx, poolKey(p.Name))
-				if gerr == nil {
-					_ = a.Store.Delete(ctx, poolKey(p.Name), kv.Version)
-				}
-				return p, fmt.Errorf("pool %q (%s) overlaps pool %q (%s), created at the same time: pools must not share addresses", p.Name, p.CIDR, o.Name, o.CIDR)
+			if o.Name == p.Name {
+				return fmt.Errorf("pool %q already exists: pick another name or `fatbox pool rm %s` first", p.Name, p.Name)
+			}
+			if p.Overlaps(&o) {
+				return fmt.Errorf("pool %q (%s) overlaps pool %q (%s): pools must not share addresses", p.Name, p.CIDR, o.Name, o.CIDR)
 			}
 		}
-	}
-	return p, nil
+		b, _ := json.Marshal(p)
+		_, err = a.Store.Txn(ctx, []store.Op{
+			{Kind: store.OpPut, Key: poolsGuardKey, Value: []byte(p.Name), Version: guard},
+			{Kind: store.OpPut, Key: poolKey(p.Name), Value: b},
+		})
+		return err
+	})
+	return p, err
 }
 
 // GetPool reads a pool.

@@ -79,6 +79,34 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		return &Allocator{Store: newStore(t), Host: "h1", Now: c.now}, c
 	}
+	t.Run("OverlappingPoolsRace", func(t *testing.T) {
+		// Creates of overlapping pools under different names, at once, from
+		// separate allocators (processes): exactly one wins.
+		a, _ := setup(t)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var won []string
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				al := &Allocator{Store: a.Store, Host: fmt.Sprintf("h%d", i)}
+				cidr := fmt.Sprintf("198.18.%d.0/23", 40+i%2*1) // /23s at .40 and .41 overlap each other
+				if _, err := al.CreatePool(ctx, Pool{Name: fmt.Sprintf("p%d", i), CIDR: netip.MustParsePrefix(netip.MustParsePrefix(cidr).Masked().String()),
+					Gateway: ip("198.18.40.1"), Bridge: "br0"}); err == nil {
+					mu.Lock()
+					won = append(won, fmt.Sprint(i))
+					mu.Unlock()
+				} else if !strings.Contains(err.Error(), "overlaps") {
+					t.Errorf("create p%d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(won) != 1 {
+			t.Fatalf("%d overlapping pools created (%v), want 1", len(won), won)
+		}
+	})
 	t.Run("Rename", func(t *testing.T) {
 		a, _ := setup(t)
 		newPool(t, a, "prod", "198.18.0.0/24")
@@ -277,9 +305,11 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if err := a.DeletePool(ctx, "one", true); err != nil {
 			t.Fatal(err)
 		}
-		kvs, _ := a.Store.List(ctx, "ipam/")
-		if len(kvs) != 0 {
-			t.Fatalf("pool rm --force left %d records: %v", len(kvs), kvs[0].Key)
+		// Nothing of the pool is left (the pools' guard key is shared by all pools).
+		for _, prefix := range []string{"ipam/pools/", "ipam/leases/", "ipam/blocks/"} {
+			if kvs, _ := a.Store.List(ctx, prefix); len(kvs) != 0 {
+				t.Fatalf("pool rm --force left %d records: %v", len(kvs), kvs[0].Key)
+			}
 		}
 		if _, err := a.Allocate(ctx, "one", "vm"); !errors.Is(err, ErrPoolNotFound) {
 			t.Fatalf("allocate in a removed pool: %v", err)
