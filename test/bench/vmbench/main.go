@@ -20,9 +20,19 @@
 //	    /proc/PID/cgroup) and prints per-container and summary lines.
 //	vmbench stats -label L   reads numbers (one per line, first field) on stdin,
 //	    prints n, p50, p95, min, max, mean.
-//	vmbench nftclean   deletes the nftables table "bridge fatbox" if no
-//	    container chain is left in it (vm.sh calls it only when the table did
-//	    not exist before the run).
+//	vmbench steps -n 5 -image ROOTFS -supervisord BIN -bridge BR -ip 198.18.60.230/24 -gw IP \
+//	    -work DIR -runc-root DIR -tag TAG
+//	    n times, in this process, engine/engine.go's create sequence with the
+//	    engine's own packages (rootfs.CreateDisk 1G, rootfs.Mount,
+//	    firstboot.Write with new host keys, network.CreateNetns,
+//	    network.Attach without and then its gratuitous-ARP announce,
+//	    runtime.Start of supervisord), each step timed, then the banner;
+//	    everything is taken down after each run. Prints one line per step
+//	    per run: "STEP MS".
+//	vmbench runcroot STATE_DIR   prints engine/daemon.RuncRoot(STATE_DIR).
+//	vmbench nftclean [-check]   deletes the nftables table "bridge fatbox" if
+//	    no container chain is left in it (vm.sh calls it only when the table
+//	    did not exist before the run); -check prints present or absent.
 package main
 
 import (
@@ -43,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,14 +63,17 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/fatbox/fatbox/engine/daemon"
+	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/network"
+	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/ipam/arp"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vmbench banner|floor|mem|stats|nftclean [flags]")
+		fmt.Fprintln(os.Stderr, "usage: vmbench banner|floor|steps|mem|stats|runcroot|nftclean [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -73,7 +87,15 @@ func main() {
 	case "stats":
 		err = cmdStats(os.Args[2:])
 	case "nftclean":
-		err = cmdNftClean()
+		err = cmdNftClean(len(os.Args) > 2 && os.Args[2] == "-check")
+	case "steps":
+		err = cmdSteps(os.Args[2:])
+	case "runcroot":
+		if len(os.Args) != 3 {
+			err = errors.New("usage: vmbench runcroot STATE_DIR")
+		} else {
+			fmt.Println(daemon.RuncRoot(os.Args[2]))
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -101,6 +123,10 @@ func waitBanner(ctx context.Context, ip, bridge string) (time.Time, error) {
 	}}
 	found := make(chan time.Time, 1)
 	slots := make(chan struct{}, 64)
+	// Once a connect succeeds no new tries start while it waits for its
+	// banner: each accepted connection costs sshd a fork and re-exec, which
+	// would slow the very banner being timed on 2 cores.
+	var established atomic.Int32
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	var wg sync.WaitGroup
@@ -112,6 +138,8 @@ func waitBanner(ctx context.Context, ip, bridge string) (time.Time, error) {
 		if err != nil {
 			return
 		}
+		established.Add(1)
+		defer established.Add(-1)
 		defer c.Close()
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := bufio.NewReader(c).ReadString('\n')
@@ -129,6 +157,9 @@ func waitBanner(ctx context.Context, ip, bridge string) (time.Time, error) {
 		case <-ctx.Done():
 			return time.Time{}, fmt.Errorf("no SSH banner from %s: %w", addr, ctx.Err())
 		case <-tick.C:
+		}
+		if established.Load() > 0 {
+			continue
 		}
 		select {
 		case slots <- struct{}{}:
@@ -151,14 +182,21 @@ func cmdBanner(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stderr = os.Stderr // stdout (the record table) is dropped
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	var cmdDone time.Time
 	cmdErr := make(chan error, 1)
-	go func() { err := cmd.Wait(); cmdDone = time.Now(); cmdErr <- err }()
+	go func() {
+		err := cmd.Wait()
+		cmdDone = time.Now()
+		if err != nil {
+			cancel() // no banner is coming
+		}
+		cmdErr <- err
+	}()
 	got, err := waitBanner(ctx, *ip, *bridge)
 	if cerr := <-cmdErr; cerr != nil {
 		return fmt.Errorf("%s: %w", strings.Join(fs.Args(), " "), cerr)
@@ -351,25 +389,9 @@ func (c floorCfg) netUp(i int, addr netip.Prefix) error {
 	}
 	// One gratuitous ARP, so a host neighbour entry left INCOMPLETE by the
 	// poller is resolved at once (fatbox sends three, 100 ms apart).
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		err = arp.Announce(context.Background(), "eth0", addr.Addr(), mac, arp.AnnounceOptions{Count: 1})
-		if netns.Set(orig) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	return inNS(ns, func() error {
+		return arp.Announce(context.Background(), "eth0", addr.Addr(), mac, arp.AnnounceOptions{Count: 1})
+	})
 }
 
 // down takes floor container i away: runc, overlay, veth, netns, cgroup.
@@ -548,7 +570,9 @@ func cmdStats(args []string) error {
 
 // ---- nftables ----
 
-func cmdNftClean() error {
+// cmdNftClean deletes the table if it holds no container chain; with check
+// it only prints "present" or "absent".
+func cmdNftClean(check bool) error {
 	c, err := nftables.New()
 	if err != nil {
 		return err
@@ -560,6 +584,10 @@ func cmdNftClean() error {
 	for _, t := range tables {
 		if t.Name != "fatbox" {
 			continue
+		}
+		if check {
+			fmt.Println("present")
+			return nil
 		}
 		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
 		if err != nil {
@@ -573,5 +601,147 @@ func cmdNftClean() error {
 		c.DelTable(t)
 		return c.Flush()
 	}
+	if check {
+		fmt.Println("absent")
+	}
 	return nil
+}
+
+// ---- steps ----
+
+func cmdSteps(args []string) error {
+	fs := flag.NewFlagSet("steps", flag.ExitOnError)
+	var c floorCfg
+	n := fs.Int("n", 5, "runs")
+	first := fs.String("ip", "", "first address with prefix length; run i uses first+i")
+	gw := fs.String("gw", "", "gateway (the bridge's address)")
+	sup := fs.String("supervisord", "", "static supervisord binary (absolute)")
+	fs.StringVar(&c.image, "image", "", "image rootfs (lower layer)")
+	fs.StringVar(&c.bridge, "bridge", "", "bridge")
+	fs.StringVar(&c.work, "work", "", "scratch dir for the containers' state dirs")
+	fs.StringVar(&c.runcRoot, "runc-root", "", "runc --root")
+	fs.StringVar(&c.tag, "tag", "", "name tag (container fbvp-TAG-i)")
+	_ = fs.Parse(args)
+	p, err := netip.ParsePrefix(*first)
+	if err != nil {
+		return fmt.Errorf("-ip: %w", err)
+	}
+	if c.gw, err = netip.ParseAddr(*gw); err != nil {
+		return fmt.Errorf("-gw: %w", err)
+	}
+	if c.image == "" || *sup == "" || c.bridge == "" || c.work == "" || c.runcRoot == "" || c.tag == "" {
+		return errors.New("steps needs -image -supervisord -bridge -work -runc-root -tag")
+	}
+	ip := p.Addr()
+	for i := 0; i < *n; i++ {
+		name := fmt.Sprintf("fbvp-%s-%d", c.tag, i)
+		err := c.steps(name, filepath.Join(c.work, name), *sup, netip.PrefixFrom(ip, p.Bits()))
+		if derr := c.stepsDown(name, filepath.Join(c.work, name)); err == nil {
+			err = derr
+		}
+		if err != nil {
+			return fmt.Errorf("steps run %d: %w", i, err)
+		}
+		ip = ip.Next()
+	}
+	return nil
+}
+
+func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	last := t0
+	lap := func(step string) {
+		now := time.Now()
+		fmt.Println(step, ms(now.Sub(last)))
+		last = now
+	}
+	l := rootfs.Layout{Dir: dir}
+	if err := rootfs.CreateDisk(ctx, l, 1<<30); err != nil {
+		return err
+	}
+	lap("disk(mkfs.ext4)")
+	if err := rootfs.Mount(ctx, l, c.image); err != nil {
+		return err
+	}
+	lap("mount(loop+ext4+overlay)")
+	if err := firstboot.Write(l.RootfsDir(), dir, firstboot.Config{Hostname: name, IP: addr.Addr()}); err != nil {
+		return err
+	}
+	lap("firstboot(files+new-host-keys)")
+	nsPath, err := network.CreateNetns(netnsOf(name))
+	if err != nil {
+		return err
+	}
+	lap("netns")
+	att, err := network.Attach(ctx, network.Config{Container: name, Netns: nsPath, Bridge: c.bridge,
+		Addr: addr, Gateway: c.gw, Announce: false})
+	if err != nil {
+		return err
+	}
+	lap("attach(veth,addr,route,tc,portsec)")
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	if err := inNS(ns, func() error {
+		return arp.Announce(ctx, network.ContainerIfname, addr.Addr(), att.MAC, arp.AnnounceOptions{})
+	}); err != nil {
+		return err
+	}
+	lap("announce(3xGARP,100ms-apart)")
+	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: l.RootfsDir(), Netns: nsPath, Supervisor: sup,
+		Limits: runtime.Limits{CPUs: 1, MemoryBytes: 256 << 20, Pids: 4096}})
+	if err != nil {
+		return err
+	}
+	rt := &runtime.Runtime{Root: c.runcRoot}
+	if _, err := rt.Start(ctx, name, filepath.Join(dir, "bundle"), spec); err != nil {
+		return err
+	}
+	lap("runc(create+start+state)")
+	if _, err := waitBanner(ctx, addr.Addr().String(), c.bridge); err != nil {
+		return err
+	}
+	lap("supervisord+sshd-to-banner")
+	fmt.Println("total", ms(time.Since(t0)))
+	return nil
+}
+
+func netnsOf(name string) string { return name }
+
+func (c floorCfg) stepsDown(name, dir string) error {
+	rt := &runtime.Runtime{Root: c.runcRoot}
+	return errors.Join(
+		rt.Stop(context.Background(), name, time.Second),
+		network.Detach(context.Background(), name),
+		network.DeleteNetns(netnsOf(name)),
+		rootfs.Remove(context.Background(), rootfs.Layout{Dir: dir}),
+	)
+}
+
+// inNS runs fn on an OS thread inside ns.
+func inNS(ns netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- err
+			return
+		}
+		err = fn()
+		if netns.Set(orig) == nil {
+			goruntime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
 }
