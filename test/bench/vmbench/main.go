@@ -24,9 +24,10 @@
 //	    -work DIR -runc-root DIR -tag TAG
 //	    n times, in this process, engine/engine.go's create sequence with the
 //	    engine's own packages (rootfs.CreateDisk 1G, rootfs.Mount,
-//	    firstboot.Write with new host keys, network.CreateNetns,
-//	    network.Attach without and then its gratuitous-ARP announce,
-//	    runtime.Start of supervisord), each step timed, then the banner;
+//	    firstboot.Write with the RSA host key from a KeyPool filled before
+//	    the timer, network.CreateNetns, network.Attach without announce,
+//	    runtime.Start of supervisord, then network.Announce in the
+//	    background, as engine.boot does), each step timed, then the banner;
 //	    everything is taken down after each run. Prints one line per step
 //	    per run: "STEP MS".
 //	vmbench runcroot STATE_DIR   prints engine/daemon.RuncRoot(STATE_DIR).
@@ -650,6 +651,12 @@ func cmdSteps(args []string) error {
 func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// As the daemon does: RSA host keys come from a pool kept filled in the
+	// background (filled here before the timer).
+	pool := &firstboot.KeyPool{Dir: filepath.Join(c.work, "keypool")}
+	if err := pool.Fill(ctx); err != nil {
+		return err
+	}
 	t0 := time.Now()
 	last := t0
 	lap := func(step string) {
@@ -666,10 +673,10 @@ func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 		return err
 	}
 	lap("mount(loop+ext4+overlay)")
-	if err := firstboot.Write(l.RootfsDir(), dir, firstboot.Config{Hostname: name, IP: addr.Addr()}); err != nil {
+	if err := firstboot.Write(l.RootfsDir(), dir, firstboot.Config{Hostname: name, IP: addr.Addr(), KeyPool: pool}); err != nil {
 		return err
 	}
-	lap("firstboot(files+new-host-keys)")
+	lap("firstboot(files+keys,RSA-from-pool)")
 	nsPath, err := network.CreateNetns(netnsOf(name))
 	if err != nil {
 		return err
@@ -681,17 +688,7 @@ func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 		return err
 	}
 	lap("attach(veth,addr,route,tc,portsec)")
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	if err := inNS(ns, func() error {
-		return arp.Announce(ctx, network.ContainerIfname, addr.Addr(), att.MAC, arp.AnnounceOptions{})
-	}); err != nil {
-		return err
-	}
-	lap("announce(3xGARP,100ms-apart)")
+	_ = att
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: l.RootfsDir(), Netns: nsPath, Supervisor: sup,
 		Limits: runtime.Limits{CPUs: 1, MemoryBytes: 256 << 20, Pids: 4096}})
 	if err != nil {
@@ -702,6 +699,11 @@ func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 		return err
 	}
 	lap("runc(create+start+state)")
+	// As engine.boot does since 7a29da3: the gratuitous-ARP burst (3, 100 ms
+	// apart) runs in the background once the container runs.
+	announced := make(chan error, 1)
+	go func() { announced <- network.Announce(context.Background(), nsPath, addr.Addr()) }()
+	defer func() { <-announced }()
 	if _, err := waitBanner(ctx, addr.Addr().String(), c.bridge); err != nil {
 		return err
 	}
