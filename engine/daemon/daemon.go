@@ -124,6 +124,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 			sup = filepath.Join(filepath.Dir(exe), "supervisord")
 		}
 	}
+	// runc resolves a relative bind source against the bundle dir.
+	if abs, err := filepath.Abs(sup); err == nil {
+		sup = abs
+	}
+	if st, err := os.Stat(sup); err != nil || st.IsDir() {
+		log.Warn("no supervisord binary: creates will fail until there is one; build it with `make supervisord` or pass --supervisord", "path", sup)
+	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool")}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/daemon"
 )
 
 var fatboxBin string
@@ -64,6 +65,7 @@ type daemonProc struct {
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 	socket string
+	state  string
 	done   chan struct{}
 }
 
@@ -74,15 +76,20 @@ func startDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemon
 	return d
 }
 
-// stop kills the daemon (if it still runs) and waits for it.
-func (d *daemonProc) stop() { d.cmd.Process.Kill(); <-d.done }
+// stop kills the daemon (if it still runs), waits for it, and removes its
+// runc root if no container is left in it.
+func (d *daemonProc) stop() {
+	d.cmd.Process.Kill()
+	<-d.done
+	os.Remove(daemon.RuncRoot(d.state))
+}
 
 // spawnDaemon starts a daemon and waits until it answers; stopping it is the caller's job.
 func spawnDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemonProc {
 	t.Helper()
 	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", stateDir, "--socket", socket}, extra...)
 	cmd := exec.Command(fatboxBin, args...)
-	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: socket, done: make(chan struct{})}
+	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: socket, state: stateDir, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
