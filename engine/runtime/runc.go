@@ -158,7 +158,11 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 
 // List returns the ids runc knows.
 func (r *Runtime) List(ctx context.Context) ([]string, error) {
-	cs, err := r.runc().List(ctx)
+	rc := r.runc()
+	if _, err := os.Stat(rc.Root); errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no container was ever started here (and `runc list` would create the dir)
+	}
+	cs, err := rc.List(ctx)
 	if err != nil {
 		return nil, err
 	}
