@@ -430,8 +430,10 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 	if err := e.fixStateDir(name, rec.RenamedFrom); err != nil {
 		return rec, err
 	}
-	if st, _, err := e.Runtime.State(ctx, name); err == nil && st == "running" {
-		return rec, nil
+	if e.Runtime.Known(name) {
+		if st, _, err := e.Runtime.State(ctx, name); err == nil && st == "running" {
+			return rec, nil
+		}
 	}
 	img, err := e.Images.Inspect(rec.Image)
 	if err != nil {
