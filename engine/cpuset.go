@@ -45,6 +45,21 @@ func (e *Engine) cpusetFor(ctx context.Context, name string, cpus float64) (stri
 	return formatCPUList(pickCPUs(online, used, int(math.Ceil(cpus)))), nil
 }
 
+// hostHasCPUs reports whether every CPU of list is one this process may run on.
+func hostHasCPUs(list string) bool {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return false
+	}
+	cs := parseCPUList(list)
+	for _, c := range cs {
+		if !set.IsSet(c) {
+			return false
+		}
+	}
+	return len(cs) > 0
+}
+
 // pickCPUs returns n of online (all of them if n is more), the least used
 // first, ties to the lower number, sorted.
 func pickCPUs(online []int, used map[int]int, n int) []int {

@@ -124,6 +124,8 @@ const (
 	StatusCreating = "creating" // a create is under way (or its daemon died: Reconcile undoes it)
 	StatusRunning  = "running"
 	StatusStopped  = "stopped"
+	StatusStopping = "stopping" // a stop is under way (or its daemon died: Reconcile finishes it)
+	StatusRemoving = "removing" // a remove is under way (or its daemon died: Reconcile finishes it)
 )
 
 func (e *Engine) stopTimeout() time.Duration {
@@ -163,6 +165,11 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}
 	unlock := e.lock(req.Name)
 	defer unlock()
+	if _, err := os.Stat(e.dir(req.Name)); err == nil {
+		// A disk kept from a container whose record was lost (Reconcile
+		// lists it as kept): a create must never reuse or remove it.
+		return inventory.Record{}, fmt.Errorf("state dir %q exists (a disk kept from an earlier %q with no record): move it away to create %q anew", e.dir(req.Name), req.Name, req.Name)
+	}
 	img, err := e.Images.Inspect(req.Image)
 	if err != nil {
 		return inventory.Record{}, err
@@ -192,7 +199,10 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}
 
 	_, getErr := e.IPAM.Get(ctx, req.Pool, req.Name)
-	newLease := errors.Is(getErr, ipam.ErrLeaseNotFound)
+	if getErr != nil && !errors.Is(getErr, ipam.ErrLeaseNotFound) {
+		return rec, getErr // unknown: whether the lease is new decides the undo
+	}
+	newLease := getErr != nil
 	lease, err := e.IPAM.Allocate(ctx, req.Pool, req.Name)
 	if err != nil {
 		return rec, err
@@ -271,7 +281,7 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 	if err := e.step("attach"); err != nil {
 		return err
 	}
-	if rec.Cpuset == "" {
+	if rec.Cpuset == "" || !hostHasCPUs(rec.Cpuset) { // none yet, or the host lost CPUs since
 		if rec.Cpuset, err = e.cpusetFor(ctx, name, rec.CPUs); err != nil {
 			return err
 		}
@@ -369,6 +379,12 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 	if err != nil {
 		return err
 	}
+	// The intent is recorded first: a daemon that dies from here on must
+	// not bring the container back up (Reconcile finishes the remove).
+	rec.Status = StatusRemoving
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return err
+	}
 	e.stopPrograms(ctx, rec)
 	errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})}
 	if releaseIP {
@@ -393,6 +409,12 @@ func (e *Engine) Stop(ctx context.Context, name string) error {
 func (e *Engine) stop(ctx context.Context, name string) error {
 	rec, err := e.Inventory.Get(ctx, name)
 	if err != nil {
+		return err
+	}
+	// The intent is recorded first: a daemon that dies from here on must
+	// not bring the container back up (Reconcile finishes the stop).
+	rec.Status = StatusStopping
+	if err := e.Inventory.Put(ctx, rec); err != nil {
 		return err
 	}
 	e.stopPrograms(ctx, rec)
@@ -427,12 +449,18 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 	if err != nil {
 		return rec, err
 	}
-	if err := e.fixStateDir(name, rec.RenamedFrom); err != nil {
+	if err := e.fixStateDir(ctx, &rec); err != nil {
 		return rec, err
 	}
 	if e.Runtime.Known(name) {
-		if st, _, err := e.Runtime.State(ctx, name); err == nil && st == "running" {
+		st, _, err := e.Runtime.State(ctx, name)
+		if err == nil && st == "running" {
 			return rec, nil
+		}
+		// runc still has a dead container (its init died): take down its
+		// leftovers first, or the attach and runc run below would collide.
+		if err := e.halt(ctx, name); err != nil {
+			return rec, err
 		}
 	}
 	img, err := e.Images.Inspect(rec.Image)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/runtime"
@@ -139,6 +140,68 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	rec, err := e.Create(ctx, req)
 	if err != nil || rec.Status != "running" {
 		t.Fatalf("Create without faults: %+v %v", rec, err)
+	}
+	// A daemon that died mid-stop or mid-remove (the intent is recorded
+	// first) does not get the container back up: Reconcile finishes the job.
+	rec.Status = StatusStopping
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.Reconcile(ctx); err != nil || len(rep.Stopped) != 1 || len(rep.Errors) > 0 {
+		t.Fatalf("reconcile of a stop cut short: %+v %v", rep, err)
+	}
+	if st, _, _ := rt.State(ctx, name); st == "running" {
+		t.Fatal("a container whose stop was cut short still runs")
+	}
+	if got, _ := e.Inventory.Get(ctx, name); got.Status != StatusStopped {
+		t.Fatalf("status after the stop was finished: %q", got.Status)
+	}
+	if _, err := e.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ = e.Inventory.Get(ctx, name)
+	rec.Status = StatusRemoving
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.Reconcile(ctx); err != nil || len(rep.Removed) != 1 || len(rep.Errors) > 0 {
+		t.Fatalf("reconcile of a remove cut short: %+v %v", rep, err)
+	}
+	if err := al.Free(ctx, "p", name); err != nil { // the remove kept the lease with the name
+		t.Fatal(err)
+	}
+	if l := leftovers(); len(l) > 0 {
+		t.Fatalf("a remove finished by Reconcile left behind: %v", l)
+	}
+	// A disk kept without a record is never reused or removed by a create.
+	if err := os.MkdirAll(e.dir(name), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Create(ctx, req); err == nil || !strings.Contains(err.Error(), "move it away") {
+		t.Fatalf("create over a kept state dir: %v", err)
+	}
+	if _, err := os.Stat(e.dir(name)); err != nil {
+		t.Fatalf("the kept state dir went: %v", err)
+	}
+	os.Remove(e.dir(name))
+	if rec, err = e.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// Its init dies (OOM, a crash): start brings it back at the first try.
+	if out, err := exec.Command("runc", "--root", rt.Root, "kill", name, "KILL").CombinedOutput(); err != nil {
+		t.Fatalf("runc kill: %v %s", err, out)
+	}
+	for i := 0; i < 100; i++ {
+		if st, _, _ := rt.State(ctx, name); st != "running" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := e.Start(ctx, name); err != nil || got.Status != StatusRunning {
+		t.Fatalf("start after the init died: %+v %v", got, err)
+	}
+	if st, _, _ := rt.State(ctx, name); st != "running" {
+		t.Fatalf("state after start: %q", st)
 	}
 	if err := e.Remove(ctx, name, true); err != nil {
 		t.Fatal(err)

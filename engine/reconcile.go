@@ -20,9 +20,13 @@ type ReconcileReport struct {
 	// Started were recorded running with autostart but were not running
 	// (a host restart, a crash): booted again.
 	Started []string `json:"started"`
-	// Stopped were recorded running without autostart but were not running:
-	// their leftovers (network, mounts) were taken down and they are marked stopped.
+	// Stopped were recorded running without autostart but were not running,
+	// or were being stopped when their daemon died: their leftovers
+	// (network, mounts) were taken down and they are marked stopped.
 	Stopped []string `json:"stopped"`
+	// Removed were being removed when their daemon died: the remove was
+	// finished (their leases stay with their names).
+	Removed []string `json:"removed"`
 	// Aborted were half-made creates (status "creating") of a daemon that
 	// died mid-create: undone like a failed create.
 	Aborted []string `json:"aborted"`
@@ -51,10 +55,10 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	mine := map[string]inventory.Record{}
 	for _, r := range recs {
 		if r.Node == e.Node {
-			mine[r.Name] = r
-			if err := e.fixStateDir(r.Name, r.RenamedFrom); err != nil {
+			if err := e.fixStateDir(ctx, &r); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.Name, err))
 			}
+			mine[r.Name] = r
 		}
 	}
 	fail := func(name string, err error) { rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", name, err)) }
@@ -126,6 +130,27 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 			return err
 		}
 		rep.Aborted = append(rep.Aborted, name)
+		return nil
+	}
+	switch rec.Status {
+	case StatusRemoving: // the daemon died mid-remove: finish it (the lease stays with the name)
+		if err := errors.Join(e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})); err != nil {
+			return fmt.Errorf("finish remove: %w", err)
+		}
+		if err := e.Inventory.Delete(ctx, name); err != nil {
+			return err
+		}
+		rep.Removed = append(rep.Removed, name)
+		return nil
+	case StatusStopping: // the daemon died mid-stop: finish it
+		if err := e.halt(ctx, name); err != nil {
+			return fmt.Errorf("finish stop: %w", err)
+		}
+		rec.Status = StatusStopped
+		if err := e.Inventory.Put(ctx, rec); err != nil {
+			return err
+		}
+		rep.Stopped = append(rep.Stopped, name)
 		return nil
 	}
 	st, _, err := e.Runtime.State(ctx, name)

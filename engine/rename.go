@@ -62,28 +62,37 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	if err != nil {
 		return rec, fmt.Errorf("rename %q to %q: %w", name, newName, err)
 	}
-	if err := e.fixStateDir(newName, name); err != nil {
-		return rec, err
+	moved, err := e.Inventory.Get(ctx, newName)
+	if err != nil {
+		return moved, err
 	}
-	return e.Inventory.Get(ctx, newName)
+	if err := e.fixStateDir(ctx, &moved); err != nil {
+		return moved, err
+	}
+	return moved, nil
 }
 
-// fixStateDir moves the state dir of a renamed container from its old name
-// when it is still there.
-func (e *Engine) fixStateDir(name, renamedFrom string) error {
-	if renamedFrom == "" {
+// fixStateDir finishes a rename: it moves the state dir of rec from its
+// old name when it is still there, then clears RenamedFrom so the move is
+// never tried again (a later container of the old name has its own dir).
+// A dir of the old name is left alone while a record of that name exists.
+func (e *Engine) fixStateDir(ctx context.Context, rec *inventory.Record) error {
+	from := rec.RenamedFrom
+	if from == "" {
 		return nil
 	}
-	if _, err := os.Stat(e.dir(name)); err == nil {
-		return nil
+	if _, err := os.Stat(e.dir(rec.Name)); errors.Is(err, os.ErrNotExist) {
+		if _, err := e.Inventory.Get(ctx, from); err == nil {
+			return fmt.Errorf("container %q was renamed from %q, but its state dir is missing and %q belongs to a new container %q: restore %q by hand", rec.Name, from, e.dir(from), from, e.dir(rec.Name))
+		} else if !errors.Is(err, inventory.ErrNotFound) {
+			return err
+		}
+		if err := os.Rename(e.dir(from), e.dir(rec.Name)); err != nil {
+			return fmt.Errorf("move the state dir of %q from %q: %w", rec.Name, e.dir(from), err)
+		}
 	}
-	if _, err := os.Stat(e.dir(renamedFrom)); err != nil {
-		return nil
-	}
-	if err := os.Rename(e.dir(renamedFrom), e.dir(name)); err != nil {
-		return fmt.Errorf("move the state dir of %q from %q: %w", name, e.dir(renamedFrom), err)
-	}
-	return nil
+	rec.RenamedFrom = ""
+	return e.Inventory.Put(ctx, *rec)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -84,6 +84,10 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 		var inR *io.PipeReader
 		inR, inW = io.Pipe()
 		stdin = inR
+		// Once the process is gone nobody reads stdin: later stdin frames
+		// must fail, not block the frame reader (and with it the
+		// disconnect that cancels).
+		defer inR.CloseWithError(errors.New("process exited"))
 	}
 	resize := make(chan [2]uint16, 4)
 	go func() {

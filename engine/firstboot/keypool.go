@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -38,6 +39,7 @@ func (p *KeyPool) Fill(ctx context.Context) error {
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return fmt.Errorf("key pool: %w", err)
 	}
+	p.sweep()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -57,6 +59,21 @@ func (p *KeyPool) Fill(ctx context.Context) error {
 		name := filepath.Join(p.Dir, "rsa-"+rand.Text()+".pem")
 		if err := writeAtomic(name, pem.EncodeToMemory(blk), 0o600); err != nil {
 			return fmt.Errorf("key pool: %w", err)
+		}
+	}
+}
+
+// sweep deletes private keys a crash left half-claimed (.taken-*) or
+// half-written (.rsa-*.tmp-*) more than a minute ago; they are never handed out.
+func (p *KeyPool) sweep() {
+	ents, _ := os.ReadDir(p.Dir)
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".taken-") && !strings.HasPrefix(n, ".rsa-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+			os.Remove(filepath.Join(p.Dir, n))
 		}
 	}
 }

@@ -141,6 +141,11 @@ func exitCode(err error, id string) (int, error) {
 	if err == nil {
 		return 0, nil
 	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The process exited, but a background child of it still holds
+		// its output: that is not a failure of the process.
+		return 0, nil
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() >= 0 {
 		return ee.ExitCode(), nil

@@ -74,12 +74,12 @@ func (r *Runtime) Start(ctx context.Context, id, bundle string, spec *specs.Spec
 		return 0, fmt.Errorf("runc run %q: %w%s", id, err, lastLogLine(logFile))
 	}
 	b, err = os.ReadFile(pidFile)
-	if err != nil {
-		return 0, fmt.Errorf("runc run %q: no pid file: %w", id, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("runc run %q: bad pid file %q", id, b)
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil {
+		// It runs, but this call fails: take it down, so a caller's undo
+		// (which does not know it runs) leaves nothing behind.
+		_ = r.Stop(context.Background(), id, time.Second)
+		return 0, fmt.Errorf("runc run %q: no usable pid file %s (%v %v)", id, pidFile, err, perr)
 	}
 	return pid, nil
 }
