@@ -165,6 +165,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}
 	unlock := e.lock(req.Name)
 	defer unlock()
+	if _, err := e.Inventory.Get(ctx, req.Name); err == nil {
+		return inventory.Record{}, fmt.Errorf("a container named %q already exists: pick another name or remove it first", req.Name)
+	}
 	if _, err := os.Stat(e.dir(req.Name)); err == nil {
 		// A disk kept from a container whose record was lost (Reconcile
 		// lists it as kept): a create must never reuse or remove it.

@@ -23,7 +23,15 @@ func TestCreateSSHRemove(t *testing.T) {
 	sock := filepath.Join(dir, "fatbox.sock")
 	daemonArgs := []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}
 	t.Cleanup(func() { stopLXCFS(filepath.Join(dir, "state")) })
-	d := startDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
+	// One cleanup for whichever daemon is current, registered before the
+	// container's, so its `fatbox rm` runs while a daemon answers.
+	var d *daemonProc
+	t.Cleanup(func() {
+		if d != nil {
+			d.stop()
+		}
+	})
+	d = spawnDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
 	ok := func(args ...string) result {
 		t.Helper()
 		r := fatbox(t, append(args, "--socket", sock)...)
@@ -79,7 +87,7 @@ func TestCreateSSHRemove(t *testing.T) {
 	if out := sshOut(); !strings.Contains(out, "web-01") {
 		t.Fatalf("after daemon kill -9: %q", out)
 	}
-	startDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
+	d = spawnDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
 	if r := ok("ls"); !strings.Contains(r.stdout, "web-01") || !strings.Contains(r.stdout, "running") {
 		t.Fatalf("ls after daemon restart: %s", r.stdout)
 	}
