@@ -562,6 +562,9 @@ func TestEnsureReplacesHungLXCFS(t *testing.T) {
 	if err := unix.Kill(old, unix.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// SIGSTOP lands asynchronously: a thread still running could answer
+	// the statfs below. Wait until every thread of lxcfs is stopped.
+	waitStopped(t, old)
 	if err := m.Healthy(); !errors.Is(err, syscall.ETIMEDOUT) {
 		t.Fatalf("Healthy with lxcfs stopped: %v, want ETIMEDOUT", err)
 	}
@@ -616,4 +619,25 @@ func TestLXCFSOutlivesItsStarter(t *testing.T) {
 	if got := ensure(t, m); got != pid {
 		t.Errorf("a later Ensure replaced the healthy lxcfs %d with %d", pid, got)
 	}
+}
+
+// waitStopped waits until every thread of pid is in state T (stopped).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// The state follows the ")" that ends the command name.
+			if i := strings.LastIndexByte(string(b), ')'); err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("lxcfs %d did not stop", pid)
 }
