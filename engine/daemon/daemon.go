@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
-	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool")}
+	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
 	} else {
