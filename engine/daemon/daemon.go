@@ -25,8 +25,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine"
@@ -196,6 +199,13 @@ func (d *Daemon) Close() error {
 
 // fillKeyPool keeps RSA host keys ready for creates until ctx ends.
 func (d *Daemon) fillKeyPool(ctx context.Context) {
+	// Key generation is CPU-bound and must not slow the creates it serves:
+	// it runs on a thread of its own at nice 19 (the thread ends with the
+	// goroutine, as it is never unlocked).
+	goruntime.LockOSThread()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19); err != nil {
+		d.log.Warn("host key pool: cannot lower its priority", "error", err)
+	}
 	for {
 		if err := d.engine.KeyPool.Fill(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("host key pool", "error", err)
