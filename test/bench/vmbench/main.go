@@ -216,25 +216,40 @@ type floorCfg struct {
 	gw                                       netip.Addr
 }
 
+// sharedFlags registers the flags floor and steps have in common.
+func sharedFlags(fs *flag.FlagSet, c *floorCfg, runs int, workHelp, tagHelp string) (n *int, first, gw *string) {
+	n = fs.Int("n", runs, "runs")
+	first = fs.String("ip", "", "first address with prefix length; run i uses first+i")
+	gw = fs.String("gw", "", "gateway (the bridge's address)")
+	fs.StringVar(&c.image, "image", "", "image rootfs (lower layer)")
+	fs.StringVar(&c.bridge, "bridge", "", "bridge")
+	fs.StringVar(&c.work, "work", "", workHelp)
+	fs.StringVar(&c.runcRoot, "runc-root", "", "runc --root")
+	fs.StringVar(&c.tag, "tag", "", tagHelp)
+	return n, first, gw
+}
+
+// parseNet reads -ip and -gw; the gateway goes into c.
+func parseNet(first, gw string, c *floorCfg) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(first)
+	if err != nil {
+		return p, fmt.Errorf("-ip: %w", err)
+	}
+	if c.gw, err = netip.ParseAddr(gw); err != nil {
+		return p, fmt.Errorf("-gw: %w", err)
+	}
+	return p, nil
+}
+
 func cmdFloor(args []string) error {
 	fs := flag.NewFlagSet("floor", flag.ExitOnError)
 	var c floorCfg
-	n := fs.Int("n", 20, "runs")
-	first := fs.String("ip", "", "first address with prefix length; run i uses first+i")
-	gw := fs.String("gw", "", "gateway (the bridge's address)")
-	fs.StringVar(&c.image, "image", "", "image rootfs (lower layer)")
+	n, first, gw := sharedFlags(fs, &c, 20, "scratch dir for uppers, mountpoints, bundles", "name tag (netns fbvb-TAG-i, veth fbvbTAGi, cgroup /fbvb-TAG/i)")
 	fs.StringVar(&c.keys, "keys", "", "layer with etc/ssh host keys, over the image")
-	fs.StringVar(&c.bridge, "bridge", "", "bridge")
-	fs.StringVar(&c.work, "work", "", "scratch dir for uppers, mountpoints, bundles")
-	fs.StringVar(&c.runcRoot, "runc-root", "", "runc --root")
-	fs.StringVar(&c.tag, "tag", "", "name tag (netns fbvb-TAG-i, veth fbvbTAGi, cgroup /fbvb-TAG/i)")
 	_ = fs.Parse(args)
-	p, err := netip.ParsePrefix(*first)
+	p, err := parseNet(*first, *gw, &c)
 	if err != nil {
-		return fmt.Errorf("-ip: %w", err)
-	}
-	if c.gw, err = netip.ParseAddr(*gw); err != nil {
-		return fmt.Errorf("-gw: %w", err)
+		return err
 	}
 	if c.image == "" || c.keys == "" || c.bridge == "" || c.work == "" || c.runcRoot == "" || c.tag == "" {
 		return errors.New("floor needs -image -keys -bridge -work -runc-root -tag")
@@ -613,22 +628,12 @@ func cmdNftClean(check bool) error {
 func cmdSteps(args []string) error {
 	fs := flag.NewFlagSet("steps", flag.ExitOnError)
 	var c floorCfg
-	n := fs.Int("n", 5, "runs")
-	first := fs.String("ip", "", "first address with prefix length; run i uses first+i")
-	gw := fs.String("gw", "", "gateway (the bridge's address)")
+	n, first, gw := sharedFlags(fs, &c, 5, "scratch dir for the containers' state dirs", "name tag (container fbvp-TAG-i)")
 	sup := fs.String("supervisord", "", "static supervisord binary (absolute)")
-	fs.StringVar(&c.image, "image", "", "image rootfs (lower layer)")
-	fs.StringVar(&c.bridge, "bridge", "", "bridge")
-	fs.StringVar(&c.work, "work", "", "scratch dir for the containers' state dirs")
-	fs.StringVar(&c.runcRoot, "runc-root", "", "runc --root")
-	fs.StringVar(&c.tag, "tag", "", "name tag (container fbvp-TAG-i)")
 	_ = fs.Parse(args)
-	p, err := netip.ParsePrefix(*first)
+	p, err := parseNet(*first, *gw, &c)
 	if err != nil {
-		return fmt.Errorf("-ip: %w", err)
-	}
-	if c.gw, err = netip.ParseAddr(*gw); err != nil {
-		return fmt.Errorf("-gw: %w", err)
+		return err
 	}
 	if c.image == "" || *sup == "" || c.bridge == "" || c.work == "" || c.runcRoot == "" || c.tag == "" {
 		return errors.New("steps needs -image -supervisord -bridge -work -runc-root -tag")
