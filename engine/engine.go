@@ -189,7 +189,19 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}()
 	bg := context.Background() // undos run even if ctx is cancelled
 
-	rec := inventory.Record{Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
+	// What allocating will do, kept in the record so that a Reconcile after
+	// a crash undoes exactly that (the record is the name's: nobody else
+	// allocates for it meanwhile).
+	expect := ipam.OriginNew
+	if cur, err := e.IPAM.Get(ctx, req.Pool, req.Name); err == nil {
+		expect = ipam.OriginExisting
+		if cur.State != ipam.Active {
+			expect = ipam.OriginRevived
+		}
+	} else if !errors.Is(err, ipam.ErrLeaseNotFound) {
+		return inventory.Record{}, err
+	}
+	rec := inventory.Record{LeaseOrigin: string(expect), Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: int(req.SwapBytes >> 20), NetRateBits: req.NetRateBits,
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS}
@@ -201,18 +213,14 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 		return rec, err
 	}
 
-	_, getErr := e.IPAM.Get(ctx, req.Pool, req.Name)
-	if getErr != nil && !errors.Is(getErr, ipam.ErrLeaseNotFound) {
-		return rec, getErr // unknown: whether the lease is new decides the undo
-	}
-	newLease := getErr != nil
-	lease, err := e.IPAM.Allocate(ctx, req.Pool, req.Name)
+	lease, origin, err := e.IPAM.AllocateOrigin(ctx, req.Pool, req.Name)
 	if err != nil {
 		return rec, err
 	}
-	if newLease { // a failed create gives a new lease back; an old one stays with the name
-		rev.Add(func() error { return e.IPAM.Free(bg, req.Pool, req.Name) })
-	}
+	// A failed create gives back exactly what it took: a new lease is
+	// freed, a lease revived from quarantine goes back into it, the
+	// name's active lease stays.
+	rev.Add(func() error { return e.IPAM.UndoAllocation(bg, req.Pool, req.Name, origin) })
 	if err := e.step("lease"); err != nil {
 		return rec, err
 	}

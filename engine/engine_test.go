@@ -136,6 +136,38 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 		})
 	}
 
+	// A create that revived the name's lease from quarantine, cut short:
+	// the lease goes back into quarantine (not freed, not left active).
+	if _, err := al.Allocate(ctx, "p", name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := al.Release(ctx, "p", name); err != nil {
+		t.Fatal(err)
+	}
+	e.crashed = false
+	e.fault = func(s string) error {
+		if s == "disk" {
+			return errCrash
+		}
+		return nil
+	}
+	if _, err := e.Create(ctx, req); !errors.Is(err, errCrash) {
+		t.Fatalf("Create with a crash after disk: %v", err)
+	}
+	e.fault, e.crashed = nil, false
+	if got, err := al.Get(ctx, "p", name); err != nil || got.State != ipam.Active {
+		t.Fatalf("the create did not revive the lease: %+v %v", got, err)
+	}
+	if rep, err := e.Reconcile(ctx); err != nil || len(rep.Aborted) != 1 {
+		t.Fatalf("reconcile: %+v %v", rep, err)
+	}
+	if got, err := al.Get(ctx, "p", name); err != nil || got.State != ipam.Released {
+		t.Fatalf("after undoing a create that revived it, the lease is %+v %v; want it back in quarantine", got, err)
+	}
+	if err := al.Free(ctx, "p", name); err != nil {
+		t.Fatal(err)
+	}
+
 	e.fault = nil
 	rec, err := e.Create(ctx, req)
 	if err != nil || rec.Status != "running" {

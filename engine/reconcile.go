@@ -115,14 +115,10 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	unlock := e.lock(name)
 	defer unlock()
 	if rec.Status == StatusCreating {
-		// The daemon died mid-create: undo it as a failed create would. The
-		// lease goes back only if this create made it.
-		errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})}
-		if l, err := e.IPAM.Get(ctx, rec.Pool, name); err == nil && !l.CreatedAt.Before(rec.CreatedAt) {
-			errs = append(errs, e.IPAM.Free(ctx, rec.Pool, name))
-		} else if err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) && !errors.Is(err, ipam.ErrPoolNotFound) {
-			errs = append(errs, err)
-		}
+		// The daemon died mid-create: undo it as a failed create would,
+		// the lease as the record says the create took it.
+		errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)}),
+			e.IPAM.UndoAllocation(ctx, rec.Pool, name, ipam.Origin(rec.LeaseOrigin))}
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("undo half-made create: %w", err)
 		}

@@ -49,6 +49,10 @@ type Record struct {
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).
 	Autostart bool `json:"autostart"`
+	// LeaseOrigin, while Status is "creating", says what the create's
+	// allocation does to the name's lease ("new", "revived", "existing"),
+	// so an interrupted create is undone exactly.
+	LeaseOrigin string `json:"lease_origin,omitempty"`
 	// RenamedFrom is the name before the last rename (its state dir may
 	// still be under that name if the daemon died mid-rename).
 	RenamedFrom string    `json:"renamed_from,omitempty"`

@@ -351,27 +351,67 @@ func (a *Allocator) livePool(ctx context.Context, pool string) (Pool, error) {
 // Allocate returns name's lease in pool: the one it has (taking it back out
 // of quarantine if it was released), or a new one on a free address.
 func (a *Allocator) Allocate(ctx context.Context, pool, name string) (Lease, error) {
+	l, _, err := a.AllocateOrigin(ctx, pool, name)
+	return l, err
+}
+
+// Origin says where an allocation's lease came from, so a caller can undo
+// exactly what it did: Free a new lease, Release a revived one back into
+// quarantine, leave an existing one alone.
+type Origin string
+
+const (
+	OriginExisting Origin = "existing" // the name held it, active
+	OriginRevived  Origin = "revived"  // the name held it in quarantine; now active again
+	OriginNew      Origin = "new"      // a free address, leased now
+)
+
+// AllocateOrigin is Allocate that also says where the lease came from.
+func (a *Allocator) AllocateOrigin(ctx context.Context, pool, name string) (Lease, Origin, error) {
 	if err := ValidName("owner", name); err != nil {
-		return Lease{}, err
+		return Lease{}, "", err
 	}
 	p, err := a.livePool(ctx, pool)
 	if err != nil {
-		return Lease{}, err
+		return Lease{}, "", err
 	}
 	var out Lease
+	var origin Origin
 	err = retry(ctx, func() error {
 		l, ok, err := a.getLease(ctx, pool, name)
 		if err != nil {
 			return err
 		}
 		if ok {
+			origin = OriginExisting
+			if l.State != Active {
+				origin = OriginRevived
+			}
 			out, err = a.revive(ctx, &p, l)
 			return err
 		}
+		origin = OriginNew
 		out, err = a.allocateNew(ctx, &p, name)
 		return err
 	})
-	return out, err
+	return out, origin, err
+}
+
+// UndoAllocation undoes an AllocateOrigin of name that had origin: a new
+// lease is freed at once, a revived one goes back into quarantine, an
+// existing one (or an unknown origin) is left alone. A missing lease is fine.
+func (a *Allocator) UndoAllocation(ctx context.Context, pool, name string, origin Origin) error {
+	var err error
+	switch origin {
+	case OriginNew:
+		err = a.Free(ctx, pool, name)
+	case OriginRevived:
+		_, err = a.Release(ctx, pool, name)
+	}
+	if errors.Is(err, ErrLeaseNotFound) || errors.Is(err, ErrPoolNotFound) {
+		return nil
+	}
+	return err
 }
 
 // revive returns an existing lease, reactivating it if released.

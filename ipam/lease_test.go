@@ -107,6 +107,47 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("%d overlapping pools created (%v), want 1", len(won), won)
 		}
 	})
+	t.Run("AllocateOriginAndUndo", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "prod", "198.18.0.0/24")
+		l, o, err := a.AllocateOrigin(ctx, "prod", "web-01")
+		if err != nil || o != OriginNew {
+			t.Fatalf("first allocation: %v %v", o, err)
+		}
+		if _, o, _ := a.AllocateOrigin(ctx, "prod", "web-01"); o != OriginExisting {
+			t.Fatalf("second allocation: %v", o)
+		}
+		if err := a.UndoAllocation(ctx, "prod", "web-01", OriginExisting); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := a.Get(ctx, "prod", "web-01"); err != nil || got.State != Active {
+			t.Fatalf("undo of an existing lease touched it: %+v %v", got, err)
+		}
+		if _, err := a.Release(ctx, "prod", "web-01"); err != nil {
+			t.Fatal(err)
+		}
+		if back, o, _ := a.AllocateOrigin(ctx, "prod", "web-01"); o != OriginRevived || back.IP != l.IP {
+			t.Fatalf("allocation from quarantine: %v %v", o, back.IP)
+		}
+		if err := a.UndoAllocation(ctx, "prod", "web-01", OriginRevived); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := a.Get(ctx, "prod", "web-01"); got.State != Released || got.IP != l.IP {
+			t.Fatalf("undo of a revived lease: %+v, want it back in quarantine", got)
+		}
+		if _, o, _ := a.AllocateOrigin(ctx, "prod", "web-02"); o != OriginNew {
+			t.Fatal("web-02 not new")
+		}
+		if err := a.UndoAllocation(ctx, "prod", "web-02", OriginNew); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Get(ctx, "prod", "web-02"); !errors.Is(err, ErrLeaseNotFound) {
+			t.Fatalf("undo of a new lease: %v", err)
+		}
+		if err := a.UndoAllocation(ctx, "prod", "web-02", OriginNew); err != nil {
+			t.Fatalf("undo twice: %v", err)
+		}
+	})
 	t.Run("Rename", func(t *testing.T) {
 		a, _ := setup(t)
 		newPool(t, a, "prod", "198.18.0.0/24")
