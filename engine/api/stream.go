@@ -34,6 +34,7 @@ const (
 	FrameStdin    byte = 'i' // client → daemon: bytes for the process's stdin
 	FrameStdinEOF byte = 'I' // client → daemon: stdin is closed
 	FrameResize   byte = 'r' // client → daemon: uint16 cols, uint16 rows
+	FrameCredit   byte = 'c' // daemon → client: uint32, more stdin bytes the client may send
 	FrameStdout   byte = 'o' // daemon → client
 	FrameStderr   byte = 'e' // daemon → client
 	FrameExit     byte = 'x' // daemon → client: int32 exit code; the last frame
@@ -42,6 +43,16 @@ const (
 
 // maxFrame bounds one frame's payload.
 const maxFrame = 1 << 20
+
+// StdinWindow is the stdin credit the daemon grants at the start of an exec.
+// The client sends no more stdin than it has credit for, and the daemon
+// grants more as the process reads; so the daemon's frame reader never
+// waits on a process that does not read its stdin, and always sees the
+// client go away.
+const StdinWindow = 1 << 20
+
+// stdinChunk is the most stdin one frame carries.
+const stdinChunk = 32 << 10
 
 // FrameWriter writes frames; safe for concurrent use.
 type FrameWriter struct {
@@ -166,11 +177,10 @@ func (c *Client) execStream(ctx context.Context, name, sub string, req ExecReque
 		return -1, decodeError(resp)
 	}
 	fw := &FrameWriter{W: conn}
+	credit := make(chan int, 4096) // grants from the daemon
+	defer close(credit)            // ends sendStdin; only the loop below sends on it
 	if s.Stdin != nil {
-		go func() {
-			_, _ = io.Copy(fw.Stream(FrameStdin), s.Stdin)
-			_ = fw.Write(FrameStdinEOF, nil)
-		}()
+		go sendStdin(fw, s.Stdin, credit)
 	}
 	if s.Resize != nil {
 		go func() {
@@ -201,6 +211,13 @@ func (c *Client) execStream(ctx context.Context, name, sub string, req ExecReque
 			if s.Stderr != nil {
 				_, _ = s.Stderr.Write(p)
 			}
+		case FrameCredit:
+			if len(p) == 4 {
+				select {
+				case credit <- int(binary.BigEndian.Uint32(p)):
+				default: // more grants than the client can have used: not from this daemon
+				}
+			}
 		case FrameExit:
 			if len(p) != 4 {
 				return -1, errors.New("exec stream: bad exit frame")
@@ -208,6 +225,41 @@ func (c *Client) execStream(ctx context.Context, name, sub string, req ExecReque
 			return int(int32(binary.BigEndian.Uint32(p))), nil
 		case FrameError:
 			return -1, errors.New(string(p))
+		}
+	}
+}
+
+// sendStdin sends in as stdin frames, within the credit the daemon grants,
+// then stdin-EOF.
+func sendStdin(fw *FrameWriter, in io.Reader, credit <-chan int) {
+	avail := 0
+	buf := make([]byte, stdinChunk)
+	for {
+		for drained := false; !drained; { // take every grant that has come
+			select {
+			case n := <-credit:
+				avail += n
+			default:
+				drained = true
+			}
+		}
+		for avail == 0 {
+			n, ok := <-credit
+			if !ok {
+				return
+			}
+			avail += n
+		}
+		n, err := in.Read(buf[:min(len(buf), avail)])
+		if n > 0 {
+			if fw.Write(FrameStdin, buf[:n]) != nil {
+				return
+			}
+			avail -= n
+		}
+		if err != nil {
+			_ = fw.Write(FrameStdinEOF, nil)
+			return
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
@@ -79,39 +80,62 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 	fw := &api.FrameWriter{W: conn}
 
 	var stdin io.Reader
-	var inW *io.PipeWriter
+	q := &stdinQueue{}
+	q.cond = sync.NewCond(&q.mu)
 	if req.Stdin {
-		var inR *io.PipeReader
-		inR, inW = io.Pipe()
+		inR, inW := io.Pipe()
 		stdin = inR
-		// Once the process is gone nobody reads stdin: later stdin frames
-		// must fail, not block the frame reader (and with it the
-		// disconnect that cancels).
+		// Once the process is gone nobody reads stdin: the feeder's writes
+		// must fail, not block.
 		defer inR.CloseWithError(errors.New("process exited"))
+		defer q.close()
+		// The feeder, not the frame reader, waits on the process reading
+		// its stdin; it grants the client more credit as the process reads.
+		go func() {
+			for {
+				p, eof, ok := q.pop()
+				switch {
+				case !ok:
+					inW.CloseWithError(io.ErrUnexpectedEOF) // the client went away mid-stdin
+					return
+				case eof:
+					inW.Close()
+					return
+				}
+				if _, err := inW.Write(p); err != nil {
+					return
+				}
+				var c [4]byte
+				binary.BigEndian.PutUint32(c[:], uint32(len(p)))
+				if fw.Write(api.FrameCredit, c[:]) != nil {
+					return
+				}
+			}
+		}()
+		var c [4]byte
+		binary.BigEndian.PutUint32(c[:], api.StdinWindow)
+		if fw.Write(api.FrameCredit, c[:]) != nil {
+			return
+		}
 	}
 	resize := make(chan [2]uint16, 4)
 	go func() {
-		defer cancel() // the client went away: kill the process
+		defer cancel() // the client went away: stop the process
 		defer close(resize)
 		for {
 			kind, p, err := api.ReadFrame(brw)
 			if err != nil {
-				if inW != nil {
-					inW.CloseWithError(io.ErrUnexpectedEOF)
-				}
+				q.close()
 				return
 			}
 			switch kind {
 			case api.FrameStdin:
-				if inW != nil {
-					if _, err := inW.Write(p); err != nil {
-						inW = nil
-					}
+				if req.Stdin && !q.push(p, false) {
+					return // more than its credit: not our client
 				}
 			case api.FrameStdinEOF:
-				if inW != nil {
-					inW.Close()
-					inW = nil
+				if req.Stdin {
+					q.push(nil, true)
 				}
 			case api.FrameResize:
 				if len(p) == 4 {
@@ -132,4 +156,59 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 	var p [4]byte
 	binary.BigEndian.PutUint32(p[:], uint32(int32(code)))
 	_ = fw.Write(api.FrameExit, p[:])
+}
+
+// stdinQueue holds the stdin frames the client sent and the process has not
+// read yet; the client's credit bounds it to api.StdinWindow bytes.
+type stdinQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	frames [][]byte
+	bytes  int
+	eof    bool // the client closed stdin
+	closed bool // the client went away, or the exec ended
+}
+
+// push queues a frame (or EOF); false if the client sent beyond its credit.
+func (q *stdinQueue) push(p []byte, eof bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if eof {
+		q.eof = true
+	} else {
+		q.bytes += len(p)
+		if q.bytes > api.StdinWindow {
+			return false
+		}
+		q.frames = append(q.frames, append([]byte(nil), p...))
+	}
+	q.cond.Broadcast()
+	return true
+}
+
+// pop waits for a frame: (frame, false, true), or EOF (nil, true, true), or
+// the queue closed (nil, false, false).
+func (q *stdinQueue) pop() ([]byte, bool, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.frames) == 0 && !q.eof && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.frames) > 0 {
+		p := q.frames[0]
+		q.frames = q.frames[1:]
+		q.bytes -= len(p)
+		return p, false, true
+	}
+	if q.eof {
+		return nil, true, true
+	}
+	return nil, false, false
+}
+
+func (q *stdinQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,14 @@ func newVMEnv(t *testing.T, cidr string) *vmEnv {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
 	return e
+}
+
+// zeros is an endless stream of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // stopLXCFS stops the lxcfs a test daemon started (it outlives daemons on
@@ -172,6 +181,31 @@ func TestLooksLikeAVM(t *testing.T) {
 	cmd.Stdin = strings.NewReader("hello\n")
 	if out, err := cmd.Output(); err != nil || string(out) != "HELLO\n" {
 		t.Errorf("exec -i: %v %q", err, out)
+	}
+	// Stdin beyond the daemon's credit window flows through whole.
+	big := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "wc", "-c")
+	big.Stdin = io.LimitReader(zeros{}, 5<<20)
+	if out, err := big.Output(); err != nil || strings.TrimSpace(string(out)) != "5242880" {
+		t.Errorf("exec -i of 5 MiB: %v %q", err, out)
+	}
+	// A client that goes away stops the process, even one that never reads
+	// the stdin the client keeps sending.
+	hog := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "sleep", "300")
+	hog.Stdin = zeros{}
+	if err := hog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	hog.Process.Kill()
+	hog.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "pgrep", "-x", "sleep"); r.code == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the process of a client that went away still runs")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	// console: a login shell on a terminal, no sshd involved (script(1) gives fatbox a terminal).
 	cons := exec.Command("script", "-qec", fatboxBin+" console vm-01 --socket "+e.sock, "/dev/null")
