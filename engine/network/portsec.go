@@ -106,15 +106,19 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 	if err != nil {
 		return fmt.Errorf("port security %s: %w", hostVeth, err)
 	}
-	// Table and base chain: create if missing (no NLM_F_EXCL, so a no-op when present).
-	c.AddTable(psTableObj())
-	c.AddChain(psBase())
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("port security %s: create table bridge %s: %w", hostVeth, psTable, err)
-	}
+	// Table and base chain: created only when missing. Every nftables
+	// commit waits for an RCU grace period (~10 ms), so the common case
+	// (they exist) is one read and one commit.
 	old, err := jumpRules(c, hostVeth)
 	if err != nil {
-		return fmt.Errorf("port security %s: %w", hostVeth, err)
+		c.AddTable(psTableObj())
+		c.AddChain(psBase())
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("port security %s: create table bridge %s: %w", hostVeth, psTable, err)
+		}
+		if old, err = jumpRules(c, hostVeth); err != nil {
+			return fmt.Errorf("port security %s: %w", hostVeth, err)
+		}
 	}
 
 	// One transaction: (re)write the per-veth chain, replace the jump rule.

@@ -51,12 +51,24 @@ func RequireRoot(t testing.TB) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreePorts(t, 1)[0]
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago. They are held open together while chosen: ports taken one by
+// one can come back twice (the kernel reuses a port just closed).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	out := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return out
 }
 
 // CacheDir is where setup-host.sh keeps built tools.
@@ -150,10 +162,26 @@ func StartConsul(t testing.TB) *Consul {
 	t.Helper()
 	bin := ConsulBinary()
 	Require(t, bin != "", "no consul binary (looked at $FATBOX_CONSUL, %s/consul, $PATH); tools/setup-host.sh --test builds it", CacheDir())
+	// Ports are free when chosen, but another test's agent may take one
+	// before this one binds it: then start again on new ports.
+	for attempt := 1; ; attempt++ {
+		c, retry := startConsul(t, bin)
+		if c != nil {
+			return c
+		}
+		if !retry || attempt == 3 {
+			t.Fatalf("consul did not start")
+		}
+	}
+}
+
+func startConsul(t testing.TB, bin string) (*Consul, bool) {
+	t.Helper()
 	dir := t.TempDir()
-	http, dns, serf, serfWAN, server, grpc := FreePort(t), FreePort(t), FreePort(t), FreePort(t), FreePort(t), FreePort(t)
+	ps := FreePorts(t, 6)
+	http := ps[0]
 	ports := fmt.Sprintf(`ports { http = %d, dns = %d, serf_lan = %d, serf_wan = %d, server = %d, grpc = %d, grpc_tls = -1 }`,
-		http, dns, serf, serfWAN, server, grpc)
+		ps[0], ps[1], ps[2], ps[3], ps[4], ps[5])
 	if err := os.WriteFile(filepath.Join(dir, "ports.hcl"), []byte(ports), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +193,14 @@ func StartConsul(t testing.TB) *Consul {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if leader(c.Addr) {
-			return c
+			return c, false
 		}
 		select {
 		case <-p.done:
+			if strings.Contains(p.Log.String(), "address already in use") {
+				t.Logf("consul lost a port to someone else, starting again: %s", lastLine(p.Log.String()))
+				return nil, true
+			}
 			t.Fatalf("consul exited: %s", p.Log.String())
 		default:
 		}
@@ -177,6 +209,11 @@ func StartConsul(t testing.TB) *Consul {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 func leader(addr string) bool {
