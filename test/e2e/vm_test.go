@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine"
+	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/daemon"
 	"github.com/fatbox/fatbox/test/harness"
 )
@@ -215,6 +218,36 @@ func TestLooksLikeAVM(t *testing.T) {
 	err = cons.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(cout.String(), "/dev/pts/") || !strings.Contains(cout.String(), "console-42") {
 		t.Errorf("console: %v %q", err, cout.String())
+	}
+	// A terminal's size, and a resize, reach the process (stty reads them).
+	{
+		resize := make(chan [2]uint16, 1)
+		inR, inW := io.Pipe()
+		var out bytes.Buffer
+		c := &api.Client{Socket: e.sock}
+		done := make(chan error, 1)
+		go func() {
+			code, err := c.Exec(context.Background(), "vm-01", api.ExecRequest{Args: []string{"sh"}, TTY: true, Cols: 101, Rows: 33},
+				api.ExecStreams{Stdin: inR, Stdout: &out, Resize: resize})
+			if err == nil && code != 0 {
+				err = fmt.Errorf("exit %d", code)
+			}
+			done <- err
+		}()
+		io.WriteString(inW, "stty size\n")
+		time.Sleep(500 * time.Millisecond)
+		resize <- [2]uint16{120, 40}
+		time.Sleep(500 * time.Millisecond)
+		io.WriteString(inW, "stty size; exit\n")
+		select {
+		case err := <-done:
+			if err != nil || !strings.Contains(out.String(), "33 101") || !strings.Contains(out.String(), "40 120") {
+				t.Errorf("tty sizes: %v %q", err, out.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("exec -t with resize did not end: %q", out.String())
+		}
+		inW.Close()
 	}
 	// prog and logs: supervisord's programs, controlled and read.
 	if out := e.ok("prog", "ls", "vm-01").stdout; !strings.Contains(out, "sshd") || !strings.Contains(out, "Running") {
