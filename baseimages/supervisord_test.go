@@ -1,10 +1,10 @@
 package baseimages
 
 import (
-	"strings"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
