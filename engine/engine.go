@@ -166,7 +166,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	unlock := e.lock(req.Name)
 	defer unlock()
 	if _, err := e.Inventory.Get(ctx, req.Name); err == nil {
-		return inventory.Record{}, fmt.Errorf("a container named %q already exists: pick another name or remove it first", req.Name)
+		return inventory.Record{}, inventory.ExistsError(req.Name)
 	}
 	if _, err := os.Stat(e.dir(req.Name)); err == nil {
 		// A disk kept from a container whose record was lost (Reconcile
@@ -348,6 +348,37 @@ func (e *Engine) halt(ctx context.Context, name string) error {
 	)
 }
 
+// destroy takes down what boot made and deletes the state dir (disk, host
+// keys); record and lease are the caller's business.
+func (e *Engine) destroy(ctx context.Context, name string) error {
+	return errors.Join(e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)}))
+}
+
+// beginTakeDown records the intent of a stop or remove first (so a daemon
+// that dies from here on does not bring the container back up: Reconcile
+// finishes the job), then stops the programs in order.
+func (e *Engine) beginTakeDown(ctx context.Context, rec *inventory.Record, intent string) error {
+	rec.Status = intent
+	if err := e.Inventory.Put(ctx, *rec); err != nil {
+		return err
+	}
+	e.stopPrograms(ctx, *rec)
+	return nil
+}
+
+// local reads the record of a container of this node; a container of
+// another node is refused (its daemon owns it).
+func (e *Engine) local(ctx context.Context, name string) (inventory.Record, error) {
+	rec, err := e.Inventory.Get(ctx, name)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Node != e.Node {
+		return rec, fmt.Errorf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
+	}
+	return rec, nil
+}
+
 // stopPrograms stops a running container's supervisord programs one by one
 // in stop order (the app before cron, sshd and syslog), within StopTimeout:
 // supervisord itself stops them all at once on SIGTERM. Best effort: halt's
@@ -386,18 +417,14 @@ func bridgeAddr(p ipam.Pool) netip.Prefix {
 func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error {
 	unlock := e.lock(name)
 	defer unlock()
-	rec, err := e.Inventory.Get(ctx, name)
+	rec, err := e.local(ctx, name)
 	if err != nil {
 		return err
 	}
-	// The intent is recorded first: a daemon that dies from here on must
-	// not bring the container back up (Reconcile finishes the remove).
-	rec.Status = StatusRemoving
-	if err := e.Inventory.Put(ctx, rec); err != nil {
+	if err := e.beginTakeDown(ctx, &rec, StatusRemoving); err != nil {
 		return err
 	}
-	e.stopPrograms(ctx, rec)
-	errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})}
+	errs := []error{e.destroy(ctx, name)}
 	if releaseIP {
 		if _, err := e.IPAM.Release(ctx, rec.Pool, name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
 			errs = append(errs, err)
@@ -418,17 +445,13 @@ func (e *Engine) Stop(ctx context.Context, name string) error {
 }
 
 func (e *Engine) stop(ctx context.Context, name string) error {
-	rec, err := e.Inventory.Get(ctx, name)
+	rec, err := e.local(ctx, name)
 	if err != nil {
 		return err
 	}
-	// The intent is recorded first: a daemon that dies from here on must
-	// not bring the container back up (Reconcile finishes the stop).
-	rec.Status = StatusStopping
-	if err := e.Inventory.Put(ctx, rec); err != nil {
+	if err := e.beginTakeDown(ctx, &rec, StatusStopping); err != nil {
 		return err
 	}
-	e.stopPrograms(ctx, rec)
 	if err := e.halt(ctx, name); err != nil {
 		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
 	}
@@ -456,7 +479,7 @@ func (e *Engine) Start(ctx context.Context, name string) (inventory.Record, erro
 }
 
 func (e *Engine) start(ctx context.Context, name string) (inventory.Record, error) {
-	rec, err := e.Inventory.Get(ctx, name)
+	rec, err := e.local(ctx, name)
 	if err != nil {
 		return rec, err
 	}

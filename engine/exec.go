@@ -14,21 +14,17 @@ import (
 var ErrNotRunning = errors.New("container not running")
 
 // Exec runs a process in a running container and returns its exit code.
+// Call CheckRunning first: it gives the clear error for a container that
+// is missing, elsewhere or stopped (runc's own is terse), before a caller
+// commits to streaming.
 func (e *Engine) Exec(ctx context.Context, name string, c runtime.ExecConfig, s runtime.Streams) (int, error) {
-	if err := e.CheckRunning(ctx, name); err != nil {
-		return -1, err
-	}
 	return e.Runtime.Exec(ctx, name, c, s)
 }
 
 // CheckRunning fails unless the container exists on this node and runc runs it.
 func (e *Engine) CheckRunning(ctx context.Context, name string) error {
-	rec, err := e.Inventory.Get(ctx, name)
-	if err != nil {
+	if _, err := e.local(ctx, name); err != nil {
 		return err
-	}
-	if rec.Node != e.Node {
-		return fmt.Errorf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
 	}
 	st, _, err := e.Runtime.State(ctx, name)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/ipam"
 )
@@ -114,12 +113,11 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	name := rec.Name
 	unlock := e.lock(name)
 	defer unlock()
-	if rec.Status == StatusCreating {
+	switch rec.Status {
+	case StatusCreating:
 		// The daemon died mid-create: undo it as a failed create would,
 		// the lease as the record says the create took it.
-		errs := []error{e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)}),
-			e.IPAM.UndoAllocation(ctx, rec.Pool, name, ipam.Origin(rec.LeaseOrigin))}
-		if err := errors.Join(errs...); err != nil {
+		if err := errors.Join(e.destroy(ctx, name), e.IPAM.UndoAllocation(ctx, rec.Pool, name, ipam.Origin(rec.LeaseOrigin))); err != nil {
 			return fmt.Errorf("undo half-made create: %w", err)
 		}
 		if err := e.Inventory.Delete(ctx, name); err != nil {
@@ -127,10 +125,8 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		}
 		rep.Aborted = append(rep.Aborted, name)
 		return nil
-	}
-	switch rec.Status {
 	case StatusRemoving: // the daemon died mid-remove: finish it (the lease stays with the name)
-		if err := errors.Join(e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)})); err != nil {
+		if err := e.destroy(ctx, name); err != nil {
 			return fmt.Errorf("finish remove: %w", err)
 		}
 		if err := e.Inventory.Delete(ctx, name); err != nil {

@@ -31,12 +31,9 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	}
 	defer e.lock(first)()
 	defer e.lock(second)()
-	rec, err := e.Inventory.Get(ctx, name)
+	rec, err := e.local(ctx, name)
 	if err != nil {
 		return rec, err
-	}
-	if rec.Node != e.Node {
-		return rec, fmt.Errorf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
 	}
 	if st, _, err := e.Runtime.State(ctx, name); err != nil {
 		return rec, err

@@ -19,6 +19,11 @@ import (
 // ErrNotFound: no such container record.
 var ErrNotFound = errors.New("container not found")
 
+// ExistsError is the error for a name that a record holds already.
+func ExistsError(name string) error {
+	return fmt.Errorf("a container named %q already exists: pick another name or remove it first", name)
+}
+
 // Record is one container, shaped like a VM record.
 type Record struct {
 	Name      string  `json:"name"`
@@ -78,7 +83,7 @@ func (i *Inventory) Create(ctx context.Context, r Record) error {
 	b, _ := json.Marshal(r)
 	if _, err := i.Store.Create(ctx, key(r.Name), b); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("a container named %q already exists: pick another name or remove it first", r.Name)
+			return ExistsError(r.Name)
 		}
 		return err
 	}
@@ -175,7 +180,7 @@ func (i *Inventory) RenameOps(ctx context.Context, name, newName string) ([]stor
 		return nil, err
 	}
 	if _, err := i.Store.Get(ctx, key(newName)); err == nil {
-		return nil, fmt.Errorf("a container named %q already exists: pick another name or remove it first", newName)
+		return nil, ExistsError(newName)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

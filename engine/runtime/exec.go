@@ -62,31 +62,39 @@ func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) 
 	// the process can finish cleanly; SIGKILL follows after WaitDelay.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	if !c.TTY {
-		cmd.Stdout, cmd.Stderr = orDiscard(s.Stdout), orDiscard(s.Stderr)
-		// Stdin is copied by us, not by exec.Cmd, so the exit of the
-		// process ends Exec even while stdin stays open.
-		var in io.WriteCloser
-		if s.Stdin != nil {
-			var err error
-			if in, err = cmd.StdinPipe(); err != nil {
-				return -1, err
-			}
-		}
-		if err := cmd.Start(); err != nil {
-			return -1, fmt.Errorf("exec in %q: %w", id, err)
-		}
-		if in != nil {
-			go func() { _, _ = io.Copy(in, s.Stdin); in.Close() }()
-		}
-		return exitCode(cmd.Wait(), id)
+	if c.TTY {
+		return execTTY(cmd, id, c, s)
 	}
+	return execPipes(cmd, id, s)
+}
 
-	// TTY: runc exec -t runs in the foreground with its stdio on a terminal
-	// of ours; it makes the process's pty inside the container, copies
-	// between the two, and on SIGWINCH gives the inner one our size. (runc
-	// takes a console socket only when it detaches, and then its exit code
-	// is lost.)
+// execPipes runs runc exec with the process's stdio on pipes of ours.
+func execPipes(cmd *exec.Cmd, id string, s Streams) (int, error) {
+	cmd.Stdout, cmd.Stderr = orDiscard(s.Stdout), orDiscard(s.Stderr)
+	// Stdin is copied by us, not by exec.Cmd, so the exit of the process
+	// ends Exec even while stdin stays open.
+	var in io.WriteCloser
+	if s.Stdin != nil {
+		var err error
+		if in, err = cmd.StdinPipe(); err != nil {
+			return -1, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("exec in %q: %w", id, err)
+	}
+	if in != nil {
+		go func() { _, _ = io.Copy(in, s.Stdin); in.Close() }()
+	}
+	return exitCode(cmd.Wait(), id)
+}
+
+// execTTY runs runc exec -t. runc runs in the foreground with its stdio on
+// a terminal of ours; it makes the process's pty inside the container,
+// copies between the two, and on SIGWINCH gives the inner one our size.
+// (runc takes a console socket only when it detaches, and then its exit
+// code is lost.)
+func execTTY(cmd *exec.Cmd, id string, c ExecConfig, s Streams) (int, error) {
 	master, slavePath, err := console.NewPty()
 	if err != nil {
 		return -1, fmt.Errorf("exec in %q: open a terminal: %w", id, err)
