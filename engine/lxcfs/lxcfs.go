@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,6 +31,9 @@ type Manager struct {
 	Log string
 
 	hungAfter time.Duration // how long Healthy waits for lxcfs; 0 means 5 s (tests shorten it)
+
+	mu    sync.Mutex
+	probe *probe // the health probe under way, if any
 }
 
 // ErrNotMounted is wrapped by Healthy when nothing (or something other than
@@ -126,34 +130,56 @@ func (m *Manager) Healthy() error {
 	// statfs always reaches lxcfs (a stat of meminfo may be answered from the
 	// kernel's attribute cache). Both block while lxcfs is stopped or hung.
 	meminfo := filepath.Join(dir, "proc", "meminfo")
-	done := make(chan error, 1)
-	go func() {
-		var st unix.Statfs_t
-		if err := unix.Statfs(dir, &st); err != nil {
-			done <- fmt.Errorf("lxcfs mount %q: %w", dir, err)
-			return
-		}
-		if st.Type != fuseMagic {
-			done <- fmt.Errorf("%q is not a FUSE file system (magic %#x): %w", dir, st.Type, ErrNotMounted)
-			return
-		}
-		if _, err := os.Stat(meminfo); err != nil {
-			done <- fmt.Errorf("lxcfs mount %q: %w", dir, err)
-			return
-		}
-		done <- nil
-	}()
+	// One probe at a time: against a hung lxcfs a probe never returns (its
+	// goroutine holds a thread), so later calls wait on the same probe
+	// instead of leaking one thread each.
+	m.mu.Lock()
+	pr := m.probe
+	if pr == nil {
+		pr = &probe{done: make(chan struct{})}
+		m.probe = pr
+		go func() {
+			pr.err = statLXCFS(dir, meminfo)
+			m.mu.Lock()
+			m.probe = nil
+			m.mu.Unlock()
+			close(pr.done)
+		}()
+	}
+	m.mu.Unlock()
 	wait := m.hungAfter
 	if wait <= 0 {
 		wait = statTimeout
 	}
 	select {
-	case err := <-done:
-		return err
+	case <-pr.done:
+		return pr.err
 	case <-time.After(wait):
 		return fmt.Errorf("lxcfs on %q does not answer a statfs or a stat of %q within %s (stopped or hung; Ensure replaces it): %w",
 			dir, meminfo, wait, unix.ETIMEDOUT)
 	}
+}
+
+// probe is one health probe of the lxcfs mount; err is set before done closes.
+type probe struct {
+	done chan struct{}
+	err  error
+}
+
+// statLXCFS asks lxcfs itself: statfs always reaches it, and a stat of
+// meminfo checks its files answer.
+func statLXCFS(dir, meminfo string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("lxcfs mount %q: %w", dir, err)
+	}
+	if st.Type != fuseMagic {
+		return fmt.Errorf("%q is not a FUSE file system (magic %#x): %w", dir, st.Type, ErrNotMounted)
+	}
+	if _, err := os.Stat(meminfo); err != nil {
+		return fmt.Errorf("lxcfs mount %q: %w", dir, err)
+	}
+	return nil
 }
 
 // mountType returns the file system type of the topmost mount on dir in our
