@@ -42,6 +42,8 @@ func TestDiskIOThrottle(t *testing.T) {
 	harness.RequireRoot(t)
 	_, err := exec.LookPath("losetup")
 	harness.Require(t, err == nil, "losetup (util-linux)")
+	_, err = os.Stat("/sys/fs/cgroup/blkio")
+	harness.Require(t, err == nil, "the cgroup v1 blkio hierarchy at /sys/fs/cgroup/blkio (disk IO limits are blkio throttles)")
 	img := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
