@@ -131,7 +131,9 @@ func waitBanner(ctx context.Context, ip, bridge string) (time.Time, error) {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Cancel the tries still dialling before waiting for them, or the
+	// return (the timed moment) waits out their 500 ms dial timeout.
+	defer func() { cancel(); wg.Wait() }()
 	try := func() {
 		defer wg.Done()
 		defer func() { <-slots }()
@@ -682,7 +684,7 @@ func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 		return err
 	}
 	lap("firstboot(files+keys,RSA-from-pool)")
-	nsPath, err := network.CreateNetns(netnsOf(name))
+	nsPath, err := network.CreateNetns((name))
 	if err != nil {
 		return err
 	}
@@ -703,7 +705,7 @@ func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 	if _, err := rt.Start(ctx, name, filepath.Join(dir, "bundle"), spec); err != nil {
 		return err
 	}
-	lap("runc(create+start+state)")
+	lap("runc-run-d")
 	// As engine.boot does since 7a29da3: the gratuitous-ARP burst (3, 100 ms
 	// apart) runs in the background once the container runs.
 	announced := make(chan error, 1)
@@ -717,14 +719,12 @@ func (c floorCfg) steps(name, dir, sup string, addr netip.Prefix) error {
 	return nil
 }
 
-func netnsOf(name string) string { return name }
-
 func (c floorCfg) stepsDown(name, dir string) error {
 	rt := &runtime.Runtime{Root: c.runcRoot}
 	return errors.Join(
 		rt.Stop(context.Background(), name, time.Second),
 		network.Detach(context.Background(), name),
-		network.DeleteNetns(netnsOf(name)),
+		network.DeleteNetns((name)),
 		rootfs.Remove(context.Background(), rootfs.Layout{Dir: dir}),
 	)
 }
