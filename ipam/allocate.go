@@ -198,34 +198,56 @@ func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Leas
 	if err := a.load(ctx, p, c); err != nil {
 		return Lease{}, err
 	}
-	now := a.now()
-	try := func(bi int, b block, bver uint64) (Lease, bool, error) {
-		off, prev, ok := a.free(p, bi, b, now.Unix())
-		if !ok {
-			return Lease{}, false, nil
+	t := taker{a: a, p: p, name: name, now: a.now()}
+	for _, step := range []func(*taker, context.Context, *cursor) (Lease, bool, error){(*taker).fromMine, (*taker).fromUnclaimed, (*taker).borrow} {
+		if l, ok, err := step(&t, ctx, c); ok || err != nil {
+			return l, err
 		}
-		var extra []store.Op
-		if prev != "" {
-			old, had, err := a.getLease(ctx, p.Name, prev)
-			if err != nil {
-				return Lease{}, false, err
-			}
-			if had && old.IP == p.blockAddr(bi, off) {
-				extra = append(extra, store.Op{Kind: store.OpDelete, Key: leaseKey(p.Name, prev), Version: old.Version})
-			}
-		}
-		if b.Used == nil {
-			b.Used = map[string]entry{}
-		}
-		if b.Host == "" {
-			b.Host = a.host()
-		}
-		b.Used[strconv.Itoa(off)] = entry{Name: name}
-		l := Lease{Pool: p.Name, Name: name, IP: p.blockAddr(bi, off), State: Active, Host: a.host(), CreatedAt: now.UTC()}
-		l, err := a.commit(ctx, p, bi, b, bver, l, extra)
-		return l, true, err
 	}
-	// 1. blocks with affinity to this host.
+	return Lease{}, fmt.Errorf("pool %q has no free address for %q (%d usable, all leased or in quarantine): release addresses or add a range: %w",
+		p.Name, name, p.Capacity(), ErrPoolFull)
+}
+
+// taker is one allocateNew of a new address for name in pool p.
+type taker struct {
+	a    *Allocator
+	p    *Pool
+	name string
+	now  time.Time
+}
+
+// try takes a free address of block bi (read at bver) for t.name; false
+// when the block has none.
+func (t *taker) try(ctx context.Context, bi int, b block, bver uint64) (Lease, bool, error) {
+	a, p := t.a, t.p
+	off, prev, ok := a.free(p, bi, b, t.now.Unix())
+	if !ok {
+		return Lease{}, false, nil
+	}
+	var extra []store.Op
+	if prev != "" {
+		old, had, err := a.getLease(ctx, p.Name, prev)
+		if err != nil {
+			return Lease{}, false, err
+		}
+		if had && old.IP == p.blockAddr(bi, off) {
+			extra = append(extra, store.Op{Kind: store.OpDelete, Key: leaseKey(p.Name, prev), Version: old.Version})
+		}
+	}
+	if b.Used == nil {
+		b.Used = map[string]entry{}
+	}
+	if b.Host == "" {
+		b.Host = a.host()
+	}
+	b.Used[strconv.Itoa(off)] = entry{Name: t.name}
+	l := Lease{Pool: p.Name, Name: t.name, IP: p.blockAddr(bi, off), State: Active, Host: a.host(), CreatedAt: t.now.UTC()}
+	l, err := a.commit(ctx, p, bi, b, bver, l, extra)
+	return l, true, err
+}
+
+// fromMine is step 1: blocks with affinity to this host.
+func (t *taker) fromMine(ctx context.Context, c *cursor) (Lease, bool, error) {
 	for i := c.skip; i < len(c.mine); i++ {
 		bi := c.mine[i]
 		if c.full[bi] {
@@ -234,59 +256,68 @@ func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Leas
 			}
 			continue
 		}
-		b, bver, err := a.readBlockIdx(ctx, p.Name, bi)
+		b, bver, err := t.a.readBlockIdx(ctx, t.p.Name, bi)
 		if err != nil {
-			return Lease{}, err
+			return Lease{}, false, err
 		}
-		l, ok, err := try(bi, b, bver)
+		l, ok, err := t.try(ctx, bi, b, bver)
 		if ok || err != nil {
-			return l, err
+			return l, true, err
 		}
 		c.full[bi] = true
 		if i == c.skip {
 			c.skip++
 		}
 	}
-	// 2. claim an unclaimed block.
+	return Lease{}, false, nil
+}
+
+// fromUnclaimed is step 2: claim an unclaimed block.
+func (t *taker) fromUnclaimed(ctx context.Context, c *cursor) (Lease, bool, error) {
 	blocks := c.blocks
 	for ; c.next < len(blocks); c.next++ {
 		bi := blocks[c.next]
 		if c.claimed[bi] {
 			continue
 		}
-		b, bver, err := a.readBlockIdx(ctx, p.Name, bi)
+		b, bver, err := t.a.readBlockIdx(ctx, t.p.Name, bi)
 		if err != nil {
-			return Lease{}, err
+			return Lease{}, false, err
 		}
 		if bver != 0 { // claimed by another process or host since we loaded
 			c.claimed[bi] = true
-			if b.Host == a.host() {
+			if b.Host == t.a.host() {
 				c.mine = append(c.mine, bi)
 			}
 			continue
 		}
-		l, ok, err := try(bi, block{Host: a.host()}, 0)
+		l, ok, err := t.try(ctx, bi, block{Host: t.a.host()}, 0)
 		if err != nil {
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
 				c.claimed[bi] = true // lost the race for it; move on
 			}
-			return l, err
+			return l, true, err
 		}
 		if ok {
 			c.claimed[bi] = true
 			c.mine = append(c.mine, bi)
-			return l, nil
+			return l, true, nil
 		}
 	}
-	// 3. borrow: every block, including this host's (released addresses
-	// whose quarantine ended free up space anywhere). Only a nearly full
-	// pool gets here.
-	kvs, err := a.Store.List(ctx, blockPrefix(p.Name))
+	return Lease{}, false, nil
+}
+
+// borrow is step 3: every block, including this host's (released addresses
+// whose quarantine ended free up space anywhere). Only a nearly full pool
+// gets here.
+func (t *taker) borrow(ctx context.Context, c *cursor) (Lease, bool, error) {
+	prefix := blockPrefix(t.p.Name)
+	kvs, err := t.a.Store.List(ctx, prefix)
 	if err != nil {
-		return Lease{}, err
+		return Lease{}, false, err
 	}
 	for _, kv := range kvs {
-		bi, err := strconv.Atoi(kv.Key[len(blockPrefix(p.Name)):])
+		bi, err := strconv.Atoi(kv.Key[len(prefix):])
 		if err != nil {
 			continue
 		}
@@ -294,17 +325,16 @@ func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Leas
 		if json.Unmarshal(kv.Value, &b) != nil {
 			continue
 		}
-		l, ok, err := try(bi, b, kv.Version)
+		l, ok, err := t.try(ctx, bi, b, kv.Version)
 		if ok || err != nil {
-			if err == nil && b.Host == a.host() {
+			if err == nil && b.Host == t.a.host() {
 				delete(c.full, bi)
 				c.skip = 0
 			}
-			return l, err
+			return l, true, err
 		}
 	}
-	return Lease{}, fmt.Errorf("pool %q has no free address for %q (%d usable, all leased or in quarantine): release addresses or add a range: %w",
-		p.Name, name, p.Capacity(), ErrPoolFull)
+	return Lease{}, false, nil
 }
 
 // AllocateExact gives name exactly ip (taking over a retired VM's address).
