@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/containerd/console v1.0.5
 	github.com/containerd/go-runc v1.2.1
+	github.com/docker/go-units v0.5.0
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/nftables v0.3.0
 	github.com/hashicorp/consul/api v1.33.0
