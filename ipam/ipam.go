@@ -20,6 +20,11 @@ var (
 	ErrPoolFull      = errors.New("pool is full")
 	ErrInUse         = errors.New("address in use")
 	ErrPoolInUse     = errors.New("pool has leases")
+	// ErrInvalidPool is wrapped by every *FieldError: a pool field breaks a rule.
+	ErrInvalidPool = errors.New("invalid pool")
+	// ErrPoolConflict: a new pool clashes with an existing one (name,
+	// addresses, bridge, or VLAN on an uplink).
+	ErrPoolConflict = errors.New("pool conflicts with an existing pool")
 )
 
 // Lease states.
