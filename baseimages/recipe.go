@@ -103,7 +103,7 @@ func (rs Recipes) Resolve(name string) (Resolved, error) {
 		r, ok := rs[n]
 		if !ok {
 			if n == name {
-				return Resolved{}, fmt.Errorf("no recipe %q: known recipes are %s", name, strings.Join(rs.Names(), ", "))
+				return Resolved{}, fmt.Errorf("no recipe %q: known recipes are %s: %w", name, strings.Join(rs.Names(), ", "), ErrInvalid)
 			}
 			return Resolved{}, fmt.Errorf("recipe %q names parent %q, which does not exist", chain[len(chain)-1].Name, n)
 		}

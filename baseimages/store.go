@@ -29,6 +29,8 @@ import (
 var (
 	ErrNotFound = errors.New("image not found")
 	ErrInUse    = errors.New("image in use")
+	// ErrInvalid: a name, recipe or archive the store cannot take.
+	ErrInvalid = errors.New("invalid image request")
 )
 
 // Image is a stored image's metadata.
@@ -61,7 +63,7 @@ var imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 func checkName(name string) error {
 	if !imageNameRE.MatchString(name) {
-		return fmt.Errorf("bad image name %q: use 1-63 lower-case letters, digits, '.', '_' or '-'", name)
+		return fmt.Errorf("bad image name %q: use 1-63 lower-case letters, digits, '.', '_' or '-': %w", name, ErrInvalid)
 	}
 	return nil
 }
@@ -220,7 +222,7 @@ func (s *Store) importTar(ctx context.Context, r io.Reader, name, id string, met
 func (s *Store) ImportRootfsTar(ctx context.Context, path, name string) (Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Image{}, fmt.Errorf("import %q: %w", path, err)
+		return Image{}, importOpenErr(path, err)
 	}
 	defer f.Close()
 	return s.importTar(ctx, f, name, "", Image{Source: "rootfs-tar"})
@@ -281,7 +283,7 @@ func (s *Store) ImportArchive(ctx context.Context, path, name string) (Image, er
 func archiveKind(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("import %q: %w", path, err)
+		return "", importOpenErr(path, err)
 	}
 	defer f.Close()
 	tr := tar.NewReader(bufio.NewReader(f))
@@ -292,7 +294,7 @@ func archiveKind(path string) (string, error) {
 			break
 		}
 		if err != nil {
-			return "", fmt.Errorf("%q is not a tar archive (%v): give a rootfs tarball, an OCI archive or a `docker save` archive", path, err)
+			return "", fmt.Errorf("%q is not a tar archive (%v): give a rootfs tarball, an OCI archive or a `docker save` archive: %w", path, err, ErrInvalid)
 		}
 		n := strings.TrimPrefix(h.Name, "./")
 		switch n {
@@ -344,4 +346,13 @@ func treeSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// importOpenErr is the error for an archive that cannot be opened: one
+// that is not there is the caller's mistake.
+func importOpenErr(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("import %q: no such file on the daemon's host: give the archive's absolute path there: %w", path, ErrInvalid)
+	}
+	return fmt.Errorf("import %q: %w", path, err)
 }

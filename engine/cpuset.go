@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fatbox/fatbox/inventory"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +36,7 @@ func (e *Engine) cpusetFor(ctx context.Context, name string, cpus float64) (stri
 	}
 	used := map[int]int{}
 	for _, r := range recs {
-		if r.Node != e.Node || r.Name == name || r.Status != StatusRunning {
+		if r.Node != e.Node || r.Name == name || r.Status != inventory.StatusRunning {
 			continue
 		}
 		for _, c := range parseCPUList(r.Cpuset) {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/firstboot"
+	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/engine/lxcfs"
 	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/engine/revert"
@@ -70,6 +71,10 @@ type Engine struct {
 	KeyPool *firstboot.KeyPool
 	// StopTimeout before SIGKILL; 0 means 10 s.
 	StopTimeout time.Duration
+	// Overcommit is how far this node's containers' vCPUs, memory limits
+	// and disk sizes may add up past what the host has; the zero value
+	// allows nothing: the daemon sets it from its config.
+	Overcommit limits.Overcommit
 
 	// fault, in tests, fails Create after the named step.
 	fault   func(step string) error
@@ -119,15 +124,6 @@ type CreateRequest struct {
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
 
-// Statuses a record goes through.
-const (
-	StatusCreating = "creating" // a create is under way (or its daemon died: Reconcile undoes it)
-	StatusRunning  = "running"
-	StatusStopped  = "stopped"
-	StatusStopping = "stopping" // a stop is under way (or its daemon died: Reconcile finishes it)
-	StatusRemoving = "removing" // a remove is under way (or its daemon died: Reconcile finishes it)
-)
-
 func (e *Engine) stopTimeout() time.Duration {
 	if e.StopTimeout == 0 {
 		return 10 * time.Second
@@ -152,16 +148,16 @@ func (e *Engine) lock(name string) func() {
 	return m.Unlock
 }
 
-// Create makes and starts a container.
-func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Record, error) {
-	if err := ipam.ValidName("container", req.Name); err != nil {
+// Create makes and starts a container. The request is checked first
+// (name, sizes, limits, this host's overcommit ceilings); a failure at any
+// later step undoes what the earlier ones made, and an undo that fails is
+// reported with the cause.
+func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.Record, err error) {
+	if err := inventory.ValidName(req.Name); err != nil {
 		return inventory.Record{}, err
 	}
-	if req.DiskBytes == 0 {
-		req.DiskBytes = 10 << 30
-	}
-	if req.Pool == "" || req.Image == "" {
-		return inventory.Record{}, fmt.Errorf("create %q needs --image and --pool", req.Name)
+	if err := e.checkRequest(&req); err != nil {
+		return inventory.Record{}, err
 	}
 	unlock := e.lock(req.Name)
 	defer unlock()
@@ -171,7 +167,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if _, err := os.Stat(e.dir(req.Name)); err == nil {
 		// A disk kept from a container whose record was lost (Reconcile
 		// lists it as kept): a create must never reuse or remove it.
-		return inventory.Record{}, fmt.Errorf("state dir %q exists (a disk kept from an earlier %q with no record): move it away to create %q anew", e.dir(req.Name), req.Name, req.Name)
+		return inventory.Record{}, conflictf("state dir %q exists (a disk kept from an earlier %q with no record): move it away to create %q anew", e.dir(req.Name), req.Name, req.Name)
 	}
 	img, err := e.Images.Inspect(req.Image)
 	if err != nil {
@@ -181,10 +177,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	if err != nil {
 		return inventory.Record{}, err
 	}
+	if err := e.admit(ctx, req); err != nil {
+		return inventory.Record{}, err
+	}
 	rev := &revert.Reverter{}
 	defer func() {
 		if !e.crashed {
-			rev.Revert() // a no-op once released; undo errors are beside the point of the create's error
+			err = undo(rev, err) // a no-op once released
 		}
 	}()
 	bg := context.Background() // undos run even if ctx is cancelled
@@ -201,9 +200,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	} else if !errors.Is(err, ipam.ErrLeaseNotFound) {
 		return inventory.Record{}, err
 	}
-	rec := inventory.Record{LeaseOrigin: string(expect), Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
-		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: int(req.MemoryBytes >> 20), DiskGiB: int(req.DiskBytes >> 30), Status: StatusCreating,
-		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: int(req.SwapBytes >> 20), NetRateBits: req.NetRateBits,
+	rec = inventory.Record{LeaseOrigin: string(expect), Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
+		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
+		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
@@ -226,10 +225,12 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (inventory.Recor
 	}
 
 	l := rootfs.Layout{Dir: e.dir(req.Name)}
+	// The undo comes first: a disk that fails half-way (a full file
+	// system) leaves no state dir behind either.
+	rev.Add(func() error { return rootfs.Remove(bg, l) })
 	if err := rootfs.CreateDisk(ctx, l, req.DiskBytes); err != nil {
 		return rec, err
 	}
-	rev.Add(func() error { return rootfs.Remove(bg, l) })
 	if err := e.step("disk"); err != nil {
 		return rec, err
 	}
@@ -325,7 +326,7 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 	if err := e.step("start"); err != nil {
 		return err
 	}
-	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), StatusRunning
+	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), inventory.StatusRunning
 	if err := e.Inventory.Put(ctx, *rec); err != nil {
 		return err
 	}
@@ -374,7 +375,7 @@ func (e *Engine) local(ctx context.Context, name string) (inventory.Record, erro
 		return rec, err
 	}
 	if rec.Node != e.Node {
-		return rec, fmt.Errorf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
+		return rec, conflictf("container %q runs on node %q, not here (%q): ask that node's daemon", name, rec.Node, e.Node)
 	}
 	return rec, nil
 }
@@ -421,7 +422,7 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 	if err != nil {
 		return err
 	}
-	if err := e.beginTakeDown(ctx, &rec, StatusRemoving); err != nil {
+	if err := e.beginTakeDown(ctx, &rec, inventory.StatusRemoving); err != nil {
 		return err
 	}
 	errs := []error{e.destroy(ctx, name)}
@@ -449,13 +450,13 @@ func (e *Engine) stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.beginTakeDown(ctx, &rec, StatusStopping); err != nil {
+	if err := e.beginTakeDown(ctx, &rec, inventory.StatusStopping); err != nil {
 		return err
 	}
 	if err := e.halt(ctx, name); err != nil {
 		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
 	}
-	rec.Status = StatusStopped
+	rec.Status = inventory.StatusStopped
 	return e.Inventory.Put(ctx, rec)
 }
 
@@ -510,12 +511,24 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 		return rec, err
 	}
 	rev := &revert.Reverter{}
-	defer rev.Revert()
 	if err := e.boot(ctx, rev, &rec, img, pool, lease.IP); err != nil {
-		return rec, err
+		return rec, undo(rev, err)
 	}
 	rev.Release()
 	return rec, nil
+}
+
+// undo runs rev's undos after a failed step (err != nil) and joins any
+// undo that failed with the cause, so a cleanup that left something behind
+// is in the error the caller sees and logs.
+func undo(rev *revert.Reverter, err error) error {
+	if err == nil {
+		return nil
+	}
+	if uerr := rev.Revert(); uerr != nil {
+		return errors.Join(err, fmt.Errorf("and undoing it failed, so something may be left behind (the daemon's next start reconciles it): %w", uerr))
+	}
+	return err
 }
 
 // keysFile keeps the keys a container was created with, in its state dir

@@ -175,7 +175,7 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	}
 	// A daemon that died mid-stop or mid-remove (the intent is recorded
 	// first) does not get the container back up: Reconcile finishes the job.
-	rec.Status = StatusStopping
+	rec.Status = inventory.StatusStopping
 	if err := e.Inventory.Put(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -185,14 +185,14 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	if st, _, _ := rt.State(ctx, name); st == "running" {
 		t.Fatal("a container whose stop was cut short still runs")
 	}
-	if got, _ := e.Inventory.Get(ctx, name); got.Status != StatusStopped {
+	if got, _ := e.Inventory.Get(ctx, name); got.Status != inventory.StatusStopped {
 		t.Fatalf("status after the stop was finished: %q", got.Status)
 	}
 	if _, err := e.Start(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ = e.Inventory.Get(ctx, name)
-	rec.Status = StatusRemoving
+	rec.Status = inventory.StatusRemoving
 	if err := e.Inventory.Put(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got, err := e.Start(ctx, name); err != nil || got.Status != StatusRunning {
+	if got, err := e.Start(ctx, name); err != nil || got.Status != inventory.StatusRunning {
 		t.Fatalf("start after the init died: %+v %v", got, err)
 	}
 	if st, _, _ := rt.State(ctx, name); st != "running" {

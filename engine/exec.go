@@ -2,16 +2,12 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/runtime"
-	"github.com/fatbox/fatbox/ipam"
 )
-
-// ErrNotRunning: the container exists but runc does not run it.
-var ErrNotRunning = errors.New("container not running")
 
 // Exec runs a process in a running container and returns its exit code.
 // Call CheckRunning first: it gives the clear error for a container that
@@ -36,10 +32,6 @@ func (e *Engine) CheckRunning(ctx context.Context, name string) error {
 	return nil
 }
 
-// ConsoleArgs is the login shell `fatbox console` runs: bash if the image
-// has it, else sh. No sshd is involved.
-var ConsoleArgs = []string{"/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi"}
-
 // supervisorctl runs supervisord's ctl client inside the container against
 // its unix socket.
 func supervisorctl(args ...string) []string {
@@ -53,15 +45,15 @@ func ProgramArgs(action, program string) ([]string, error) {
 	case "status":
 	case "start", "stop", "restart":
 		if program == "" {
-			return nil, fmt.Errorf("prog %s needs a program name: see `fatbox prog ls NAME`", action)
+			return nil, invalidf("prog %s needs a program name: see `fatbox prog ls NAME`", action)
 		}
 	default:
-		return nil, fmt.Errorf("unknown prog action %q: use ls, start, stop or restart", action)
+		return nil, invalidf("unknown prog action %q: use ls, start, stop or restart", action)
 	}
 	if program == "" {
 		return supervisorctl(action), nil
 	}
-	if err := ipam.ValidName("program", program); err != nil {
+	if err := validProgram(program); err != nil {
 		return nil, err
 	}
 	return supervisorctl(action, program), nil
@@ -73,7 +65,7 @@ func ProgramArgs(action, program string) ([]string, error) {
 func LogArgs(program string, lines int, follow bool) ([]string, error) {
 	file := firstboot.SupervisorLogDir + "/supervisord.log"
 	if program != "" {
-		if err := ipam.ValidName("program", program); err != nil {
+		if err := validProgram(program); err != nil {
 			return nil, err
 		}
 		file = firstboot.SupervisorLogDir + "/" + program + ".log"
@@ -87,3 +79,14 @@ func LogArgs(program string, lines int, follow bool) ([]string, error) {
 	}
 	return append(args, file), nil
 }
+
+// validProgram checks a supervisord program name (it becomes a log file's
+// name inside the container, so no path characters).
+func validProgram(name string) error {
+	if !programRE.MatchString(name) {
+		return invalidf("program name %q is not valid: use lowercase letters, digits, '.', '_' and '-' (see `fatbox prog ls NAME`)", name)
+	}
+	return nil
+}
+
+var programRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

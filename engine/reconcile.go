@@ -114,7 +114,7 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	unlock := e.lock(name)
 	defer unlock()
 	switch rec.Status {
-	case StatusCreating:
+	case inventory.StatusCreating:
 		// The daemon died mid-create: undo it as a failed create would,
 		// the lease as the record says the create took it.
 		if err := errors.Join(e.destroy(ctx, name), e.IPAM.UndoAllocation(ctx, rec.Pool, name, ipam.Origin(rec.LeaseOrigin))); err != nil {
@@ -125,7 +125,7 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		}
 		rep.Aborted = append(rep.Aborted, name)
 		return nil
-	case StatusRemoving: // the daemon died mid-remove: finish it (the lease stays with the name)
+	case inventory.StatusRemoving: // the daemon died mid-remove: finish it (the lease stays with the name)
 		if err := e.destroy(ctx, name); err != nil {
 			return fmt.Errorf("finish remove: %w", err)
 		}
@@ -134,11 +134,11 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		}
 		rep.Removed = append(rep.Removed, name)
 		return nil
-	case StatusStopping: // the daemon died mid-stop: finish it
+	case inventory.StatusStopping: // the daemon died mid-stop: finish it
 		if err := e.halt(ctx, name); err != nil {
 			return fmt.Errorf("finish stop: %w", err)
 		}
-		rec.Status = StatusStopped
+		rec.Status = inventory.StatusStopped
 		if err := e.Inventory.Put(ctx, rec); err != nil {
 			return err
 		}
@@ -150,8 +150,8 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		return err
 	}
 	if st == "running" {
-		if rec.Status != StatusRunning {
-			rec.Status = StatusRunning
+		if rec.Status != inventory.StatusRunning {
+			rec.Status = inventory.StatusRunning
 			if err := e.Inventory.Put(ctx, rec); err != nil {
 				return err
 			}
@@ -164,19 +164,19 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	if err := e.halt(ctx, name); err != nil {
 		return err
 	}
-	if rec.Status != StatusRunning {
+	if rec.Status != inventory.StatusRunning {
 		return nil
 	}
 	if rec.Autostart {
 		if _, err := e.start(ctx, name); err != nil {
-			rec.Status = StatusStopped
+			rec.Status = inventory.StatusStopped
 			_ = e.Inventory.Put(ctx, rec)
 			return fmt.Errorf("autostart: %w", err)
 		}
 		rep.Started = append(rep.Started, name)
 		return nil
 	}
-	rec.Status = StatusStopped
+	rec.Status = inventory.StatusStopped
 	if err := e.Inventory.Put(ctx, rec); err != nil {
 		return err
 	}

@@ -19,11 +19,11 @@ import (
 // moves after it, and a daemon that died in between finishes the move at the
 // next start (fixStateDir).
 func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Record, error) {
-	if err := ipam.ValidName("container", newName); err != nil {
+	if err := inventory.ValidName(newName); err != nil {
 		return inventory.Record{}, err
 	}
 	if name == newName {
-		return inventory.Record{}, fmt.Errorf("rename %q: the new name is the same", name)
+		return inventory.Record{}, invalidf("rename %q: the new name is the same: give another name", name)
 	}
 	first, second := name, newName
 	if second < first {
@@ -37,11 +37,11 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	}
 	if st, _, err := e.Runtime.State(ctx, name); err != nil {
 		return rec, err
-	} else if st == "running" || rec.Status == StatusCreating {
-		return rec, fmt.Errorf("container %q is %s: stop it first (`fatbox stop %s`), then rename", name, firstNonEmpty(st, rec.Status), name)
+	} else if st == "running" || rec.Status == inventory.StatusCreating {
+		return rec, conflictf("container %q is %s: stop it first (`fatbox stop %s`), then rename", name, firstNonEmpty(st, rec.Status), name)
 	}
 	if _, err := os.Stat(e.dir(newName)); err == nil {
-		return rec, fmt.Errorf("state dir %q exists already (a container of that name was not cleaned up): move it away, then rename", e.dir(newName))
+		return rec, conflictf("state dir %q exists already (a container of that name was not cleaned up): move it away, then rename", e.dir(newName))
 	}
 	// Leftovers of the old name (a dead runc state) go first; links and netns are named after it.
 	if err := e.halt(ctx, name); err != nil {

@@ -16,12 +16,66 @@ import (
 	"github.com/fatbox/fatbox/inventory/store"
 )
 
-// ErrNotFound: no such container record.
-var ErrNotFound = errors.New("container not found")
+// Sentinels, checked with errors.Is.
+var (
+	// ErrNotFound: no such container record.
+	ErrNotFound = errors.New("container not found")
+	// ErrExists: a record holds the name already.
+	ErrExists = errors.New("container exists")
+	// ErrInvalid: a name or field breaks a rule.
+	ErrInvalid = errors.New("invalid container field")
+)
+
+// Statuses a record goes through.
+const (
+	StatusCreating = "creating" // a create is under way (or its daemon died: Reconcile undoes it)
+	StatusRunning  = "running"
+	StatusStopped  = "stopped"
+	StatusStopping = "stopping" // a stop is under way (or its daemon died: Reconcile finishes it)
+	StatusRemoving = "removing" // a remove is under way (or its daemon died: Reconcile finishes it)
+)
+
+// kindError is an error whose text is msg and which matches kind.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
 
 // ExistsError is the error for a name that a record holds already.
 func ExistsError(name string) error {
-	return fmt.Errorf("a container named %q already exists: pick another name or remove it first", name)
+	return &kindError{fmt.Sprintf("a container named %q already exists: pick another name or remove it first", name), ErrExists}
+}
+
+// ValidName checks the one rule for container names: a DNS label (RFC
+// 1123), because the name is the container's hostname: 1 to 63 lowercase
+// letters, digits and '-', starting and ending with a letter or digit.
+func ValidName(name string) error {
+	bad := func(rule string) error {
+		return &kindError{fmt.Sprintf("container name %q %s: a name is the container's hostname, so use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. web-01)", name, rule), ErrInvalid}
+	}
+	switch {
+	case name == "":
+		return &kindError{"no container name given: name it, e.g. web-01", ErrInvalid}
+	case len(name) > 63:
+		return bad(fmt.Sprintf("is %d characters long", len(name)))
+	case name[0] == '-':
+		return bad("starts with '-' (on the command line, a name after `--` is still a name, and this one is not valid)")
+	case name[len(name)-1] == '-':
+		return bad("ends with '-'")
+	}
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+		case c >= 'A' && c <= 'Z':
+			return bad("has upper case letters")
+		default:
+			return bad(fmt.Sprintf("has %q", c))
+		}
+	}
+	return nil
 }
 
 // Record is one container, shaped like a VM record.
@@ -37,9 +91,12 @@ type Record struct {
 	VCPUs     int     `json:"vcpus,omitempty"`  // CPUs rounded, as a VM record shows it
 	CPUs      float64 `json:"cpus,omitempty"`   // the CFS quota in CPUs
 	Cpuset    string  `json:"cpuset,omitempty"` // the host CPUs it is pinned to, e.g. "0-1"
-	MemoryMiB int     `json:"memory_mib,omitempty"`
-	DiskGiB   int     `json:"disk_gib,omitempty"`
-	SwapMiB   int     `json:"swap_mib,omitempty"` // swap beyond memory; 0: none
+	MemoryMiB int64   `json:"memory_mib,omitempty"`
+	// DiskMiB is the disk's size, exactly (records before it had DiskGiB,
+	// which Get and List turn into DiskMiB).
+	DiskMiB int64 `json:"disk_mib,omitempty"`
+	DiskGiB int   `json:"disk_gib,omitempty"`
+	SwapMiB int64 `json:"swap_mib,omitempty"` // swap beyond memory; 0: none
 	// NetRateBits limits traffic each way, in bits/s; 0: unlimited.
 	NetRateBits uint64 `json:"net_rate_bits,omitempty"`
 	// Disk IO limits on the writable disk; 0: unlimited.
@@ -99,10 +156,19 @@ func (i *Inventory) Get(ctx context.Context, name string) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	return decode(kv.Key, kv.Value)
+}
+
+// decode reads a stored record, bringing older shapes up to date.
+func decode(key string, b []byte) (Record, error) {
 	var r Record
-	if err := json.Unmarshal(kv.Value, &r); err != nil {
-		return Record{}, fmt.Errorf("container record %q is corrupt: %w", name, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, fmt.Errorf("container record %q is corrupt: %w", key, err)
 	}
+	if r.DiskMiB == 0 && r.DiskGiB > 0 {
+		r.DiskMiB = int64(r.DiskGiB) << 10
+	}
+	r.DiskGiB = 0
 	return r, nil
 }
 
@@ -114,9 +180,9 @@ func (i *Inventory) List(ctx context.Context) ([]Record, error) {
 	}
 	out := make([]Record, 0, len(kvs))
 	for _, kv := range kvs {
-		var r Record
-		if err := json.Unmarshal(kv.Value, &r); err != nil {
-			return nil, fmt.Errorf("container record %q is corrupt: %w", kv.Key, err)
+		r, err := decode(kv.Key, kv.Value)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}
@@ -139,12 +205,17 @@ func (i *Inventory) UsersOfImage(ctx context.Context, id string) ([]string, erro
 }
 
 // Put replaces a record (last writer wins; records have one writer, the
-// daemon of the record's node).
+// daemon of the record's node). CreatedAt is kept from the stored record.
 func (i *Inventory) Put(ctx context.Context, r Record) error {
 	_, err := store.Update(ctx, i.Store, key(r.Name), func(cur []byte, exists bool) ([]byte, error) {
 		if !exists {
 			return nil, fmt.Errorf("no container %q: %w", r.Name, ErrNotFound)
 		}
+		old, err := decode(key(r.Name), cur)
+		if err != nil {
+			return nil, err
+		}
+		r.CreatedAt, r.DiskGiB = old.CreatedAt, 0
 		r.UpdatedAt = time.Now().UTC()
 		return json.Marshal(r)
 	})
@@ -184,9 +255,9 @@ func (i *Inventory) RenameOps(ctx context.Context, name, newName string) ([]stor
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	var r Record
-	if err := json.Unmarshal(kv.Value, &r); err != nil {
-		return nil, fmt.Errorf("container record %q is corrupt: %w", name, err)
+	r, err := decode(kv.Key, kv.Value)
+	if err != nil {
+		return nil, err
 	}
 	if r.Hostname == r.Name {
 		r.Hostname = newName

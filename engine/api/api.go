@@ -31,6 +31,9 @@ type Status struct {
 	StateDir  string      `json:"state_dir"`
 	Socket    string      `json:"socket"`
 	Store     StoreStatus `json:"store"`
+	// Capacity: this node's containers' vCPUs, memory limits and disk
+	// sizes against the overcommit ceilings of the daemon's config.
+	Capacity []Figure `json:"capacity,omitempty"`
 }
 
 // StoreStatus describes the state backend.
@@ -41,9 +44,44 @@ type StoreStatus struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// Error is the body of every non-2xx answer.
+// Figure is one capacity figure of this host against its overcommit
+// ceiling (vCPUs, memory limits, disk sizes).
+type Figure struct {
+	Name    string  `json:"name"`
+	Used    float64 `json:"used"`
+	Ceiling float64 `json:"ceiling"`
+	Unit    string  `json:"unit"`
+}
+
+// Error is the body of every non-2xx answer. Clients branch on Code, never
+// on the message's text.
 type Error struct {
 	Error string `json:"error"`
+	Code  string `json:"code"`
+	// RequestID names the request in the daemon's log.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Error codes: stable words a client may branch on.
+const (
+	CodeNotFound    = "not_found"   // 404: no such container, pool, lease, image or route
+	CodeExists      = "exists"      // 409: the name is taken
+	CodeInvalid     = "invalid"     // 400: the request is wrong; the message says what to change
+	CodeConflict    = "conflict"    // 409: the request is fine but the state refuses it (in use, not running, over a ceiling)
+	CodeBusy        = "busy"        // 503: another change raced this one; retry
+	CodeUnavailable = "unavailable" // 503: the state store cannot be reached
+	CodeTooLarge    = "too_large"   // 413: the body is over the route's cap
+	CodeForbidden   = "forbidden"   // 403: the caller's uid is not served
+	CodeInternal    = "internal"    // 500: a fault of the daemon; the request id is in its log
+)
+
+// ErrorCode is the daemon's code of err ("" when err is not an answer of the daemon).
+func ErrorCode(err error) string {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return ""
 }
 
 // Client talks to the daemon. The zero value talks to DefaultSocket.
@@ -148,19 +186,27 @@ func (c *Client) unreachable(err error) error {
 // decodeError turns a non-2xx answer into a StatusError with the daemon's text.
 func decodeError(resp *http.Response) error {
 	var e Error
-	if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-		return &StatusError{Code: resp.StatusCode, Msg: e.Error}
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e) == nil && e.Error != "" {
+		return &StatusError{HTTPStatus: resp.StatusCode, Code: e.Code, Msg: e.Error, RequestID: e.RequestID}
 	}
-	return &StatusError{Code: resp.StatusCode, Msg: resp.Status}
+	return &StatusError{HTTPStatus: resp.StatusCode, Code: CodeInternal,
+		Msg: fmt.Sprintf("fatbox daemon answered %s without an error message: see its log", resp.Status)}
 }
 
 // StatusError is a non-2xx answer from the daemon; Msg is its error text.
 type StatusError struct {
-	Code int
-	Msg  string
+	HTTPStatus int
+	Code       string
+	Msg        string
+	RequestID  string
 }
 
-func (e *StatusError) Error() string { return e.Msg }
+func (e *StatusError) Error() string {
+	if e.Code == CodeInternal && e.RequestID != "" {
+		return e.Msg + " (request " + e.RequestID + " in the daemon's log)"
+	}
+	return e.Msg
+}
 
 // Status asks the daemon how it is.
 func (c *Client) Status(ctx context.Context) (Status, error) {

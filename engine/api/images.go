@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
-
-	"github.com/fatbox/fatbox/baseimages"
 )
 
 // BuildRequest is POST /v1/images/build. The answer streams progress lines
@@ -25,31 +22,39 @@ type ImportRequest struct {
 	Name string `json:"name"`
 }
 
-func (c *Client) ListImages(ctx context.Context) ([]baseimages.Image, error) {
-	var out []baseimages.Image
+func (c *Client) ListImages(ctx context.Context) ([]Image, error) {
+	var out []Image
 	err := c.Do(ctx, http.MethodGet, "/v1/images", nil, &out)
 	return out, err
 }
 
-func (c *Client) InspectImage(ctx context.Context, name string) (baseimages.Image, error) {
-	var out baseimages.Image
-	err := c.Do(ctx, http.MethodGet, "/v1/images/"+url.PathEscape(name), nil, &out)
+func (c *Client) InspectImage(ctx context.Context, name string) (Image, error) {
+	var out Image
+	p, err := path("image", "/v1/images/%s", name)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodGet, p, nil, &out)
 	return out, err
 }
 
 func (c *Client) RemoveImage(ctx context.Context, name string) error {
-	return c.Do(ctx, http.MethodDelete, "/v1/images/"+url.PathEscape(name), nil, nil)
+	p, err := path("image", "/v1/images/%s", name)
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, http.MethodDelete, p, nil, nil)
 }
 
-func (c *Client) ImportImage(ctx context.Context, req ImportRequest) (baseimages.Image, error) {
-	var out baseimages.Image
+func (c *Client) ImportImage(ctx context.Context, req ImportRequest) (Image, error) {
+	var out Image
 	err := c.untimed().Do(ctx, http.MethodPost, "/v1/images/import", req, &out)
 	return out, err
 }
 
 // BuildImage builds a recipe on the daemon, copying progress lines to progress.
-func (c *Client) BuildImage(ctx context.Context, recipe string, progress io.Writer) (baseimages.Image, error) {
-	var img baseimages.Image
+func (c *Client) BuildImage(ctx context.Context, recipe string, progress io.Writer) (Image, error) {
+	var img Image
 	err := c.untimed().stream(ctx, http.MethodPost, "/v1/images/build", BuildRequest{Recipe: recipe}, func(line string) error {
 		switch {
 		case strings.HasPrefix(line, "OK "):

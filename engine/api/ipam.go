@@ -4,15 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
-	"net/url"
-
-	"github.com/fatbox/fatbox/ipam"
 )
 
 // AllocateRequest is POST /v1/pools/{pool}/leases.
 type AllocateRequest struct {
 	Name string     `json:"name"`
-	IP   netip.Addr `json:"ip,omitzero"` // set: exactly this address (AllocateExact)
+	IP   netip.Addr `json:"ip,omitzero"` // set: exactly this address
 }
 
 // GCRequest is POST /v1/pools/{pool}/gc.
@@ -23,64 +20,91 @@ type GCRequest struct {
 	DryRun bool     `json:"dry_run"`
 }
 
-func (c *Client) CreatePool(ctx context.Context, p ipam.Pool) (ipam.Pool, error) {
-	var out ipam.Pool
+func (c *Client) CreatePool(ctx context.Context, p Pool) (Pool, error) {
+	var out Pool
 	err := c.Do(ctx, http.MethodPost, "/v1/pools", p, &out)
 	return out, err
 }
 
-func (c *Client) ListPools(ctx context.Context) ([]ipam.Pool, error) {
-	var out []ipam.Pool
+func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
+	var out []Pool
 	err := c.Do(ctx, http.MethodGet, "/v1/pools", nil, &out)
 	return out, err
 }
 
-func (c *Client) GetPool(ctx context.Context, name string) (ipam.Pool, error) {
-	var out ipam.Pool
-	err := c.Do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(name), nil, &out)
+func (c *Client) GetPool(ctx context.Context, name string) (Pool, error) {
+	var out Pool
+	p, err := path("pool", "/v1/pools/%s", name)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodGet, p, nil, &out)
 	return out, err
 }
 
 func (c *Client) DeletePool(ctx context.Context, name string, force bool) error {
-	q := ""
-	if force {
-		q = "?force=1"
+	p, err := path("pool", "/v1/pools/%s", name)
+	if err != nil {
+		return err
 	}
-	return c.Do(ctx, http.MethodDelete, "/v1/pools/"+url.PathEscape(name)+q, nil, nil)
+	if force {
+		p += "?force=1"
+	}
+	return c.Do(ctx, http.MethodDelete, p, nil, nil)
 }
 
-func (c *Client) ListLeases(ctx context.Context, pool string) ([]ipam.Lease, error) {
-	var out []ipam.Lease
-	err := c.Do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(pool)+"/leases", nil, &out)
+func (c *Client) ListLeases(ctx context.Context, pool string) ([]Lease, error) {
+	var out []Lease
+	p, err := path("pool", "/v1/pools/%s/leases", pool)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodGet, p, nil, &out)
 	return out, err
 }
 
-func (c *Client) GetLease(ctx context.Context, pool, name string) (ipam.Lease, error) {
-	var out ipam.Lease
-	err := c.Do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(pool)+"/leases/"+url.PathEscape(name), nil, &out)
+func (c *Client) GetLease(ctx context.Context, pool, name string) (Lease, error) {
+	var out Lease
+	p, err := path("pool or lease", "/v1/pools/%s/leases/%s", pool, name)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodGet, p, nil, &out)
 	return out, err
 }
 
-func (c *Client) Owner(ctx context.Context, ip netip.Addr) (ipam.Lease, error) {
-	var out ipam.Lease
+func (c *Client) Owner(ctx context.Context, ip netip.Addr) (Lease, error) {
+	var out Lease
 	err := c.Do(ctx, http.MethodGet, "/v1/ips/"+ip.String(), nil, &out)
 	return out, err
 }
 
-func (c *Client) Allocate(ctx context.Context, pool string, req AllocateRequest) (ipam.Lease, error) {
-	var out ipam.Lease
-	err := c.Do(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(pool)+"/leases", req, &out)
+func (c *Client) Allocate(ctx context.Context, pool string, req AllocateRequest) (Lease, error) {
+	var out Lease
+	p, err := path("pool", "/v1/pools/%s/leases", pool)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodPost, p, req, &out)
 	return out, err
 }
 
-func (c *Client) Release(ctx context.Context, pool, name string) (ipam.Lease, error) {
-	var out ipam.Lease
-	err := c.Do(ctx, http.MethodDelete, "/v1/pools/"+url.PathEscape(pool)+"/leases/"+url.PathEscape(name), nil, &out)
+func (c *Client) Release(ctx context.Context, pool, name string) (Lease, error) {
+	var out Lease
+	p, err := path("pool or lease", "/v1/pools/%s/leases/%s", pool, name)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodDelete, p, nil, &out)
 	return out, err
 }
 
-func (c *Client) GC(ctx context.Context, pool string, req GCRequest) (ipam.GCResult, error) {
-	var out ipam.GCResult
-	err := c.Do(ctx, http.MethodPost, "/v1/pools/"+url.PathEscape(pool)+"/gc", req, &out)
+func (c *Client) GC(ctx context.Context, pool string, req GCRequest) (GCResult, error) {
+	var out GCResult
+	p, err := path("pool", "/v1/pools/%s/gc", pool)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodPost, p, req, &out)
 	return out, err
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/limits"
 )
 
 // DefaultConfigFile is read when no --config is given; it may be absent.
@@ -34,6 +35,44 @@ type Config struct {
 	Supervisord string `yaml:"supervisord"`
 	// OpsKeys are SSH public keys authorized in every container.
 	OpsKeys []string `yaml:"ops_keys"`
+	// SocketGroup may drive the daemon besides root: the socket is
+	// root:<group> mode 0660, and the daemon serves members of the group
+	// (SO_PEERCRED) and refuses every other uid. "" means "fatbox"
+	// (tools/setup-host.sh creates it); a group that does not exist leaves
+	// the socket to root alone.
+	SocketGroup string `yaml:"socket_group"`
+	// Overcommit ceilings of this node: sums of containers' vCPUs, memory
+	// limits and disk sizes against the host's CPUs, memory and the state
+	// file system's size. Zero fields take the defaults (limits.DefaultOvercommit).
+	Overcommit limits.Overcommit `yaml:"overcommit"`
+}
+
+// DefaultSocketGroup may use the socket unless the config names another.
+const DefaultSocketGroup = "fatbox"
+
+// withDefaults fills the zero fields that have a default.
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	if c.StateDir == "" {
+		c.StateDir = d.StateDir
+	}
+	if c.Socket == "" {
+		c.Socket = d.Socket
+	}
+	if c.SocketGroup == "" {
+		c.SocketGroup = DefaultSocketGroup
+	}
+	def := limits.DefaultOvercommit()
+	if c.Overcommit.CPU == 0 {
+		c.Overcommit.CPU = def.CPU
+	}
+	if c.Overcommit.Memory == 0 {
+		c.Overcommit.Memory = def.Memory
+	}
+	if c.Overcommit.Disk == 0 {
+		c.Overcommit.Disk = def.Disk
+	}
+	return c
 }
 
 // Defaults returns the built-in configuration.
@@ -60,7 +99,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

@@ -24,8 +24,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	goruntime "runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -58,6 +60,7 @@ type Daemon struct {
 	images  *baseimages.Store
 	builder *baseimages.Builder
 	engine  *engine.Engine
+	access  access
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -71,14 +74,9 @@ type hostRecord struct {
 // New checks the state dir, takes the per-host lock, opens the store and
 // records this start. Errors are one line that says what to do.
 func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Daemon, error) {
-	if cfg.StateDir == "" || cfg.Socket == "" {
-		d := Defaults()
-		if cfg.StateDir == "" {
-			cfg.StateDir = d.StateDir
-		}
-		if cfg.Socket == "" {
-			cfg.Socket = d.Socket
-		}
+	cfg = cfg.withDefaults()
+	if err := cfg.Overcommit.Validate(); err != nil {
+		return nil, fmt.Errorf("config: overcommit: %w", err)
 	}
 	if !filepath.IsAbs(cfg.StateDir) {
 		return nil, fmt.Errorf("state dir %q is relative: pass an absolute --state-dir", cfg.StateDir)
@@ -101,7 +99,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		lock.Close()
 		return nil, fmt.Errorf("another fatbox daemon holds %q: stop it first (`fatbox status` shows its socket)", lock.Name())
 	}
-	d := &Daemon{cfg: cfg, version: version, log: log, lock: lock, started: time.Now().UTC()}
+	d := &Daemon{cfg: cfg, version: version, log: log, lock: lock, started: time.Now().UTC(),
+		access: access{gid: -1, selfID: uint32(os.Geteuid())}}
+	if g, err := user.LookupGroup(cfg.SocketGroup); err == nil {
+		d.access.gid, _ = strconv.Atoi(g.Gid)
+	} else {
+		log.Warn("the socket's group does not exist: only root may use the API; create it with tools/setup-host.sh or `groupadd "+cfg.SocketGroup+"`", "group", cfg.SocketGroup)
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -135,7 +139,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		log.Warn("no supervisord binary: creates will fail until there is one; build it with `make supervisord` or pass --supervisord", "path", sup)
 	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
-		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys}
+		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
@@ -252,7 +256,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := d.httpServer()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("fatbox daemon ready", "socket", d.cfg.Socket, "store", d.store.Backend(), "state_dir", d.cfg.StateDir, "node", d.cfg.Node)
@@ -284,7 +288,17 @@ func (d *Daemon) listen() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %q (%v): run as root or pass --socket", sock, rootErr(err))
 	}
-	if err := os.Chmod(sock, 0o660); err != nil {
+	// root:<socket group> 0660: the kernel keeps everyone else from
+	// connecting; the daemon checks each caller's uid as well.
+	mode := os.FileMode(0o600)
+	if d.access.gid >= 0 {
+		if err := os.Chown(sock, 0, d.access.gid); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("chown %q to group %q: %w", sock, d.cfg.SocketGroup, err)
+		}
+		mode = 0o660
+	}
+	if err := os.Chmod(sock, mode); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("chmod %q: %w", sock, err)
 	}
@@ -294,6 +308,7 @@ func (d *Daemon) listen() (net.Listener, error) {
 // Handler is the REST API.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/", notFound)
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
 	d.ipamRoutes(mux)
 	d.imageRoutes(mux)
@@ -315,6 +330,14 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.Store.Healthy = false
 		st.Store.Error = err.Error()
 	}
+	figs, err := d.engine.Capacity(ctx)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	for _, f := range figs {
+		st.Capacity = append(st.Capacity, api.Figure{Name: f.Name, Used: f.Used, Ceiling: f.Ceiling, Unit: f.Unit})
+	}
 	WriteJSON(w, http.StatusOK, st)
 }
 
@@ -330,18 +353,6 @@ func redact(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
-}
-
-// WriteJSON writes v as the JSON answer with status code.
-func WriteJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// WriteError writes an api.Error answer.
-func WriteError(w http.ResponseWriter, code int, err error) {
-	WriteJSON(w, code, api.Error{Error: err.Error()})
 }
 
 // bridgeExists reports whether a network interface of that name exists on this host.

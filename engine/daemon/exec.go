@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
@@ -22,7 +23,7 @@ func (d *Daemon) execRoutes(mux *http.ServeMux) {
 			return
 		}
 		if len(req.Args) == 0 {
-			WriteError(w, http.StatusBadRequest, errors.New("exec needs a command: fatbox exec NAME -- CMD [ARGS]"))
+			writeError(w, r, invalid("exec needs a command: fatbox exec NAME -- CMD [ARGS]"))
 			return
 		}
 		d.serveExec(w, r, req)
@@ -31,10 +32,22 @@ func (d *Daemon) execRoutes(mux *http.ServeMux) {
 	// container, so they stream like exec.
 	mux.HandleFunc("POST /v1/containers/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		lines, _ := strconv.Atoi(q.Get("lines"))
-		args, err := engine.LogArgs(q.Get("program"), lines, q.Get("follow") == "1")
+		lines := 0
+		if q.Has("lines") {
+			n, err := strconv.Atoi(q.Get("lines"))
+			if err != nil || n < 0 {
+				writeError(w, r, invalid(fmt.Sprintf("lines=%q is not a count of lines: give a whole number, 0 or more", q.Get("lines"))))
+				return
+			}
+			lines = n
+		}
+		follow, ok := flag(w, r, "follow")
+		if !ok {
+			return
+		}
+		args, err := engine.LogArgs(q.Get("program"), lines, follow)
 		if err != nil {
-			WriteError(w, http.StatusBadRequest, err)
+			writeError(w, r, err)
 			return
 		}
 		d.serveExec(w, r, api.ExecRequest{Args: args})
@@ -42,7 +55,7 @@ func (d *Daemon) execRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/containers/{name}/programs/{action}", func(w http.ResponseWriter, r *http.Request) {
 		args, err := engine.ProgramArgs(r.PathValue("action"), r.URL.Query().Get("program"))
 		if err != nil {
-			WriteError(w, http.StatusBadRequest, err)
+			writeError(w, r, err)
 			return
 		}
 		d.serveExec(w, r, api.ExecRequest{Args: args})
@@ -57,20 +70,18 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 	// client sends stream frames after it: read it all first.
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 	if err := d.engine.CheckRunning(r.Context(), name); err != nil {
-		replyContainer(w, nil, err)
+		reply(w, r, nil, err)
 		return
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		WriteError(w, http.StatusInternalServerError, errors.New("exec: connection cannot be taken over"))
-		return
-	}
-	conn, brw, err := hj.Hijack()
+	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		WriteError(w, http.StatusInternalServerError, fmt.Errorf("exec: %w", err))
+		writeError(w, r, fmt.Errorf("exec: the connection cannot be taken over: %w", err))
 		return
 	}
 	defer conn.Close()
+	// A stream has its own idle rules (the process decides how long it
+	// runs): the body's read deadline no longer applies.
+	_ = conn.SetDeadline(time.Time{})
 	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: fatbox-exec\r\n\r\n"); err != nil {
 		return
 	}

@@ -1,14 +1,11 @@
 package daemon
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 
 	"github.com/fatbox/fatbox/engine/api"
-	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/ipam"
 )
 
@@ -16,27 +13,31 @@ func (d *Daemon) ipamRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/pools", d.handleCreatePool)
 	mux.HandleFunc("GET /v1/pools", func(w http.ResponseWriter, r *http.Request) {
 		ps, err := d.ipam.ListPools(r.Context())
-		reply(w, ps, err)
+		reply(w, r, toPools(ps), err)
 	})
 	mux.HandleFunc("GET /v1/pools/{pool}", func(w http.ResponseWriter, r *http.Request) {
 		p, _, err := d.ipam.GetPool(r.Context(), r.PathValue("pool"))
-		reply(w, p, err)
+		reply(w, r, toPool(p), err)
 	})
 	mux.HandleFunc("DELETE /v1/pools/{pool}", func(w http.ResponseWriter, r *http.Request) {
-		err := d.ipam.DeletePool(r.Context(), r.PathValue("pool"), r.URL.Query().Get("force") == "1")
-		reply(w, struct{}{}, err)
+		force, ok := flag(w, r, "force")
+		if !ok {
+			return
+		}
+		err := d.ipam.DeletePool(r.Context(), r.PathValue("pool"), force)
+		reply(w, r, struct{}{}, err)
 	})
 	mux.HandleFunc("GET /v1/pools/{pool}/leases", func(w http.ResponseWriter, r *http.Request) {
 		if _, _, err := d.ipam.GetPool(r.Context(), r.PathValue("pool")); err != nil {
-			reply(w, nil, err)
+			reply(w, r, nil, err)
 			return
 		}
 		ls, err := d.ipam.List(r.Context(), r.PathValue("pool"))
-		reply(w, ls, err)
+		reply(w, r, toLeases(ls), err)
 	})
 	mux.HandleFunc("GET /v1/pools/{pool}/leases/{name}", func(w http.ResponseWriter, r *http.Request) {
 		l, err := d.ipam.Get(r.Context(), r.PathValue("pool"), r.PathValue("name"))
-		reply(w, l, err)
+		reply(w, r, toLease(l), err)
 	})
 	mux.HandleFunc("POST /v1/pools/{pool}/leases", func(w http.ResponseWriter, r *http.Request) {
 		var req api.AllocateRequest
@@ -50,11 +51,11 @@ func (d *Daemon) ipamRoutes(mux *http.ServeMux) {
 		} else {
 			l, err = d.ipam.Allocate(r.Context(), r.PathValue("pool"), req.Name)
 		}
-		reply(w, l, err)
+		reply(w, r, toLease(l), err)
 	})
 	mux.HandleFunc("DELETE /v1/pools/{pool}/leases/{name}", func(w http.ResponseWriter, r *http.Request) {
 		l, err := d.ipam.Release(r.Context(), r.PathValue("pool"), r.PathValue("name"))
-		reply(w, l, err)
+		reply(w, r, toLease(l), err)
 	})
 	mux.HandleFunc("POST /v1/pools/{pool}/gc", func(w http.ResponseWriter, r *http.Request) {
 		var req api.GCRequest
@@ -65,7 +66,7 @@ func (d *Daemon) ipamRoutes(mux *http.ServeMux) {
 		// owners the caller names. An unreadable inventory fails closed.
 		recs, err := d.inv.List(r.Context())
 		if err != nil {
-			reply(w, nil, fmt.Errorf("ip gc: cannot read the inventory, so nothing was freed: %w", err))
+			reply(w, r, nil, fmt.Errorf("ip gc: cannot read the inventory, so nothing was freed: %w", err))
 			return
 		}
 		alive := map[string]bool{}
@@ -76,53 +77,24 @@ func (d *Daemon) ipamRoutes(mux *http.ServeMux) {
 			alive[n] = true
 		}
 		res, err := d.ipam.GC(r.Context(), r.PathValue("pool"), alive, req.DryRun)
-		reply(w, res, err)
+		reply(w, r, toGCResult(res), err)
 	})
 	mux.HandleFunc("GET /v1/ips/{ip}", func(w http.ResponseWriter, r *http.Request) {
 		ip, err := netip.ParseAddr(r.PathValue("ip"))
 		if err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Errorf("bad address %q: give an IPv4 address like 198.18.0.23", r.PathValue("ip")))
+			writeError(w, r, invalid(fmt.Sprintf("bad address %q: give an IPv4 address like 198.18.0.23", r.PathValue("ip"))))
 			return
 		}
 		l, err := d.ipam.Owner(r.Context(), ip)
-		reply(w, l, err)
+		reply(w, r, toLease(l), err)
 	})
 }
 
 func (d *Daemon) handleCreatePool(w http.ResponseWriter, r *http.Request) {
-	var p ipam.Pool
-	if !decode(w, r, &p) {
+	var req api.Pool
+	if !decode(w, r, &req) {
 		return
 	}
-	p, err := d.ipam.CreatePool(r.Context(), p)
-	reply(w, p, err)
-}
-
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %v", err))
-		return false
-	}
-	return true
-}
-
-// reply maps errors to HTTP codes; the message goes through unchanged.
-func reply(w http.ResponseWriter, v any, err error) {
-	if err == nil {
-		WriteJSON(w, http.StatusOK, v)
-		return
-	}
-	code := http.StatusBadRequest
-	switch {
-	case errors.Is(err, ipam.ErrPoolNotFound), errors.Is(err, ipam.ErrLeaseNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrPoolInUse), errors.Is(err, ipam.ErrPoolFull),
-		errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrExists):
-		code = http.StatusConflict
-	case errors.Is(err, store.ErrUnavailable):
-		code = http.StatusServiceUnavailable
-	}
-	WriteError(w, code, err)
+	p, err := d.ipam.CreatePool(r.Context(), fromPool(req))
+	reply(w, r, toPool(p), err)
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -48,9 +48,9 @@ func TestCreateSSHRemove(t *testing.T) {
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(keyDir, "id")).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
-	create := func() inventory.Record {
+	create := func() api.Container {
 		t.Helper()
-		var rs []inventory.Record
+		var rs []api.Container
 		r := ok("create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--cpus", "1", "--memory", "512M", "--disk", "1G",
 			"--ssh-key", filepath.Join(keyDir, "id.pub"), "-o", "json")
 		if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil || len(rs) != 1 {
@@ -128,7 +128,7 @@ func TestCreateSSHRemove(t *testing.T) {
 	if after := fp(); after != before {
 		t.Fatalf("host key changed across stop/start: %s → %s", before, after)
 	}
-	var afterRec []inventory.Record
+	var afterRec []api.Container
 	json.Unmarshal([]byte(ok("ls", "-o", "json").stdout), &afterRec)
 	if len(afterRec) != 1 || afterRec[0].IP != rec.IP || afterRec[0].MAC != rec.MAC || afterRec[0].Status != "running" {
 		t.Fatalf("after stop/start: %+v, was %s/%s", afterRec, rec.IP, rec.MAC)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/daemon"
 	"github.com/fatbox/fatbox/test/harness"
@@ -92,16 +91,16 @@ func (e *vmEnv) ok(args ...string) result {
 	return r
 }
 
-func (e *vmEnv) create(name string, extra ...string) engine.Info {
+func (e *vmEnv) create(name string, extra ...string) api.ContainerInfo {
 	e.t.Helper()
 	e.ok(append([]string{"create", name, "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key + ".pub"}, extra...)...)
 	e.t.Cleanup(func() { fatbox(e.t, "rm", name, "--socket", e.sock) })
 	return e.inspect(name)
 }
 
-func (e *vmEnv) inspect(name string) engine.Info {
+func (e *vmEnv) inspect(name string) api.ContainerInfo {
 	e.t.Helper()
-	var in engine.Info
+	var in api.ContainerInfo
 	if err := json.Unmarshal([]byte(e.ok("inspect", name).stdout), &in); err != nil {
 		e.t.Fatalf("inspect %s: %v", name, err)
 	}

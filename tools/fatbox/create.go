@@ -1,183 +1,118 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/fatbox/fatbox/engine"
-	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/limits"
 )
 
+// createFlags are `fatbox create`'s flags as typed.
+type createFlags struct {
+	image, pool                 string
+	cpus                        float64
+	memory, disk, swap, netRate string
+	readBps, writeBps           string
+	readIOPS, writeIOPS         uint64
+	keyFiles                    []string
+	autostart                   bool
+	output                      string
+}
+
 func newCreateCmd(g *globals) *cobra.Command {
-	var req engine.CreateRequest
-	var memory, disk, swap, netRate, readBps, writeBps string
-	var keyFiles []string
-	var output string
-	var autostart bool
+	var f createFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME --image IMAGE --pool POOL [--cpus N --memory 2G --disk 10G --ssh-key FILE]",
 		Short: "create and start a fat container",
-		Args:  cobra.ExactArgs(1),
+		Long: "Create and start a fat container. Sizes are binary: K, M, G, T with or without B or iB " +
+			"(2G = 2GB = 2GiB = 2048 MiB); memory at least 64M.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			req.Name = args[0]
-			var err error
-			if req.MemoryBytes, err = parseSize(memory, "--memory"); err != nil {
-				return err
-			}
-			if req.DiskBytes, err = parseSize(disk, "--disk"); err != nil {
-				return err
-			}
-			if req.SwapBytes, err = parseSize(swap, "--swap"); err != nil {
-				return err
-			}
-			if req.NetRateBits, err = parseRate(netRate); err != nil {
-				return err
-			}
-			var n int64
-			if n, err = parseSize(readBps, "--disk-read-bps"); err != nil {
-				return err
-			}
-			req.DiskReadBps = uint64(n)
-			if n, err = parseSize(writeBps, "--disk-write-bps"); err != nil {
-				return err
-			}
-			req.DiskWriteBps = uint64(n)
-			for _, f := range keyFiles {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					return fmt.Errorf("--ssh-key: %w", err)
-				}
-				for _, l := range strings.Split(string(b), "\n") {
-					if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-						req.SSHKeys = append(req.SSHKeys, l)
-					}
-				}
-			}
-			req.Autostart = &autostart
-			rec, err := g.client().Create(ctxOf(cmd), req)
-			if err != nil {
-				return err
-			}
-			return printContainers(cmd.OutOrStdout(), []inventory.Record{rec}, output)
+			return runCreate(ctxOf(cmd), cmd.OutOrStdout(), g.client(), args[0], f)
 		},
 	}
-	cmd.Flags().StringVar(&req.Image, "image", "", "image name (see `fatbox image ls`)")
-	cmd.Flags().StringVar(&req.Pool, "pool", "", "IP pool (see `fatbox pool ls`)")
-	cmd.Flags().Float64Var(&req.CPUs, "cpus", 1, "vCPUs")
-	cmd.Flags().StringVar(&memory, "memory", "1G", "memory limit, e.g. 512M or 2G")
-	cmd.Flags().StringVar(&disk, "disk", "10G", "disk size, e.g. 10G")
-	cmd.Flags().StringSliceVar(&keyFiles, "ssh-key", nil, "public key file to authorize for root, repeatable")
-	cmd.Flags().StringVar(&swap, "swap", "", "swap the container may use beyond --memory, e.g. 512M (default none)")
-	cmd.Flags().StringVar(&netRate, "net-rate", "", "network rate limit each way, e.g. 100mbit or 1gbit (default unlimited)")
-	cmd.Flags().StringVar(&readBps, "disk-read-bps", "", "disk read limit in bytes/s, e.g. 50M (default unlimited)")
-	cmd.Flags().StringVar(&writeBps, "disk-write-bps", "", "disk write limit in bytes/s for direct IO, e.g. 50M (default unlimited)")
-	cmd.Flags().Uint64Var(&req.DiskReadIOPS, "disk-read-iops", 0, "disk read operations per second (default unlimited)")
-	cmd.Flags().Uint64Var(&req.DiskWriteIOPS, "disk-write-iops", 0, "disk write operations per second for direct IO (default unlimited)")
-	cmd.Flags().BoolVar(&autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	fl := cmd.Flags()
+	fl.StringVar(&f.image, "image", "", "image name (see `fatbox image ls`)")
+	fl.StringVar(&f.pool, "pool", "", "IP pool (see `fatbox pool ls`)")
+	fl.Float64Var(&f.cpus, "cpus", 1, "vCPUs (up to this host's CPUs; fractions limit the CPU time)")
+	fl.StringVar(&f.memory, "memory", "1G", "memory limit, e.g. 512M or 2G (at least 64M)")
+	fl.StringVar(&f.disk, "disk", "10G", "disk size, e.g. 10G")
+	fl.StringSliceVar(&f.keyFiles, "ssh-key", nil, "public key file to authorize for root, repeatable")
+	fl.StringVar(&f.swap, "swap", "", "swap the container may use beyond --memory, e.g. 512M (default none)")
+	fl.StringVar(&f.netRate, "net-rate", "", "network rate limit each way, e.g. 100mbit or 1gbit (default unlimited)")
+	fl.StringVar(&f.readBps, "disk-read-bps", "", "disk read limit in bytes/s, e.g. 50M (default unlimited)")
+	fl.StringVar(&f.writeBps, "disk-write-bps", "", "disk write limit in bytes/s for direct IO, e.g. 50M (default unlimited)")
+	fl.Uint64Var(&f.readIOPS, "disk-read-iops", 0, "disk read operations per second (default unlimited)")
+	fl.Uint64Var(&f.writeIOPS, "disk-write-iops", 0, "disk write operations per second for direct IO (default unlimited)")
+	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
+	addOutputFlag(cmd, &f.output)
 	return cmd
 }
 
-func newRmCmd(g *globals) *cobra.Command {
-	var release bool
-	cmd := &cobra.Command{
-		Use: "rm NAME [--release-ip]", Short: "stop and remove a container (the name keeps its IP unless --release-ip)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.client().Remove(ctxOf(cmd), args[0], release); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "container %s removed\n", args[0])
-			return err
-		},
+// createRequest turns the flags into the API's request, refusing what the
+// daemon would refuse (the same checks, from engine/limits) before asking it.
+func createRequest(name string, f createFlags) (api.CreateRequest, error) {
+	req := api.CreateRequest{Name: name, Image: f.image, Pool: f.pool, CPUs: f.cpus,
+		DiskReadIOPS: f.readIOPS, DiskWriteIOPS: f.writeIOPS, Autostart: &f.autostart}
+	var err error
+	size := func(field, s string, check func(string, int64) error) int64 {
+		if err != nil || s == "" {
+			return 0
+		}
+		var n int64
+		if n, err = limits.ParseSize(field, s); err == nil && check != nil {
+			err = check(field, n)
+		}
+		return n
 	}
-	cmd.Flags().BoolVar(&release, "release-ip", false, "give the name's address back (into quarantine)")
-	return cmd
-}
-
-func newLsCmd(g *globals) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use: "ls", Short: "list containers", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			rs, err := g.client().ListContainers(ctxOf(cmd))
-			if err != nil {
-				return err
-			}
-			return printContainers(cmd.OutOrStdout(), rs, output)
-		},
+	req.MemoryBytes = size("--memory", f.memory, limits.CheckMemory)
+	req.DiskBytes = size("--disk", f.disk, limits.CheckDisk)
+	req.SwapBytes = size("--swap", f.swap, limits.CheckSwap)
+	req.DiskReadBps = uint64(size("--disk-read-bps", f.readBps, nil))
+	req.DiskWriteBps = uint64(size("--disk-write-bps", f.writeBps, nil))
+	if err != nil {
+		return req, err
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	return cmd
-}
-
-func parseSize(s, flag string) (int64, error) {
-	if s == "" {
-		return 0, nil
+	// The host's CPU count is the daemon's to check.
+	if err := limits.CheckCPUs("--cpus", f.cpus, 0); err != nil {
+		return req, err
 	}
-	mult := int64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1 << 10
-	case "M":
-		mult = 1 << 20
-	case "G":
-		mult = 1 << 30
-	case "T":
-		mult = 1 << 40
-	}
-	num := s
-	if mult != 1 {
-		num = s[:len(s)-1]
-	}
-	var n float64
-	if _, err := fmt.Sscanf(num, "%g", &n); err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad %s %q: write a size like 512M or 2G", flag, s)
-	}
-	return int64(n * float64(mult)), nil
-}
-
-// parseRate reads a network rate like tc writes it: 100mbit, 1gbit,
-// 500kbit, or bits per second.
-func parseRate(s string) (uint64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	l := strings.ToLower(s)
-	mult := 1.0
-	for _, u := range []struct {
-		suffix string
-		m      float64
-	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}} {
-		if strings.HasSuffix(l, u.suffix) {
-			l, mult = strings.TrimSuffix(l, u.suffix), u.m
-			break
+	if f.netRate != "" {
+		if req.NetRateBits, err = limits.ParseRate("--net-rate", f.netRate); err != nil {
+			return req, err
 		}
 	}
-	n, err := strconv.ParseFloat(l, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad --net-rate %q: write a rate like 100mbit or 1gbit", s)
+	for _, file := range f.keyFiles {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return req, fmt.Errorf("--ssh-key: %w", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				req.SSHKeys = append(req.SSHKeys, l)
+			}
+		}
 	}
-	return uint64(n * mult), nil
+	return req, nil
 }
 
-func printContainers(w interface{ Write([]byte) (int, error) }, rs []inventory.Record, output string) error {
-	if output == "json" {
-		return writeJSON(w, rs)
+func runCreate(ctx context.Context, w io.Writer, c *api.Client, name string, f createFlags) error {
+	if err := checkOutput(f.output); err != nil {
+		return err
 	}
-	tw := table(w)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tIP\tMAC\tIMAGE\tVCPUS\tMEMORY\tDISK\tNODE")
-	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d MiB\t%d GiB\t%s\n", r.Name, r.Status, r.IP, r.MAC, r.Image, r.VCPUs, r.MemoryMiB, r.DiskGiB, r.Node)
+	req, err := createRequest(name, f)
+	if err != nil {
+		return err
 	}
-	return tw.Flush()
+	ct, err := c.Create(ctx, req)
+	if err != nil {
+		return err
+	}
+	return printContainers(w, []api.Container{ct}, f.output)
 }

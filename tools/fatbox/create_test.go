@@ -1,16 +1,53 @@
 package main
 
-import "testing"
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
 
-func TestParseRate(t *testing.T) {
-	for in, want := range map[string]uint64{"100mbit": 100e6, "1gbit": 1e9, "1.5Mbit": 1.5e6, "500kbit": 500e3, "64000": 64000, "": 0} {
-		if got, err := parseRate(in); err != nil || got != want {
-			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
-		}
+	"github.com/fatbox/fatbox/engine/limits"
+)
+
+// The CLI refuses what the daemon would refuse, through the same checks,
+// and names the flag.
+func TestCreateRequestFlags(t *testing.T) {
+	base := createFlags{image: "i", pool: "p", cpus: 1, memory: "1G", disk: "10G", autostart: true, output: "table"}
+	req, err := createRequest("web-01", base)
+	if err != nil || req.MemoryBytes != 1<<30 || req.DiskBytes != 10<<30 || req.CPUs != 1 || req.Autostart == nil || !*req.Autostart {
+		t.Fatalf("defaults: %+v, %v", req, err)
 	}
-	for _, bad := range []string{"fast", "10mbitx", "-5mbit", "0"} {
-		if _, err := parseRate(bad); err == nil {
-			t.Errorf("parseRate(%q) accepted", bad)
+	f := base
+	f.memory, f.disk, f.swap, f.netRate, f.readBps = "2GB", "256M", "512MiB", "100mbit", "50M"
+	req, err = createRequest("web-01", f)
+	if err != nil || req.MemoryBytes != 2<<30 || req.DiskBytes != 256<<20 || req.SwapBytes != 512<<20 || req.NetRateBits != 100e6 || req.DiskReadBps != 50<<20 {
+		t.Fatalf("sizes: %+v, %v", req, err)
+	}
+	for _, c := range []struct {
+		mod  func(*createFlags)
+		flag string
+	}{
+		{func(f *createFlags) { f.memory = "2X" }, "--memory"},
+		{func(f *createFlags) { f.memory = "1" }, "--memory"},
+		{func(f *createFlags) { f.memory = "2G junk" }, "--memory"},
+		{func(f *createFlags) { f.disk = "-1G" }, "--disk"},
+		{func(f *createFlags) { f.swap = "lots" }, "--swap"},
+		{func(f *createFlags) { f.netRate = "fast" }, "--net-rate"},
+		{func(f *createFlags) { f.readBps = "5Q" }, "--disk-read-bps"},
+		{func(f *createFlags) { f.cpus = 0 }, "--cpus"},
+		{func(f *createFlags) { f.cpus = -1 }, "--cpus"},
+		{func(f *createFlags) { f.cpus = math.NaN() }, "--cpus"},
+		{func(f *createFlags) { f.cpus = math.Inf(1) }, "--cpus"},
+		{func(f *createFlags) { f.keyFiles = []string{"/nonexistent/key.pub"} }, "--ssh-key"},
+	} {
+		f := base
+		c.mod(&f)
+		_, err := createRequest("web-01", f)
+		if err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%+v: error %v, want one naming %s", f, err, c.flag)
+		}
+		if err != nil && c.flag != "--ssh-key" && !errors.Is(err, limits.ErrInvalid) {
+			t.Errorf("%s: error %v is not limits.ErrInvalid", c.flag, err)
 		}
 	}
 }

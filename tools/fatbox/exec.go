@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
 )
 
@@ -30,18 +29,6 @@ func newExecCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&env, "env", "e", nil, "set an environment variable, KEY=VALUE; repeatable")
 	cmd.Flags().StringVarP(&cwd, "workdir", "w", "", "working directory inside the container (default /)")
 	return cmd
-}
-
-func newConsoleCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "console NAME",
-		Short: "an interactive login shell in a running container, with a terminal; works without sshd or network",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			req := api.ExecRequest{Args: engine.ConsoleArgs, TTY: true, Env: []string{"TERM=" + termName()}}
-			return codeErr(runExec(cmd, g.client(), args[0], req, true))
-		},
-	}
 }
 
 func termName() string {

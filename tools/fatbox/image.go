@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/engine/api"
 )
 
@@ -28,7 +27,7 @@ func newImageCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printImages(cmd.OutOrStdout(), []baseimages.Image{img}, output)
+			return printImages(cmd.OutOrStdout(), []api.Image{img}, output)
 		},
 	}
 	var name string
@@ -49,7 +48,7 @@ func newImageCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printImages(cmd.OutOrStdout(), []baseimages.Image{img}, output)
+			return printImages(cmd.OutOrStdout(), []api.Image{img}, output)
 		},
 	}
 	imp.Flags().StringVar(&name, "name", "", "name of the new image")
@@ -93,7 +92,7 @@ func newImageCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printImages(w io.Writer, imgs []baseimages.Image, output string) error {
+func printImages(w io.Writer, imgs []api.Image, output string) error {
 	if output == "json" {
 		return writeJSON(w, imgs)
 	}
@@ -106,7 +105,7 @@ func printImages(w io.Writer, imgs []baseimages.Image, output string) error {
 	return tw.Flush()
 }
 
-func printImageDetail(w io.Writer, i baseimages.Image) error {
+func printImageDetail(w io.Writer, i api.Image) error {
 	var progs []string
 	for _, p := range i.Programs {
 		progs = append(progs, fmt.Sprintf("%s (autostart %v)", p.Name, p.Autostart))

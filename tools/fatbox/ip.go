@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fatbox/fatbox/engine/api"
-	"github.com/fatbox/fatbox/ipam"
 )
 
 func newIPCmd(g *globals) *cobra.Command {
@@ -46,7 +45,7 @@ func newIPCmd(g *globals) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			var l ipam.Lease
+			var l api.Lease
 			var err error
 			if a, perr := netip.ParseAddr(args[0]); perr == nil {
 				l, err = g.client().Owner(ctxOf(cmd), a)
@@ -59,7 +58,7 @@ func newIPCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printLeases(cmd.OutOrStdout(), []ipam.Lease{l}, output)
+			return printLeases(cmd.OutOrStdout(), []api.Lease{l}, output)
 		},
 	}
 	var exact string
@@ -81,7 +80,7 @@ func newIPCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printLeases(cmd.OutOrStdout(), []ipam.Lease{l}, output)
+			return printLeases(cmd.OutOrStdout(), []api.Lease{l}, output)
 		},
 	}
 	allocate.Flags().StringVar(&exact, "ip", "", "take exactly this address (e.g. a retired VM's); probed with ARP first")
@@ -95,7 +94,7 @@ func newIPCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printLeases(cmd.OutOrStdout(), []ipam.Lease{l}, output)
+			return printLeases(cmd.OutOrStdout(), []api.Lease{l}, output)
 		},
 	}
 	var alive []string
@@ -161,7 +160,7 @@ func runIPGC(ctx context.Context, w io.Writer, c *api.Client, pool string, alive
 	return err
 }
 
-func printLeases(w io.Writer, ls []ipam.Lease, output string) error {
+func printLeases(w io.Writer, ls []api.Lease, output string) error {
 	if output == "json" {
 		return writeJSON(w, ls)
 	}

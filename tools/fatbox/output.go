@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 )
 
 // checkOutput validates -o.
@@ -13,6 +15,11 @@ func checkOutput(o string) error {
 		return fmt.Errorf("unknown output format %q: use -o table or -o json", o)
 	}
 	return nil
+}
+
+// addOutputFlag gives a command that prints the -o table|json flag.
+func addOutputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "table", "output format: table or json")
 }
 
 func writeJSON(w io.Writer, v any) error {

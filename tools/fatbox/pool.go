@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fatbox/fatbox/engine/api"
-	"github.com/fatbox/fatbox/ipam"
 )
 
 func newPoolCmd(g *globals) *cobra.Command {
@@ -37,7 +36,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 	create.Flags().IntVar(&f.vlan, "vlan", 0, "802.1Q VLAN id (needs --uplink)")
 	create.Flags().StringVar(&f.uplink, "uplink", "", "host interface the bridge is uplinked to")
 	create.Flags().IntVar(&f.mtu, "mtu", 0, "MTU of container interfaces (default 1500)")
-	create.Flags().DurationVar(&f.quarantine, "quarantine", ipam.DefaultQuarantine, "how long a released address is kept for its old owner")
+	create.Flags().DurationVar(&f.quarantine, "quarantine", 24*time.Hour, "how long a released address is kept for its old owner")
 
 	ls := &cobra.Command{
 		Use: "ls", Short: "list pools", Args: cobra.NoArgs,
@@ -83,8 +82,8 @@ func ctxOf(cmd *cobra.Command) context.Context {
 }
 
 // poolFromFlags turns flags into a pool; the daemon validates the rest.
-func poolFromFlags(name string, f poolFlags, quarantineSet bool) (ipam.Pool, error) {
-	p := ipam.Pool{Name: name, Bridge: f.bridge, CreateBridge: f.createBridge, VLAN: f.vlan, Uplink: f.uplink, MTU: f.mtu}
+func poolFromFlags(name string, f poolFlags, quarantineSet bool) (api.Pool, error) {
+	p := api.Pool{Name: name, Bridge: f.bridge, CreateBridge: f.createBridge, VLAN: f.vlan, Uplink: f.uplink, MTU: f.mtu}
 	if f.cidr == "" {
 		return p, fmt.Errorf("pool %q needs --cidr, e.g. --cidr 198.18.0.0/24", name)
 	}
@@ -105,7 +104,7 @@ func poolFromFlags(name string, f poolFlags, quarantineSet bool) (ipam.Pool, err
 		if !ok || err1 != nil || err2 != nil {
 			return p, fmt.Errorf("bad --range %q: write START-END, e.g. 198.18.0.10-198.18.0.200", r)
 		}
-		p.Ranges = append(p.Ranges, ipam.Range{Start: s, End: e})
+		p.Ranges = append(p.Ranges, api.Range{Start: s, End: e})
 	}
 	for _, r := range f.reserved {
 		a, err := netip.ParseAddr(r)
@@ -115,7 +114,7 @@ func poolFromFlags(name string, f poolFlags, quarantineSet bool) (ipam.Pool, err
 		p.Reserved = append(p.Reserved, a)
 	}
 	if quarantineSet {
-		q := ipam.Duration(f.quarantine)
+		q := api.Duration(f.quarantine)
 		p.Quarantine = &q
 	}
 	return p, nil
@@ -133,7 +132,7 @@ func runPoolCreate(ctx context.Context, w io.Writer, c *api.Client, name string,
 	if err != nil {
 		return err
 	}
-	return printPools(w, []ipam.Pool{p}, output)
+	return printPools(w, []api.Pool{p}, output)
 }
 
 func runPoolLs(ctx context.Context, w io.Writer, c *api.Client, output string) error {
@@ -164,7 +163,7 @@ func runPoolShow(ctx context.Context, w io.Writer, c *api.Client, name, output s
 	}
 	active := 0
 	for _, l := range leases {
-		if l.State == ipam.Active {
+		if l.State == api.LeaseActive {
 			active++
 		}
 	}
@@ -178,18 +177,18 @@ func runPoolShow(ctx context.Context, w io.Writer, c *api.Client, name, output s
 	}
 	fmt.Fprintf(tw, "name:\t%s\ncidr:\t%s\ngateway:\t%s\nranges:\t%s\nreserved:\t%s\nbridge:\t%s (create: %v)\nvlan:\t%d %s\nmtu:\t%d\nquarantine:\t%s\ncapacity:\t%d\nleases:\t%d active, %d released\n",
 		p.Name, p.CIDR, p.Gateway, strings.Join(rs, ", "), strings.Join(res, ", "), p.Bridge, p.CreateBridge, p.VLAN, p.Uplink, p.MTU,
-		p.QuarantineDuration(), p.Capacity(), active, len(leases)-active)
+		p.QuarantineDuration(), p.Capacity, active, len(leases)-active)
 	return tw.Flush()
 }
 
-func printPools(w io.Writer, ps []ipam.Pool, output string) error {
+func printPools(w io.Writer, ps []api.Pool, output string) error {
 	if output == "json" {
 		return writeJSON(w, ps)
 	}
 	tw := table(w)
 	fmt.Fprintln(tw, "NAME\tCIDR\tGATEWAY\tBRIDGE\tVLAN\tCAPACITY")
 	for _, p := range ps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Name, p.CIDR, p.Gateway, p.Bridge, p.VLAN, p.Capacity())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Name, p.CIDR, p.Gateway, p.Bridge, p.VLAN, p.Capacity)
 	}
 	return tw.Flush()
 }

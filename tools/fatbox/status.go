@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/limits"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -22,13 +24,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 			return runStatus(cmd.Context(), cmd.OutOrStdout(), g.client(), output)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
 func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("unknown output format %q: use -o text or -o json", output)
+	if output == "text" { // its name before every command took -o table
+		output = "table"
+	}
+	if err := checkOutput(output); err != nil {
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -51,8 +56,26 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 	fmt.Fprintf(w, "socket:    %s\n", st.Socket)
 	fmt.Fprintf(w, "state dir: %s\n", st.StateDir)
 	fmt.Fprintf(w, "store:     %s (%s), %s\n", st.Store.Backend, st.Store.URL, health)
+	for _, f := range st.Capacity {
+		pct := 0.0
+		if f.Ceiling > 0 {
+			pct = 100 * f.Used / f.Ceiling
+		}
+		fmt.Fprintf(w, "%-10s %s of %s (%.0f%% of the overcommit ceiling)\n", f.Name+":", figure(f.Used, f.Unit), figure(f.Ceiling, f.Unit), pct)
+	}
 	if !st.Store.Healthy {
 		return fmt.Errorf("store is unhealthy: %s", st.Store.Error)
 	}
 	return nil
+}
+
+// figure prints a capacity figure in its unit.
+func figure(v float64, unit string) string {
+	switch unit {
+	case "bytes":
+		return limits.FormatSize(int64(v))
+	case "":
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64) + " " + unit
 }

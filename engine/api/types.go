@@ -1,0 +1,189 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// The wire types below are the API's own: the daemon converts the engine's,
+// the inventory's, ipam's and baseimages' types into them, so a client (the
+// CLI, the gateway, the sync loops, the web console) imports this package
+// and nothing of the engine (a test checks its imports).
+
+// Container is a container record, shaped like a VM record.
+type Container struct {
+	Name     string  `json:"name"`
+	Hostname string  `json:"hostname"`
+	Pool     string  `json:"pool,omitempty"`
+	IP       string  `json:"ip,omitempty"`
+	MAC      string  `json:"mac,omitempty"`
+	Node     string  `json:"node,omitempty"`
+	Image    string  `json:"image"`
+	ImageID  string  `json:"image_id"`
+	VCPUs    int     `json:"vcpus,omitempty"`  // CPUs rounded up, as a VM record shows it
+	CPUs     float64 `json:"cpus,omitempty"`   // the CFS quota in CPUs
+	Cpuset   string  `json:"cpuset,omitempty"` // host CPUs it is pinned to, e.g. "0-1"
+	// Sizes are exact: MiB, never rounded to GiB.
+	MemoryMiB     int64  `json:"memory_mib,omitempty"`
+	DiskMiB       int64  `json:"disk_mib,omitempty"`
+	SwapMiB       int64  `json:"swap_mib,omitempty"`
+	NetRateBits   uint64 `json:"net_rate_bits,omitempty"`
+	DiskReadBps   uint64 `json:"disk_read_bps,omitempty"`
+	DiskWriteBps  uint64 `json:"disk_write_bps,omitempty"`
+	DiskReadIOPS  uint64 `json:"disk_read_iops,omitempty"`
+	DiskWriteIOPS uint64 `json:"disk_write_iops,omitempty"`
+	Owner         string `json:"owner,omitempty"`
+	App           string `json:"app,omitempty"`
+	Env           string `json:"env,omitempty"`
+	// Status is the record's: creating, running, stopping, stopped, removing.
+	Status    string `json:"status"`
+	Autostart bool   `json:"autostart"`
+	// RenamedFrom is the name before the last rename, while its state dir
+	// is still being moved.
+	RenamedFrom string    `json:"renamed_from,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ContainerInfo is a record plus what the host says of the container now.
+type ContainerInfo struct {
+	Container
+	// State is runc's: "running", "stopped", "created", or "" if runc does not know it.
+	State string `json:"state"`
+	// PID is the container's init on the host (0 unless running).
+	PID int `json:"pid,omitempty"`
+	// DiskUsedBytes and DiskSizeBytes are the writable disk's (0 unless mounted).
+	DiskUsedBytes int64 `json:"disk_used_bytes,omitempty"`
+	DiskSizeBytes int64 `json:"disk_size_bytes,omitempty"`
+}
+
+// CreateRequest is POST /v1/containers. Sizes are bytes; 0 means the
+// default (DiskBytes 10 GiB, MemoryBytes 1 GiB, CPUs 1).
+type CreateRequest struct {
+	Name        string   `json:"name"`
+	Image       string   `json:"image"`
+	Pool        string   `json:"pool"`
+	CPUs        float64  `json:"cpus"`
+	MemoryBytes int64    `json:"memory_bytes"`
+	DiskBytes   int64    `json:"disk_bytes"`
+	SSHKeys     []string `json:"ssh_keys"`
+	SwapBytes   int64    `json:"swap_bytes,omitempty"` // swap beyond memory; 0: none
+	NetRateBits uint64   `json:"net_rate_bits,omitempty"`
+	// Disk IO limits on the writable disk (reads and direct IO); 0: unlimited.
+	DiskReadBps   uint64 `json:"disk_read_bps,omitempty"`
+	DiskWriteBps  uint64 `json:"disk_write_bps,omitempty"`
+	DiskReadIOPS  uint64 `json:"disk_read_iops,omitempty"`
+	DiskWriteIOPS uint64 `json:"disk_write_iops,omitempty"`
+	// Autostart: boot it again when the daemon finds it dead; nil means true.
+	Autostart *bool `json:"autostart,omitempty"`
+}
+
+// RenameRequest is POST /v1/containers/{name}/rename.
+type RenameRequest struct {
+	Name string `json:"name"`
+}
+
+// Range is an inclusive range of usable addresses.
+type Range struct {
+	Start netip.Addr `json:"start"`
+	End   netip.Addr `json:"end"`
+}
+
+func (r Range) String() string { return r.Start.String() + "-" + r.End.String() }
+
+// Pool is a set of IPv4 addresses on one layer-2 bridge.
+type Pool struct {
+	Name         string       `json:"name"`
+	CIDR         netip.Prefix `json:"cidr"`
+	Gateway      netip.Addr   `json:"gateway"`
+	Ranges       []Range      `json:"ranges,omitempty"`
+	Reserved     []netip.Addr `json:"reserved,omitempty"`
+	Bridge       string       `json:"bridge"`
+	CreateBridge bool         `json:"create_bridge,omitempty"`
+	VLAN         int          `json:"vlan,omitempty"`
+	Uplink       string       `json:"uplink,omitempty"`
+	MTU          int          `json:"mtu,omitempty"`
+	// Quarantine is how long a released address is held for its old
+	// owner; nil means the default (24 h), 0 means none.
+	Quarantine *Duration `json:"quarantine,omitempty"`
+	Deleting   bool      `json:"deleting,omitempty"`
+	// Capacity is how many addresses the pool can hand out (answers only).
+	Capacity int `json:"capacity,omitempty"`
+}
+
+// QuarantineDuration is Quarantine with its default.
+func (p Pool) QuarantineDuration() time.Duration {
+	if p.Quarantine == nil {
+		return 24 * time.Hour
+	}
+	return time.Duration(*p.Quarantine)
+}
+
+// Duration is a time.Duration that reads and writes as "24h0m0s" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string like \"24h\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("bad duration %q: write it like \"24h\" or \"30m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Lease states.
+const (
+	LeaseActive   = "active"
+	LeaseReleased = "released" // in quarantine: only its old owner can have it back
+)
+
+// Lease is one name's address in one pool.
+type Lease struct {
+	Pool            string     `json:"pool"`
+	Name            string     `json:"name"`
+	IP              netip.Addr `json:"ip"`
+	State           string     `json:"state"` // active, or released (in quarantine)
+	Host            string     `json:"host,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	QuarantineUntil time.Time  `json:"quarantine_until,omitzero"`
+}
+
+// GCResult lists what `ip gc` found and, unless a dry run, released.
+type GCResult struct {
+	Orphans  []Lease `json:"orphans"`
+	Released []Lease `json:"released"`
+	DryRun   bool    `json:"dry_run"`
+}
+
+// Image is one image in the daemon's local store.
+type Image struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Source    string    `json:"source"`
+	Recipe    string    `json:"recipe,omitempty"`
+	RecipeKey string    `json:"recipe_key,omitempty"`
+	Parent    string    `json:"parent,omitempty"`
+	Packages  []string  `json:"packages,omitempty"`
+	Programs  []Program `json:"programs,omitempty"`
+	Created   time.Time `json:"created"`
+	Size      int64     `json:"size"`
+}
+
+// Program is a supervisord program an image runs.
+type Program struct {
+	Name         string            `json:"name"`
+	Command      string            `json:"command"`
+	User         string            `json:"user,omitempty"`
+	Autostart    bool              `json:"autostart"`
+	Priority     int               `json:"priority,omitempty"`
+	Environment  map[string]string `json:"environment,omitempty"`
+	StopWaitSecs int               `json:"stopwaitsecs,omitempty"`
+}

@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine"
+	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/ipam"
+)
+
+// The API's wire types are its own (engine/api imports nothing of the
+// engine); these turn the packages' types into them and back.
+
+func toContainer(r inventory.Record) api.Container {
+	return api.Container{Name: r.Name, Hostname: r.Hostname, Pool: r.Pool, IP: r.IP, MAC: r.MAC, Node: r.Node,
+		Image: r.Image, ImageID: r.ImageID, VCPUs: r.VCPUs, CPUs: r.CPUs, Cpuset: r.Cpuset,
+		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
+		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
+		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+func toContainers(rs []inventory.Record) []api.Container {
+	out := make([]api.Container, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, toContainer(r))
+	}
+	return out
+}
+
+func toContainerInfo(in engine.Info) api.ContainerInfo {
+	return api.ContainerInfo{Container: toContainer(in.Record), State: in.State, PID: in.PID,
+		DiskUsedBytes: in.DiskUsedBytes, DiskSizeBytes: in.DiskSizeBytes}
+}
+
+func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
+	return engine.CreateRequest{Name: r.Name, Image: r.Image, Pool: r.Pool, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes,
+		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
+		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
+		Autostart: r.Autostart}
+}
+
+func toPool(p ipam.Pool) api.Pool {
+	out := api.Pool{Name: p.Name, CIDR: p.CIDR, Gateway: p.Gateway, Reserved: p.Reserved, Bridge: p.Bridge,
+		CreateBridge: p.CreateBridge, VLAN: p.VLAN, Uplink: p.Uplink, MTU: p.MTU, Deleting: p.Deleting, Capacity: p.Capacity()}
+	for _, r := range p.Ranges {
+		out.Ranges = append(out.Ranges, api.Range{Start: r.Start, End: r.End})
+	}
+	q := api.Duration(p.QuarantineDuration())
+	out.Quarantine = &q
+	return out
+}
+
+func toPools(ps []ipam.Pool) []api.Pool {
+	out := make([]api.Pool, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toPool(p))
+	}
+	return out
+}
+
+func fromPool(p api.Pool) ipam.Pool {
+	out := ipam.Pool{Name: p.Name, CIDR: p.CIDR, Gateway: p.Gateway, Reserved: p.Reserved, Bridge: p.Bridge,
+		CreateBridge: p.CreateBridge, VLAN: p.VLAN, Uplink: p.Uplink, MTU: p.MTU}
+	for _, r := range p.Ranges {
+		out.Ranges = append(out.Ranges, ipam.Range{Start: r.Start, End: r.End})
+	}
+	if p.Quarantine != nil {
+		q := ipam.Duration(*p.Quarantine)
+		out.Quarantine = &q
+	}
+	return out
+}
+
+func toLease(l ipam.Lease) api.Lease {
+	return api.Lease{Pool: l.Pool, Name: l.Name, IP: l.IP, State: l.State, Host: l.Host,
+		CreatedAt: l.CreatedAt, QuarantineUntil: l.QuarantineUntil}
+}
+
+func toLeases(ls []ipam.Lease) []api.Lease {
+	out := make([]api.Lease, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, toLease(l))
+	}
+	return out
+}
+
+func toGCResult(r ipam.GCResult) api.GCResult {
+	return api.GCResult{Orphans: toLeases(r.Orphans), Released: toLeases(r.Released), DryRun: r.DryRun}
+}
+
+func toImage(i baseimages.Image) api.Image {
+	out := api.Image{ID: i.ID, Name: i.Name, Source: i.Source, Recipe: i.Recipe, RecipeKey: i.RecipeKey,
+		Parent: i.Parent, Packages: i.Packages, Created: i.Created, Size: i.Size}
+	for _, p := range i.Programs {
+		out.Programs = append(out.Programs, api.Program{Name: p.Name, Command: p.Command, User: p.User,
+			Autostart: p.Autostart, Priority: p.Priority, Environment: p.Environment, StopWaitSecs: p.StopWaitSecs})
+	}
+	return out
+}
+
+func toImages(is []baseimages.Image) []api.Image {
+	out := make([]api.Image, 0, len(is))
+	for _, i := range is {
+		out = append(out, toImage(i))
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fatbox/fatbox/engine/limits"
+)
+
+// Defaults of a create request's zero fields.
+const (
+	DefaultCPUs        = 1
+	DefaultMemoryBytes = 1 << 30
+	DefaultDiskBytes   = 10 << 30
+)
+
+// checkRequest fills a create request's defaults and checks every field
+// with the one validation layer (engine/limits, inventory's name rule), so
+// an API client cannot do what the CLI refuses. Field names are the API's.
+func (e *Engine) checkRequest(req *CreateRequest) error {
+	if req.Image == "" {
+		return invalidf("create %q needs an image (--image; `fatbox image ls` lists them)", req.Name)
+	}
+	if req.Pool == "" {
+		return invalidf("create %q needs an IP pool (--pool; `fatbox pool ls` lists them)", req.Name)
+	}
+	if req.CPUs == 0 {
+		req.CPUs = DefaultCPUs
+	}
+	if req.MemoryBytes == 0 {
+		req.MemoryBytes = DefaultMemoryBytes
+	}
+	if req.DiskBytes == 0 {
+		req.DiskBytes = DefaultDiskBytes
+	}
+	host, err := e.host()
+	if err != nil {
+		return err
+	}
+	if err := limits.CheckCPUs("cpus", req.CPUs, host.CPUs); err != nil {
+		return err
+	}
+	if err := limits.CheckMemory("memory_bytes", req.MemoryBytes); err != nil {
+		return err
+	}
+	if err := limits.CheckDisk("disk_bytes", req.DiskBytes); err != nil {
+		return err
+	}
+	for _, c := range []error{
+		limits.CheckSwap("swap_bytes", req.SwapBytes),
+		limits.CheckNetRate("net_rate_bits", req.NetRateBits),
+		limits.CheckIOBytes("disk_read_bps", req.DiskReadBps),
+		limits.CheckIOBytes("disk_write_bps", req.DiskWriteBps),
+		limits.CheckIOPS("disk_read_iops", req.DiskReadIOPS),
+		limits.CheckIOPS("disk_write_iops", req.DiskWriteIOPS),
+	} {
+		if c != nil {
+			return c
+		}
+	}
+	for _, k := range req.SSHKeys {
+		if len(k) > 16<<10 {
+			return invalidf("ssh_keys: a key of %d bytes is not a public key: give the .pub file", len(k))
+		}
+	}
+	return nil
+}
+
+// host is what this host has, for limits and overcommit ceilings.
+func (e *Engine) host() (limits.Host, error) {
+	h, err := limits.ReadHost(e.StateDir)
+	if err != nil {
+		return h, fmt.Errorf("read this host's CPUs, memory and disk: %w", err)
+	}
+	return h, nil
+}
+
+// usage sums the sizes of this node's containers (every record, whatever
+// its status: a stopped container keeps its disk and may start again).
+func (e *Engine) usage(ctx context.Context) (limits.Usage, error) {
+	rs, err := e.Inventory.List(ctx)
+	if err != nil {
+		return limits.Usage{}, err
+	}
+	var u limits.Usage
+	for _, r := range rs {
+		if r.Node != e.Node {
+			continue
+		}
+		u.Containers++
+		u.CPUs += r.CPUs
+		u.MemoryBytes += r.MemoryMiB << 20
+		u.DiskBytes += r.DiskMiB << 20
+	}
+	return u, nil
+}
+
+// admit refuses a create that would take this node past an overcommit
+// ceiling. Creates on one node are not serialised with each other, so two
+// racing creates may together pass a ceiling by one container's size.
+func (e *Engine) admit(ctx context.Context, req CreateRequest) error {
+	h, err := e.host()
+	if err != nil {
+		return err
+	}
+	u, err := e.usage(ctx)
+	if err != nil {
+		return err
+	}
+	return e.Overcommit.Admit(h, u, req.CPUs, req.MemoryBytes, req.DiskBytes)
+}
+
+// Capacity is this node's usage against its overcommit ceilings, for
+// `fatbox status`.
+func (e *Engine) Capacity(ctx context.Context) ([]limits.Figure, error) {
+	h, err := e.host()
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.Overcommit.Figures(h, u), nil
+}
