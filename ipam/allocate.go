@@ -387,7 +387,7 @@ func (a *Allocator) AllocateExact(ctx context.Context, pool, name string, ip net
 				extra = append(extra, store.Op{Kind: store.OpDelete, Key: leaseKey(pool, e.Name), Version: old.Version})
 			}
 		}
-		if !probed && a.Prober != nil && (a.BridgeExists == nil || a.BridgeExists(p.Bridge)) {
+		if !probed && a.Prober != nil && a.bridgeHere(p.Bridge) {
 			inUse, mac, err := a.Prober.Probe(ctx, p.Bridge, ip)
 			if err != nil {
 				return fmt.Errorf("ARP probe for %s on %q: %w", ip, p.Bridge, err)

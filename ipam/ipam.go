@@ -77,8 +77,17 @@ type Allocator struct {
 	// Prober checks AllocateExact's address on the pool's bridge; nil means no probe.
 	Prober Prober
 	// BridgeExists says whether a bridge exists on this host (probes run only
-	// then); nil means probe whenever Prober is set.
+	// then); nil means ask LinkKind, or probe whenever Prober is set.
 	BridgeExists func(name string) bool
+	// LinkKind says whether a network interface exists on this host and its
+	// kind: "bridge", "device" (a NIC), or another link kind ("veth",
+	// "vlan", "bond", ...). CreatePool refuses a bridge name that is an
+	// existing link of another kind. nil skips the check.
+	LinkKind func(name string) (kind string, exists bool, err error)
+	// Containers returns the pool of every container record, on every node,
+	// by container name. DeletePool refuses while a container uses the pool,
+	// and fails closed when this fails. nil means there are none.
+	Containers func(ctx context.Context) (map[string]string, error)
 
 	mu      sync.Mutex
 	cursors map[string]*cursor

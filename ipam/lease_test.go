@@ -93,7 +93,7 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 				al := &Allocator{Store: a.Store, Host: fmt.Sprintf("h%d", i)}
 				cidr := fmt.Sprintf("198.18.%d.0/23", 40+i%2*1) // /23s at .40 and .41 overlap each other
 				if _, err := al.CreatePool(ctx, Pool{Name: fmt.Sprintf("p%d", i), CIDR: netip.MustParsePrefix(netip.MustParsePrefix(cidr).Masked().String()),
-					Gateway: ip("198.18.40.1"), Bridge: "br0"}); err == nil {
+					Gateway: ip("198.18.40.1"), Bridge: fmt.Sprintf("br%d", i)}); err == nil {
 					mu.Lock()
 					won = append(won, fmt.Sprint(i))
 					mu.Unlock()
@@ -105,6 +105,163 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		wg.Wait()
 		if len(won) != 1 {
 			t.Fatalf("%d overlapping pools created (%v), want 1", len(won), won)
+		}
+	})
+	t.Run("SharedBridgeRace", func(t *testing.T) {
+		// Creates of pools with separate networks on one bridge, at once,
+		// from separate allocators: exactly one wins; and, racing with
+		// them, pools on a bridge of their own all win.
+		a, _ := setup(t)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var won, own []string
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				al := &Allocator{Store: a.Store, Host: fmt.Sprintf("h%d", i)}
+				br := "fbshared"
+				if i%2 == 1 {
+					br = fmt.Sprintf("fbown%d", i)
+				}
+				pf := netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/24", 100+i))
+				_, err := al.CreatePool(ctx, Pool{Name: fmt.Sprintf("s%d", i), CIDR: pf, Gateway: pf.Addr().Next(), Bridge: br})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil && i%2 == 0:
+					won = append(won, fmt.Sprint(i))
+				case err == nil:
+					own = append(own, fmt.Sprint(i))
+				case i%2 == 1 || !errors.Is(err, ErrPoolConflict) || !strings.Contains(err.Error(), `bridge "fbshared" is already the bridge of pool`):
+					t.Errorf("create s%d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(won) != 1 || len(own) != 8 {
+			t.Fatalf("pools created on the shared bridge: %v (want 1); on their own: %v (want 8)", won, own)
+		}
+		pools, _ := a.ListPools(ctx)
+		if len(pools) != 9 {
+			t.Fatalf("%d pools stored, want 9", len(pools))
+		}
+	})
+	t.Run("SharingRules", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "one", "198.18.20.0/24", func(p *Pool) { p.Bridge = "fbbr1"; p.VLAN = 100; p.Uplink = "eth1" })
+		pf := netip.MustParsePrefix("198.18.21.0/24")
+		two := func(mod func(p *Pool)) error {
+			p := Pool{Name: "two", CIDR: pf, Gateway: pf.Addr().Next(), Bridge: "fbbr2"}
+			mod(&p)
+			_, err := a.CreatePool(ctx, p)
+			return err
+		}
+		for _, tc := range []struct {
+			name string
+			mod  func(p *Pool)
+			want string
+		}{
+			{"bridge", func(p *Pool) { p.Bridge = "fbbr1" }, `pool "two": bridge "fbbr1" is already the bridge of pool "one" (198.18.20.0/24): ` +
+				"sharing it would make one layer-2 segment carry two subnets, and pool \"two\"'s gateway 198.18.21.1 would never be put on the bridge " +
+				"(fatbox adds a gateway only to a bridge it creates): give pool \"two\" a bridge of its own (--bridge NAME --create-bridge)"},
+			{"vlan", func(p *Pool) { p.VLAN = 100; p.Uplink = "eth1" }, `pool "two": vlan 100 on uplink "eth1" already carries pool "one" (bridge "fbbr1")`},
+			{"overlap", func(p *Pool) { p.CIDR = netip.MustParsePrefix("198.18.20.128/25"); p.Gateway = ip("198.18.20.129") },
+				`pool "two": cidr 198.18.20.128/25 overlaps pool "one" (198.18.20.0/24): pools must not share addresses: give a network outside 198.18.20.0/24 (--cidr)`},
+			{"name", func(p *Pool) { p.Name = "one" }, `pool "one" already exists: pick another name, or ` + "`fatbox pool rm one` first"},
+		} {
+			if err := two(tc.mod); !errors.Is(err, ErrPoolConflict) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: %v\nwant %s", tc.name, err, tc.want)
+			}
+		}
+		// Another VLAN on the same uplink, or the same VLAN on another uplink, is fine.
+		if err := two(func(p *Pool) { p.VLAN = 101; p.Uplink = "eth1" }); err != nil {
+			t.Fatal(err)
+		}
+		pf = netip.MustParsePrefix("198.18.22.0/24")
+		if err := two(func(p *Pool) { p.Name = "three"; p.Bridge = "fbbr3"; p.VLAN = 100; p.Uplink = "eth2" }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("TooLargeSuggestsAFreeNetwork", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "first", "10.0.0.0/16")
+		newPool(t, a, "second", "10.1.0.0/16")
+		p := Pool{Name: "big", CIDR: netip.MustParsePrefix("10.0.0.0/8"), Gateway: ip("10.0.0.1"), Bridge: "fbbig"}
+		_, err := a.CreatePool(ctx, p)
+		if !errors.Is(err, ErrInvalidPool) || !strings.Contains(err.Error(), "such as --cidr 10.2.0.0/16") {
+			t.Fatalf("too large: %v", err)
+		}
+		p.CIDR, p.Gateway = netip.MustParsePrefix("10.2.0.0/16"), ip("10.2.0.1")
+		if _, err := a.CreatePool(ctx, p); err != nil {
+			t.Fatalf("the suggestion is refused: %v", err)
+		}
+		p.Name, p.Bridge, p.CIDR, p.Gateway = "full", "fbfull", netip.MustParsePrefix("10.0.0.0/15"), ip("10.0.0.1")
+		if _, err := a.CreatePool(ctx, p); err == nil || !strings.Contains(err.Error(), "every /16 inside it overlaps an existing pool") {
+			t.Fatalf("too large, nothing free: %v", err)
+		}
+	})
+	t.Run("LinkKind", func(t *testing.T) {
+		a, _ := setup(t)
+		links := map[string]string{"eth0": "device", "fbbr0": "bridge", "veth1": "veth"}
+		var fail error
+		a.LinkKind = func(name string) (string, bool, error) {
+			k, ok := links[name]
+			return k, ok, fail
+		}
+		mk := func(name, cidr, br string, create bool) error {
+			pf := netip.MustParsePrefix(cidr)
+			_, err := a.CreatePool(ctx, Pool{Name: name, CIDR: pf, Gateway: pf.Addr().Next(), Bridge: br, CreateBridge: create})
+			return err
+		}
+		err := mk("nic", "198.18.30.0/24", "eth0", true)
+		want := `pool "nic": bridge "eth0" is a device, not a bridge: fatbox never attaches containers to a NIC directly: give a bridge name (--bridge, with --create-bridge to make one)`
+		if !errors.Is(err, ErrInvalidPool) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("bridge on a NIC: %v\nwant %s", err, want)
+		}
+		if err := mk("veth", "198.18.30.0/24", "veth1", false); err == nil || !strings.Contains(err.Error(), `bridge "veth1" is a link of kind "veth", not a bridge`) {
+			t.Fatalf("bridge on a veth: %v", err)
+		}
+		if err := mk("br", "198.18.30.0/24", "fbbr0", false); err != nil {
+			t.Fatalf("existing bridge: %v", err)
+		}
+		// A missing bridge is accepted with or without create_bridge: it may
+		// be made later, or exist on other hosts only (attach refuses it then).
+		if err := mk("later", "198.18.31.0/24", "fbbr9", false); err != nil {
+			t.Fatalf("missing bridge: %v", err)
+		}
+		if err := mk("made", "198.18.32.0/24", "fbbr8", true); err != nil {
+			t.Fatalf("missing bridge with create_bridge: %v", err)
+		}
+		fail = errors.New("netlink: boom")
+		if err := mk("blind", "198.18.33.0/24", "fbbr7", true); !errors.Is(err, fail) || !strings.Contains(err.Error(), "cannot look up bridge") {
+			t.Fatalf("LinkKind failing: %v", err)
+		}
+		if _, _, err := a.GetPool(ctx, "nic"); !errors.Is(err, ErrPoolNotFound) {
+			t.Fatalf("refused pool was stored: %v", err)
+		}
+	})
+	t.Run("ProbeOnlyOnAnExistingBridge", func(t *testing.T) {
+		a, _ := setup(t)
+		newPool(t, a, "pb", "198.18.34.0/24")
+		mac, _ := net.ParseMAC("0a:58:c6:12:05:17")
+		a.Prober = fakeProber{ip("198.18.34.23"): mac}
+		kind := ""
+		a.LinkKind = func(string) (string, bool, error) { return kind, kind != "", nil }
+		if _, err := a.AllocateExact(ctx, "pb", "x", ip("198.18.34.23")); err != nil {
+			t.Fatalf("probe ran on a missing bridge: %v", err)
+		}
+		kind = "bridge"
+		if _, err := a.AllocateExact(ctx, "pb", "y", ip("198.18.34.23")); !errors.Is(err, ErrInUse) {
+			t.Fatalf("exact allocation of a leased address: %v", err)
+		}
+		a.Prober = fakeProber{ip("198.18.34.24"): mac}
+		if _, err := a.AllocateExact(ctx, "pb", "y", ip("198.18.34.24")); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "is answered by") {
+			t.Fatalf("probe did not run on an existing bridge: %v", err)
+		}
+		a.BridgeExists = func(string) bool { return false } // set, it wins over LinkKind
+		if _, err := a.AllocateExact(ctx, "pb", "y", ip("198.18.34.24")); err != nil {
+			t.Fatalf("BridgeExists false: %v", err)
 		}
 	})
 	t.Run("AllocateOriginAndUndo", func(t *testing.T) {
