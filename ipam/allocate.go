@@ -47,13 +47,13 @@ func (a *Allocator) AllocateOrigin(ctx context.Context, pool, name string) (Leas
 	if err := ValidName("owner", name); err != nil {
 		return Lease{}, "", err
 	}
-	p, err := a.livePool(ctx, pool)
-	if err != nil {
-		return Lease{}, "", err
-	}
 	var out Lease
 	var origin Origin
-	err = retry(ctx, func() error {
+	err := retry(ctx, func() error {
+		p, err := a.livePool(ctx, pool)
+		if err != nil {
+			return err
+		}
 		l, ok, err := a.getLease(ctx, pool, name)
 		if err != nil {
 			return err
@@ -111,13 +111,15 @@ func (a *Allocator) revive(ctx context.Context, p *Pool, l Lease) (Lease, error)
 	return a.commit(ctx, p, bi, b, bver, l, nil)
 }
 
-// commit writes a block and a lease in one transaction, plus extra ops.
+// commit writes a block and a lease in one transaction, plus extra ops,
+// if the pool is still the one read (poolCheck).
 func (a *Allocator) commit(ctx context.Context, p *Pool, bi int, b block, bver uint64, l Lease, extra []store.Op) (Lease, error) {
 	bb, _ := json.Marshal(b)
 	lb, _ := json.Marshal(l)
 	ops := append([]store.Op{
 		{Kind: store.OpPut, Key: blockKey(p.Name, bi), Value: bb, Version: bver},
 		{Kind: store.OpPut, Key: leaseKey(p.Name, l.Name), Value: lb, Version: l.Version},
+		p.check(),
 	}, extra...)
 	vs, err := a.Store.Txn(ctx, ops)
 	if err != nil {
@@ -127,16 +129,19 @@ func (a *Allocator) commit(ctx context.Context, p *Pool, bi int, b block, bver u
 	return l, nil
 }
 
-func (a *Allocator) cursor(pool string) *cursor {
+// cursor returns this process's cursor of pool p; one of an older pool of
+// the same name (removed and created again, perhaps by another host) is
+// dropped.
+func (a *Allocator) cursor(p *Pool) *cursor {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cursors == nil {
 		a.cursors = map[string]*cursor{}
 	}
-	c := a.cursors[pool]
-	if c == nil {
-		c = &cursor{claimed: map[int]bool{}, full: map[int]bool{}}
-		a.cursors[pool] = c
+	c := a.cursors[p.Name]
+	if c == nil || c.pool < p.version {
+		c = &cursor{pool: p.version, claimed: map[int]bool{}, full: map[int]bool{}}
+		a.cursors[p.Name] = c
 	}
 	return c
 }
@@ -192,7 +197,7 @@ func (a *Allocator) free(p *Pool, bi int, b block, now int64) (int, string, bool
 // allocateNew takes a free address for name: first in this host's blocks,
 // then in a newly claimed block, then borrowed from other hosts' blocks.
 func (a *Allocator) allocateNew(ctx context.Context, p *Pool, name string) (Lease, error) {
-	c := a.cursor(p.Name)
+	c := a.cursor(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := a.load(ctx, p, c); err != nil {
@@ -345,19 +350,19 @@ func (a *Allocator) AllocateExact(ctx context.Context, pool, name string, ip net
 	if err := ValidName("owner", name); err != nil {
 		return Lease{}, err
 	}
-	p, err := a.livePool(ctx, pool)
-	if err != nil {
-		return Lease{}, err
-	}
-	if !p.CIDR.Contains(ip) {
-		return Lease{}, fmt.Errorf("%s is outside pool %q (%s)", ip, pool, p.CIDR)
-	}
-	if !p.Usable(ip) {
-		return Lease{}, fmt.Errorf("%s cannot be leased from pool %q: it is the gateway, reserved, or outside the pool's ranges", ip, pool)
-	}
 	probed := false
 	var out Lease
-	err = retry(ctx, func() error {
+	err := retry(ctx, func() error {
+		p, err := a.livePool(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if !p.CIDR.Contains(ip) {
+			return fmt.Errorf("%s is outside pool %q (%s)", ip, pool, p.CIDR)
+		}
+		if !p.Usable(ip) {
+			return fmt.Errorf("%s cannot be leased from pool %q: it is the gateway, reserved, or outside the pool's ranges", ip, pool)
+		}
 		l, ok, err := a.getLease(ctx, pool, name)
 		if err != nil {
 			return err

@@ -97,6 +97,7 @@ type Allocator struct {
 // not look at every block: the blocks this host claimed, and how far it got.
 type cursor struct {
 	mu      sync.Mutex // one allocation of a new address at a time per pool in this process
+	pool    uint64     // the version of the pool record it was made for
 	loaded  bool
 	mine    []int        // blocks with affinity to this host, in claim order
 	claimed map[int]bool // blocks known to be claimed by anyone

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fatbox/fatbox/inventory/store"
 )
 
 // BlockSize is how many addresses one block holds (Calico's default /26).
@@ -57,8 +59,14 @@ type Pool struct {
 	// Quarantine is how long a released address is held for its old owner;
 	// nil means DefaultQuarantine, 0 means none.
 	Quarantine *Duration `json:"quarantine,omitempty"`
-	// Deleting is set while `pool rm --force` removes the pool's leases.
+	// Deleting is set while `pool rm` removes the pool's leases and blocks:
+	// no allocation commits once it is set, and CreatePool clears it.
 	Deleting bool `json:"deleting,omitempty"`
+
+	// version is the store version the pool was read at. Every transaction
+	// that writes a lease or block checks it, so none commits once the pool
+	// was marked deleting (or removed and created again).
+	version uint64
 }
 
 // Duration is a time.Duration that reads and writes as "24h0m0s" in JSON.
@@ -438,4 +446,10 @@ func (p *Pool) Capacity() int {
 		}
 	}
 	return n
+}
+
+// check is the transaction op that holds only while the pool record is
+// still the one p was read from.
+func (p *Pool) check() store.Op {
+	return store.Op{Kind: store.OpCheck, Key: poolKey(p.Name), Version: p.version}
 }

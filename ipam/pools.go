@@ -136,12 +136,13 @@ func (a *Allocator) GetPool(ctx context.Context, name string) (Pool, uint64, err
 	if err := json.Unmarshal(kv.Value, &p); err != nil {
 		return Pool{}, 0, fmt.Errorf("pool record %q is corrupt: %w", name, err)
 	}
+	p.version = kv.Version
 	return p, kv.Version, nil
 }
 
 // ListPools lists every pool, by name.
 func (a *Allocator) ListPools(ctx context.Context) ([]Pool, error) {
-	return listJSON(ctx, a.Store, "ipam/pools/", "pool", func(*Pool, uint64) {})
+	return listJSON(ctx, a.Store, "ipam/pools/", "pool", func(p *Pool, v uint64) { p.version = v })
 }
 
 // DeletePool removes a pool. With leases (active or in quarantine) it is

@@ -15,12 +15,12 @@ import (
 // name can have it back until then. With a zero quarantine it is freed at
 // once. Releasing a released lease does nothing.
 func (a *Allocator) Release(ctx context.Context, pool, name string) (Lease, error) {
-	p, _, err := a.GetPool(ctx, pool)
-	if err != nil {
-		return Lease{}, err
-	}
 	var out Lease
-	err = retry(ctx, func() error {
+	err := retry(ctx, func() error {
+		p, _, err := a.GetPool(ctx, pool)
+		if err != nil {
+			return err
+		}
 		l, err := a.Get(ctx, pool, name)
 		if err != nil {
 			return err
@@ -34,11 +34,11 @@ func (a *Allocator) Release(ctx context.Context, pool, name string) (Lease, erro
 // Free deletes name's lease at once, without quarantine: the undo of an
 // allocation that a failed create made. Use Release for addresses that were in use.
 func (a *Allocator) Free(ctx context.Context, pool, name string) error {
-	p, _, err := a.GetPool(ctx, pool)
-	if err != nil {
-		return err
-	}
 	return retry(ctx, func() error {
+		p, _, err := a.GetPool(ctx, pool)
+		if err != nil {
+			return err
+		}
 		l, ok, err := a.getLease(ctx, pool, name)
 		if err != nil || !ok {
 			return err
@@ -70,6 +70,7 @@ func (a *Allocator) release(ctx context.Context, p *Pool, l Lease, q time.Durati
 		_, err := a.Store.Txn(ctx, []store.Op{
 			{Kind: store.OpPut, Key: blockKey(p.Name, bi), Value: bb, Version: bver},
 			{Kind: store.OpDelete, Key: leaseKey(p.Name, l.Name), Version: l.Version},
+			p.check(),
 		})
 		l.State = Released
 		return l, err
@@ -135,12 +136,12 @@ func (a *Allocator) Rename(ctx context.Context, pool, name, newName string, extr
 	if err := ValidName("owner", newName); err != nil {
 		return Lease{}, err
 	}
-	p, _, err := a.GetPool(ctx, pool)
-	if err != nil {
-		return Lease{}, err
-	}
 	var out Lease
-	err = retry(ctx, func() error {
+	err := retry(ctx, func() error {
+		p, _, err := a.GetPool(ctx, pool)
+		if err != nil {
+			return err
+		}
 		l, err := a.Get(ctx, pool, name)
 		if err != nil {
 			return err
@@ -174,6 +175,7 @@ func (a *Allocator) Rename(ctx context.Context, pool, name, newName string, extr
 			{Kind: store.OpPut, Key: blockKey(pool, bi), Value: bb, Version: bver},
 			{Kind: store.OpDelete, Key: leaseKey(pool, name), Version: l.Version},
 			{Kind: store.OpPut, Key: leaseKey(pool, newName), Value: lb},
+			p.check(),
 		}, ops...)
 		vs, err := a.Store.Txn(ctx, all)
 		if err != nil {
