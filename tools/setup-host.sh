@@ -51,6 +51,12 @@ else
   echo "setup-host: Debian packages present"
 fi
 
+# The daemon's socket is root:fatbox 0660: members of the group may drive it.
+if ! getent group fatbox >/dev/null; then
+  groupadd --system fatbox
+  echo "setup-host: created group fatbox (its members may use the fatbox daemon's socket)"
+fi
+
 if [ "$want_test" = 1 ]; then
   consul="$CACHE/consul-$CONSUL_VERSION"
   if [ ! -x "$consul" ]; then

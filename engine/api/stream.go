@@ -142,6 +142,17 @@ func (c *Client) Logs(ctx context.Context, name, program string, lines int, foll
 	return c.execStream(ctx, name, "/logs?"+q.Encode(), ExecRequest{}, ExecStreams{Stdout: stdout, Stderr: stderr})
 }
 
+// Programs lists a running container's supervisord programs.
+func (c *Client) Programs(ctx context.Context, name string) ([]ProgramStatus, error) {
+	var out []ProgramStatus
+	p, err := path("container", "/v1/containers/%s/programs", name)
+	if err != nil {
+		return out, err
+	}
+	err = c.Do(ctx, http.MethodGet, p, nil, &out)
+	return out, err
+}
+
 // Program runs supervisord's ctl in container name: action is status,
 // start, stop or restart; program "" means all (status only).
 func (c *Client) Program(ctx context.Context, name, action, program string, stdout, stderr io.Writer) (int, error) {
@@ -150,6 +161,10 @@ func (c *Client) Program(ctx context.Context, name, action, program string, stdo
 }
 
 func (c *Client) execStream(ctx context.Context, name, sub string, req ExecRequest, s ExecStreams) (int, error) {
+	target, err := path("container", "/v1/containers/%s", name)
+	if err != nil {
+		return -1, err
+	}
 	req.Stdin = s.Stdin != nil
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -163,8 +178,7 @@ func (c *Client) execStream(ctx context.Context, name, sub string, req ExecReque
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	path := "/v1/containers/" + url.PathEscape(name) + sub
-	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: fatbox\r\nConnection: Upgrade\r\nUpgrade: fatbox-exec\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body); err != nil {
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: fatbox\r\nConnection: Upgrade\r\nUpgrade: fatbox-exec\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", target+sub, len(body), body); err != nil {
 		return -1, err
 	}
 	br := bufio.NewReader(conn)

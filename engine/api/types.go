@@ -187,3 +187,14 @@ type Program struct {
 	Environment  map[string]string `json:"environment,omitempty"`
 	StopWaitSecs int               `json:"stopwaitsecs,omitempty"`
 }
+
+// ProgramStatus is one supervisord program of a running container:
+// GET /v1/containers/{name}/programs.
+type ProgramStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // RUNNING, STARTING, STOPPED, EXITED, FATAL, BACKOFF, ...
+	PID   int    `json:"pid,omitempty"`
+	// UptimeSeconds is how long it has run (0 unless running).
+	UptimeSeconds int64  `json:"uptime_seconds,omitempty"`
+	Description   string `json:"description,omitempty"`
+}

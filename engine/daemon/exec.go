@@ -52,6 +52,15 @@ func (d *Daemon) execRoutes(mux *http.ServeMux) {
 		}
 		d.serveExec(w, r, api.ExecRequest{Args: args})
 	})
+	mux.HandleFunc("GET /v1/containers/{name}/programs", func(w http.ResponseWriter, r *http.Request) {
+		ps, err := d.engine.Programs(r.Context(), r.PathValue("name"))
+		out := make([]api.ProgramStatus, 0, len(ps))
+		for _, p := range ps {
+			out = append(out, api.ProgramStatus{Name: p.Name, State: p.State, PID: p.PID,
+				UptimeSeconds: int64(p.Uptime.Seconds()), Description: p.Description})
+		}
+		reply(w, r, out, err)
+	})
 	mux.HandleFunc("POST /v1/containers/{name}/programs/{action}", func(w http.ResponseWriter, r *http.Request) {
 		args, err := engine.ProgramArgs(r.PathValue("action"), r.URL.Query().Get("program"))
 		if err != nil {

@@ -19,6 +19,7 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -137,7 +138,7 @@ func resources(l Limits) (*specs.LinuxResources, error) {
 	}
 	if l.CPUs > 0 {
 		period := uint64(100000)
-		quota := int64(l.CPUs * float64(period))
+		quota := int64(math.Round(l.CPUs * float64(period)))
 		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
 	}
 	if l.Cpuset != "" {
