@@ -30,4 +30,11 @@
 //     is not seen. It only runs when the pool's bridge exists on this host.
 //   - GC fails closed: without the list of live owners it frees nothing, and
 //     it releases (into quarantine) rather than deletes.
+//   - Removing a pool is refused while a container record uses it (with or
+//     without force) and when the records cannot be read (Allocator.Containers).
+//     It marks the pool deleting first; every lease and block transaction
+//     checks the pool record's version, so nothing is allocated in a pool
+//     being removed, and a removal cut short is finished by running it again.
+//   - Two pools never share a bridge, or a VLAN on one uplink: checked with
+//     the overlap check under one guard key, so racing creates cannot both win.
 package ipam

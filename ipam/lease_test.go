@@ -513,6 +513,7 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("allocate in a removed pool: %v", err)
 		}
 	})
+	t.Run("PoolRemoval", func(t *testing.T) { runPoolRemovalTests(t, newStore) })
 	t.Run("GCFailsClosed", func(t *testing.T) {
 		a, _ := setup(t)
 		newPool(t, a, "g", "198.18.8.0/24")

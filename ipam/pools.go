@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/fatbox/fatbox/inventory/store"
 )
@@ -145,49 +149,216 @@ func (a *Allocator) ListPools(ctx context.Context) ([]Pool, error) {
 	return listJSON(ctx, a.Store, "ipam/pools/", "pool", func(p *Pool, v uint64) { p.version = v })
 }
 
-// DeletePool removes a pool. With leases (active or in quarantine) it is
-// refused unless force, which first marks the pool deleting (no new
-// allocations), then removes its leases and blocks, then the pool.
+// DeletePoolResult is what DeletePoolWithResult removed.
+type DeletePoolResult struct {
+	// Pool is the removed pool. When Pool.CreateBridge is set, fatbox may
+	// have made Pool.Bridge on the hosts that ran its containers: the caller
+	// removes it there (when it has no ports left).
+	Pool Pool `json:"pool"`
+	// Dropped are the leases force dropped: active leases of owners that
+	// are not containers, and leases in quarantine.
+	Dropped []Lease `json:"dropped,omitempty"`
+}
+
+// DeletePool is DeletePoolWithResult without the result.
 func (a *Allocator) DeletePool(ctx context.Context, name string, force bool) error {
-	p, ver, err := a.GetPool(ctx, name)
-	if err != nil {
-		return err
-	}
-	leases, err := a.List(ctx, name)
-	if err != nil {
-		return err
-	}
-	if len(leases) > 0 && !force {
-		return fmt.Errorf("pool %q still has %d leases (first: %s → %s): release them, or use --force to drop them all: %w",
-			name, len(leases), leases[0].Name, leases[0].IP, ErrPoolInUse)
-	}
-	if !p.Deleting {
-		p.Deleting = true
-		b, _ := json.Marshal(p)
-		if ver, err = a.Store.Put(ctx, poolKey(name), b, ver); err != nil {
-			return fmt.Errorf("mark pool %q deleting: %w", name, err)
-		}
-	}
-	for _, prefix := range []string{leasePrefix(name), blockPrefix(name)} {
-		kvs, err := a.Store.List(ctx, prefix)
+	_, err := a.DeletePoolWithResult(ctx, name, force)
+	return err
+}
+
+// DeletePoolWithResult removes a pool, its leases and its blocks.
+//
+// It is refused (ErrPoolInUse) while a container record (Containers) uses
+// the pool, with or without force, and fails closed when the records cannot
+// be read. Without force it is also refused while the pool has leases:
+// active ones of owners that are not containers (names given to `fatbox ip
+// allocate`), or released ones in quarantine. Force drops those.
+//
+// The pool is first marked deleting: from then on no allocation commits
+// (every lease transaction checks the pool record's version), and the
+// leases and blocks go in transactions of up to store.MaxTxnOps ops, the
+// last one with the pool record. A removal cut short leaves the pool marked
+// deleting and unusable; running it again finishes it.
+func (a *Allocator) DeletePoolWithResult(ctx context.Context, name string, force bool) (DeletePoolResult, error) {
+	var res DeletePoolResult
+	err := retry(ctx, func() error {
+		p, _, err := a.GetPool(ctx, name)
 		if err != nil {
 			return err
 		}
-		for i := 0; i < len(kvs); i += store.MaxTxnOps {
-			var ops []store.Op
-			for _, kv := range kvs[i:min(i+store.MaxTxnOps, len(kvs))] {
-				ops = append(ops, store.Op{Kind: store.OpDelete, Key: kv.Key, Version: kv.Version})
-			}
-			if _, err := a.Store.Txn(ctx, ops); err != nil {
-				return fmt.Errorf("drop pool %q's records (run the command again to finish): %w", name, err)
+		res.Pool = p
+		if err := a.refuseContainers(ctx, &p); err != nil {
+			return err
+		}
+		leases, err := a.List(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !force {
+			if err := refuseLeases(&p, leases); err != nil {
+				return err
 			}
 		}
-	}
-	if err := a.Store.Delete(ctx, poolKey(name), ver); err != nil {
-		return fmt.Errorf("delete pool %q: %w", name, err)
+		marked := !p.Deleting
+		if marked {
+			q := p
+			q.Deleting = true
+			b, _ := json.Marshal(q)
+			v, err := a.Store.Put(ctx, poolKey(name), b, p.version)
+			if err != nil {
+				return fmt.Errorf("mark pool %q deleting: %w", name, err)
+			}
+			p.Deleting, p.version = true, v
+		}
+		// A container created since the first look may have leased an
+		// address before the mark: look again now that none can.
+		if err := a.refuseContainers(ctx, &p); err != nil {
+			if marked {
+				p.Deleting = false
+				b, _ := json.Marshal(p)
+				if _, uerr := a.Store.Put(ctx, poolKey(name), b, p.version); uerr != nil {
+					return fmt.Errorf("%w; and pool %q is left marked deleting (no allocations) because unmarking it failed: run `fatbox pool rm %s` again: %w",
+						err, name, name, uerr)
+				}
+			}
+			return err
+		}
+		dropped, err := a.dropRecords(ctx, &p)
+		res.Dropped = append(res.Dropped, dropped...)
+		if err != nil {
+			return fmt.Errorf("remove pool %q's records (it stays marked deleting; run `fatbox pool rm %s --force` again to finish): %w", name, name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	a.mu.Lock()
 	delete(a.cursors, name)
 	a.mu.Unlock()
+	return res, nil
+}
+
+// refuseContainers fails while a container record uses pool p.
+func (a *Allocator) refuseContainers(ctx context.Context, p *Pool) error {
+	if a.Containers == nil {
+		return nil
+	}
+	all, err := a.Containers(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot read the inventory, so pool %q was not removed: %w", p.Name, err)
+	}
+	var users []string
+	for c, pool := range all {
+		if pool == p.Name {
+			users = append(users, c)
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	sort.Strings(users)
+	return fmt.Errorf("pool %q was not removed: %s it (%s), and --force never removes containers: remove each with `fatbox rm NAME` (`fatbox rm %s`), "+
+		"then run `fatbox pool rm %s --force`, which drops the addresses their names keep: %w",
+		p.Name, countOf(len(users), "container uses", "containers use"), firstFew(users, func(s string) string { return s }), users[0], p.Name, ErrPoolInUse)
+}
+
+// refuseLeases fails while the pool has leases: active ones (of owners that
+// are not containers: refuseContainers ran first) or in quarantine.
+func refuseLeases(p *Pool, leases []Lease) error {
+	var active, held []Lease
+	for _, l := range leases {
+		if l.State == Active {
+			active = append(active, l)
+		} else {
+			held = append(held, l)
+		}
+	}
+	var quarantine string
+	if len(held) > 0 {
+		sort.Slice(held, func(i, j int) bool { return held[i].QuarantineUntil.Before(held[j].QuarantineUntil) })
+		last := held[len(held)-1].QuarantineUntil
+		quarantine = fmt.Sprintf("%s quarantined until %s (%s), held for their old owners", countOf(len(held), "address is", "addresses are"),
+			last.UTC().Format(time.RFC3339), firstFew(held, func(l Lease) string {
+				return fmt.Sprintf("%s released by %q at %s", l.IP, l.Name, l.QuarantineUntil.Add(-p.QuarantineDuration()).UTC().Format(time.RFC3339))
+			}))
+	}
+	switch {
+	case len(active) > 0:
+		msg := fmt.Sprintf("pool %q was not removed: it has %s of owners that are not containers: %s", p.Name, countOf(len(active), "active lease", "active leases"),
+			firstFew(active, func(l Lease) string { return fmt.Sprintf("%q (%s)", l.Name, l.IP) }))
+		if quarantine != "" {
+			msg += "; and " + quarantine
+		}
+		return fmt.Errorf("%s: release each with `fatbox ip release NAME --pool %s` (`fatbox ip release %s --pool %s`; the address then waits in quarantine), "+
+			"or drop them all now with `fatbox pool rm %s --force`: %w", msg, p.Name, active[0].Name, p.Name, p.Name, ErrPoolInUse)
+	case len(held) > 0:
+		return fmt.Errorf("pool %q was not removed: %s: `fatbox pool rm %s --force` drops quarantined leases and leases of owners that are not containers: %w",
+			p.Name, quarantine, p.Name, ErrPoolInUse)
+	}
 	return nil
+}
+
+// countOf writes "1 thing" or "n things".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// firstFew lists up to three items and how many more there are.
+func firstFew[T any](items []T, show func(T) string) string {
+	var s []string
+	for _, it := range items[:min(3, len(items))] {
+		s = append(s, show(it))
+	}
+	out := strings.Join(s, ", ")
+	if len(items) > 3 {
+		out += fmt.Sprintf(" and %d more", len(items)-3)
+	}
+	return out
+}
+
+// dropRecords deletes the leases and blocks of pool p, which is marked
+// deleting at p.version, and then the pool record: every transaction checks
+// the pool's version, the last one deletes it. It returns the leases it
+// deleted. A conflict (a lease released since the list) is returned, and
+// the caller starts over.
+func (a *Allocator) dropRecords(ctx context.Context, p *Pool) ([]Lease, error) {
+	var kvs []store.KV
+	for _, prefix := range []string{leasePrefix(p.Name), blockPrefix(p.Name)} {
+		l, err := a.Store.List(ctx, prefix)
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(kvs, l...)
+	}
+	var dropped []Lease
+	for {
+		n := min(len(kvs), store.MaxTxnOps-1)
+		ops := make([]store.Op, 0, n+1)
+		for _, kv := range kvs[:n] {
+			ops = append(ops, store.Op{Kind: store.OpDelete, Key: kv.Key, Version: kv.Version})
+		}
+		last := n == len(kvs)
+		if last {
+			ops = append(ops, store.Op{Kind: store.OpDelete, Key: poolKey(p.Name), Version: p.version})
+		} else {
+			ops = append(ops, p.check())
+		}
+		if _, err := a.Store.Txn(ctx, ops); err != nil {
+			return dropped, err
+		}
+		for _, kv := range kvs[:n] {
+			var l Lease
+			if strings.HasPrefix(kv.Key, leasePrefix(p.Name)) && json.Unmarshal(kv.Value, &l) == nil {
+				dropped = append(dropped, l)
+			}
+		}
+		if last {
+			return dropped, nil
+		}
+		kvs = kvs[n:]
+	}
 }
