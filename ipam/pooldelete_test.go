@@ -92,13 +92,13 @@ func runPoolRemovalTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		}
 		for _, force := range []bool{false, true} {
 			err := a.DeletePool(ctx, "prod", force)
-			want(t, err, ErrPoolInUse, `pool "prod" was not removed: 4 containers use it (web-01, web-02, web-03 and 1 more), and --force never removes containers: `,
+			want(t, err, ErrPoolInUse, `pool "prod" was not removed: 4 containers use it ("web-01", "web-02", "web-03" and 1 more), and --force never removes containers: `,
 				"remove each with `fatbox rm NAME` (`fatbox rm web-01`)", "then run `fatbox pool rm prod --force`")
 			intact(t, a, "prod")
 		}
 		users1 := map[string]string{"solo": "prod"}
 		a.Containers = func(context.Context) (map[string]string, error) { return users1, nil }
-		want(t, a.DeletePool(ctx, "prod", true), ErrPoolInUse, "1 container uses it (solo)", "`fatbox rm solo`")
+		want(t, a.DeletePool(ctx, "prod", true), ErrPoolInUse, `1 container uses it ("solo")`, "`fatbox rm solo`")
 	})
 	t.Run("InventoryUnreadableFailsClosed", func(t *testing.T) {
 		a, _ := setup(t, nil)
@@ -188,7 +188,7 @@ func runPoolRemovalTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 			}
 			return map[string]string{"late": "prod"}, nil
 		}
-		want(t, a.DeletePool(ctx, "prod", true), ErrPoolInUse, "1 container uses it (late)")
+		want(t, a.DeletePool(ctx, "prod", true), ErrPoolInUse, `1 container uses it ("late")`)
 		a.Containers = nil
 		intact(t, a, "prod")
 	})

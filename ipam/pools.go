@@ -260,7 +260,7 @@ func (a *Allocator) refuseContainers(ctx context.Context, p *Pool) error {
 	sort.Strings(users)
 	return fmt.Errorf("pool %q was not removed: %s it (%s), and --force never removes containers: remove each with `fatbox rm NAME` (`fatbox rm %s`), "+
 		"then run `fatbox pool rm %s --force`, which drops the addresses their names keep: %w",
-		p.Name, countOf(len(users), "container uses", "containers use"), firstFew(users, func(s string) string { return s }), users[0], p.Name, ErrPoolInUse)
+		p.Name, countOf(len(users), "container uses", "containers use"), firstFew(users, strconv.Quote), users[0], p.Name, ErrPoolInUse)
 }
 
 // refuseLeases fails while the pool has leases: active ones (of owners that
