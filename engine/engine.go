@@ -427,7 +427,8 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 	}
 	errs := []error{e.destroy(ctx, name)}
 	if releaseIP {
-		if _, err := e.IPAM.Release(ctx, rec.Pool, name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
+		// A pool already gone has no lease to give back: the remove finishes.
+		if _, err := e.IPAM.Release(ctx, rec.Pool, name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) && !errors.Is(err, ipam.ErrPoolNotFound) {
 			errs = append(errs, err)
 		}
 	}

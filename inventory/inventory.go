@@ -204,6 +204,19 @@ func (i *Inventory) UsersOfImage(ctx context.Context, id string) ([]string, erro
 	return out, nil
 }
 
+// Pools returns the pool of every container record (every node), by name.
+func (i *Inventory) Pools(ctx context.Context) (map[string]string, error) {
+	rs, err := i.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rs))
+	for _, r := range rs {
+		out[r.Name] = r.Pool
+	}
+	return out, nil
+}
+
 // Put replaces a record (last writer wins; records have one writer, the
 // daemon of the record's node). CreatedAt is kept from the stored record.
 func (i *Inventory) Put(ctx context.Context, r Record) error {

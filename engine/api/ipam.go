@@ -42,15 +42,19 @@ func (c *Client) GetPool(ctx context.Context, name string) (Pool, error) {
 	return out, err
 }
 
-func (c *Client) DeletePool(ctx context.Context, name string, force bool) error {
+// DeletePool removes a pool; force also drops leases of owners that are
+// not containers and quarantined ones (a pool a container uses is never removed).
+func (c *Client) DeletePool(ctx context.Context, name string, force bool) (PoolRemoved, error) {
+	var out PoolRemoved
 	p, err := path("pool", "/v1/pools/%s", name)
 	if err != nil {
-		return err
+		return out, err
 	}
 	if force {
 		p += "?force=1"
 	}
-	return c.Do(ctx, http.MethodDelete, p, nil, nil)
+	err = c.Do(ctx, http.MethodDelete, p, nil, &out)
+	return out, err
 }
 
 func (c *Client) ListLeases(ctx context.Context, pool string) ([]Lease, error) {

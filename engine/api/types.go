@@ -139,6 +139,18 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// PoolRemoved is the answer to DELETE /v1/pools/{pool}.
+type PoolRemoved struct {
+	Pool Pool `json:"pool"`
+	// Dropped are the leases --force dropped (owners that are not
+	// containers, and quarantined addresses).
+	Dropped []Lease `json:"dropped,omitempty"`
+	// BridgeRemoved: fatbox made the pool's bridge and removed it from this host.
+	BridgeRemoved bool `json:"bridge_removed,omitempty"`
+	// BridgeNote says why a bridge fatbox made is still there.
+	BridgeNote string `json:"bridge_note,omitempty"`
+}
+
 // Lease states.
 const (
 	LeaseActive   = "active"

@@ -38,6 +38,7 @@ import (
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/lxcfs"
+	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
@@ -117,8 +118,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		return nil, err
 	}
 	d.store = st
-	d.ipam = &ipam.Allocator{Store: st, Host: cfg.Node, BridgeExists: bridgeExists, Prober: arp.Prober{}}
 	d.inv = &inventory.Inventory{Store: st}
+	d.ipam = &ipam.Allocator{Store: st, Host: cfg.Node, BridgeExists: bridgeExists, Prober: arp.Prober{},
+		LinkKind: network.LinkKind, Containers: d.inv.Pools}
 	d.images = &baseimages.Store{Root: filepath.Join(cfg.StateDir, "images"), InUse: d.inv.UsersOfImage}
 	recipes, err := baseimages.BuiltinRecipes()
 	if err != nil {

@@ -45,7 +45,7 @@ func classify(err error) (int, string) {
 		errors.Is(err, baseimages.ErrInvalid), errors.Is(err, limits.ErrInvalid):
 		return http.StatusBadRequest, api.CodeInvalid
 	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict), errors.Is(err, limits.ErrOvercommit),
-		errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrPoolInUse), errors.Is(err, ipam.ErrPoolFull),
+		errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrPoolInUse), errors.Is(err, ipam.ErrPoolFull), errors.Is(err, ipam.ErrPoolConflict),
 		errors.Is(err, baseimages.ErrInUse):
 		return http.StatusConflict, api.CodeConflict
 	case errors.Is(err, store.ErrConflict):

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/ipam"
 )
 
@@ -19,14 +20,7 @@ func (d *Daemon) ipamRoutes(mux *http.ServeMux) {
 		p, _, err := d.ipam.GetPool(r.Context(), r.PathValue("pool"))
 		reply(w, r, toPool(p), err)
 	})
-	mux.HandleFunc("DELETE /v1/pools/{pool}", func(w http.ResponseWriter, r *http.Request) {
-		force, ok := flag(w, r, "force")
-		if !ok {
-			return
-		}
-		err := d.ipam.DeletePool(r.Context(), r.PathValue("pool"), force)
-		reply(w, r, struct{}{}, err)
-	})
+	mux.HandleFunc("DELETE /v1/pools/{pool}", d.handleDeletePool)
 	mux.HandleFunc("GET /v1/pools/{pool}/leases", func(w http.ResponseWriter, r *http.Request) {
 		if _, _, err := d.ipam.GetPool(r.Context(), r.PathValue("pool")); err != nil {
 			reply(w, r, nil, err)
@@ -97,4 +91,31 @@ func (d *Daemon) handleCreatePool(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := d.ipam.CreatePool(r.Context(), fromPool(req))
 	reply(w, r, toPool(p), err)
+}
+
+// handleDeletePool removes a pool (refused while a container record uses
+// it), then the bridge fatbox made for it on this host, if no link is
+// left on it. Other hosts keep theirs until their own cleanup.
+func (d *Daemon) handleDeletePool(w http.ResponseWriter, r *http.Request) {
+	force, ok := flag(w, r, "force")
+	if !ok {
+		return
+	}
+	res, err := d.ipam.DeletePoolWithResult(r.Context(), r.PathValue("pool"), force)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := api.PoolRemoved{Pool: toPool(res.Pool), Dropped: toLeases(res.Dropped)}
+	if res.Pool.CreateBridge {
+		if _, exists, _ := network.LinkKind(res.Pool.Bridge); exists {
+			if err := network.DeleteBridge(res.Pool.Bridge); err != nil {
+				out.BridgeNote = fmt.Sprintf("bridge %q was kept: %v", res.Pool.Bridge, err)
+				d.log.Warn("pool removed, its bridge kept", "pool", res.Pool.Name, "bridge", res.Pool.Bridge, "error", err)
+			} else {
+				out.BridgeRemoved = true
+			}
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
 }

@@ -52,16 +52,12 @@ func newPoolCmd(g *globals) *cobra.Command {
 	}
 	var force bool
 	rm := &cobra.Command{
-		Use: "rm NAME", Short: "remove a pool (refused while it has leases, unless --force)", Args: cobra.ExactArgs(1),
+		Use: "rm NAME", Short: "remove a pool (refused while a container uses it, or while it has leases unless --force)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.client().DeletePool(ctxOf(cmd), args[0], force); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "pool %s removed\n", args[0])
-			return err
+			return runPoolRm(ctxOf(cmd), cmd.OutOrStdout(), g.client(), args[0], force, output)
 		},
 	}
-	rm.Flags().BoolVar(&force, "force", false, "also drop every lease of the pool")
+	rm.Flags().BoolVar(&force, "force", false, "also drop leases of owners that are not containers, and quarantined addresses")
 	cmd.AddCommand(create, ls, show, rm)
 	return cmd
 }
@@ -191,4 +187,29 @@ func printPools(w io.Writer, ps []api.Pool, output string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", p.Name, p.CIDR, p.Gateway, p.Bridge, p.VLAN, p.Capacity)
 	}
 	return tw.Flush()
+}
+
+func runPoolRm(ctx context.Context, w io.Writer, c *api.Client, name string, force bool, output string) error {
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	res, err := c.DeletePool(ctx, name, force)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		return writeJSON(w, res)
+	}
+	fmt.Fprintf(w, "pool %s removed", name)
+	if len(res.Dropped) > 0 {
+		fmt.Fprintf(w, ", %d leases dropped", len(res.Dropped))
+	}
+	if res.BridgeRemoved {
+		fmt.Fprintf(w, ", bridge %s removed", res.Pool.Bridge)
+	}
+	fmt.Fprintln(w)
+	if res.BridgeNote != "" {
+		fmt.Fprintln(w, "note:", res.BridgeNote)
+	}
+	return nil
 }
