@@ -50,7 +50,10 @@ type Figure struct {
 	Name    string  `json:"name"`
 	Used    float64 `json:"used"`
 	Ceiling float64 `json:"ceiling"`
-	Unit    string  `json:"unit"`
+	Unit    string  `json:"unit"` // "CPUs" or "bytes"
+	// Ratio is the overcommit ratio of the daemon's config: Ceiling is
+	// Ratio times what the host has.
+	Ratio float64 `json:"ratio"`
 }
 
 // Error is the body of every non-2xx answer. Clients branch on Code, never

@@ -338,7 +338,8 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, f := range figs {
-		st.Capacity = append(st.Capacity, api.Figure{Name: f.Name, Used: f.Used, Ceiling: f.Ceiling, Unit: f.Unit})
+		ratio := map[string]float64{"cpu": d.cfg.Overcommit.CPU, "memory": d.cfg.Overcommit.Memory, "disk": d.cfg.Overcommit.Disk}[f.Name]
+		st.Capacity = append(st.Capacity, api.Figure{Name: f.Name, Used: f.Used, Ceiling: f.Ceiling, Unit: f.Unit, Ratio: ratio})
 	}
 	WriteJSON(w, http.StatusOK, st)
 }

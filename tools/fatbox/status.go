@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -61,7 +62,11 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 		if f.Ceiling > 0 {
 			pct = 100 * f.Used / f.Ceiling
 		}
-		fmt.Fprintf(w, "%-10s %s of %s (%.0f%% of the overcommit ceiling)\n", f.Name+":", figure(f.Used, f.Unit), figure(f.Ceiling, f.Unit), pct)
+		host := f.Ceiling
+		if f.Ratio > 0 {
+			host = f.Ceiling / f.Ratio
+		}
+		fmt.Fprintf(w, "%-10s %s of %s allowed (%.0f%%; %gx the host's %s)\n", f.Name+":", figure(f.Used, f.Unit), figure(f.Ceiling, f.Unit), pct, f.Ratio, figure(host, f.Unit))
 	}
 	if !st.Store.Healthy {
 		return fmt.Errorf("store is unhealthy: %s", st.Store.Error)
@@ -73,9 +78,12 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 func figure(v float64, unit string) string {
 	switch unit {
 	case "bytes":
-		return limits.FormatSize(int64(v))
+		if int64(v)%(1<<20) == 0 && v < 1<<30 {
+			return limits.FormatSize(int64(v))
+		}
+		return strconv.FormatFloat(v/(1<<30), 'f', 1, 64) + " GiB"
 	case "":
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64) + " " + unit
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + " " + unit
 }
