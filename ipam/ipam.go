@@ -25,7 +25,14 @@ var (
 	// ErrPoolConflict: a new pool clashes with an existing one (name,
 	// addresses, bridge, or VLAN on an uplink).
 	ErrPoolConflict = errors.New("pool conflicts with an existing pool")
+	// ErrPoolExists: a pool of that name exists. It is also an ErrPoolConflict.
+	ErrPoolExists error = poolExists{}
 )
+
+type poolExists struct{}
+
+func (poolExists) Error() string        { return "pool exists" }
+func (poolExists) Is(target error) bool { return target == ErrPoolConflict }
 
 // Lease states.
 const (

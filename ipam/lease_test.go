@@ -170,8 +170,9 @@ func runLeaseTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 				`pool "two": cidr 198.18.20.128/25 overlaps pool "one" (198.18.20.0/24): pools must not share addresses: give a network outside 198.18.20.0/24 (--cidr)`},
 			{"name", func(p *Pool) { p.Name = "one" }, `pool "one" already exists: pick another name, or ` + "`fatbox pool rm one` first"},
 		} {
-			if err := two(tc.mod); !errors.Is(err, ErrPoolConflict) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("%s: %v\nwant %s", tc.name, err, tc.want)
+			err := two(tc.mod)
+			if !errors.Is(err, ErrPoolConflict) || !strings.Contains(err.Error(), tc.want) || errors.Is(err, ErrPoolExists) != (tc.name == "name") {
+				t.Errorf("%s: %v\nwant %s (ErrPoolExists only for the name)", tc.name, err, tc.want)
 			}
 		}
 		// Another VLAN on the same uplink, or the same VLAN on another uplink, is fine.

@@ -74,9 +74,9 @@ func (a *Allocator) CreatePool(ctx context.Context, p Pool) (Pool, error) {
 func (p *Pool) conflict(o *Pool) error {
 	switch {
 	case o.Name == p.Name && o.Deleting:
-		return fmt.Errorf("pool %q already exists and is being removed: finish with `fatbox pool rm %s --force`, then create it again: %w", p.Name, p.Name, ErrPoolConflict)
+		return fmt.Errorf("pool %q already exists and is being removed: finish with `fatbox pool rm %s --force`, then create it again: %w", p.Name, p.Name, ErrPoolExists)
 	case o.Name == p.Name:
-		return fmt.Errorf("pool %q already exists: pick another name, or `fatbox pool rm %s` first: %w", p.Name, p.Name, ErrPoolConflict)
+		return fmt.Errorf("pool %q already exists: pick another name, or `fatbox pool rm %s` first: %w", p.Name, p.Name, ErrPoolExists)
 	case p.Overlaps(o):
 		return fmt.Errorf("pool %q: cidr %s overlaps pool %q (%s): pools must not share addresses: give a network outside %s (--cidr): %w",
 			p.Name, p.CIDR, o.Name, o.CIDR, o.CIDR, ErrPoolConflict)
