@@ -158,6 +158,18 @@ func runPoolRemovalTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		}
 		gone(t, a)
 	})
+	t.Run("QuarantineOverHoldsNothingBack", func(t *testing.T) {
+		a, c := setup(t, map[string]string{})
+		newPool(t, a, "prod", "198.18.80.0/24", func(p *Pool) { p.Quarantine = dur(time.Hour) })
+		a.Allocate(ctx, "prod", "old")
+		a.Release(ctx, "prod", "old")
+		c.add(time.Hour + time.Second)
+		res, err := a.DeletePoolWithResult(ctx, "prod", false)
+		if err != nil || len(res.Dropped) != 1 || res.Dropped[0].Name != "old" {
+			t.Fatalf("remove with a quarantine that is over: %+v %v", res, err)
+		}
+		gone(t, a)
+	})
 	t.Run("EmptyPoolAndCreateBridgeResult", func(t *testing.T) {
 		a, _ := setup(t, map[string]string{"web-01": "other"})
 		newPool(t, a, "prod", "198.18.74.0/24", func(p *Pool) { p.CreateBridge = true; p.Bridge = "fbprod" })

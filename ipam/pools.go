@@ -195,7 +195,7 @@ func (a *Allocator) DeletePoolWithResult(ctx context.Context, name string, force
 			return err
 		}
 		if !force {
-			if err := refuseLeases(&p, leases); err != nil {
+			if err := refuseLeases(&p, leases, a.now()); err != nil {
 				return err
 			}
 		}
@@ -217,8 +217,9 @@ func (a *Allocator) DeletePoolWithResult(ctx context.Context, name string, force
 				p.Deleting = false
 				b, _ := json.Marshal(p)
 				if _, uerr := a.Store.Put(ctx, poolKey(name), b, p.version); uerr != nil {
-					return fmt.Errorf("%w; and pool %q is left marked deleting (no allocations) because unmarking it failed: run `fatbox pool rm %s` again: %w",
-						err, name, name, uerr)
+					// uerr is shown, not wrapped: a conflict here must not retry the removal.
+					return fmt.Errorf("%w; and pool %q stays marked deleting (no allocations) because unmarking it failed (%v): remove its containers, then finish with `fatbox pool rm %s --force`",
+						err, name, uerr, name)
 				}
 			}
 			return err
@@ -264,13 +265,15 @@ func (a *Allocator) refuseContainers(ctx context.Context, p *Pool) error {
 }
 
 // refuseLeases fails while the pool has leases: active ones (of owners that
-// are not containers: refuseContainers ran first) or in quarantine.
-func refuseLeases(p *Pool, leases []Lease) error {
+// are not containers: refuseContainers ran first) or in quarantine at now.
+// A released lease whose quarantine is over holds nothing back.
+func refuseLeases(p *Pool, leases []Lease, now time.Time) error {
 	var active, held []Lease
 	for _, l := range leases {
-		if l.State == Active {
+		switch {
+		case l.State == Active:
 			active = append(active, l)
-		} else {
+		case l.QuarantineUntil.After(now):
 			held = append(held, l)
 		}
 	}
