@@ -39,7 +39,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, inventory.ErrNotFound), errors.Is(err, ipam.ErrPoolNotFound), errors.Is(err, ipam.ErrLeaseNotFound),
 		errors.Is(err, baseimages.ErrNotFound):
 		return http.StatusNotFound, api.CodeNotFound
-	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists):
+	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists):
 		return http.StatusConflict, api.CodeExists
 	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, engine.ErrInvalid), errors.Is(err, ipam.ErrInvalidPool),
 		errors.Is(err, baseimages.ErrInvalid), errors.Is(err, limits.ErrInvalid):

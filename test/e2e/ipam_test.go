@@ -76,7 +76,7 @@ func TestPoolAndIPCommands(t *testing.T) {
 	if out := ok("ip", "ls", "--pool", "prod"); strings.Count(out, "active") != 1 {
 		t.Fatalf("after gc: %s", out)
 	}
-	oneLine(t, run("pool", "rm", "prod"), "still has 3 leases", "--force")
+	oneLine(t, run("pool", "rm", "prod"), "1 active lease of owners that are not containers", "quarantined until", "--force")
 	ok("pool", "rm", "prod", "--force")
 	if out := ok("pool", "ls"); strings.Contains(out, "prod") {
 		t.Fatalf("pool ls after rm: %s", out)
