@@ -40,6 +40,9 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	} else if st == "running" || rec.Status == inventory.StatusCreating {
 		return rec, conflictf("container %q is %s: stop it first (`fatbox stop %s`), then rename", name, firstNonEmpty(st, rec.Status), name)
 	}
+	if _, err := e.Inventory.Get(ctx, newName); err == nil {
+		return rec, inventory.ExistsError(newName)
+	}
 	if _, err := os.Stat(e.dir(newName)); err == nil {
 		return rec, conflictf("state dir %q exists already (a container of that name was not cleaned up): move it away, then rename", e.dir(newName))
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/fatbox/fatbox/engine/limits"
 )
@@ -68,6 +69,9 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 
 // host is what this host has, for limits and overcommit ceilings.
 func (e *Engine) host() (limits.Host, error) {
+	if err := os.MkdirAll(e.StateDir, 0o750); err != nil {
+		return limits.Host{}, fmt.Errorf("state dir %q: %w", e.StateDir, err)
+	}
 	h, err := limits.ReadHost(e.StateDir)
 	if err != nil {
 		return h, fmt.Errorf("read this host's CPUs, memory and disk: %w", err)

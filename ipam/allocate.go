@@ -358,10 +358,10 @@ func (a *Allocator) AllocateExact(ctx context.Context, pool, name string, ip net
 			return err
 		}
 		if !p.CIDR.Contains(ip) {
-			return fmt.Errorf("%s is outside pool %q (%s)", ip, pool, p.CIDR)
+			return invalidf("%s is outside pool %q (%s): give an address inside it, or leave --ip out", ip, pool, p.CIDR)
 		}
 		if !p.Usable(ip) {
-			return fmt.Errorf("%s cannot be leased from pool %q: it is the gateway, reserved, or outside the pool's ranges", ip, pool)
+			return invalidf("%s cannot be leased from pool %q: it is the gateway, reserved, or outside the pool's ranges (`fatbox pool show %s`)", ip, pool, pool)
 		}
 		l, ok, err := a.getLease(ctx, pool, name)
 		if err != nil {

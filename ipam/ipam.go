@@ -22,6 +22,9 @@ var (
 	ErrPoolInUse     = errors.New("pool has leases")
 	// ErrInvalidPool is wrapped by every *FieldError: a pool field breaks a rule.
 	ErrInvalidPool = errors.New("invalid pool")
+	// ErrInvalid: a lease request breaks a rule (an owner name, an
+	// address outside the pool); the message says which.
+	ErrInvalid = errors.New("invalid lease request")
 	// ErrPoolConflict: a new pool clashes with an existing one (name,
 	// addresses, bridge, or VLAN on an uplink).
 	ErrPoolConflict = errors.New("pool conflicts with an existing pool")
@@ -164,4 +167,14 @@ func listJSON[T any](ctx context.Context, s store.Store, prefix, kind string, se
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// invalidError is an error whose text is msg and which matches ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Unwrap() error { return ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{fmt.Sprintf(format, args...)}
 }

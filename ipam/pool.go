@@ -100,7 +100,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // ValidName checks a pool or owner name.
 func ValidName(kind, name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("bad %s name %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
+		return invalidf("bad %s name %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
 	}
 	return nil
 }

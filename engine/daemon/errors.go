@@ -41,7 +41,7 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, api.CodeNotFound
 	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists):
 		return http.StatusConflict, api.CodeExists
-	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, engine.ErrInvalid), errors.Is(err, ipam.ErrInvalidPool),
+	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, engine.ErrInvalid), errors.Is(err, ipam.ErrInvalidPool), errors.Is(err, ipam.ErrInvalid),
 		errors.Is(err, baseimages.ErrInvalid), errors.Is(err, limits.ErrInvalid):
 		return http.StatusBadRequest, api.CodeInvalid
 	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict), errors.Is(err, limits.ErrOvercommit),

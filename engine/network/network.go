@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -141,8 +142,8 @@ func (c *Config) validate() error {
 		return bad("bad container name: give 1-%d bytes", 255-len(AliasPrefix))
 	case c.Netns == "":
 		return bad("no network namespace path")
-	case c.Bridge == "" || len(c.Bridge) >= unix.IFNAMSIZ:
-		return bad("bridge name %q: give 1-15 bytes", c.Bridge)
+	case ValidLinkName(c.Bridge) != nil:
+		return bad("bridge: %w", ValidLinkName(c.Bridge))
 	case !c.Addr.IsValid() || !c.Addr.Addr().Is4():
 		return bad("address %q: give an IPv4 address with the pool's prefix length, like 198.18.0.7/24", c.Addr)
 	case c.Gateway.IsValid() && (!c.Gateway.Is4() || !c.Addr.Masked().Contains(c.Gateway) || c.Gateway == c.Addr.Addr()):
@@ -151,8 +152,10 @@ func (c *Config) validate() error {
 		return bad("bridge address %s is not IPv4", c.BridgeAddr)
 	case c.VLAN < 0 || c.VLAN > 4094:
 		return bad("VLAN %d: use 1-4094, or 0 for none", c.VLAN)
-	case c.VLAN != 0 && (c.Uplink == "" || len(c.Uplink) >= unix.IFNAMSIZ):
-		return bad("VLAN %d needs an uplink interface name of 1-15 bytes, got %q", c.VLAN, c.Uplink)
+	case c.VLAN != 0 && c.Uplink == "":
+		return bad("VLAN %d needs an uplink interface: set the pool's uplink", c.VLAN)
+	case c.VLAN != 0 && ValidLinkName(c.Uplink) != nil:
+		return bad("VLAN %d uplink: %w", c.VLAN, ValidLinkName(c.Uplink))
 	case c.VLAN != 0 && c.Uplink == c.Bridge:
 		return bad("uplink %q is the bridge itself", c.Uplink)
 	case c.MTU != 0 && (c.MTU < 576 || c.MTU > 9216):
@@ -320,7 +323,17 @@ func attach(ctx context.Context, cfg Config, opts attachOpts) (Attachment, error
 			if !cfg.Announce {
 				return nil
 			}
+			host := func() bool {
+				l, err := netlink.LinkByName(a.HostVeth)
+				return err == nil && l.Attrs().OperState == netlink.OperUp
+			}
+			if err := waitOperUp(ctx, host); err != nil {
+				return err
+			}
 			return inNetns(ns, func() error {
+				if err := waitOperUp(ctx, eth0Up); err != nil {
+					return err
+				}
 				return arp.Announce(ctx, ContainerIfname, cfg.Addr.Addr(), a.MAC, arp.AnnounceOptions{})
 			})
 		},
@@ -402,16 +415,8 @@ func deleteBridgeIfUnused(name string, index int) error {
 	if err != nil {
 		return fmt.Errorf("look up bridge %q: %w", name, err)
 	}
-	links, err := linkList()
-	if err != nil {
-		return err
-	}
-	for _, l := range links {
-		if l.Attrs().MasterIndex == index {
-			return nil // in use
-		}
-	}
-	return deleteLink(name)
+	_, err = deleteUnusedBridge(br) // ports: in use by another Attach, kept
+	return err
 }
 
 // ensureVLAN finds or creates the VLAN sub-interface of cfg.Uplink and makes
@@ -634,6 +639,38 @@ func Announce(ctx context.Context, netnsPath string, addr netip.Addr) error {
 	}
 	defer ns.Close()
 	return inNetns(ns, func() error {
+		if err := waitOperUp(ctx, eth0Up); err != nil {
+			return fmt.Errorf("announce %s: %w", addr, err)
+		}
 		return arp.Announce(ctx, ContainerIfname, addr, MACFromIP(addr), arp.AnnounceOptions{})
 	})
+}
+
+// operUpTimeout bounds waitOperUp.
+const operUpTimeout = 3 * time.Second
+
+// waitOperUp polls (every 5 ms, up to operUpTimeout) until up reports a link
+// operationally up. The kernel finishes bringing a veth up asynchronously
+// (linkwatch, a kernel worker): until it has, the container's eth0 has no
+// transmit queue and drops what is sent, and the bridge has not enabled the
+// host veth's port, so under load the first gratuitous ARP was lost. After
+// the timeout it returns nil and the caller sends anyway (announcing is best
+// effort); only a cancelled ctx is an error.
+func waitOperUp(ctx context.Context, up func() bool) error {
+	deadline := time.Now().Add(operUpTimeout)
+	for !up() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the link to come up: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// eth0Up reports whether the calling thread's namespace has an operationally
+// up ContainerIfname.
+func eth0Up() bool {
+	l, err := netlink.LinkByName(ContainerIfname)
+	return err == nil && l.Attrs().OperState == netlink.OperUp
 }

@@ -19,9 +19,11 @@ import (
 )
 
 // Fixtures of this file: every name starts with "fbn", every address is in
-// 198.19.10.0/24-198.19.13.0/24, the only host route is the connected route
-// of a test bridge's own address, and no real NIC is ever used as an uplink
-// (VLAN tests use a veth). Everything is removed by t.Cleanup.
+// 198.19.10.0/24-198.19.13.0/24, and no real NIC is ever used as an uplink
+// (VLAN tests use a veth). Each root test plays "the host" in a network
+// namespace of its own (privateNetns): the bridge, the host veths, the
+// bridge's address and route, qdiscs and the nftables table are that
+// namespace's and start from nothing. Everything is removed by t.Cleanup.
 
 // nwNetns creates a throwaway named netns and returns its name and path.
 func nwNetns(t *testing.T) (name, path string) {
@@ -156,7 +158,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestAttachRefuses(t *testing.T) {
-	harness.RequireRoot(t)
+	privateNetns(t)
 	_, nsPath := nwNetns(t)
 	br := nwBridgeName(t)
 	ok := Config{Container: harness.Name("fbn-c-"), Netns: nsPath, Bridge: br, Addr: netip.MustParsePrefix("198.19.13.9/24")}
@@ -168,7 +170,9 @@ func TestAttachRefuses(t *testing.T) {
 		t.Errorf("missing bridge: got %v, want %q", err, want)
 	}
 	host := ok
-	host.Netns, host.CreateBridge = "/proc/self/ns/net", true
+	// thread-self: this thread's namespace is the test's "host"
+	// (/proc/self is the main thread's, the real host's).
+	host.Netns, host.CreateBridge = "/proc/thread-self/ns/net", true
 	if _, err := Attach(ctx, host); err == nil || !strings.Contains(err.Error(), "host's own network namespace") {
 		t.Errorf("host netns: got %v", err)
 	}
@@ -199,7 +203,7 @@ func TestAttachRefuses(t *testing.T) {
 // follow the IP; re-attach keeps the MAC; a third container sees the
 // gratuitous ARPs of an attach.
 func TestAttachTwoContainers(t *testing.T) {
-	harness.RequireRoot(t)
+	privateNetns(t)
 	ctx := context.Background()
 	br := nwBridgeName(t)
 	nsA, pathA := nwNetns(t)
@@ -316,7 +320,7 @@ func TestAttachTwoContainers(t *testing.T) {
 // A VLAN pool gets <uplink>.<vlan> (or its short form) on the bridge, and
 // traffic leaves tagged through the uplink.
 func TestAttachVLAN(t *testing.T) {
-	harness.RequireRoot(t)
+	privateNetns(t)
 	ctx := context.Background()
 	if !nwVLANSupported(t) {
 		// What can be checked here: a clear error, and nothing left behind.
@@ -398,7 +402,7 @@ var errInjected = errors.New("injected fault")
 // A failure after any step of Attach leaves nothing it created behind, and
 // the same Attach then succeeds.
 func TestAttachFaultAtEachStep(t *testing.T) {
-	harness.RequireRoot(t)
+	privateNetns(t)
 	ctx := context.Background()
 	vlan := 0 // the VLAN step is a no-op then; TestAttachVLAN reports the missing support
 	if nwVLANSupported(t) {
@@ -406,6 +410,7 @@ func TestAttachFaultAtEachStep(t *testing.T) {
 	}
 	for _, step := range attachSteps {
 		t.Run(step, func(t *testing.T) {
+			privateNetns(t)
 			br := nwBridgeName(t)
 			uplink, _ := nwUplink(t)
 			ns, path := nwNetns(t)
@@ -444,6 +449,7 @@ func TestAttachFaultAtEachStep(t *testing.T) {
 	}
 	// With a bridge and VLAN link that already exist, a late failure keeps them.
 	t.Run("existing-bridge", func(t *testing.T) {
+		privateNetns(t)
 		br := nwBridgeName(t)
 		harness.IP(t, "link", "add", br, "type", "bridge")
 		uplink, far := nwUplink(t)
@@ -513,7 +519,7 @@ func nwRequireClean(t *testing.T, cfg Config, ns string, createdGone bool) {
 }
 
 func TestDetachAndOrphans(t *testing.T) {
-	harness.RequireRoot(t)
+	privateNetns(t)
 	ctx := context.Background()
 	br := nwBridgeName(t)
 	_, pathA := nwNetns(t)
@@ -558,8 +564,7 @@ func TestDetachAndOrphans(t *testing.T) {
 	if !nwExists(a.HostVeth) || !nwExists(b.HostVeth) {
 		t.Fatal("RemoveOrphans(nil) removed something")
 	}
-	// Other fatbox veths on this host (other tests) must survive, so B is
-	// the only container this run treats as dead.
+	// B is the only container this run treats as dead.
 	removed, err := removeOrphans(ctx, func(c string) bool { return c != cB.Container })
 	if err != nil {
 		t.Fatal(err)

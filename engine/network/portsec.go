@@ -106,19 +106,25 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 	if err != nil {
 		return fmt.Errorf("port security %s: %w", hostVeth, err)
 	}
-	// Table and base chain: created only when missing. Every nftables
-	// commit waits for an RCU grace period (~10 ms), so the common case
-	// (they exist) is one read and one commit.
-	old, err := jumpRules(c, hostVeth)
+	// Every nftables commit waits for an RCU grace period (~10 ms), so
+	// everything below is one read of the chains, one of the base chain's
+	// rules (only when it exists) and one commit, also from a clean kernel.
+	// Whether the table exists is never inferred from an error: a rule dump
+	// of a missing table returns no rules and no error on newer kernels.
+	haveBase, err := psFindBase(c)
 	if err != nil {
-		c.AddTable(psTableObj())
-		c.AddChain(psBase())
-		if err := c.Flush(); err != nil {
-			return fmt.Errorf("port security %s: create table bridge %s: %w", hostVeth, psTable, err)
-		}
+		return fmt.Errorf("port security %s: %w", hostVeth, err)
+	}
+	var old []*nftables.Rule
+	if haveBase {
 		if old, err = jumpRules(c, hostVeth); err != nil {
 			return fmt.Errorf("port security %s: %w", hostVeth, err)
 		}
+	} else {
+		// Not flagged exclusive: adding a table that exists (with no
+		// chains) is no error, so no table listing is needed.
+		c.AddTable(psTableObj())
+		c.AddChain(psBase())
 	}
 
 	// One transaction: (re)write the per-veth chain, replace the jump rule.
@@ -193,22 +199,11 @@ func removePortSecurity(hostVeth string) error {
 	if err != nil {
 		return fmt.Errorf("remove port security %s: %w", hostVeth, err)
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	chains, err := psChains(c)
 	if err != nil {
-		return fmt.Errorf("remove port security %s: list chains: %w", hostVeth, err)
+		return fmt.Errorf("remove port security %s: %w", hostVeth, err)
 	}
-	var haveBase, haveChain bool
-	for _, ch := range chains {
-		if ch.Table == nil || ch.Table.Name != psTable {
-			continue
-		}
-		switch ch.Name {
-		case psBaseChain:
-			haveBase = true
-		case psChainPfx + hostVeth:
-			haveChain = true
-		}
-	}
+	haveBase, haveChain := chains[psBaseChain] != nil, chains[psChainPfx+hostVeth] != nil
 	n := 0
 	if haveBase {
 		old, err := jumpRules(c, hostVeth)
@@ -235,6 +230,72 @@ func removePortSecurity(hostVeth string) error {
 		return fmt.Errorf("remove port security %s: %w", hostVeth, err)
 	}
 	return nil
+}
+
+// psChains lists the chains of table bridge fatbox by name (none when the
+// table is missing).
+func psChains(c *nftables.Conn) (map[string]*nftables.Chain, error) {
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return nil, fmt.Errorf("list the chains of the bridge family: %w", err)
+	}
+	out := make(map[string]*nftables.Chain)
+	for _, ch := range chains {
+		if ch.Table != nil && ch.Table.Name == psTable {
+			out[ch.Name] = ch
+		}
+	}
+	return out, nil
+}
+
+// psFindBase reports whether the base chain exists, and fails when a chain
+// of that name exists but is not the one fatbox creates: rules jumping
+// from it would not filter (or would filter the wrong frames).
+func psFindBase(c *nftables.Conn) (bool, error) {
+	chains, err := psChains(c)
+	if err != nil {
+		return false, err
+	}
+	ch := chains[psBaseChain]
+	if ch == nil {
+		return false, nil
+	}
+	if got, want := describeChain(ch), describeChain(psBase()); got != want {
+		return false, fmt.Errorf("chain %q of table bridge %s is %s, want %s: it was changed outside fatbox; "+
+			"delete the table with `nft delete table bridge %s` and attach again (fatbox creates it anew; "+
+			"containers attached before run without port security until they are attached again)",
+			psBaseChain, psTable, got, want, psTable)
+	}
+	return true, nil
+}
+
+// describeChain is a chain's kind as nft would print it, e.g. "type filter
+// hook prerouting priority -200 policy accept" or "a regular chain (no hook)".
+func describeChain(ch *nftables.Chain) string {
+	if ch.Hooknum == nil {
+		return "a regular chain (no hook)"
+	}
+	hook := fmt.Sprintf("hook %d", *ch.Hooknum)
+	// Bridge family hooks (NF_BR_*), as nft names them.
+	if names := []string{"prerouting", "input", "forward", "output", "postrouting"}; int(*ch.Hooknum) < len(names) {
+		hook = "hook " + names[*ch.Hooknum]
+	}
+	prio := "priority ?"
+	if ch.Priority != nil {
+		prio = fmt.Sprintf("priority %d", *ch.Priority)
+	}
+	policy := "policy ?"
+	if ch.Policy != nil {
+		switch *ch.Policy {
+		case nftables.ChainPolicyAccept:
+			policy = "policy accept"
+		case nftables.ChainPolicyDrop:
+			policy = "policy drop"
+		default:
+			policy = fmt.Sprintf("policy %d", *ch.Policy)
+		}
+	}
+	return fmt.Sprintf("type %s %s %s %s", ch.Type, hook, prio, policy)
 }
 
 // jumpRules returns the rules of the base chain that belong to hostVeth

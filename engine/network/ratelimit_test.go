@@ -22,11 +22,16 @@ import (
 // (never attached to a real NIC) and, per "container", a netns plus a veth
 // pair whose host end is a port of that bridge. All names start with "fbq",
 // all addresses are in 198.19.2x.0/24, and the host gets no address or route.
+// The bridge and host veths (with their qdiscs, ifb devices and nftables
+// rules) live in a namespace of the test's own (privateNetns), which starts
+// with no nftables table at all.
 
-// fbqBridge creates a bridge, brings it up and deletes it at cleanup.
+// fbqBridge moves the test into a private network namespace and creates a
+// bridge there, brought up and deleted at cleanup. Call it before any other
+// fixture.
 func fbqBridge(t *testing.T) string {
 	t.Helper()
-	harness.RequireRoot(t)
+	privateNetns(t)
 	br := harness.Name("fbqbr") // 13 bytes
 	harness.IP(t, "link", "add", br, "type", "bridge")
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })

@@ -32,5 +32,31 @@ func newRootCmd() *cobra.Command {
 	})
 	root.PersistentFlags().StringVar(&g.socket, "socket", api.DefaultSocket, "the fatbox daemon's unix socket")
 	root.AddCommand(newVersionCmd(), newDaemonCmd(), newStatusCmd(g), newPoolCmd(g), newIPCmd(g), newImageCmd(g), newCreateCmd(g), newRmCmd(g), newLsCmd(g), newStopCmd(g), newStartCmd(g), newRestartCmd(g), newInspectCmd(g), newRenameCmd(g), newExecCmd(g), newConsoleCmd(g), newLogsCmd(g), newProgCmd(g))
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command that only groups others (pool,
+// ip, image, prog) refuse an unknown or missing subcommand with an error
+// and a non-zero exit; cobra's own default prints the help and exits 0.
+func requireSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		requireSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil || !cmd.HasParent() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		if len(args) == 0 {
+			return fmt.Errorf("`%s` needs a subcommand: %s (see `%s --help`)", c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
+		}
+		return fmt.Errorf("`%s` has no subcommand %q: use %s (see `%s --help`)", c.CommandPath(), args[0], strings.Join(names, ", "), c.CommandPath())
+	}
 }
