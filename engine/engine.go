@@ -72,8 +72,8 @@ type Engine struct {
 	// StopTimeout before SIGKILL; 0 means 10 s.
 	StopTimeout time.Duration
 	// Overcommit is how far this node's containers' vCPUs, memory limits
-	// and disk sizes may add up past what the host has; the zero value
-	// allows nothing: the daemon sets it from its config.
+	// and disk sizes may add up past what the host has; a zero ratio means
+	// its default (limits.DefaultOvercommit). The daemon sets it from its config.
 	Overcommit limits.Overcommit
 
 	// fault, in tests, fails Create after the named step.

@@ -111,7 +111,7 @@ func (e *Engine) admit(ctx context.Context, req CreateRequest) error {
 	if err != nil {
 		return err
 	}
-	return e.Overcommit.Admit(h, u, req.CPUs, req.MemoryBytes, req.DiskBytes)
+	return e.overcommit().Admit(h, u, req.CPUs, req.MemoryBytes, req.DiskBytes)
 }
 
 // Capacity is this node's usage against its overcommit ceilings, for
@@ -125,5 +125,20 @@ func (e *Engine) Capacity(ctx context.Context) ([]limits.Figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.Overcommit.Figures(h, u), nil
+	return e.overcommit().Figures(h, u), nil
+}
+
+// overcommit is Overcommit with each zero ratio at its default.
+func (e *Engine) overcommit() limits.Overcommit {
+	o, def := e.Overcommit, limits.DefaultOvercommit()
+	if o.CPU == 0 {
+		o.CPU = def.CPU
+	}
+	if o.Memory == 0 {
+		o.Memory = def.Memory
+	}
+	if o.Disk == 0 {
+		o.Disk = def.Disk
+	}
+	return o
 }
