@@ -93,8 +93,8 @@ func applyPortSecurity(hostVeth string, ip netip.Addr, mac net.HardwareAddr) err
 	if len(mac) != 6 {
 		return fmt.Errorf("port security %s: %v is not an Ethernet MAC", hostVeth, mac)
 	}
-	if hostVeth == "" || len(hostVeth) >= unix.IFNAMSIZ {
-		return fmt.Errorf("port security: bad interface name %q", hostVeth)
+	if err := ValidLinkName(hostVeth); err != nil {
+		return fmt.Errorf("port security: %w", err)
 	}
 	unlock, err := psLock()
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // These tests start from a network namespace with no nftables state at all
 // (privateNetns), the state a freshly booted host is in, and run the real
-// Attach and Detach there. Addresses: 198.19.30.0/24-198.19.32.0/24.
+// Attach and Detach there. Addresses: 198.19.30.0/24-198.19.33.0/24.
 
 // psVeth is what the kernel holds for one veth's port security.
 type psVeth struct {
@@ -202,6 +202,32 @@ func TestPortSecTableDeleted(t *testing.T) {
 	if psTableExists(t, c) {
 		t.Error("Detach created the table")
 	}
+}
+
+// TestPortSecBaseChainDeleted: with the base chain deleted but the table
+// (and a veth's chain) left, the next attach adds the base chain to the
+// existing table: adding a table that exists is no error.
+func TestPortSecBaseChainDeleted(t *testing.T) {
+	priv, _ := privateNetns(t)
+	c := nftIn(t, priv)
+	br := harness.Name("fbnb")
+	cA, cB := psNetnsConfig(t, br, "198.19.33.2"), psNetnsConfig(t, br, "198.19.33.3")
+	a := nwAttach(t, cA)
+	c.FlushChain(psBase())
+	c.DelChain(psBase())
+	if err := c.Flush(); err != nil {
+		t.Fatalf("delete chain %s: %v", psBaseChain, err)
+	}
+	if chains, err := psChains(c); err != nil || chains[psBaseChain] != nil || chains[psChainPfx+a.HostVeth] == nil {
+		t.Fatalf("after deleting the base chain: %v (%v)", chains, err)
+	}
+	b := nwAttach(t, cB)
+	requirePortSec(t, c, b.HostVeth, b.MAC)
+	// Re-applying a's port security (what a re-attach does) restores it.
+	if err := applyPortSecurity(a.HostVeth, a.Addr.Addr(), a.MAC); err != nil {
+		t.Fatal(err)
+	}
+	requirePortSec(t, c, a.HostVeth, a.MAC)
 }
 
 // TestPortSecForeignBaseChain: a chain "portsec" that is not fatbox's
