@@ -302,6 +302,7 @@ func badRows(t *testing.T, e *badEnv) []badRow {
 			method: "POST", path: "/v1/containers", body: createBody("r-memodd", map[string]any{"memory_bytes": 100000001}),
 			status: 400, code: "invalid", want: []string{"memory_bytes 100000001", "not a whole number of MiB"}, undo: rmContainer("r-memodd")},
 		{name: "memory-1e19", // more than an int64: the body itself is refused
+			cli: createCLI("r-mem1e19", "--memory", "10000000000000000000"), cliWant: []string{`--memory "10000000000000000000"`, "more than the largest size"},
 			method: "POST", path: "/v1/containers", body: createBody("r-mem1e19", map[string]any{"memory_bytes": 1e19}),
 			status: 400, code: "invalid", want: []string{"memory_bytes"}, undo: rmContainer("r-mem1e19")},
 		// cpus 0 is the API's "default" (1); the CLI refuses --cpus 0, the
