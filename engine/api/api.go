@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -179,6 +180,10 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, in any, read fu
 // socket could not be dialled.
 func (c *Client) unreachable(err error) error {
 	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && errors.Is(oe.Err, os.ErrPermission) {
+		return &downError{fmt.Sprintf("cannot connect to the fatbox daemon at %s: permission denied: the socket is for root and the members of its group (fatbox unless the daemon's socket_group says otherwise): ask an admin to add you (`usermod -aG fatbox $USER`, then log in again), or run fatbox as root",
+			c.socket())}
+	}
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		return &downError{fmt.Sprintf("cannot reach fatbox daemon at %s: %v: start it with `fatbox daemon` or `systemctl start fatbox`",
 			c.socket(), oe.Err)}
