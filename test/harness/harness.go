@@ -42,6 +42,21 @@ func Require(t testing.TB, ok bool, format string, args ...any) {
 	t.Skipf("missing prerequisite: %s (set FATBOX_STRICT=1 to make this a failure)", msg)
 }
 
+// NotRunMarker starts the log line of a test whose path could not run on
+// this host for a reason of the host (a kernel feature it lacks), not of
+// the test's setup. tools/testreport counts such tests apart: never as
+// passed, and not as a failure of CI.
+const NotRunMarker = "FATBOX-NOT-RUN:"
+
+// NotRun ends the test as "not run on this host", naming what is missing
+// and what would run it. It is for a kernel limit (no 802.1Q here), never
+// for a missing package or root: those are prerequisites (Require).
+func NotRun(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Log(NotRunMarker + " " + fmt.Sprintf(format, args...))
+	t.SkipNow()
+}
+
 // RequireRoot gates root-only tests.
 func RequireRoot(t testing.TB) {
 	t.Helper()

@@ -2,7 +2,10 @@
 // needs: each package's summary line ("ok ...", "FAIL ..."), the full output
 // of failed tests, and a tally. It exits non-zero if any test or package
 // failed, or — with FATBOX_STRICT=1 or CI=true — if any test was skipped,
-// because a skipped tier must never count as passed.
+// because a skipped tier must never count as passed. A test that ended with
+// harness.NotRun (its path cannot run on this host: a kernel feature is
+// missing) is counted apart, printed in its own "not run on this host"
+// list with its reason, and fails neither mode.
 package main
 
 import (
@@ -29,7 +32,7 @@ func main() {
 
 func run(in io.Reader, out io.Writer, strict bool) int {
 	outputs := map[string][]string{} // package/test -> output lines
-	var passed, failed, skipped []string
+	var passed, failed, skipped, notRun []string
 	pkgFailed := 0
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -60,7 +63,9 @@ func run(in io.Reader, out io.Writer, strict bool) int {
 			}
 			delete(outputs, id)
 		case "skip":
-			if e.Test != "" {
+			if why := notRunReason(outputs[id]); e.Test != "" && why != "" {
+				notRun = append(notRun, e.Package+" "+e.Test+": "+why)
+			} else if e.Test != "" {
 				skipped = append(skipped, id)
 				fmt.Fprintf(out, "SKIP %s %s\n", e.Package, e.Test)
 				for _, l := range outputs[id] {
@@ -87,7 +92,14 @@ func run(in io.Reader, out io.Writer, strict bool) int {
 		}
 	}
 	sort.Strings(skipped)
-	fmt.Fprintf(out, "\ntests: %d passed, %d failed, %d skipped; packages failed: %d\n", len(passed), len(failed), len(skipped), pkgFailed)
+	sort.Strings(notRun)
+	if len(notRun) > 0 {
+		fmt.Fprintf(out, "\nnot run on this host (a kernel limit; neither passed nor failed):\n")
+		for _, n := range notRun {
+			fmt.Fprintf(out, "  NOT RUN %s\n", n)
+		}
+	}
+	fmt.Fprintf(out, "\ntests: %d passed, %d failed, %d skipped, %d not run on this host; packages failed: %d\n", len(passed), len(failed), len(skipped), len(notRun), pkgFailed)
 	if len(failed) > 0 || pkgFailed > 0 {
 		return 1
 	}
@@ -96,4 +108,17 @@ func run(in io.Reader, out io.Writer, strict bool) int {
 		return 1
 	}
 	return 0
+}
+
+// notRunMarker is harness.NotRunMarker (testreport imports nothing of fatbox).
+const notRunMarker = "FATBOX-NOT-RUN:"
+
+// notRunReason is the reason a test logged with harness.NotRun, or "".
+func notRunReason(lines []string) string {
+	for _, l := range lines {
+		if i := strings.Index(l, notRunMarker); i >= 0 {
+			return strings.TrimSpace(l[i+len(notRunMarker):])
+		}
+	}
+	return ""
 }
