@@ -35,6 +35,8 @@ type Status struct {
 	// Capacity: this node's containers' vCPUs, memory limits and disk
 	// sizes against the overcommit ceilings of the daemon's config.
 	Capacity []Figure `json:"capacity,omitempty"`
+	// CapacityError says why Capacity is missing (the store cannot be read).
+	CapacityError string `json:"capacity_error,omitempty"`
 }
 
 // StoreStatus describes the state backend.

@@ -9,6 +9,14 @@
 //     nothing answers on it.
 //   - The daemon is not in the data path; killing it at any instant must leave
 //     the store consistent (every write is a CAS transaction).
+//
+// Test hook: FATBOX_FAILPOINT=<op>:<step> (op create or start, a step of
+// engine.SetFaultHook, e.g. create:attach) makes the daemon stop dead at
+// that step: it writes the file FATBOX_FAILPOINT_MARK (default
+// "<state dir>.failpoint") holding "<op>:<step> <pid>" and blocks that call
+// until the process dies, so a crash test (test/e2e/crash_test.go) can
+// SIGKILL it there and check that the next daemon's Reconcile cleans up. A
+// malformed value refuses to start; the daemon logs a warning when it is set.
 package daemon
 
 import (
@@ -142,6 +150,11 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
+	hook, err := failpoint(cfg.StateDir, log)
+	if err != nil {
+		return nil, err
+	}
+	d.engine.SetFaultHook(hook)
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
@@ -332,10 +345,11 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.Store.Healthy = false
 		st.Store.Error = err.Error()
 	}
+	// Status answers whatever else is down: a store that cannot be read
+	// leaves the capacity figures out and says why.
 	figs, err := d.engine.Capacity(ctx)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		st.CapacityError = err.Error()
 	}
 	for _, f := range figs {
 		ratio := map[string]float64{"cpu": d.cfg.Overcommit.CPU, "memory": d.cfg.Overcommit.Memory, "disk": d.cfg.Overcommit.Disk}[f.Name]

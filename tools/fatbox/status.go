@@ -57,6 +57,9 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 	fmt.Fprintf(w, "socket:    %s\n", st.Socket)
 	fmt.Fprintf(w, "state dir: %s\n", st.StateDir)
 	fmt.Fprintf(w, "store:     %s (%s), %s\n", st.Store.Backend, st.Store.URL, health)
+	if st.CapacityError != "" {
+		fmt.Fprintf(w, "capacity:  unknown: %s\n", st.CapacityError)
+	}
 	for _, f := range st.Capacity {
 		pct := 0.0
 		if f.Ceiling > 0 {
