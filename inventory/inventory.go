@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/inventory/store"
+	"github.com/google/uuid"
 )
 
 // Sentinels, checked with errors.Is.
@@ -80,6 +81,9 @@ func ValidName(name string) error {
 
 // Record is one container, shaped like a VM record.
 type Record struct {
+	// ID is the container's stable identity: a UUID given at create, kept
+	// across renames, never reused. CMDB rows and bills key on it.
+	ID        string  `json:"id"`
 	Name      string  `json:"name"`
 	Hostname  string  `json:"hostname"`
 	Pool      string  `json:"pool,omitempty"`
@@ -107,7 +111,9 @@ type Record struct {
 	Owner         string `json:"owner,omitempty"`
 	App           string `json:"app,omitempty"`
 	Env           string `json:"env,omitempty"`
-	Status        string `json:"status"`
+	// Labels are free-form key=value pairs (CheckLabels says which).
+	Labels map[string]string `json:"labels,omitempty"`
+	Status string            `json:"status"`
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).
 	Autostart bool `json:"autostart"`
@@ -130,11 +136,19 @@ type Inventory struct {
 	Store store.Store
 }
 
-// Create stores a new record; a second record of one name is refused.
+// NewID is a new container ID: a time-ordered UUID (v7).
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Create stores a new record (an ID is given if it has none); a second
+// record of one name is refused. A record being created records no event:
+// its "created" event comes with its first boot (Put to running).
 func (i *Inventory) Create(ctx context.Context, r Record) error {
 	now := time.Now().UTC()
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = now
+	}
+	if r.ID == "" {
+		r.ID = NewID()
 	}
 	r.UpdatedAt = now
 	b, _ := json.Marshal(r)
@@ -165,11 +179,22 @@ func decode(key string, b []byte) (Record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Record{}, fmt.Errorf("container record %q is corrupt: %w", key, err)
 	}
+	return upgrade(r), nil
+}
+
+// upgrade brings a record stored by an older fatbox up to date: disk_gib
+// becomes DiskMiB; a record without an ID gets one derived from its name
+// and creation time (stable: every read derives the same), until its next
+// write stores it.
+func upgrade(r Record) Record {
 	if r.DiskMiB == 0 && r.DiskGiB > 0 {
 		r.DiskMiB = int64(r.DiskGiB) << 10
 	}
 	r.DiskGiB = 0
-	return r, nil
+	if r.ID == "" && r.Name != "" {
+		r.ID = uuid.NewSHA1(uuid.NameSpaceOID, []byte("fatbox:"+r.Name+":"+r.CreatedAt.UTC().Format(time.RFC3339Nano))).String()
+	}
+	return r
 }
 
 // List returns every record, by name.
@@ -218,26 +243,89 @@ func (i *Inventory) Pools(ctx context.Context) (map[string]string, error) {
 }
 
 // Put replaces a record (last writer wins; records have one writer, the
-// daemon of the record's node). CreatedAt is kept from the stored record.
+// daemon of the record's node). CreatedAt and ID are kept from the stored
+// record. The events the change means (started, stopped, resized, labels;
+// created on a first boot) are appended in the same store transaction,
+// with the cause the context carries (WithCause).
 func (i *Inventory) Put(ctx context.Context, r Record) error {
-	_, err := store.Update(ctx, i.Store, key(r.Name), func(cur []byte, exists bool) ([]byte, error) {
-		if !exists {
-			return nil, fmt.Errorf("no container %q: %w", r.Name, ErrNotFound)
+	return i.retry(ctx, func() error {
+		kv, err := i.Store.Get(ctx, key(r.Name))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no container %q: %w", r.Name, ErrNotFound)
 		}
-		old, err := decode(key(r.Name), cur)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r.CreatedAt, r.DiskGiB = old.CreatedAt, 0
+		old, err := decode(kv.Key, kv.Value)
+		if err != nil {
+			return err
+		}
+		r.CreatedAt, r.ID, r.DiskGiB = old.CreatedAt, old.ID, 0
 		r.UpdatedAt = time.Now().UTC()
-		return json.Marshal(r)
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		ops := []store.Op{{Kind: store.OpPut, Key: key(r.Name), Value: b, Version: kv.Version}}
+		cause := CauseOf(ctx)
+		for _, kind := range changeEvents(old, r) {
+			// Several events of one change take consecutive numbers: the
+			// counter is read once, so number them here.
+			evOps, err := i.eventOps(ctx, Event{Time: r.UpdatedAt, Kind: kind, ContainerID: r.ID, Name: r.Name, Cause: cause, Record: r})
+			if err != nil {
+				return err
+			}
+			ops = appendEvent(ops, evOps)
+		}
+		_, err = i.Store.Txn(ctx, ops)
+		return err
 	})
-	return err
 }
 
-// Delete removes a record; a missing one is fine.
+// appendEvent adds an event's ops to ops; when ops already take a
+// sequence number (an earlier event of the same change), the counter op
+// is merged and the new event takes the next number.
+func appendEvent(ops, ev []store.Op) []store.Op {
+	for j, op := range ops {
+		if op.Key != eventSeqKey {
+			continue
+		}
+		var cur seqRecord
+		_ = json.Unmarshal(op.Value, &cur)
+		next := cur.Seq + 1
+		var e Event
+		_ = json.Unmarshal(ev[1].Value, &e)
+		e.Seq = next
+		eb, _ := json.Marshal(e)
+		cb, _ := json.Marshal(seqRecord{Seq: next})
+		ops[j].Value = cb
+		return append(ops, store.Op{Kind: store.OpPut, Key: eventKey(next), Value: eb})
+	}
+	return append(ops, ev...)
+}
+
+// retry runs fn again while it fails on a version conflict (a concurrent
+// writer of the record or of the event counter).
+func (i *Inventory) retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		if err = fn(); !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrExists) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("inventory: gave up after 100 conflicting writers: %w", err)
+}
+
+// Delete removes a record; a missing one is fine. A container that ever
+// ran gets a "removed" event (its record as it was) in the same
+// transaction; a create that never finished records nothing.
 func (i *Inventory) Delete(ctx context.Context, name string) error {
-	for {
+	return i.retry(ctx, func() error {
 		kv, err := i.Store.Get(ctx, key(name))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -245,11 +333,17 @@ func (i *Inventory) Delete(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		err = i.Store.Delete(ctx, key(name), kv.Version)
-		if err == nil || !errors.Is(err, store.ErrConflict) {
-			return err
+		ops := []store.Op{{Kind: store.OpDelete, Key: key(name), Version: kv.Version}}
+		if old, derr := decode(kv.Key, kv.Value); derr == nil && old.Status != StatusCreating {
+			evOps, err := i.eventOps(ctx, Event{Time: time.Now().UTC(), Kind: EventRemoved, ContainerID: old.ID, Name: name, Cause: CauseOf(ctx), Record: old})
+			if err != nil {
+				return err
+			}
+			ops = append(ops, evOps...)
 		}
-	}
+		_, err = i.Store.Txn(ctx, ops)
+		return err
+	})
 }
 
 // RenameOps returns the transaction ops that move record name to newName
@@ -277,8 +371,16 @@ func (i *Inventory) RenameOps(ctx context.Context, name, newName string) ([]stor
 	}
 	r.Name, r.RenamedFrom, r.UpdatedAt = newName, name, time.Now().UTC()
 	b, _ := json.Marshal(r)
-	return []store.Op{
+	ops := []store.Op{
 		{Kind: store.OpDelete, Key: key(name), Version: kv.Version},
 		{Kind: store.OpPut, Key: key(newName), Value: b},
-	}, nil
+	}
+	if r.Status == StatusCreating {
+		return ops, nil
+	}
+	evOps, err := i.eventOps(ctx, Event{Time: r.UpdatedAt, Kind: EventRenamed, ContainerID: r.ID, Name: newName, From: name, Cause: CauseOf(ctx), Record: r})
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, evOps...), nil
 }

@@ -1,0 +1,259 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/fatbox/fatbox/inventory/store"
+)
+
+// Event kinds: what happened to a container.
+const (
+	EventCreated = "created" // its first boot finished: it exists as a VM would
+	EventStarted = "started"
+	EventStopped = "stopped"
+	EventResized = "resized" // CPUs, memory or disk changed
+	EventRenamed = "renamed"
+	EventLabels  = "labels" // owner, app, env or labels changed
+	EventRemoved = "removed"
+)
+
+// Cause kinds: who or what made a change.
+const (
+	CauseAPI       = "api"       // a client of the daemon's API (the CLI); UID says who
+	CauseAutostart = "autostart" // the daemon booted it again at start
+	CauseReconcile = "reconcile" // the daemon's reconcile found it changed (dead, half-done)
+	CauseInside    = "inside"    // the container itself (a shutdown from inside)
+)
+
+// Cause says who or what made a change.
+type Cause struct {
+	Kind string `json:"kind"`
+	// UID is the API caller's uid (CauseAPI).
+	UID *uint32 `json:"uid,omitempty"`
+	// Detail is free text (e.g. the request id).
+	Detail string `json:"detail,omitempty"`
+}
+
+func (c Cause) String() string {
+	if c.UID != nil {
+		return c.Kind + " uid " + strconv.FormatUint(uint64(*c.UID), 10)
+	}
+	return c.Kind
+}
+
+type causeKey struct{}
+
+// WithCause returns a context whose record changes are recorded as made by c.
+func WithCause(ctx context.Context, c Cause) context.Context {
+	return context.WithValue(ctx, causeKey{}, c)
+}
+
+// CauseOf is the cause a context carries; none means the daemon's
+// reconcile (the only writer with no request behind it).
+func CauseOf(ctx context.Context) Cause {
+	if c, ok := ctx.Value(causeKey{}).(Cause); ok {
+		return c
+	}
+	return Cause{Kind: CauseReconcile}
+}
+
+// Event is one entry of the append-only event log. Record is the
+// container's record after the change (for "removed": as it was), so the
+// resource sizes in force after each event are in it.
+type Event struct {
+	Seq         uint64    `json:"seq"` // global order, from 1, never reused
+	Time        time.Time `json:"time"`
+	Kind        string    `json:"kind"`
+	ContainerID string    `json:"container_id"`
+	Name        string    `json:"name"`
+	// From is the old name of a rename.
+	From   string `json:"from,omitempty"`
+	Cause  Cause  `json:"cause"`
+	Record Record `json:"record"`
+}
+
+// The log lives at inventory/events/<bucket>/<seq>, 1024 events a bucket,
+// so reading from a position lists only the buckets from there on; the last
+// sequence number given out is at inventory/event-seq. Every event is
+// written in the store transaction of the change it records.
+const (
+	eventSeqKey   = "inventory/event-seq"
+	eventsPrefix  = "inventory/events/"
+	eventsPerList = 1024
+)
+
+func eventBucket(seq uint64) string { return fmt.Sprintf("%s%012d/", eventsPrefix, seq/eventsPerList) }
+func eventKey(seq uint64) string    { return fmt.Sprintf("%s%020d", eventBucket(seq), seq) }
+
+type seqRecord struct {
+	Seq uint64 `json:"seq"`
+}
+
+// nextSeq reads the event counter: the next sequence number and the ops
+// that take it (the counter's CAS write; the caller adds the event).
+func (i *Inventory) nextSeq(ctx context.Context) (uint64, store.Op, error) {
+	kv, err := i.Store.Get(ctx, eventSeqKey)
+	var cur seqRecord
+	var version uint64
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return 0, store.Op{}, err
+	default:
+		if err := json.Unmarshal(kv.Value, &cur); err != nil {
+			return 0, store.Op{}, fmt.Errorf("event counter %q is corrupt: %w", eventSeqKey, err)
+		}
+		version = kv.Version
+	}
+	next := cur.Seq + 1
+	b, _ := json.Marshal(seqRecord{Seq: next})
+	return next, store.Op{Kind: store.OpPut, Key: eventSeqKey, Value: b, Version: version}, nil
+}
+
+// eventOps are the ops that append ev (its Seq taken from the counter).
+func (i *Inventory) eventOps(ctx context.Context, ev Event) ([]store.Op, error) {
+	seq, counter, err := i.nextSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev.Seq = seq
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	return []store.Op{counter, {Kind: store.OpPut, Key: eventKey(seq), Value: b}}, nil
+}
+
+// changeEvents are the events that turning old into new records (in the
+// order a reader expects them). Intermediate statuses (creating,
+// stopping, removing) record nothing: only what an asset list would show.
+func changeEvents(old, new Record) []string {
+	var out []string
+	switch {
+	case old.Status == StatusCreating && new.Status == StatusRunning:
+		out = append(out, EventCreated)
+	case old.Status != StatusRunning && new.Status == StatusRunning:
+		out = append(out, EventStarted)
+	case old.Status != StatusStopped && old.Status != StatusCreating && new.Status == StatusStopped:
+		out = append(out, EventStopped)
+	}
+	if old.Status != StatusCreating && (old.CPUs != new.CPUs || old.MemoryMiB != new.MemoryMiB || old.DiskMiB != new.DiskMiB || old.SwapMiB != new.SwapMiB) {
+		out = append(out, EventResized)
+	}
+	if old.Status != StatusCreating && (old.Owner != new.Owner || old.App != new.App || old.Env != new.Env || !maps.Equal(old.Labels, new.Labels)) {
+		out = append(out, EventLabels)
+	}
+	return out
+}
+
+// Events returns up to limit events with Seq > after, in order (limit <= 0:
+// all of them).
+func (i *Inventory) Events(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	last, err := i.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Event
+	for b := (after + 1) / eventsPerList; b <= last/eventsPerList; b++ {
+		kvs, err := i.Store.List(ctx, eventBucket(b*eventsPerList))
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range kvs {
+			var ev Event
+			if err := json.Unmarshal(kv.Value, &ev); err != nil {
+				return nil, fmt.Errorf("event %q is corrupt: %w", kv.Key, err)
+			}
+			if ev.Seq <= after {
+				continue
+			}
+			ev.Record = upgrade(ev.Record)
+			out = append(out, ev)
+			if limit > 0 && len(out) >= limit {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// LastSeq is the sequence number of the newest event (0: none yet).
+func (i *Inventory) LastSeq(ctx context.Context) (uint64, error) {
+	kv, err := i.Store.Get(ctx, eventSeqKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var cur seqRecord
+	if err := json.Unmarshal(kv.Value, &cur); err != nil {
+		return 0, fmt.Errorf("event counter %q is corrupt: %w", eventSeqKey, err)
+	}
+	return cur.Seq, nil
+}
+
+// DefaultEventRetention is how long the events of a removed container are
+// kept after its removal: 13 months, so a year of bills can be reconciled
+// against them. The events of containers that exist are never pruned.
+const DefaultEventRetention = 396 * 24 * time.Hour
+
+// PruneEvents deletes the events of containers removed before cutoff and
+// returns how many it deleted. The counter is never lowered, so sequence
+// numbers are never reused.
+func (i *Inventory) PruneEvents(ctx context.Context, cutoff time.Time) (int, error) {
+	all, err := i.Events(ctx, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	gone := map[string]bool{}
+	for _, ev := range all {
+		if ev.Kind == EventRemoved && ev.Time.Before(cutoff) {
+			gone[ev.ContainerID] = true
+		}
+	}
+	var ops []store.Op
+	n := 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if _, err := i.Store.Txn(ctx, ops); err != nil {
+			return err
+		}
+		n += len(ops)
+		ops = ops[:0]
+		return nil
+	}
+	for b := uint64(0); ; b++ {
+		if len(all) == 0 {
+			break
+		}
+		kvs, err := i.Store.List(ctx, eventBucket(b*eventsPerList))
+		if err != nil {
+			return n, err
+		}
+		for _, kv := range kvs {
+			var ev Event
+			if json.Unmarshal(kv.Value, &ev) != nil || !gone[ev.ContainerID] {
+				continue
+			}
+			ops = append(ops, store.Op{Kind: store.OpDelete, Key: kv.Key, Version: kv.Version})
+			if len(ops) == store.MaxTxnOps {
+				if err := flush(); err != nil {
+					return n, err
+				}
+			}
+		}
+		if b >= all[len(all)-1].Seq/eventsPerList {
+			break
+		}
+	}
+	return n, flush()
+}
