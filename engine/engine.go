@@ -19,6 +19,11 @@
 //     they go stale until engine/lxcfs re-mounts them (the daemon's watch).
 //   - exec runs `runc exec`: the process inherits the container's
 //     capabilities, seccomp profile and cgroup, so it is as confined as sshd.
+//
+// Test hook: SetFaultHook is called after each step of a create or start
+// ("create:attach"); tests fail or hold a call there to prove every step's
+// undo, and the daemon's FATBOX_FAILPOINT uses it to be killed mid-create.
+// Production never sets it.
 package engine
 
 import (
@@ -76,7 +81,9 @@ type Engine struct {
 	// its default (limits.DefaultOvercommit). The daemon sets it from its config.
 	Overcommit limits.Overcommit
 
-	// fault, in tests, fails Create after the named step.
+	// fault, in tests, is called after each step of Create and of a
+	// start's boot with "<op>:<step>" (see SetFaultHook); an error fails
+	// the call at that step.
 	fault   func(step string) error
 	crashed bool // a fault hook returned errCrash: skip the undos
 
@@ -84,9 +91,19 @@ type Engine struct {
 	locks map[string]*sync.Mutex // per container name
 }
 
-func (e *Engine) step(name string) error {
+// SetFaultHook is a test hook: f is called after each step of a create
+// and of a start with "<op>:<step>": "create:" record, lease, disk, then
+// the boot's mount, firstboot, netns, attach, start, then running;
+// "start:" the boot's five. An error f returns fails the call at that step
+// and its undos run; a hook that never returns holds the call there, so a
+// test can kill the process at that instant (the daemon's
+// FATBOX_FAILPOINT does this). nil, the default, removes it. Set it before
+// the engine serves calls.
+func (e *Engine) SetFaultHook(f func(step string) error) { e.fault = f }
+
+func (e *Engine) step(op, name string) error {
 	if e.fault != nil {
-		err := e.fault(name)
+		err := e.fault(op + ":" + name)
 		if errors.Is(err, errCrash) {
 			e.crashed = true
 		}
@@ -97,7 +114,7 @@ func (e *Engine) step(name string) error {
 
 // errCrash, returned by a test's fault hook, stands for the process dying
 // at that step: Create returns without running its undos, as a killed
-// daemon would, and Reconcile has to clean up.
+// daemon would, and Reconcile has to clean up (a start's undos run anyway).
 var errCrash = errors.New("simulated crash")
 
 // CreateRequest is what `fatbox create` asks for.
@@ -208,7 +225,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		return rec, err
 	}
 	rev.Add(func() error { return e.Inventory.Delete(bg, req.Name) })
-	if err := e.step("record"); err != nil {
+	if err := e.step("create", "record"); err != nil {
 		return rec, err
 	}
 
@@ -220,7 +237,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 	// freed, a lease revived from quarantine goes back into it, the
 	// name's active lease stays.
 	rev.Add(func() error { return e.IPAM.UndoAllocation(bg, req.Pool, req.Name, origin) })
-	if err := e.step("lease"); err != nil {
+	if err := e.step("create", "lease"); err != nil {
 		return rec, err
 	}
 
@@ -231,17 +248,17 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 	if err := rootfs.CreateDisk(ctx, l, req.DiskBytes); err != nil {
 		return rec, err
 	}
-	if err := e.step("disk"); err != nil {
+	if err := e.step("create", "disk"); err != nil {
 		return rec, err
 	}
 	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
 	if err := os.WriteFile(e.keysFile(req.Name), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
 		return rec, err
 	}
-	if err := e.boot(ctx, rev, &rec, img, pool, lease.IP); err != nil {
+	if err := e.boot(ctx, "create", rev, &rec, img, pool, lease.IP); err != nil {
 		return rec, err
 	}
-	if err := e.step("running"); err != nil {
+	if err := e.step("create", "running"); err != nil {
 		return rec, err
 	}
 	rev.Release()
@@ -251,8 +268,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 // boot brings a container with a disk and a lease up: overlay mount,
 // identity files (host keys are loaded from the state dir, not regenerated),
 // netns, bridge attachment, runc; then records it running. Each step
-// registers its undo on rev. Create and Start share it.
-func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.Record, img baseimages.Image, pool ipam.Pool, ip netip.Addr) error {
+// registers its undo on rev. Create and Start share it; op ("create" or
+// "start") names the caller to the fault hook.
+func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec *inventory.Record, img baseimages.Image, pool ipam.Pool, ip netip.Addr) error {
 	bg := context.Background()
 	name := rec.Name
 	l := rootfs.Layout{Dir: e.dir(name)}
@@ -264,14 +282,14 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 		return err
 	}
 	rev.Add(func() error { return rootfs.Unmount(bg, l) })
-	if err := e.step("mount"); err != nil {
+	if err := e.step(op, "mount"); err != nil {
 		return err
 	}
 	root := l.RootfsDir()
 	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: name, IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}); err != nil {
 		return err
 	}
-	if err := e.step("firstboot"); err != nil {
+	if err := e.step(op, "firstboot"); err != nil {
 		return err
 	}
 	nsPath, err := network.CreateNetns(netnsName(name))
@@ -279,7 +297,7 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 		return err
 	}
 	rev.Add(func() error { return network.DeleteNetns(netnsName(name)) })
-	if err := e.step("netns"); err != nil {
+	if err := e.step(op, "netns"); err != nil {
 		return err
 	}
 	att, err := network.Attach(ctx, network.Config{Container: name, Netns: nsPath, Bridge: pool.Bridge, CreateBridge: pool.CreateBridge,
@@ -290,7 +308,7 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 		return err
 	}
 	rev.Add(func() error { return network.Detach(bg, name) })
-	if err := e.step("attach"); err != nil {
+	if err := e.step(op, "attach"); err != nil {
 		return err
 	}
 	if rec.Cpuset == "" || !hostHasCPUs(rec.Cpuset) { // none yet, or the host lost CPUs since
@@ -323,7 +341,7 @@ func (e *Engine) boot(ctx context.Context, rev *revert.Reverter, rec *inventory.
 		return err
 	}
 	rev.Add(func() error { return e.Runtime.Stop(bg, name, time.Second) })
-	if err := e.step("start"); err != nil {
+	if err := e.step(op, "start"); err != nil {
 		return err
 	}
 	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), inventory.StatusRunning
@@ -512,7 +530,7 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 		return rec, err
 	}
 	rev := &revert.Reverter{}
-	if err := e.boot(ctx, rev, &rec, img, pool, lease.IP); err != nil {
+	if err := e.boot(ctx, "start", rev, &rec, img, pool, lease.IP); err != nil {
 		return rec, undo(rev, err)
 	}
 	rev.Release()

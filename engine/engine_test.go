@@ -8,13 +8,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/inventory/store/boltstore"
 	"github.com/fatbox/fatbox/ipam"
 	"github.com/fatbox/fatbox/test/harness"
@@ -22,9 +26,18 @@ import (
 
 var errInjected = errors.New("injected fault")
 
-// TestCreateFaultAtEachStep: a failure after any step of Create leaves no
-// record, lease, disk, mount, link, netns or runc container behind.
-func TestCreateFaultAtEachStep(t *testing.T) {
+// testEnv is an engine on a state dir, store, image store and pool of one
+// test's own (pool "p", a bridge fatbox creates).
+type testEnv struct {
+	e   *Engine
+	al  *ipam.Allocator
+	st  store.Store
+	rt  *runtime.Runtime
+	sup string
+}
+
+func newTestEnv(t *testing.T, cidr string) *testEnv {
+	t.Helper()
 	harness.RequireRoot(t)
 	sup := os.Getenv("FATBOX_SUPERVISORD")
 	harness.Require(t, sup != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
@@ -34,6 +47,7 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	rs, _ := baseimages.BuiltinRecipes()
 	images := &baseimages.Store{Root: filepath.Join(dir, "images")}
 	if _, err := (&baseimages.Builder{Store: images, Recipes: rs, CacheDir: filepath.Join(harness.CacheDir(), "images")}).Build(ctx, "debian12-fat", nil); err != nil {
@@ -42,48 +56,154 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	al := &ipam.Allocator{Store: st, Host: "t"}
 	br := harness.Name("fbfbr")
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
-	if _, err := al.CreatePool(ctx, ipam.Pool{Name: "p", CIDR: netip.MustParsePrefix("198.19.50.0/24"), Gateway: netip.MustParseAddr("198.19.50.1"), Bridge: br, CreateBridge: true}); err != nil {
+	prefix := netip.MustParsePrefix(cidr)
+	if _, err := al.CreatePool(ctx, ipam.Pool{Name: "p", CIDR: prefix, Gateway: prefix.Addr().Next(), Bridge: br, CreateBridge: true}); err != nil {
 		t.Fatal(err)
 	}
 	rt := &runtime.Runtime{Root: filepath.Join(dir, "runc")}
 	e := &Engine{IPAM: al, Inventory: &inventory.Inventory{Store: st}, Images: images, Runtime: rt,
 		StateDir: filepath.Join(dir, "state"), Supervisor: sup, Node: "t"}
-	name := harness.Name("fbf-")
-	req := CreateRequest{Name: name, Image: "debian12-fat", Pool: "p", CPUs: 1, MemoryBytes: 256 << 20, DiskBytes: 128 << 20}
-	t.Cleanup(func() { e.fault = nil; e.Remove(context.Background(), name, true) })
+	return &testEnv{e: e, al: al, st: st, rt: rt, sup: sup}
+}
 
-	leftovers := func() []string {
-		var out []string
-		if _, err := e.Inventory.Get(ctx, name); err == nil {
-			out = append(out, "record")
-		}
-		if _, err := al.Get(ctx, "p", name); err == nil {
-			out = append(out, "lease")
-		}
-		if _, err := os.Stat(e.dir(name)); err == nil {
-			out = append(out, "state dir")
-		}
-		if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), e.dir(name)) {
-			out = append(out, "mount")
-		}
-		if b, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(b), "fatbox:"+name) {
-			out = append(out, "link")
-		}
-		if _, err := os.Stat("/var/run/netns/fatbox-" + name); err == nil {
-			out = append(out, "netns")
-		}
-		if ids, _ := rt.List(ctx); len(ids) > 0 {
-			out = append(out, fmt.Sprint("runc ", ids))
-		}
-		if b, _ := exec.Command("losetup", "-j", filepath.Join(e.dir(name), "disk.img")).Output(); len(b) > 0 {
-			out = append(out, "loop device")
-		}
-		return out
+// next is another engine on the same state dir and store: the daemon that
+// starts after one died.
+func (env *testEnv) next() *Engine {
+	e := env.e
+	return &Engine{IPAM: &ipam.Allocator{Store: env.st, Host: "t"}, Inventory: e.Inventory, Images: e.Images, Runtime: e.Runtime,
+		StateDir: e.StateDir, Supervisor: e.Supervisor, Node: e.Node}
+}
+
+// probe is the harness's leftover probe over names' host objects.
+func (env *testEnv) probe(names ...string) harness.LeftoverProbe {
+	p := harness.LeftoverProbe{StateDir: env.e.StateDir, RuncRoot: env.rt.Root}
+	for _, n := range names {
+		p.Containers = append(p.Containers, harness.ProbeContainer{Name: n, HostVeth: network.HostVethName(n), Netns: netnsName(n)})
 	}
-	for _, step := range []string{"record", "lease", "disk", "mount", "firstboot", "netns", "attach", "start", "running"} {
+	return p
+}
+
+// leftovers lists what is left of container name: its record and lease in
+// the store, and every host object the harness probe finds (loop devices,
+// nftables lines, links, netns, mounts, cgroups, runc state, state dir). A
+// read that fails fails the test.
+func (env *testEnv) leftovers(t *testing.T, name string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	if _, err := env.e.Inventory.Get(ctx, name); err == nil {
+		out = append(out, "record")
+	} else if !errors.Is(err, inventory.ErrNotFound) {
+		t.Fatalf("read the record: %v", err)
+	}
+	if _, err := env.al.Get(ctx, "p", name); err == nil {
+		out = append(out, "lease")
+	} else if !errors.Is(err, ipam.ErrLeaseNotFound) {
+		t.Fatalf("read the lease: %v", err)
+	}
+	left, err := harness.Leftovers(env.probe(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range left {
+		out = append(out, l.String())
+	}
+	if ids, err := env.rt.List(ctx); err != nil {
+		t.Fatalf("runc list: %v", err)
+	} else if len(ids) > 0 {
+		out = append(out, fmt.Sprint("runc containers ", ids))
+	}
+	return out
+}
+
+// stepCallRE finds the fault hook's steps in engine.go: e.step("create", "x")
+// in Create, e.step(op, "x") in boot.
+var stepCallRE = regexp.MustCompile(`e\.step\((?:"create"|op), "(\w+)"\)`)
+
+// createSteps runs one create without faults and returns the steps it
+// passed, in order; they must be exactly the steps engine.go names (a step
+// that is never reached, or one the pattern misses, fails here), so the
+// fault tests cover every step there is.
+func (env *testEnv) createSteps(t *testing.T, req CreateRequest) []string {
+	t.Helper()
+	ctx := context.Background()
+	var seen []string
+	env.e.fault = func(s string) error {
+		if step, ok := strings.CutPrefix(s, "create:"); ok {
+			seen = append(seen, step)
+		} else {
+			t.Errorf("Create passed step %q, not a create step", s)
+		}
+		return nil
+	}
+	defer func() { env.e.fault = nil }()
+	if _, err := env.e.Create(ctx, req); err != nil {
+		t.Fatalf("Create without faults: %v", err)
+	}
+	if err := env.e.Remove(ctx, req.Name, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.al.Free(ctx, req.Pool, req.Name); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("engine.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []string
+	for _, m := range stepCallRE.FindAllStringSubmatch(string(src), -1) {
+		named = append(named, m[1])
+	}
+	if n := strings.Count(string(src), "e.step("); n != len(named) {
+		t.Fatalf("engine.go calls e.step %d times, the pattern found %d (%v): update stepCallRE", n, len(named), named)
+	}
+	a, b := slices.Clone(seen), slices.Clone(named)
+	slices.Sort(a)
+	slices.Sort(b)
+	if len(seen) == 0 || !slices.Equal(a, b) {
+		t.Fatalf("a create passed the steps %v; engine.go names %v", seen, named)
+	}
+	return seen
+}
+
+// madeBy is what each create step leaves on a crash right after it, as
+// the leftover kinds of testEnv.leftovers and harness.Leftovers.
+var madeBy = map[string][]string{"record": {"record"}, "lease": {"lease"}, "disk": {"state dir"}, "mount": {"mount", "loop"},
+	"netns": {"netns"}, "attach": {"link", "nftables"}, "start": {"runc", "cgroup"}}
+
+// checkHalfMade checks that left holds what every step up to crashed made.
+func checkHalfMade(t *testing.T, steps []string, crashed string, left []string) {
+	t.Helper()
+	for _, s := range steps[:slices.Index(steps, crashed)+1] {
+		for _, kind := range madeBy[s] {
+			if !slices.ContainsFunc(left, func(l string) bool { return l == kind || strings.HasPrefix(l, kind+": ") }) {
+				t.Errorf("after a crash at %q, the %s made by %q is not there: %v", crashed, kind, s, left)
+			}
+		}
+	}
+}
+
+// TestCreateFaultAtEachStep: a failure after any step of Create leaves no
+// record, lease, disk, loop device, mount, link (veth, ifb), nftables rule,
+// netns, cgroup or runc container behind; so does a crash there (no undo
+// runs) once the next engine's Reconcile has run.
+func TestCreateFaultAtEachStep(t *testing.T) {
+	env := newTestEnv(t, "198.19.50.0/24")
+	e, al, rt := env.e, env.al, env.rt
+	ctx := context.Background()
+	name := harness.Name("fbf-")
+	// A rate limit, so attach makes an ifb too, which the probe must see go.
+	req := CreateRequest{Name: name, Image: "debian12-fat", Pool: "p", CPUs: 1, MemoryBytes: 256 << 20, DiskBytes: 128 << 20, NetRateBits: 10_000_000}
+	t.Cleanup(func() { e.fault = nil; e.Remove(context.Background(), name, true) })
+	steps := env.createSteps(t, req)
+	leftovers := func() []string { return env.leftovers(t, name) }
+	if l := leftovers(); len(l) > 0 {
+		t.Fatalf("a create and remove left behind: %v", l)
+	}
+	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			e.fault = func(s string) error {
-				if s == step {
+				if s == "create:"+step {
 					return errInjected
 				}
 				return nil
@@ -98,11 +218,11 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	}
 	// The daemon dies after each step (no undo runs): the next daemon's
 	// Reconcile undoes the half-made create, or adopts a finished one.
-	for _, step := range []string{"record", "lease", "disk", "mount", "firstboot", "netns", "attach", "start", "running"} {
+	for _, step := range steps {
 		t.Run("crash-"+step, func(t *testing.T) {
 			e.crashed = false
 			e.fault = func(s string) error {
-				if s == step {
+				if s == "create:"+step {
 					return errCrash
 				}
 				return nil
@@ -111,8 +231,10 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 				t.Fatalf("Create with a crash after %s: %v", step, err)
 			}
 			e.fault, e.crashed = nil, false
-			next := &Engine{IPAM: &ipam.Allocator{Store: st, Host: "t"}, Inventory: e.Inventory, Images: images, Runtime: rt,
-				StateDir: e.StateDir, Supervisor: sup, Node: "t"}
+			// What the steps up to this one made is there (the crash came
+			// where it should, and the probe sees it), until Reconcile.
+			checkHalfMade(t, steps, step, leftovers())
+			next := env.next()
 			rep, err := next.Reconcile(ctx)
 			if err != nil || len(rep.Errors) > 0 {
 				t.Fatalf("reconcile after a crash at %s: %v %v", step, err, rep.Errors)
@@ -146,7 +268,7 @@ func TestCreateFaultAtEachStep(t *testing.T) {
 	}
 	e.crashed = false
 	e.fault = func(s string) error {
-		if s == "disk" {
+		if s == "create:disk" {
 			return errCrash
 		}
 		return nil

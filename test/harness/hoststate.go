@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -221,4 +222,250 @@ func CheckHostState(t testing.TB, before HostState, opts HostStateOptions) {
 	for _, d := range TakeHostState(t, opts).Diff(before) {
 		t.Errorf("host state: %s", d)
 	}
+}
+
+// Leftover is one host object a probe found.
+type Leftover struct {
+	// Kind is what it is: "loop", "nftables", "link", "netns", "mount",
+	// "cgroup", "runc" or "state dir".
+	Kind string
+	// Detail names it: the line or path read.
+	Detail string
+}
+
+func (l Leftover) String() string { return l.Kind + ": " + l.Detail }
+
+// ProbeContainer names one container's host objects the way fatbox derives
+// them from its name.
+type ProbeContainer struct {
+	// Name is the container's name: its cgroup dirs, <state>/containers/<Name>,
+	// <runc root>/<Name>, the alias "fatbox:<Name>" of its veth.
+	Name string
+	// HostVeth is its host-side veth (network.HostVethName(Name)): the link,
+	// the ifb carrying its egress (whose alias names the veth), the
+	// container end while still in the host ("fp" and the same hash), and
+	// its nftables port-security chain and jump rule. Required.
+	HostVeth string
+	// Netns is its network namespace; empty means "fatbox-<Name>".
+	Netns string
+}
+
+// LeftoverProbe says where Leftovers looks: only at objects of one state
+// dir and of the containers named, so other tests' objects on a shared host
+// never show.
+type LeftoverProbe struct {
+	// StateDir is the daemon's (or engine's) state dir. Required.
+	StateDir string
+	// RuncRoot is runc's root for that state dir (daemon.RuncRoot). Required.
+	RuncRoot   string
+	Containers []ProbeContainer
+}
+
+// Leftovers lists what is left on this host of p's containers: loop devices
+// whose backing file is in their state dirs (from `losetup -a`, which also
+// lists loops whose image was deleted), nftables lines naming their veths,
+// links (veth, ifb, the container end), named netns, mounts under their
+// state dirs or on their netns, cgroup dirs named after them (any
+// hierarchy, four levels deep), runc state under p.RuncRoot, and their
+// dirs in <StateDir>/containers. A probe that cannot read something
+// returns an error beside whatever it did find: a blind probe proves nothing.
+func Leftovers(p LeftoverProbe) ([]Leftover, error) {
+	if p.StateDir == "" || p.RuncRoot == "" {
+		return nil, fmt.Errorf("leftover probe: StateDir (%q) and RuncRoot (%q) are required", p.StateDir, p.RuncRoot)
+	}
+	var out []Leftover
+	var errs []error
+	add := func(kind, detail string) { out = append(out, Leftover{kind, detail}) }
+	dirs := map[string]string{} // container dir (as given and resolved) + "/" -> name
+	names := map[string]bool{}
+	for _, c := range p.Containers {
+		if c.Name == "" || len(c.HostVeth) < 3 {
+			return nil, fmt.Errorf("leftover probe: container %+v needs Name and HostVeth", c)
+		}
+		names[c.Name] = true
+		d := filepath.Join(p.StateDir, "containers", c.Name)
+		dirs[d+"/"] = c.Name
+		if r, err := filepath.EvalSymlinks(p.StateDir); err == nil {
+			dirs[filepath.Join(r, "containers", c.Name)+"/"] = c.Name
+		}
+	}
+	under := func(path string) bool {
+		for d := range dirs {
+			if path+"/" == d || strings.HasPrefix(path, d) {
+				return true
+			}
+		}
+		return false
+	}
+
+	// Loop devices: `losetup -a` reads each device's backing file from
+	// sysfs, " (deleted)" appended when the image is gone.
+	if b, err := exec.Command("losetup", "-a").Output(); err != nil {
+		errs = append(errs, fmt.Errorf("losetup -a: %w", cmdErr(err)))
+	} else {
+		for _, line := range strings.Split(string(b), "\n") {
+			for d := range dirs {
+				if strings.Contains(line, d) {
+					add("loop", strings.TrimSpace(line))
+					break
+				}
+			}
+		}
+	}
+
+	if b, err := exec.Command("nft", "list", "ruleset").Output(); err != nil {
+		errs = append(errs, fmt.Errorf("nft list ruleset: %w", cmdErr(err)))
+	} else {
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, c := range p.Containers {
+				if strings.Contains(line, c.HostVeth) {
+					add("nftables", strings.TrimSpace(line))
+					break
+				}
+			}
+		}
+	}
+
+	if b, err := exec.Command("ip", "-o", "link").Output(); err != nil {
+		errs = append(errs, fmt.Errorf("ip -o link: %w", cmdErr(err)))
+	} else {
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			l := linkOf(line)
+			name, alias, _ := strings.Cut(l, " alias ")
+			for _, c := range p.Containers {
+				if name == c.HostVeth || strings.HasSuffix(name, c.HostVeth[2:]) ||
+					alias == "fatbox:"+c.Name || (alias != "" && strings.Contains(alias, c.HostVeth)) {
+					add("link", l)
+					break
+				}
+			}
+		}
+	}
+
+	netns := map[string]bool{}
+	for _, c := range p.Containers {
+		n := c.Netns
+		if n == "" {
+			n = "fatbox-" + c.Name
+		}
+		netns[n] = true
+	}
+	if b, err := exec.Command("ip", "netns", "list").Output(); err != nil {
+		errs = append(errs, fmt.Errorf("ip netns list: %w", cmdErr(err)))
+	} else {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && netns[f[0]] {
+				add("netns", f[0])
+			}
+		}
+	}
+
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			mp := unescapeMount(f[4])
+			if under(mp) || (strings.HasPrefix(mp, "/run/netns/") || strings.HasPrefix(mp, "/var/run/netns/")) && netns[filepath.Base(mp)] {
+				add("mount", mp)
+			}
+		}
+	}
+
+	cg, err := cgroupsNamed(names)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range cg {
+		add("cgroup", d)
+	}
+
+	for _, c := range p.Containers {
+		for kind, path := range map[string]string{"runc": filepath.Join(p.RuncRoot, c.Name), "state dir": filepath.Join(p.StateDir, "containers", c.Name)} {
+			if _, err := os.Lstat(path); err == nil {
+				add(kind, path)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, errors.Join(errs...)
+}
+
+// CheckNoLeftovers fails the test for each leftover of p's containers and
+// when the probe could not look.
+func CheckNoLeftovers(t testing.TB, p LeftoverProbe) {
+	t.Helper()
+	left, err := Leftovers(p)
+	for _, l := range left {
+		t.Errorf("left behind: %s", l)
+	}
+	if err != nil {
+		t.Fatalf("leftover probe: %v", err)
+	}
+}
+
+// cgroupsNamed lists the cgroup dirs (every hierarchy, four levels below
+// /sys/fs/cgroup) whose name is one of names; dirs that vanish while it
+// walks (other tests' containers going) are no error.
+func cgroupsNamed(names map[string]bool) ([]string, error) {
+	const root = "/sys/fs/cgroup"
+	var out []string
+	var errs []error
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel != "." && strings.Count(rel, "/") >= 4 {
+			return filepath.SkipDir
+		}
+		if rel != "." && names[d.Name()] {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// cmdErr adds a failed command's stderr to its error.
+func cmdErr(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return err
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
