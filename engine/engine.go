@@ -137,6 +137,10 @@ type CreateRequest struct {
 	// Autostart brings the container back when the daemon starts and finds
 	// it dead (after a host restart); nil means true, as ops expect of a VM.
 	Autostart *bool `json:"autostart,omitempty"`
+	// Owner, App, Env and Labels go into the record as given (checked by
+	// inventory.CheckField and CheckLabels).
+	Owner, App, Env string
+	Labels          map[string]string
 }
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
@@ -220,7 +224,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 	rec = inventory.Record{LeaseOrigin: string(expect), Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
-		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS}
+		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
+		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -516,6 +521,9 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 		if err := e.halt(ctx, name); err != nil {
 			return rec, err
 		}
+	}
+	if err := e.applyPendingDisk(ctx, &rec); err != nil {
+		return rec, err
 	}
 	img, err := e.Images.Inspect(rec.Image)
 	if err != nil {

@@ -167,18 +167,19 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	if rec.Status != inventory.StatusRunning {
 		return nil
 	}
+	// Recorded running but dead (a host restart, a crash): it stopped
+	// (found by reconcile) before anything boots it again (autostart), so
+	// the event log and the bills see the gap.
+	rec.Status = inventory.StatusStopped
+	if err := e.Inventory.Put(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseReconcile, Detail: "found dead"}), rec); err != nil {
+		return err
+	}
 	if rec.Autostart {
-		if _, err := e.start(ctx, name); err != nil {
-			rec.Status = inventory.StatusStopped
-			_ = e.Inventory.Put(ctx, rec)
+		if _, err := e.start(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseAutostart}), name); err != nil {
 			return fmt.Errorf("autostart: %w", err)
 		}
 		rep.Started = append(rep.Started, name)
 		return nil
-	}
-	rec.Status = inventory.StatusStopped
-	if err := e.Inventory.Put(ctx, rec); err != nil {
-		return err
 	}
 	rep.Stopped = append(rep.Stopped, name)
 	return nil

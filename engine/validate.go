@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/fatbox/fatbox/engine/limits"
+	"github.com/fatbox/fatbox/inventory"
 )
 
 // Defaults of a create request's zero fields.
@@ -58,6 +59,14 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 		if c != nil {
 			return c
 		}
+	}
+	for _, f := range []struct{ name, v string }{{"owner", req.Owner}, {"app", req.App}, {"env", req.Env}} {
+		if err := inventory.CheckField(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if err := inventory.CheckLabels(req.Labels); err != nil {
+		return err
 	}
 	for _, k := range req.SSHKeys {
 		if len(k) > 16<<10 {

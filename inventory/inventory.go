@@ -113,6 +113,10 @@ type Record struct {
 	Env           string `json:"env,omitempty"`
 	// Labels are free-form key=value pairs (CheckLabels says which).
 	Labels map[string]string `json:"labels,omitempty"`
+	// PendingDiskMiB is a disk size asked for while the container ran on a
+	// host that cannot grow a mounted disk: it takes effect at the next
+	// start (DiskMiB is always the size in force).
+	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
 	Status string            `json:"status"`
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).

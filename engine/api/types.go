@@ -14,6 +14,9 @@ import (
 
 // Container is a container record, shaped like a VM record.
 type Container struct {
+	// ID is the stable identity: a UUID given at create, kept across
+	// renames, never reused.
+	ID       string  `json:"id"`
 	Name     string  `json:"name"`
 	Hostname string  `json:"hostname"`
 	Pool     string  `json:"pool,omitempty"`
@@ -26,17 +29,20 @@ type Container struct {
 	CPUs     float64 `json:"cpus,omitempty"`   // the CFS quota in CPUs
 	Cpuset   string  `json:"cpuset,omitempty"` // host CPUs it is pinned to, e.g. "0-1"
 	// Sizes are exact: MiB, never rounded to GiB.
-	MemoryMiB     int64  `json:"memory_mib,omitempty"`
-	DiskMiB       int64  `json:"disk_mib,omitempty"`
-	SwapMiB       int64  `json:"swap_mib,omitempty"`
-	NetRateBits   uint64 `json:"net_rate_bits,omitempty"`
-	DiskReadBps   uint64 `json:"disk_read_bps,omitempty"`
-	DiskWriteBps  uint64 `json:"disk_write_bps,omitempty"`
-	DiskReadIOPS  uint64 `json:"disk_read_iops,omitempty"`
-	DiskWriteIOPS uint64 `json:"disk_write_iops,omitempty"`
-	Owner         string `json:"owner,omitempty"`
-	App           string `json:"app,omitempty"`
-	Env           string `json:"env,omitempty"`
+	MemoryMiB     int64             `json:"memory_mib,omitempty"`
+	DiskMiB       int64             `json:"disk_mib,omitempty"`
+	SwapMiB       int64             `json:"swap_mib,omitempty"`
+	NetRateBits   uint64            `json:"net_rate_bits,omitempty"`
+	DiskReadBps   uint64            `json:"disk_read_bps,omitempty"`
+	DiskWriteBps  uint64            `json:"disk_write_bps,omitempty"`
+	DiskReadIOPS  uint64            `json:"disk_read_iops,omitempty"`
+	DiskWriteIOPS uint64            `json:"disk_write_iops,omitempty"`
+	Owner         string            `json:"owner,omitempty"`
+	App           string            `json:"app,omitempty"`
+	Env           string            `json:"env,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	// PendingDiskMiB is a disk size that takes effect at the next start.
+	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
 	// Status is the record's: creating, running, stopping, stopped, removing.
 	Status    string `json:"status"`
 	Autostart bool   `json:"autostart"`
@@ -77,7 +83,61 @@ type CreateRequest struct {
 	DiskReadIOPS  uint64 `json:"disk_read_iops,omitempty"`
 	DiskWriteIOPS uint64 `json:"disk_write_iops,omitempty"`
 	// Autostart: boot it again when the daemon finds it dead; nil means true.
-	Autostart *bool `json:"autostart,omitempty"`
+	Autostart *bool             `json:"autostart,omitempty"`
+	Owner     string            `json:"owner,omitempty"`
+	App       string            `json:"app,omitempty"`
+	Env       string            `json:"env,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// UpdateRequest is PATCH /v1/containers/{name}: nil fields stay as they are.
+type UpdateRequest struct {
+	CPUs        *float64 `json:"cpus,omitempty"`
+	MemoryBytes *int64   `json:"memory_bytes,omitempty"`
+	SwapBytes   *int64   `json:"swap_bytes,omitempty"`
+	DiskBytes   *int64   `json:"disk_bytes,omitempty"`
+	Owner       *string  `json:"owner,omitempty"`
+	App         *string  `json:"app,omitempty"`
+	Env         *string  `json:"env,omitempty"`
+	// SetLabels are added or replaced, RemoveLabels dropped.
+	SetLabels    map[string]string `json:"set_labels,omitempty"`
+	RemoveLabels []string          `json:"remove_labels,omitempty"`
+}
+
+// Updated is the answer to an update: the record now, and notes on what
+// takes effect later (e.g. a disk that grows at the next start).
+type Updated struct {
+	Container Container `json:"container"`
+	Notes     []string  `json:"notes,omitempty"`
+}
+
+// Event is one entry of the inventory's event log (GET /v1/events).
+type Event struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	Kind        string    `json:"kind"` // created, started, stopped, resized, labels, renamed, removed
+	ContainerID string    `json:"container_id"`
+	Name        string    `json:"name"`
+	From        string    `json:"from,omitempty"` // a rename's old name
+	// Cause: "api" (UID set), "autostart", "reconcile" or "inside".
+	Cause    string  `json:"cause"`
+	CauseUID *uint32 `json:"cause_uid,omitempty"`
+	// Container is the record after the change (for "removed", as it was).
+	Container Container `json:"container"`
+}
+
+// Events is the answer of GET /v1/events: the events after the asked
+// position, and the position to ask from next.
+type Events struct {
+	Events []Event `json:"events"`
+	Last   uint64  `json:"last"`
+}
+
+// ListFilter selects containers (GET /v1/containers query); zero fields
+// match everything.
+type ListFilter struct {
+	App, Owner, Env, Status string
+	Labels                  map[string]string
 }
 
 // RenameRequest is POST /v1/containers/{name}/rename.

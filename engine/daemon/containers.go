@@ -16,8 +16,19 @@ func (d *Daemon) containerRoutes(mux *http.ServeMux) {
 		reply(w, r, toContainer(rec), err)
 	})
 	mux.HandleFunc("GET /v1/containers", func(w http.ResponseWriter, r *http.Request) {
+		f, err := filterOf(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
 		rs, err := d.inv.List(r.Context())
-		reply(w, r, toContainers(rs), err)
+		out := []api.Container{}
+		for _, rec := range rs {
+			if f.Match(rec) {
+				out = append(out, toContainer(rec))
+			}
+		}
+		reply(w, r, out, err)
 	})
 	mux.HandleFunc("GET /v1/containers/{name}", func(w http.ResponseWriter, r *http.Request) {
 		in, err := d.engine.Inspect(r.Context(), r.PathValue("name"))

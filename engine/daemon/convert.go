@@ -12,7 +12,7 @@ import (
 // engine); these turn the packages' types into them and back.
 
 func toContainer(r inventory.Record) api.Container {
-	return api.Container{Name: r.Name, Hostname: r.Hostname, Pool: r.Pool, IP: r.IP, MAC: r.MAC, Node: r.Node,
+	return api.Container{ID: r.ID, Labels: r.Labels, PendingDiskMiB: r.PendingDiskMiB, Name: r.Name, Hostname: r.Hostname, Pool: r.Pool, IP: r.IP, MAC: r.MAC, Node: r.Node,
 		Image: r.Image, ImageID: r.ImageID, VCPUs: r.VCPUs, CPUs: r.CPUs, Cpuset: r.Cpuset,
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
@@ -37,7 +37,7 @@ func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
 	return engine.CreateRequest{Name: r.Name, Image: r.Image, Pool: r.Pool, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes,
 		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Autostart: r.Autostart}
+		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels}
 }
 
 func toPool(p ipam.Pool) api.Pool {

@@ -330,6 +330,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.containerRoutes(mux)
 	d.lifecycleRoutes(mux)
 	d.execRoutes(mux)
+	d.inventoryRoutes(mux)
 	return mux
 }
 

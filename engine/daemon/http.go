@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/inventory"
 )
 
 // Limits of the API's HTTP server. Request bodies are small JSON objects
@@ -151,9 +152,13 @@ func (d *Daemon) serve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		r = r.WithContext(context.WithValue(r.Context(), reqIDKey, id))
-		sw := &statusWriter{ResponseWriter: w}
 		p, _ := r.Context().Value(peerKey).(peer)
+		// Every record change this request makes is an event caused by
+		// its caller.
+		uid := p.uid
+		ctx := inventory.WithCause(context.WithValue(r.Context(), reqIDKey, id), inventory.Cause{Kind: inventory.CauseAPI, UID: &uid, Detail: "request " + id})
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
 		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
 		defer func() {
 			if v := recover(); v != nil {

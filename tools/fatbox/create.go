@@ -22,6 +22,8 @@ type createFlags struct {
 	readIOPS, writeIOPS         uint64
 	keyFiles                    []string
 	autostart                   bool
+	owner, app, env             string
+	labels                      []string
 	output                      string
 }
 
@@ -50,6 +52,10 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.writeBps, "disk-write-bps", "", "disk write limit in bytes/s for direct IO, e.g. 50M (default unlimited)")
 	fl.Uint64Var(&f.readIOPS, "disk-read-iops", 0, "disk read operations per second (default unlimited)")
 	fl.Uint64Var(&f.writeIOPS, "disk-write-iops", 0, "disk write operations per second for direct IO (default unlimited)")
+	fl.StringVar(&f.owner, "owner", "", "owner, as the CMDB shows it")
+	fl.StringVar(&f.app, "app", "", "application")
+	fl.StringVar(&f.env, "env", "", "environment, e.g. prod")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "label KEY=VALUE; repeatable")
 	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -59,7 +65,17 @@ func newCreateCmd(g *globals) *cobra.Command {
 // daemon would refuse (the same checks, from engine/limits) before asking it.
 func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	req := api.CreateRequest{Name: name, Image: f.image, Pool: f.pool, CPUs: f.cpus,
-		DiskReadIOPS: f.readIOPS, DiskWriteIOPS: f.writeIOPS, Autostart: &f.autostart}
+		DiskReadIOPS: f.readIOPS, DiskWriteIOPS: f.writeIOPS, Autostart: &f.autostart, Owner: f.owner, App: f.app, Env: f.env}
+	for _, l := range f.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return req, fmt.Errorf("-l %q: write KEY=VALUE", l)
+		}
+		if req.Labels == nil {
+			req.Labels = map[string]string{}
+		}
+		req.Labels[k] = v
+	}
 	var err error
 	size := func(field, s string, check func(string, int64) error) int64 {
 		if err != nil || s == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,21 +14,38 @@ import (
 
 func newLsCmd(g *globals) *cobra.Command {
 	var output string
+	var f api.ListFilter
+	var labels []string
 	cmd := &cobra.Command{
-		Use: "ls", Short: "list containers", Args: cobra.NoArgs,
+		Use: "ls [--app A] [--owner O] [--env E] [--status S] [-l KEY=VALUE]", Short: "list containers", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLs(ctxOf(cmd), cmd.OutOrStdout(), g.client(), output)
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("-l %q: filter with KEY=VALUE", l)
+				}
+				if f.Labels == nil {
+					f.Labels = map[string]string{}
+				}
+				f.Labels[k] = v
+			}
+			return runLs(ctxOf(cmd), cmd.OutOrStdout(), g.client(), f, output)
 		},
 	}
+	cmd.Flags().StringVar(&f.App, "app", "", "only containers of this app")
+	cmd.Flags().StringVar(&f.Owner, "owner", "", "only containers of this owner")
+	cmd.Flags().StringVar(&f.Env, "env", "", "only containers of this environment")
+	cmd.Flags().StringVar(&f.Status, "status", "", "only containers in this status (running, stopped, ...)")
+	cmd.Flags().StringArrayVarP(&labels, "label", "l", nil, "only containers with this label KEY=VALUE; repeatable (all must match)")
 	addOutputFlag(cmd, &output)
 	return cmd
 }
 
-func runLs(ctx context.Context, w io.Writer, c *api.Client, output string) error {
+func runLs(ctx context.Context, w io.Writer, c *api.Client, f api.ListFilter, output string) error {
 	if err := checkOutput(output); err != nil {
 		return err
 	}
-	cs, err := c.ListContainers(ctx)
+	cs, err := c.FindContainers(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -41,10 +59,21 @@ func printContainers(w io.Writer, cs []api.Container, output string) error {
 		return writeJSON(w, cs)
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tIP\tMAC\tIMAGE\tVCPUS\tMEMORY\tDISK\tNODE")
+	fmt.Fprintln(tw, "NAME\tSTATUS\tIP\tMAC\tIMAGE\tVCPUS\tMEMORY\tDISK\tNODE\tAPP\tOWNER\tENV")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.Name, c.Status, c.IP, c.MAC, c.Image, c.VCPUs,
-			limits.FormatSize(c.MemoryMiB<<20), limits.FormatSize(c.DiskMiB<<20), c.Node)
+		disk := limits.FormatSize(c.DiskMiB << 20)
+		if c.PendingDiskMiB > 0 {
+			disk += " (" + limits.FormatSize(c.PendingDiskMiB<<20) + " at start)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status, c.IP, c.MAC, c.Image, c.VCPUs,
+			limits.FormatSize(c.MemoryMiB<<20), disk, c.Node, dash(c.App), dash(c.Owner), dash(c.Env))
 	}
 	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
