@@ -71,6 +71,16 @@ var routeCases = map[string][]routeCase{
 		{"POST", "/v1/containers/nope-404/logs?follow=maybe", "", 400, "invalid"},
 		{"POST", "/v1/containers/nope-404/logs", "", 404, "not_found"},
 	},
+	"PATCH /v1/containers/{name}": {
+		{"PATCH", "/v1/containers/nope-404", `{"owner":"x"}`, 404, "not_found"},
+		{"PATCH", "/v1/containers/nope-404", `{"memory_bytes":1}`, 404, "not_found"},
+		{"PATCH", "/v1/containers/nope-404", `{"bogus":1}`, 400, "invalid"},
+	},
+	"GET /v1/events": {
+		{"GET", "/v1/events?after=x", "", 400, "invalid"},
+		{"GET", "/v1/events?wait=1h", "", 400, "invalid"},
+		{"GET", "/v1/events?since=yesterday", "", 400, "invalid"},
+	},
 	"GET /v1/containers/{name}/programs": {
 		{"GET", "/v1/containers/nope-404/programs", "", 404, "not_found"},
 	},
