@@ -90,6 +90,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if !filepath.IsAbs(cfg.StateDir) {
 		return nil, fmt.Errorf("state dir %q is relative: pass an absolute --state-dir", cfg.StateDir)
 	}
+	hook, err := failpoint(cfg.StateDir, log) // the test hook; nil unless FATBOX_FAILPOINT is set
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Node == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -150,10 +154,6 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
-	hook, err := failpoint(cfg.StateDir, log)
-	if err != nil {
-		return nil, err
-	}
 	d.engine.SetFaultHook(hook)
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {

@@ -283,3 +283,34 @@ func forceTakeDown(state, runcRoot, name string) {
 	_ = network.DeleteNetns("fatbox-" + name)
 	_ = rootfs.Remove(ctx, rootfs.Layout{Dir: filepath.Join(state, "containers", name)})
 }
+
+// TestFailpointMalformed: a FATBOX_FAILPOINT the daemon cannot honour
+// refuses to start it (a crash test would otherwise wait for a stop that
+// never comes), in one line that names the variable.
+func TestFailpointMalformed(t *testing.T) {
+	dir := t.TempDir()
+	for _, fp := range []string{"attach", "create:", "remove:disk", "create:Attach"} {
+		cmd := exec.Command(fatboxBin, "daemon", "--config", "/dev/null", "--state-dir", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "s.sock"))
+		cmd.Env = append(os.Environ(), "FATBOX_FAILPOINT="+fp)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			r := result{stderr: stderr.String()}
+			if ee, ok := err.(*exec.ExitError); ok {
+				r.code = ee.ExitCode()
+			}
+			oneLine(t, r, fmt.Sprintf("FATBOX_FAILPOINT=%q", fp), "<op>:<step>")
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("a daemon with FATBOX_FAILPOINT=%q started: %s", fp, stderr.String())
+		}
+	}
+}
