@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/fatbox/fatbox/engine/network"
+	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/ipam"
 )
@@ -85,7 +87,9 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		if _, ok := mine[id]; ok {
 			continue
 		}
-		if err := e.Runtime.Stop(ctx, id, e.stopTimeout()); err != nil {
+		// halt, not just a stop: its veth, ifb, nftables chain, netns and
+		// mounts are named after it, whether or not its dir is left.
+		if err := e.halt(ctx, id); err != nil {
 			fail(id, err)
 			continue
 		}
@@ -100,10 +104,14 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		if _, ok := mine[name]; ok || !d.IsDir() {
 			continue
 		}
+		// Its network and mounts are taken down (idempotent); they count
+		// as orphans only when there was something to take down.
+		if mounted, disk, _ := rootfs.Mounted(rootfs.Layout{Dir: e.dir(name)}); mounted || disk || network.HasLinks(name) {
+			rep.Orphans = append(rep.Orphans, "network and mounts of "+name)
+		}
 		if err := e.halt(ctx, name); err != nil {
 			fail(name, err)
 		}
-		rep.Orphans = append(rep.Orphans, "network and mounts of "+name)
 		rep.Kept = append(rep.Kept, e.dir(name))
 	}
 	return rep, nil

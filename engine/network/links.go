@@ -2,6 +2,8 @@ package network
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -111,4 +113,14 @@ func deleteUnusedBridge(br netlink.Link) (ports []string, err error) {
 		return nil, fmt.Errorf("delete %s: %w", br.Attrs().Name, err)
 	}
 	return nil, nil
+}
+
+// HasLinks reports whether the host still has a link of container's (its
+// veth, or its netns): what Detach and DeleteNetns would take down.
+func HasLinks(container string) bool {
+	if _, exists, err := LinkKind(HostVethName(container)); err == nil && exists {
+		return true
+	}
+	_, err := os.Stat(filepath.Join("/run/netns", "fatbox-"+container))
+	return err == nil
 }
