@@ -121,6 +121,6 @@ func HasLinks(container string) bool {
 	if _, exists, err := LinkKind(HostVethName(container)); err == nil && exists {
 		return true
 	}
-	_, err := os.Stat(filepath.Join("/run/netns", "fatbox-"+container))
+	_, err := os.Stat(filepath.Join(NetnsDir, "fatbox-"+container))
 	return err == nil
 }
