@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
+	"github.com/fatbox/fatbox/inventory"
 )
 
 // DefaultConfigFile is read when no --config is given; it may be absent.
@@ -45,6 +47,22 @@ type Config struct {
 	// limits and disk sizes against the host's CPUs, memory and the state
 	// file system's size. Zero fields take the defaults (limits.DefaultOvercommit).
 	Overcommit limits.Overcommit `yaml:"overcommit"`
+	// EventRetention is how long the events of a removed container are
+	// kept after its removal ("" means inventory.DefaultEventRetention, 13
+	// months); the events of existing containers are always kept.
+	EventRetention string `yaml:"event_retention"`
+}
+
+// eventRetention is EventRetention parsed, with its default.
+func (c Config) eventRetention() (time.Duration, error) {
+	if c.EventRetention == "" {
+		return inventory.DefaultEventRetention, nil
+	}
+	d, err := time.ParseDuration(c.EventRetention)
+	if err != nil || d < time.Hour {
+		return 0, fmt.Errorf("config: event_retention %q: give a duration of an hour or more, e.g. 9504h (396 days)", c.EventRetention)
+	}
+	return d, nil
 }
 
 // DefaultSocketGroup may use the socket unless the config names another.
@@ -99,7 +117,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit, event_retention)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

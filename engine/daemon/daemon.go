@@ -87,6 +87,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := cfg.Overcommit.Validate(); err != nil {
 		return nil, fmt.Errorf("config: overcommit: %w", err)
 	}
+	if _, err := cfg.eventRetention(); err != nil {
+		return nil, err
+	}
 	if !filepath.IsAbs(cfg.StateDir) {
 		return nil, fmt.Errorf("state dir %q is relative: pass an absolute --state-dir", cfg.StateDir)
 	}
@@ -258,6 +261,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		go m.Watch(ctx, 2*time.Second, d.engine.RunningPIDs, func(err error) { d.log.Error("lxcfs", "error", err) })
 	}
 	go d.fillKeyPool(ctx)
+	go d.pruneEvents(ctx)
 	rep, err := d.engine.Reconcile(ctx)
 	if err != nil {
 		return err
@@ -377,4 +381,26 @@ func redact(raw string) string {
 func bridgeExists(name string) bool {
 	_, err := os.Stat(filepath.Join("/sys/class/net", name))
 	return err == nil
+}
+
+// pruneEvents drops the events of containers removed longer ago than the
+// retention, once an hour (the first time a minute after start).
+func (d *Daemon) pruneEvents(ctx context.Context) {
+	keep, _ := d.cfg.eventRetention()
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = time.Hour
+		n, err := d.inv.PruneEvents(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.log.Error("prune events", "error", err)
+		case n > 0:
+			d.log.Info("pruned the events of removed containers", "events", n, "older_than", keep.String())
+		}
+	}
 }
