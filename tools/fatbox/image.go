@@ -68,6 +68,9 @@ func newImageCmd(g *globals) *cobra.Command {
 	inspect := &cobra.Command{
 		Use: "inspect NAME", Short: "show an image: size, parent, packages, programs, created", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			img, err := g.client().InspectImage(ctxOf(cmd), args[0])
 			if err != nil {
 				return err
