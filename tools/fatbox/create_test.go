@@ -51,3 +51,24 @@ func TestCreateRequestFlags(t *testing.T) {
 		}
 	}
 }
+
+// Owner, app, env and labels go into the request as given; a label needs
+// KEY=VALUE (the daemon checks keys and values).
+func TestCreateRequestLabels(t *testing.T) {
+	f := createFlags{image: "i", pool: "p", cpus: 1, memory: "1G", disk: "10G", owner: "ops", app: "shop", env: "prod",
+		labels: []string{"team=web", "tier=", "a=b=c"}}
+	req, err := createRequest("web-01", f)
+	if err != nil || req.Owner != "ops" || req.App != "shop" || req.Env != "prod" ||
+		len(req.Labels) != 3 || req.Labels["team"] != "web" || req.Labels["tier"] != "" || req.Labels["a"] != "b=c" {
+		t.Fatalf("got %+v, %v", req, err)
+	}
+	if req, _ := createRequest("web-01", createFlags{cpus: 1}); req.Labels != nil {
+		t.Fatalf("no -l gave labels %v", req.Labels)
+	}
+	for _, bad := range []string{"team", "=web", "team-"} {
+		f.labels = []string{bad}
+		if _, err := createRequest("web-01", f); err == nil || !strings.Contains(err.Error(), "KEY=VALUE") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("-l %q: %v", bad, err)
+		}
+	}
+}
