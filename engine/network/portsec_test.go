@@ -1,19 +1,16 @@
 package network
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fatbox/fatbox/test/harness"
-	"golang.org/x/sys/unix"
 )
 
 // psFixture: a bridge with a protected container a (.3 — port security on) and
@@ -54,10 +51,24 @@ func canPing(from *fbqCtr, to netip.Addr) bool {
 	return harness.InNetns(from.NS, "ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", to.String()).Run() == nil
 }
 
+// requirePing checks that from reaches to (want true: pinged again until
+// an answer comes, for up to 10 s, so a loaded machine is no failure) or
+// gets no answer (want false: one round of 2 pings; the frame-level proof
+// that spoofed frames are dropped is TestPortSecDropsFrames, which orders
+// its check after an allowed fence frame instead of waiting).
 func requirePing(t *testing.T, from *fbqCtr, to *fbqCtr, want bool, what string) {
 	t.Helper()
-	if got := canPing(from, to.IP); got != want {
-		t.Errorf("%s: ping %s -> %s = %v, want %v", what, from.NS, to.IP, got, want)
+	if !want {
+		if canPing(from, to.IP) {
+			t.Errorf("%s: ping %s -> %s answered, want no answer", what, from.NS, to.IP)
+		}
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); !canPing(from, to.IP); {
+		if time.Now().After(deadline) {
+			t.Errorf("%s: ping %s -> %s got no answer within 10 s", what, from.NS, to.IP)
+			return
+		}
 	}
 }
 
@@ -145,29 +156,43 @@ func TestPortSecMACSpoof(t *testing.T) {
 // with its own (permitted) MAC; b's neighbour entry for c must stay c's MAC.
 // Without port security the same frames poison b's cache, which shows the
 // check can see poisoning at all.
+//
+// The check is ordered, not timed: the forged frames go out from one thread
+// pinned to one CPU followed by an allowed fence (a's own request for b's
+// address, from which b learns a's address), and b's cache is read once b
+// has learnt a.
 func TestPortSecARPSpoof(t *testing.T) {
 	a, b, c := psFixture(t, 27)
 	requirePing(t, b, c, true, "b -> c")
 	requirePing(t, a, b, true, "a -> b")
-	// Linux ignores ARP updates within locktime (1 s) of the last update.
+	// Linux ignores ARP replies within locktime (1 s) of an entry's last
+	// update: this makes sure the unicast reply below could overwrite c's.
 	time.Sleep(1500 * time.Millisecond)
 
+	send := psSocket(t, NetnsDir+"/"+a.NS, "eth0", false)
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	zero := make(net.HardwareAddr, 6)
 	spoof := func() {
 		t.Helper()
-		// Unicast reply to b, a broadcast gratuitous request, and a request
-		// for b's own address (which b answers, learning the sender).
-		for _, env := range [][]string{
-			{"FBQ_OP=2", "FBQ_ETHDST=" + b.MAC.String(), "FBQ_THA=" + b.MAC.String(), "FBQ_TPA=" + b.IP.String()},
-			{"FBQ_OP=1", "FBQ_ETHDST=ff:ff:ff:ff:ff:ff", "FBQ_THA=00:00:00:00:00:00", "FBQ_TPA=" + c.IP.String()},
-			{"FBQ_OP=1", "FBQ_ETHDST=" + b.MAC.String(), "FBQ_THA=00:00:00:00:00:00", "FBQ_TPA=" + b.IP.String()},
-		} {
-			cmd := fbqHelper(t, a.NS, append([]string{"FBQ_MODE=arp", "FBQ_IFACE=eth0",
-				"FBQ_SHA=" + a.MAC.String(), "FBQ_SPA=" + c.IP.String()}, env...)...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("arp helper: %v: %s", err, out)
-			}
+		harness.IPQuiet("-n", b.NS, "neigh", "del", a.IP.String(), "dev", "eth0")
+		frames := [][]byte{
+			// a unicast reply to b, a broadcast gratuitous request, and a
+			// request for b's own address (which b answers, learning the sender)
+			arpFrame(b.MAC, a.MAC, 2, a.MAC, c.IP, b.MAC, b.IP, nil),
+			arpFrame(bcast, a.MAC, 1, a.MAC, c.IP, zero, c.IP, nil),
+			arpFrame(b.MAC, a.MAC, 1, a.MAC, c.IP, zero, b.IP, nil),
+			// the fence
+			arpFrame(b.MAC, a.MAC, 1, a.MAC, a.IP, zero, b.IP, nil),
 		}
-		time.Sleep(300 * time.Millisecond)
+		if err := psSend(send, frames); err != nil {
+			t.Fatalf("send the ARP frames: %v", err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); neighMAC(t, b, a.IP) != a.MAC.String(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("b never learnt a's address from the fence frame")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 
 	spoof()
@@ -180,9 +205,8 @@ func TestPortSecARPSpoof(t *testing.T) {
 	if err := removePortSecurity(a.HostVeth); err != nil {
 		t.Fatal(err)
 	}
-	// The ping above refreshed b's entry for c; a refreshed entry ignores
-	// ARP within locktime, which made this control flaky under load. With
-	// no entry, b learns c's address from whoever asks for b's.
+	// With no entry for c, b learns c's address from whoever asks for b's,
+	// whatever its locktime.
 	harness.IP(t, "-n", b.NS, "neigh", "del", c.IP.String(), "dev", "eth0")
 	spoof()
 	if got := neighMAC(t, b, c.IP); got != a.MAC.String() {
@@ -204,76 +228,11 @@ func neighMAC(t *testing.T, ctr *fbqCtr, ip netip.Addr) string {
 	}
 	for _, n := range ns {
 		if n.Dst == ip.String() {
-			t.Logf("%s neighbour %s: %s %v", ctr.NS, ip, n.LLAddr, n.State)
 			return n.LLAddr
 		}
 	}
 	return ""
 }
 
-// helperARP sends a forged ARP frame (run in a netns by TestRateLimitHelperProcess).
-func helperARP() error {
-	ifi, err := net.InterfaceByName(os.Getenv("FBQ_IFACE"))
-	if err != nil {
-		return err
-	}
-	mac := func(k string) (net.HardwareAddr, error) { return net.ParseMAC(os.Getenv(k)) }
-	ip4 := func(k string) ([4]byte, error) {
-		a, err := netip.ParseAddr(os.Getenv(k))
-		return a.As4(), err
-	}
-	dst, err := mac("FBQ_ETHDST")
-	if err != nil {
-		return err
-	}
-	sha, err := mac("FBQ_SHA")
-	if err != nil {
-		return err
-	}
-	tha, err := mac("FBQ_THA")
-	if err != nil {
-		return err
-	}
-	spa, err := ip4("FBQ_SPA")
-	if err != nil {
-		return err
-	}
-	tpa, err := ip4("FBQ_TPA")
-	if err != nil {
-		return err
-	}
-	op := uint16(1)
-	if os.Getenv("FBQ_OP") == "2" {
-		op = 2
-	}
-	f := make([]byte, 0, 60)
-	f = append(f, dst...)
-	f = append(f, ifi.HardwareAddr...)
-	f = binary.BigEndian.AppendUint16(f, unix.ETH_P_ARP)
-	f = append(f, 0, 1, 8, 0, 6, 4)
-	f = binary.BigEndian.AppendUint16(f, op)
-	f = append(f, sha...)
-	f = append(f, spa[:]...)
-	f = append(f, tha...)
-	f = append(f, tpa[:]...)
-	for len(f) < 60 {
-		f = append(f, 0)
-	}
-	proto := int(htons(unix.ETH_P_ARP))
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6}
-	copy(sa.Addr[:], dst)
-	for range 3 {
-		if err := unix.Sendto(fd, f, 0, sa); err != nil {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
-}
-
+// htons converts a 16-bit value to network byte order.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

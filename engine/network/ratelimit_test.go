@@ -94,8 +94,8 @@ func fbqHelper(t *testing.T, ns string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestRateLimitHelperProcess is not a test: it is the sender/receiver (and
-// the ARP forger of portsec_test.go) that the tests run in a netns.
+// TestRateLimitHelperProcess is not a test: it is the TCP sender and
+// receiver that the rate-limit tests run in a netns.
 func TestRateLimitHelperProcess(t *testing.T) {
 	if os.Getenv("FBQ_HELPER") != "1" {
 		return
@@ -109,8 +109,6 @@ func TestRateLimitHelperProcess(t *testing.T) {
 		if d, err = time.ParseDuration(os.Getenv("FBQ_DUR")); err == nil {
 			err = helperSend(os.Getenv("FBQ_ADDR"), d)
 		}
-	case "arp":
-		err = helperARP()
 	default:
 		err = fmt.Errorf("unknown FBQ_MODE %q", os.Getenv("FBQ_MODE"))
 	}
@@ -131,6 +129,7 @@ func helperRecv(addr string) error {
 	fmt.Println("FBQ ready")
 	_ = l.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
 	c, err := l.Accept()
+	l.Close()
 	if err != nil {
 		return err
 	}
@@ -184,9 +183,10 @@ func helperSend(addr string, d time.Duration) error {
 	return c.(*net.TCPConn).CloseWrite()
 }
 
-// measureTCP transfers from src to dst for ~3.5 s and returns the goodput in
-// bit/s measured by the receiver over the last ~3 s.
-func measureTCP(t *testing.T, src, dst *fbqCtr) float64 {
+// measureTCP transfers from src to dst for d and returns the goodput in
+// bit/s the receiver measured after its 0.5 s warm-up. It returns once the
+// receiver has exited, so the next measurement can listen on the port again.
+func measureTCP(t *testing.T, src, dst *fbqCtr, d time.Duration) float64 {
 	t.Helper()
 	addr := netip.AddrPortFrom(dst.IP, 5201).String()
 	recv := fbqHelper(t, dst.NS, "FBQ_MODE=recv", "FBQ_ADDR="+addr)
@@ -198,15 +198,22 @@ func measureTCP(t *testing.T, src, dst *fbqCtr) float64 {
 	if err := recv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = recv.Process.Kill(); _ = recv.Wait() })
+	waited := false
+	defer func() {
+		if !waited {
+			_ = recv.Process.Kill()
+			_ = recv.Wait()
+		}
+	}()
 	sc := bufio.NewScanner(out)
 	if !sc.Scan() || sc.Text() != "FBQ ready" {
 		t.Fatalf("receiver did not start: %q", sc.Text())
 	}
-	send := fbqHelper(t, src.NS, "FBQ_MODE=send", "FBQ_ADDR="+addr, "FBQ_DUR=3.5s")
+	send := fbqHelper(t, src.NS, "FBQ_MODE=send", "FBQ_ADDR="+addr, "FBQ_DUR="+d.String())
 	if b, err := send.CombinedOutput(); err != nil {
 		t.Fatalf("sender: %v: %s", err, b)
 	}
+	rate := -1.0
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "FBQ rate="); ok {
@@ -215,17 +222,43 @@ func measureTCP(t *testing.T, src, dst *fbqCtr) float64 {
 				t.Fatal(err)
 			}
 			t.Logf("%s -> %s: %.1f Mbit/s (%s)", src.IP, dst.IP, f/1e6, line)
-			return f
+			rate = f
 		}
 	}
-	t.Fatalf("receiver printed no rate")
-	return 0
+	waited = true
+	if err := recv.Wait(); err != nil {
+		t.Fatalf("receiver: %v", err)
+	}
+	if rate < 0 {
+		t.Fatalf("receiver printed no rate")
+	}
+	return rate
 }
 
-func requireWithin(t *testing.T, what string, got, want float64) {
+// A shaper can only hold traffic back, and a loaded machine may fall short
+// of a rate, so limits are judged against an unlimited transfer measured in
+// the same test (the limited one must be well below it) and within a
+// generous band of the configured rate; the speed itself is the
+// benchmarks' business (test/bench/net.sh).
+
+// requireLimited checks a transfer limited to want bit/s: at most half of
+// the unlimited one, and between half and 1.2 times want.
+func requireLimited(t *testing.T, what string, got, unlimited, want float64) {
 	t.Helper()
-	if got < want*0.85 || got > want*1.15 {
-		t.Errorf("%s: %.1f Mbit/s, want %.0f Mbit/s ±15%%", what, got/1e6, want/1e6)
+	if got > unlimited/2 {
+		t.Errorf("%s: %.1f Mbit/s is not well below the unlimited %.1f Mbit/s measured in this test", what, got/1e6, unlimited/1e6)
+	}
+	if got < want*0.5 || got > want*1.2 {
+		t.Errorf("%s: %.1f Mbit/s, want %.0f Mbit/s (between 0.5 and 1.2 times)", what, got/1e6, want/1e6)
+	}
+}
+
+// requireUnlimited checks a transfer that must not be limited: at least
+// twice a limited one measured in the same test.
+func requireUnlimited(t *testing.T, what string, got, limited float64) {
+	t.Helper()
+	if got < 2*limited {
+		t.Errorf("%s: %.1f Mbit/s, want at least twice the limited %.1f Mbit/s measured in this test", what, got/1e6, limited/1e6)
 	}
 }
 
@@ -274,42 +307,56 @@ func rlFixture(t *testing.T, subnet int) (a, b *fbqCtr) {
 
 const mbit = 1_000_000
 
+// How long limited transfers run (2 s measured), and unlimited ones: those
+// are hundreds of times the limits, so a short one says enough.
+const (
+	limitedFor   = 2500 * time.Millisecond
+	unlimitedFor = time.Second
+)
+
 func TestRateLimitEgress(t *testing.T) {
 	harness.RequireRoot(t)
 	a, b := rlFixture(t, 20)
+	unlimited := measureTCP(t, a, b, unlimitedFor)
 	if err := applyRateLimit(a.HostVeth, 100*mbit, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("tc qdisc show dev %s:\n%s", a.HostVeth, tcQdiscs(t, a.HostVeth))
-	requireWithin(t, "from a (egress 100mbit)", measureTCP(t, a, b), 100*mbit)
+	limited := measureTCP(t, a, b, limitedFor)
+	requireLimited(t, "from a (egress 100mbit)", limited, unlimited, 100*mbit)
 	// The other direction (ingress 0) is not limited.
-	if got := measureTCP(t, b, a); got < 200*mbit {
-		t.Errorf("to a (ingress unlimited): %.1f Mbit/s, want well above 100", got/1e6)
-	}
+	requireUnlimited(t, "to a (ingress unlimited)", measureTCP(t, b, a, unlimitedFor), limited)
 }
 
 func TestRateLimitIngress(t *testing.T) {
 	harness.RequireRoot(t)
 	a, b := rlFixture(t, 21)
+	unlimited := measureTCP(t, b, a, unlimitedFor)
 	if err := applyRateLimit(a.HostVeth, 0, 50*mbit); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("tc qdisc show dev %s:\n%s", a.HostVeth, tcQdiscs(t, a.HostVeth))
-	requireWithin(t, "to a (ingress 50mbit)", measureTCP(t, b, a), 50*mbit)
+	requireLimited(t, "to a (ingress 50mbit)", measureTCP(t, b, a, limitedFor), unlimited, 50*mbit)
 	requireNoIfb(t, a.HostVeth) // egress 0: nothing installed
 }
 
+// TestRateLimitUnlimited: applying 0, 0 over a limit removes it: default
+// qdisc, no ifb, and a transfer far above the old limit.
 func TestRateLimitUnlimited(t *testing.T) {
 	harness.RequireRoot(t)
 	a, b := rlFixture(t, 22)
+	if err := applyRateLimit(a.HostVeth, 10*mbit, 0); err != nil {
+		t.Fatal(err)
+	}
+	limited := measureTCP(t, a, b, limitedFor)
 	if err := applyRateLimit(a.HostVeth, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	requireDefaultQdisc(t, a.HostVeth)
 	requireNoIfb(t, a.HostVeth)
-	if got := measureTCP(t, a, b); got < 200*mbit {
-		t.Errorf("unlimited: %.1f Mbit/s, want well above 100", got/1e6)
-	}
+	unlimited := measureTCP(t, a, b, unlimitedFor)
+	requireLimited(t, "from a (egress 10mbit, before)", limited, unlimited, 10*mbit)
+	requireUnlimited(t, "from a after applying 0, 0", unlimited, limited)
 }
 
 func TestRateLimitReapplyAndRemove(t *testing.T) {
@@ -327,7 +374,7 @@ func TestRateLimitReapplyAndRemove(t *testing.T) {
 	if strings.Contains(q, "tbf") || !strings.Contains(q, "ingress") {
 		t.Errorf("after re-apply (50mbit, 0): want ingress qdisc and no tbf, got:\n%s", q)
 	}
-	requireWithin(t, "from a (egress re-applied to 50mbit)", measureTCP(t, a, b), 50*mbit)
+	limited := measureTCP(t, a, b, limitedFor)
 
 	if err := removeRateLimit(a.HostVeth); err != nil {
 		t.Fatal(err)
@@ -337,9 +384,9 @@ func TestRateLimitReapplyAndRemove(t *testing.T) {
 	if err := removeRateLimit(a.HostVeth); err != nil {
 		t.Fatalf("second remove: %v", err)
 	}
-	if got := measureTCP(t, a, b); got < 200*mbit {
-		t.Errorf("after remove: %.1f Mbit/s, want well above 100", got/1e6)
-	}
+	unlimited := measureTCP(t, a, b, unlimitedFor)
+	requireLimited(t, "from a (egress re-applied to 50mbit)", limited, unlimited, 50*mbit)
+	requireUnlimited(t, "after remove", unlimited, limited)
 
 	// The ifb outlives a deleted veth; removal by name still cleans it up.
 	if err := applyRateLimit(a.HostVeth, 10*mbit, 10*mbit); err != nil {
@@ -365,11 +412,12 @@ func TestRateLimitWithPortSec(t *testing.T) {
 	if err := applyPortSecurity(a.HostVeth, a.IP, a.MAC); err != nil {
 		t.Fatal(err)
 	}
+	unlimited := measureTCP(t, a, b, unlimitedFor)
 	if err := applyRateLimit(a.HostVeth, 100*mbit, 50*mbit); err != nil {
 		t.Fatal(err)
 	}
 	requirePing(t, a, b, true, "own addresses through the ifb")
-	requireWithin(t, "from a (egress 100mbit, port security on)", measureTCP(t, a, b), 100*mbit)
+	requireLimited(t, "from a (egress 100mbit, port security on)", measureTCP(t, a, b, limitedFor), unlimited, 100*mbit)
 	setIP(t, a, "198.19.28.9")
 	requirePing(t, a, b, false, "spoofed IP through the ifb")
 }
