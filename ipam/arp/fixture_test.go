@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +19,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Fixtures use 198.18.X.0/24 with X random in 200..250 (other engineers'
-// tests use other 198.18.* subnets), a throwaway bridge that is never attached
-// to a real NIC, and a throwaway netns joined to it by a veth pair. No routes
-// beyond the connected /24 are added. Everything is deleted by t.Cleanup, and
-// a last cleanup fails the test if any of it is still there.
+// Fixtures own every piece of kernel state they touch: the "host" (the
+// bridge, its address 198.18.200.1/24, the host end of a veth pair) is a
+// throwaway network namespace, and so is the neighbour at the other end of
+// the veth (198.18.200.23/24). Nothing is made in the test process's own
+// namespace, so the subnet cannot clash with anything. Probe, Announce and
+// the tests' capture sockets run inside those namespaces (inNetns).
+// Everything is deleted by t.Cleanup, and a last cleanup fails the test if
+// any of it is still there.
 
 func strict() bool { return os.Getenv("CI") == "true" || os.Getenv("FATBOX_STRICT") == "1" }
 
@@ -74,10 +77,7 @@ type linkInfo struct {
 
 func link(t *testing.T, ns, name string) linkInfo {
 	t.Helper()
-	args := []string{"-j", "link", "show", "dev", name}
-	if ns != "" {
-		args = append([]string{"-n", ns}, args...)
-	}
+	args := []string{"-n", ns, "-j", "link", "show", "dev", name}
 	var ls []linkInfo
 	if err := json.Unmarshal([]byte(ipCmd(t, args...)), &ls); err != nil || len(ls) != 1 {
 		t.Fatalf("ip %v: %v %v", args, ls, err)
@@ -105,26 +105,19 @@ func waitUp(t *testing.T, ns, name string) {
 	}
 }
 
-// pickSubnet returns a random X in 200..250 with no 198.18.X.* address on the host.
-func pickSubnet(t *testing.T) int {
+// newNetns makes a throwaway named netns with lo up, deleted at cleanup.
+func newNetns(t *testing.T, name string) {
 	t.Helper()
-	addrs := ipCmd(t, "-4", "-o", "addr", "show")
-	for range 50 {
-		n, _ := rand.Int(rand.Reader, big.NewInt(51))
-		x := 200 + int(n.Int64())
-		if !strings.Contains(addrs, fmt.Sprintf(" 198.18.%d.", x)) {
-			return x
-		}
-	}
-	t.Fatal("no free 198.18.200-250.0/24 subnet on this host")
-	return 0
+	ipCmd(t, "netns", "add", name)
+	t.Cleanup(func() { ipDel(t, "netns", "del", name) })
+	ipCmd(t, "-n", name, "link", "set", "lo", "up")
 }
 
 type fixture struct {
-	x         int
-	bridge    string // "fbta<6 hex>b", holds 198.18.X.1/24
-	hostVeth  string // "fbta<6 hex>h", enslaved to bridge
-	ns        string // "fbta-<6 hex>", holds eth0 with 198.18.X.23/24
+	host      string // netns "fbta-h<6 hex>": the bridge and the host veth
+	bridge    string // "fbta<6 hex>b" in host, holds 198.18.200.1/24
+	hostVeth  string // "fbta<6 hex>h" in host, enslaved to bridge
+	ns        string // "fbta-<6 hex>", holds eth0 with 198.18.200.23/24
 	bridgeIP  netip.Addr
 	nsIP      netip.Addr
 	bridgeMAC net.HardwareAddr
@@ -132,61 +125,53 @@ type fixture struct {
 }
 
 func (f *fixture) addr(host int) netip.Addr {
-	return netip.AddrFrom4([4]byte{198, 18, byte(f.x), byte(host)})
+	return netip.AddrFrom4([4]byte{198, 18, 200, byte(host)})
 }
+
+// inHost runs fn inside the fixture's host namespace.
+func (f *fixture) inHost(fn func() error) error { return inNetns(f.host, fn) }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	requireRoot(t)
 	s := suffix()
-	f := &fixture{x: pickSubnet(t), bridge: "fbta" + s + "b", hostVeth: "fbta" + s + "h", ns: "fbta-" + s}
+	f := &fixture{host: "fbta-h" + s, bridge: "fbta" + s + "b", hostVeth: "fbta" + s + "h", ns: "fbta-" + s}
 	f.bridgeIP, f.nsIP = f.addr(1), f.addr(23)
 	peer := "fbta" + s + "p"
-	t.Cleanup(func() { checkGone(t, []string{f.bridge, f.hostVeth, peer}, f.ns) }) // runs last
+	t.Cleanup(func() { checkGone(t, f.host, f.ns) }) // runs last
 
-	ipCmd(t, "link", "add", f.bridge, "type", "bridge")
-	t.Cleanup(func() { ipDel(t, "link", "del", f.bridge) })
-	ipCmd(t, "addr", "add", f.bridgeIP.String()+"/24", "dev", f.bridge)
-	ipCmd(t, "link", "set", f.bridge, "up")
-
-	ipCmd(t, "netns", "add", f.ns)
-	t.Cleanup(func() { ipDel(t, "netns", "del", f.ns) })
-	ipCmd(t, "-n", f.ns, "link", "set", "lo", "up")
-
-	ipCmd(t, "link", "add", f.hostVeth, "type", "veth", "peer", "name", peer, "netns", f.ns)
-	t.Cleanup(func() { ipDel(t, "link", "del", f.hostVeth) }) // takes the peer with it
-	ipCmd(t, "link", "set", f.hostVeth, "master", f.bridge)
-	ipCmd(t, "link", "set", f.hostVeth, "up")
+	newNetns(t, f.host)
+	newNetns(t, f.ns)
+	h := func(args ...string) { ipCmd(t, append([]string{"-n", f.host}, args...)...) }
+	h("link", "add", f.bridge, "type", "bridge")
+	h("addr", "add", f.bridgeIP.String()+"/24", "dev", f.bridge)
+	h("link", "set", f.bridge, "up")
+	h("link", "add", f.hostVeth, "type", "veth", "peer", "name", peer, "netns", f.ns)
+	h("link", "set", f.hostVeth, "master", f.bridge)
+	h("link", "set", f.hostVeth, "up")
 	ipCmd(t, "-n", f.ns, "link", "set", peer, "name", "eth0")
 	ipCmd(t, "-n", f.ns, "addr", "add", f.nsIP.String()+"/24", "dev", "eth0")
 	ipCmd(t, "-n", f.ns, "link", "set", "eth0", "up")
 
-	waitUp(t, "", f.hostVeth)
+	waitUp(t, f.host, f.hostVeth)
 	waitUp(t, f.ns, "eth0")
-	waitUp(t, "", f.bridge)
-	f.bridgeMAC = linkMAC(t, "", f.bridge) // after enslaving: the bridge may take its port's MAC
+	waitUp(t, f.host, f.bridge)
+	f.bridgeMAC = linkMAC(t, f.host, f.bridge) // after enslaving: the bridge may take its port's MAC
 	f.nsMAC = linkMAC(t, f.ns, "eth0")
 	return f
 }
 
-// checkGone fails the test if any of links or netns ns survived cleanup.
-func checkGone(t *testing.T, links []string, ns string) {
+// checkGone fails the test if any of the namespaces survived cleanup (their
+// links go with them).
+func checkGone(t *testing.T, nss ...string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var left []string
-		out, _ := exec.Command("ip", "-o", "link", "show").CombinedOutput()
-		for _, l := range links {
-			if strings.Contains(string(out), ": "+l+":") || strings.Contains(string(out), ": "+l+"@") {
-				left = append(left, "link "+l)
-			}
-		}
-		if ns != "" {
-			out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
-			for _, line := range strings.Split(string(out), "\n") {
-				if f := strings.Fields(line); len(f) > 0 && f[0] == ns {
-					left = append(left, "netns "+ns)
-				}
+		out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && slices.Contains(nss, f[0]) {
+				left = append(left, "netns "+f[0])
 			}
 		}
 		if len(left) == 0 {
@@ -236,30 +221,37 @@ func inNetns(ns string, fn func() error) error {
 	return <-errc
 }
 
-// capture is the tests' own ARP listener: a blocking AF_PACKET socket on one
-// interface, independent of the package's conn, that also sees frames sent
-// from this host.
+// capture is the tests' own ARP listener: an AF_PACKET socket on one
+// interface of a netns, independent of the package's conn, that also sees
+// frames sent from that namespace. Frames a namespace sends are queued on
+// it before the send returns (taps see outgoing frames synchronously), so
+// draining it after a Probe returned sees every probe that Probe sent.
 type capture struct{ fd int }
 
-func newCapture(t *testing.T, ifname string) *capture {
+func newCapture(t *testing.T, ns, ifname string) *capture {
 	t.Helper()
-	ifi, err := net.InterfaceByName(ifname)
+	fd := -1
+	err := inNetns(ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		s, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		// ETH_P_ALL, not ETH_P_ARP: only ETH_P_ALL taps see outgoing frames too.
+		if err := unix.Bind(s, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+			unix.Close(s)
+			return err
+		}
+		fd = s
+		return nil
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("capture on %s in %s: %v", ifname, ns, err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	// ETH_P_ALL, not ETH_P_ARP: only ETH_P_ALL taps see outgoing frames too.
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
-		t.Fatal(err)
-	}
-	tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
 	return &capture{fd: fd}
 }
 
@@ -271,15 +263,18 @@ type arpFrame struct {
 	outgoing           bool
 }
 
-// frames returns the ARP frames received until d has passed.
-func (c *capture) frames(t *testing.T, d time.Duration) []arpFrame {
+// drain returns the ARP frames queued on the socket now, without waiting.
+func (c *capture) drain(t *testing.T) []arpFrame {
 	t.Helper()
 	var fs []arpFrame
 	buf := make([]byte, 2048)
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		n, from, err := unix.Recvfrom(c.fd, buf, 0)
-		if err == unix.EAGAIN || err == unix.EINTR {
+	for {
+		n, from, err := unix.Recvfrom(c.fd, buf, unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.EAGAIN {
+			return fs
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -296,5 +291,25 @@ func (c *capture) frames(t *testing.T, d time.Duration) []arpFrame {
 			outgoing: from.(*unix.SockaddrLinklayer).Pkttype == unix.PACKET_OUTGOING,
 		})
 	}
-	return fs
+}
+
+// waitFor collects frames until match has accepted n of them (frames that
+// come in through the kernel's softirq may land after the sender returned)
+// or d has passed, and returns all frames collected.
+func (c *capture) waitFor(t *testing.T, n int, d time.Duration, match func(arpFrame) bool) []arpFrame {
+	t.Helper()
+	var fs []arpFrame
+	for deadline := time.Now().Add(d); ; {
+		fs = append(fs, c.drain(t)...)
+		got := 0
+		for _, f := range fs {
+			if match(f) {
+				got++
+			}
+		}
+		if got >= n || time.Now().After(deadline) {
+			return fs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
