@@ -609,9 +609,13 @@ func TestLXCFSOutlivesItsStarter(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	time.Sleep(200 * time.Millisecond)
-	if exited(pid) {
-		t.Fatalf("lxcfs %d died with the process that started it", pid)
+	// The starter is reaped, so its exit is complete: whatever that exit
+	// sends its children (a parent-death signal, a SIGHUP to its process
+	// group) has been sent, and a fatal signal is marked pending on every
+	// thread at once. No waiting for lxcfs to die: it must be alive with
+	// nothing pending now.
+	if why := doomed(pid); why != "" {
+		t.Fatalf("lxcfs %d dies with the process that started it: %s", pid, why)
 	}
 	if err := m.Healthy(); err != nil {
 		t.Fatalf("lxcfs after its starter was killed: %v", err)
@@ -640,4 +644,27 @@ func waitStopped(t *testing.T, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("lxcfs %d did not stop", pid)
+}
+
+// doomed says why pid is dead or about to die ("" when neither): it exited,
+// or one of its threads has a signal pending (lxcfs blocks none, so a
+// pending one is on its way in).
+func doomed(pid int) string {
+	if exited(pid) {
+		return "it exited"
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if v = strings.TrimSpace(v); ok && (k == "SigPnd" || k == "ShdPnd") && strings.Trim(v, "0") != "" {
+				return fmt.Sprintf("%s has %s %s", filepath.Dir(f), k, v)
+			}
+		}
+	}
+	return ""
 }

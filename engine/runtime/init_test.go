@@ -3,10 +3,12 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +18,9 @@ import (
 
 // The test container's programs for TestSupervisordAsInit.
 const (
-	// orphaner leaves an orphan (sleep 1.7) whose parent exits at once: it
-	// reparents to PID 1, which must reap it.
-	orphanerScript = "#!/bin/sh\n(sleep 1.7 &)\nexec sleep infinity\n"
+	// orphaner leaves an orphan (sleep 1001) whose parent exits at once: it
+	// reparents to PID 1, which must reap it once the test kills it.
+	orphanerScript = "#!/bin/sh\n(sleep 1001 &)\nexec sleep infinity\n"
 	// trapper writes a marker when it gets SIGTERM, then exits.
 	trapperScript = "#!/bin/sh\ntrap 'echo stopped-by-term > /fatbox-term-marker; exit 0' TERM\nwhile :; do sleep 0.1; done\n"
 )
@@ -46,73 +48,80 @@ func TestSupervisordAsInit(t *testing.T) {
 		t.Fatalf("init (host pid %d) is not pid 1 of its namespace: %v\n%s", b.pid, err, st)
 	}
 
-	// (a) Orphans are reaped. Two sources: the orphaner program (its
-	// grandchild's parent exits) and a runc exec'd shell that leaves
-	// background children; runc exec's parent is outside the container's
-	// pid namespace, so the kernel reparents them to the namespace's init.
-	out, err := b.exec("sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1.3 </dev/null >/dev/null 2>&1 & done; exit 0")
-	if err != nil {
+	// (a) Orphans are reaped. Three sources: the orphaner program (its
+	// grandchild's parent exits), a runc exec'd shell that leaves background
+	// children (runc exec's parent is outside the container's pid
+	// namespace, so the kernel reparents them to the namespace's init), and
+	// a zombie whose parent never waits: sleep 0.2's parent execs sleep
+	// 1003, so sleep 0.2 stays a zombie until its parent dies and it is
+	// handed to PID 1 too. Every orphan lives until the test kills it, so
+	// nothing here races a timer: first each is seen as PID 1's child (and
+	// the zombie as a zombie), then they are killed, then all must be gone.
+	if out, err := b.exec("sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1002 </dev/null >/dev/null 2>&1 & done; exit 0"); err != nil {
 		t.Fatalf("runc exec: %v %s", err, out)
 	}
-	// The check can see a zombie: sleep 0.2's parent execs sleep 2.2, which
-	// never waits, so sleep 0.2 stays a zombie until its parent exits and it
-	// is handed to PID 1 too.
-	if out, err := b.exec("sh", "-c", "(sleep 0.2 & exec sleep 2.2) </dev/null >/dev/null 2>&1 & exit 0"); err != nil {
+	if out, err := b.exec("sh", "-c", "(sleep 0.2 & exec sleep 1003) </dev/null >/dev/null 2>&1 & exit 0"); err != nil {
 		t.Fatalf("runc exec: %v %s", err, out)
 	}
-	for deadline := time.Now().Add(2 * time.Second); ; {
+	want := map[string]int{"sleep 1001": 1, "sleep 1002": 8, "sleep 1003": 1}
+	var orphans []cproc
+	for deadline := time.Now().Add(20 * time.Second); ; {
 		ps, err := b.procs()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.ContainsFunc(ps, func(p cproc) bool { return p.state == "Z" && p.comm == "sleep" }) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the deliberate zombie never showed: %+v", ps)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	seen := map[string]int{}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		ps, err := b.procs()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var zombies, orphans []cproc
+		orphans = orphans[:0]
+		got := map[string]int{}
+		zombie := false
 		for _, p := range ps {
-			if p.state == "Z" {
-				zombies = append(zombies, p)
-			}
-			if p.cmdline == "sleep 1.3" || p.cmdline == "sleep 1.7" {
+			if want[p.cmdline] > 0 && p.ppid == 1 {
 				orphans = append(orphans, p)
-				if p.ppid != 1 {
-					t.Fatalf("orphan %+v reparented to %d, not to PID 1", p, p.ppid)
-				}
-				seen[p.cmdline]++
+				got[p.cmdline]++
 			}
 		}
-		if len(zombies) == 0 && len(orphans) == 0 && seen["sleep 1.3"] > 0 && seen["sleep 1.7"] > 0 {
+		for _, p := range ps {
+			if p.state == "Z" && p.comm == "sleep" && slices.ContainsFunc(orphans, func(o cproc) bool { return o.pid == p.ppid && o.cmdline == "sleep 1003" }) {
+				zombie = true
+			}
+		}
+		if maps.Equal(got, want) && zombie {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("orphans seen %v; after 10 s zombies %+v, orphans alive %+v\n%s", seen, zombies, orphans, b.log("orphaner"))
+			t.Fatalf("after 20 s PID 1's orphans are %v (want %v), the deliberate zombie shown: %v\n%+v\n%s", got, want, zombie, ps, b.log("orphaner"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The orphans ran, were PID 1's children, exited, and nothing is left
-	// in state Z; check once more after a pause.
-	time.Sleep(500 * time.Millisecond)
-	ps, err := b.procs()
-	if err != nil {
-		t.Fatal(err)
+	pids := make([]string, 0, len(orphans))
+	for _, o := range orphans {
+		pids = append(pids, strconv.Itoa(o.pid))
 	}
-	for _, p := range ps {
-		if p.state == "Z" {
-			t.Fatalf("zombie left: %+v (all: %+v)", p, ps)
+	if out, err := b.exec(append([]string{"kill"}, pids...)...); err != nil {
+		t.Fatalf("kill the orphans %v: %v %s", pids, err, out)
+	}
+	// Killed, each is a zombie until PID 1 reaps it; one that is not
+	// reaped stays in state Z for good, so a snapshot with none of them and
+	// no zombie at all is the proof.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ps, err := b.procs()
+		if err != nil {
+			t.Fatal(err)
 		}
+		var left []cproc
+		for _, p := range ps {
+			if p.state == "Z" || slices.ContainsFunc(orphans, func(o cproc) bool { return o.pid == p.pid }) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			t.Logf("%d orphans and a zombie reaped by PID 1; container processes now %d", len(orphans), len(ps))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after the kill, not reaped: %+v (all: %+v)", left, ps)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("orphans reaped by PID 1: %v; container processes now %d", seen, len(ps))
 
 	// (b) SIGTERM to PID 1.
 	marker := filepath.Join(b.root, "fatbox-term-marker")
