@@ -251,7 +251,10 @@ func sendStdin(fw *FrameWriter, in io.Reader, credit <-chan int) {
 	for {
 		for drained := false; !drained; { // take every grant that has come
 			select {
-			case n := <-credit:
+			case n, ok := <-credit:
+				if !ok { // the stream ended: nobody reads stdin any more
+					return
+				}
 				avail += n
 			default:
 				drained = true
