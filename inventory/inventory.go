@@ -116,8 +116,8 @@ type Record struct {
 	// PendingDiskMiB is a disk size asked for while the container ran on a
 	// host that cannot grow a mounted disk: it takes effect at the next
 	// start (DiskMiB is always the size in force).
-	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
-	Status string            `json:"status"`
+	PendingDiskMiB int64  `json:"pending_disk_mib,omitempty"`
+	Status         string `json:"status"`
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).
 	Autostart bool `json:"autostart"`

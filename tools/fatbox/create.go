@@ -11,6 +11,7 @@ import (
 
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
+	"github.com/fatbox/fatbox/inventory"
 )
 
 // createFlags are `fatbox create`'s flags as typed.
@@ -67,14 +68,20 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	req := api.CreateRequest{Name: name, Image: f.image, Pool: f.pool, CPUs: f.cpus,
 		DiskReadIOPS: f.readIOPS, DiskWriteIOPS: f.writeIOPS, Autostart: &f.autostart, Owner: f.owner, App: f.app, Env: f.env}
 	for _, l := range f.labels {
-		k, v, ok := strings.Cut(l, "=")
-		if !ok || k == "" {
-			return req, fmt.Errorf("-l %q: write KEY=VALUE", l)
+		k, v, remove, err := inventory.ParseLabel(l)
+		if err == nil && remove {
+			err = fmt.Errorf("-l %q: a new container has no label to remove: write KEY=VALUE", l)
+		}
+		if err != nil {
+			return req, err
 		}
 		if req.Labels == nil {
 			req.Labels = map[string]string{}
 		}
 		req.Labels[k] = v
+	}
+	if err := inventory.CheckLabels(req.Labels); err != nil {
+		return req, err
 	}
 	var err error
 	size := func(field, s string, check func(string, int64) error) int64 {

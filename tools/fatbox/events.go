@@ -11,6 +11,7 @@ import (
 
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
+	"github.com/fatbox/fatbox/inventory"
 )
 
 type eventsFlags struct {
@@ -108,7 +109,7 @@ func printEvents(w io.Writer, evs []api.Event, output string, header bool) error
 			detail = append(detail, "from "+e.From)
 		}
 		if e.Kind == "labels" {
-			detail = append(detail, fmt.Sprintf("owner=%s app=%s env=%s %s", e.Container.Owner, e.Container.App, e.Container.Env, labelString(e.Container.Labels)))
+			detail = append(detail, fmt.Sprintf("owner=%s app=%s env=%s %s", e.Container.Owner, e.Container.App, e.Container.Env, inventory.LabelString(e.Container.Labels)))
 		}
 		c := e.Container
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%g\t%s\t%s\t%s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"), e.Name, e.Kind, cause,

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/inventory"
 )
 
 func newInventoryCmd(g *globals) *cobra.Command {
@@ -48,7 +49,7 @@ func runInventoryExport(ctx context.Context, w io.Writer, c *api.Client, output 
 	for _, x := range cs {
 		row := []string{x.ID, x.Name, x.Hostname, x.Status, x.IP, x.MAC, x.Node, x.Pool, x.Image, x.ImageID,
 			strconv.Itoa(x.VCPUs), strconv.FormatFloat(x.CPUs, 'f', -1, 64), strconv.FormatInt(x.MemoryMiB, 10),
-			strconv.FormatInt(x.DiskMiB, 10), strconv.FormatInt(x.SwapMiB, 10), x.Owner, x.App, x.Env, labelString(x.Labels),
+			strconv.FormatInt(x.DiskMiB, 10), strconv.FormatInt(x.SwapMiB, 10), x.Owner, x.App, x.Env, inventory.LabelString(x.Labels),
 			strconv.FormatBool(x.Autostart), x.CreatedAt.UTC().Format(time.RFC3339), x.UpdatedAt.UTC().Format(time.RFC3339)}
 		if err := cw.Write(row); err != nil {
 			return err

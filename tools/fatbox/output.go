@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -34,19 +32,5 @@ func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 
 
 // writeJSONLine writes v as one line of JSON (a stream of them).
 func writeJSONLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
-
-// labelString is labels as k=v,k=v sorted by key.
-func labelString(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + labels[k]
-	}
-	return strings.Join(parts, ",")
-}
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
