@@ -174,6 +174,12 @@ var outputArgs = map[string][]string{
 	"fatbox update":           {"update", "web-01", "--cpus", "2"},
 	"fatbox events":           {"events"},
 	"fatbox inventory export": {"inventory", "export"},
+	"fatbox version":          {"version"},
+	"fatbox stop":             {"stop", "web-01"},
+	"fatbox start":            {"start", "web-01"},
+	"fatbox restart":          {"restart", "web-01"},
+	"fatbox rename":           {"rename", "web-01", "web-02"},
+	"fatbox rm":               {"rm", "web-01"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.
@@ -185,21 +191,11 @@ var withoutOutput = map[string]string{
 	"fatbox prog start":   "streams supervisord's ctl output",
 	"fatbox prog stop":    "streams supervisord's ctl output",
 	"fatbox prog restart": "streams supervisord's ctl output",
-	// Known gaps (HOUSE.md: "-o json on every command that prints"): each
-	// prints one sentence and has no -o yet.
-	"fatbox version": "gap: one line of text",
-	"fatbox stop":    "gap: one sentence",
-	"fatbox start":   "gap: one sentence (the answer has the record)",
-	"fatbox restart": "gap: one sentence (the answer has the record)",
-	"fatbox rename":  "gap: one sentence (the answer has the record)",
-	"fatbox rm":      "gap: one sentence",
 }
 
 // outputIgnored are commands that take -o (inherited from their group)
 // but print text whatever it says.
-var outputIgnored = map[string]string{
-	"fatbox image rm": "gap: inherits -o from `image` and prints a sentence whatever -o says",
-}
+var outputIgnored = map[string]string{}
 
 // leaves returns every runnable command without subcommands, by path.
 func leaves(c *cobra.Command) map[string]*cobra.Command {

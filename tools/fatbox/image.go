@@ -84,11 +84,13 @@ func newImageCmd(g *globals) *cobra.Command {
 	rm := &cobra.Command{
 		Use: "rm NAME", Short: "remove an image (refused while a container uses it)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			if err := g.client().RemoveImage(ctxOf(cmd), args[0]); err != nil {
 				return err
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "image %s removed\n", args[0])
-			return err
+			return printDone(cmd.OutOrStdout(), output, done{Name: args[0], Action: "removed"}, "image %s removed\n", args[0])
 		},
 	}
 	cmd.AddCommand(build, imp, ls, inspect, rm)

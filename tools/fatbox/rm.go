@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -12,20 +11,24 @@ import (
 
 func newRmCmd(g *globals) *cobra.Command {
 	var release bool
+	var output string
 	cmd := &cobra.Command{
 		Use: "rm NAME [--release-ip]", Short: "stop and remove a container (the name keeps its IP unless --release-ip)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRm(ctxOf(cmd), cmd.OutOrStdout(), g.client(), args[0], release)
+			return runRm(ctxOf(cmd), cmd.OutOrStdout(), g.client(), args[0], release, output)
 		},
 	}
 	cmd.Flags().BoolVar(&release, "release-ip", false, "give the name's address back (into quarantine)")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
-func runRm(ctx context.Context, w io.Writer, c *api.Client, name string, release bool) error {
+func runRm(ctx context.Context, w io.Writer, c *api.Client, name string, release bool, output string) error {
+	if err := checkOutput(output); err != nil {
+		return err
+	}
 	if err := c.Remove(ctx, name, release); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "container %s removed\n", name)
-	return err
+	return printDone(w, output, done{Name: name, Action: "removed"}, "container %s removed\n", name)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"runtime"
 
@@ -9,15 +8,26 @@ import (
 )
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "print fatbox's version",
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(cmd.OutOrStdout()) },
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(cmd.OutOrStdout(), output) },
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
 }
 
-func runVersion(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "fatbox %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return err
+func runVersion(w io.Writer, output string) error {
+	if err := checkOutput(output); err != nil {
+		return err
+	}
+	v := struct {
+		Version string `json:"version"`
+		Go      string `json:"go"`
+		OS      string `json:"os"`
+		Arch    string `json:"arch"`
+	}{version, runtime.Version(), runtime.GOOS, runtime.GOARCH}
+	return printDone(w, output, v, "fatbox %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
 }
