@@ -6,6 +6,7 @@ require (
 	github.com/containerd/console v1.0.5
 	github.com/containerd/go-runc v1.2.1
 	github.com/docker/go-units v0.5.0
+	github.com/go-sql-driver/mysql v1.10.1
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/nftables v0.3.0
 	github.com/hashicorp/consul/api v1.33.0
@@ -19,6 +20,8 @@ require (
 	golang.org/x/term v0.34.0
 	gopkg.in/yaml.v3 v3.0.1
 )
+
+require filippo.io/edwards25519 v1.2.0 // indirect
 
 require (
 	github.com/armon/go-metrics v0.4.1 // indirect
