@@ -37,6 +37,8 @@ type Status struct {
 	Capacity []Figure `json:"capacity,omitempty"`
 	// CapacityError says why Capacity is missing (the store cannot be read).
 	CapacityError string `json:"capacity_error,omitempty"`
+	// CMDB is each configured CMDB target's sync.
+	CMDB []CMDBStatus `json:"cmdb,omitempty"`
 }
 
 // StoreStatus describes the state backend.
@@ -230,3 +232,10 @@ type downError struct{ msg string }
 
 func (e *downError) Error() string { return e.msg }
 func (e *downError) Unwrap() error { return ErrDaemonDown }
+
+// CMDBSync runs (or, dry, plans) a full CMDB reconcile now.
+func (c *Client) CMDBSync(ctx context.Context, req CMDBSyncRequest) (CMDBPlan, error) {
+	var out CMDBPlan
+	err := c.untimed().Do(ctx, http.MethodPost, "/v1/cmdb/sync", req, &out)
+	return out, err
+}

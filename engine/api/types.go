@@ -270,3 +270,84 @@ type ProgramStatus struct {
 	UptimeSeconds int64  `json:"uptime_seconds,omitempty"`
 	Description   string `json:"description,omitempty"`
 }
+
+// CMDBStatus is one CMDB target's sync, in `fatbox status`.
+type CMDBStatus struct {
+	Target   string `json:"target"`
+	Table    string `json:"table"`
+	Database string `json:"database"` // host:port/database
+	Running  bool   `json:"running"`
+	// Connected: the last talk with the database worked; Checked: the
+	// mapping fits the table.
+	Connected bool `json:"connected"`
+	Checked   bool `json:"checked"`
+	// Position is the last event applied to the rows; Lag how many of the
+	// inventory's events are not yet.
+	Position    uint64    `json:"position"`
+	SourceSeq   uint64    `json:"source_seq"`
+	Lag         uint64    `json:"lag"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Failures in a row (0: healthy); NextRetry after one.
+	Failures             int       `json:"failures"`
+	NextRetry            time.Time `json:"next_retry,omitzero"`
+	LastReconcile        time.Time `json:"last_reconcile,omitzero"`
+	LastReconcileWrites  int       `json:"last_reconcile_writes"`
+	LastReconcileRepairs int       `json:"last_reconcile_repairs"`
+}
+
+// CMDBSyncRequest is POST /v1/cmdb/sync: a full reconcile of a target now,
+// or with DryRun the exact rows it would write. Mapping (a mapping file's
+// YAML) or DSN try another mapping or database, dry run only.
+type CMDBSyncRequest struct {
+	Target  string `json:"target,omitempty"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+	Mapping string `json:"mapping,omitempty"`
+	DSN     string `json:"dsn,omitempty"`
+}
+
+// CMDBPlan is what a sync wrote (or would write): rows inserted, updated
+// and decommissioned with each column before and after. Text is the same
+// as the daemon prints it.
+type CMDBPlan struct {
+	Target        string        `json:"target"`
+	Table         string        `json:"table"`
+	KeyColumn     string        `json:"key_column"`
+	Full          bool          `json:"full"`
+	DryRun        bool          `json:"dry_run"`
+	FromSeq       uint64        `json:"from_seq"`
+	ToSeq         uint64        `json:"to_seq"`
+	Events        int           `json:"events"`
+	Inserts       []CMDBRow     `json:"inserts"`
+	Updates       []CMDBRow     `json:"updates"`
+	Decommissions []CMDBRow     `json:"decommissions"`
+	Releases      []CMDBRelease `json:"releases"`
+	Unchanged     int           `json:"unchanged"`
+	Text          string        `json:"text"`
+}
+
+// CMDBRow is one row a sync writes.
+type CMDBRow struct {
+	Key            string       `json:"key"`
+	ContainerID    string       `json:"container_id"`
+	Name           string       `json:"name"`
+	Decommissioned bool         `json:"decommissioned,omitempty"`
+	Repair         bool         `json:"repair,omitempty"`
+	Changes        []CMDBChange `json:"changes"`
+}
+
+// CMDBChange is one column's value before and after (nil: NULL or no row).
+type CMDBChange struct {
+	Column string  `json:"column"`
+	Was    *string `json:"was"`
+	Now    *string `json:"now"`
+}
+
+// CMDBRelease is a unique value cleared on a decommissioned row for another.
+type CMDBRelease struct {
+	Key    string `json:"key"`
+	Column string `json:"column"`
+	Value  string `json:"value"`
+	For    string `json:"for"`
+}

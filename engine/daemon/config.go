@@ -51,6 +51,8 @@ type Config struct {
 	// kept after its removal ("" means inventory.DefaultEventRetention, 13
 	// months); the events of existing containers are always kept.
 	EventRetention string `yaml:"event_retention"`
+	// CMDB are the CMDB tables kept true to the inventory (see CMDBTarget).
+	CMDB []CMDBTarget `yaml:"cmdb"`
 }
 
 // eventRetention is EventRetention parsed, with its default.
@@ -117,7 +119,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit, event_retention)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit, event_retention, cmdb)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

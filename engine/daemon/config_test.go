@@ -36,6 +36,13 @@ ops_keys: ["ssh-ed25519 AAAA ops@a", "ssh-ed25519 BBBB ops@b"]
 socket_group: wheel
 overcommit: {cpu: 8, memory: 1.2, disk: 2}
 event_retention: 9504h
+cmdb:
+  - name: assets
+    dsn: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb"
+    dsn_file: /etc/fatbox/cmdb.dsn
+    mapping: /etc/fatbox/assets.yaml
+    poll_interval: 2s
+    reconcile_interval: 30m
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -43,7 +50,9 @@ event_retention: 9504h
 	}
 	want := Config{Socket: "/run/fb/x.sock", StateDir: "/srv/fatbox", Store: "consul://127.0.0.1:8500/fatbox", Node: "host-7",
 		ImageCache: "/srv/cache", Supervisord: "/opt/supervisord", OpsKeys: []string{"ssh-ed25519 AAAA ops@a", "ssh-ed25519 BBBB ops@b"},
-		SocketGroup: "wheel", Overcommit: limits.Overcommit{CPU: 8, Memory: 1.2, Disk: 2}, EventRetention: "9504h"}
+		SocketGroup: "wheel", Overcommit: limits.Overcommit{CPU: 8, Memory: 1.2, Disk: 2}, EventRetention: "9504h",
+		CMDB: []CMDBTarget{{Name: "assets", DSN: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb", DSNFile: "/etc/fatbox/cmdb.dsn",
+			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}

@@ -70,6 +70,7 @@ type Daemon struct {
 	builder *baseimages.Builder
 	engine  *engine.Engine
 	access  access
+	cmdb    []cmdbSyncer
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -167,6 +168,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := d.recordStart(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.newCMDB(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
@@ -209,6 +213,7 @@ func (d *Daemon) Config() Config { return d.cfg }
 
 // Close releases the store and the per-host lock.
 func (d *Daemon) Close() error {
+	d.closeCMDB()
 	if d.store != nil {
 		d.store.Close()
 	}
@@ -262,6 +267,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	go d.fillKeyPool(ctx)
 	go d.pruneEvents(ctx)
+	d.runCMDB(ctx)
 	rep, err := d.engine.Reconcile(ctx)
 	if err != nil {
 		return err
@@ -335,6 +341,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.lifecycleRoutes(mux)
 	d.execRoutes(mux)
 	d.inventoryRoutes(mux)
+	d.cmdbRoutes(mux)
 	return mux
 }
 
@@ -356,6 +363,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		st.CapacityError = err.Error()
 	}
+	st.CMDB = d.cmdbStatus()
 	for _, f := range figs {
 		ratio := map[string]float64{"cpu": d.cfg.Overcommit.CPU, "memory": d.cfg.Overcommit.Memory, "disk": d.cfg.Overcommit.Disk}[f.Name]
 		st.Capacity = append(st.Capacity, api.Figure{Name: f.Name, Used: f.Used, Ceiling: f.Ceiling, Unit: f.Unit, Ratio: ratio})

@@ -189,6 +189,9 @@ func (d *Daemon) serve(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 		_ = http.NewResponseController(sw).SetReadDeadline(time.Now().Add(bodyTimeout))
 		next.ServeHTTP(sw, r)
+		if mutating && sw.status < 400 {
+			d.notifyCMDB() // the sync loops apply the change's events soon
+		}
 	})
 }
 

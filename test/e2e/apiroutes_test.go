@@ -76,6 +76,10 @@ var routeCases = map[string][]routeCase{
 		{"PATCH", "/v1/containers/nope-404", `{"memory_bytes":1}`, 404, "not_found"},
 		{"PATCH", "/v1/containers/nope-404", `{"bogus":1}`, 400, "invalid"},
 	},
+	"POST /v1/cmdb/sync": {
+		{"POST", "/v1/cmdb/sync", `{}`, 409, "conflict"},
+		{"POST", "/v1/cmdb/sync", `{"target":1}`, 400, "invalid"},
+	},
 	"GET /v1/events": {
 		{"GET", "/v1/events?after=x", "", 400, "invalid"},
 		{"GET", "/v1/events?wait=1h", "", 400, "invalid"},

@@ -57,6 +57,18 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 	fmt.Fprintf(w, "socket:    %s\n", st.Socket)
 	fmt.Fprintf(w, "state dir: %s\n", st.StateDir)
 	fmt.Fprintf(w, "store:     %s (%s), %s\n", st.Store.Backend, st.Store.URL, health)
+	for _, c := range st.CMDB {
+		state := "in step"
+		switch {
+		case c.Failures > 0:
+			state = fmt.Sprintf("FAILING (%d in a row, next try %s): %s", c.Failures, c.NextRetry.Local().Format("15:04:05"), c.LastError)
+		case !c.Checked:
+			state = "not checked yet"
+		case c.Lag > 0:
+			state = fmt.Sprintf("%d events behind", c.Lag)
+		}
+		fmt.Fprintf(w, "cmdb:      %s → %s table %s: %s (position %d)\n", c.Target, c.Database, c.Table, state, c.Position)
+	}
 	if st.CapacityError != "" {
 		fmt.Fprintf(w, "capacity:  unknown: %s\n", st.CapacityError)
 	}
