@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,31 +30,56 @@ func TestRenderedConfigRunsUnderSupervisord(t *testing.T) {
 	conf := RenderSupervisord(progs, dir)
 	// Keep the control socket inside the test's dir.
 	confPath := filepath.Join(dir, "supervisord.conf")
-	os.WriteFile(confPath, []byte(replaceSock(conf, filepath.Join(dir, "s.sock"))), 0o644)
+	if err := os.WriteFile(confPath, []byte(replaceSock(conf, filepath.Join(dir, "s.sock"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-c", confPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	// supervisord starts every autostart program at once when it comes up:
+	// once it reports the two running, it has decided about "off" too, and
+	// must report it stopped (never started), its file never made.
+	status := func() map[string]string {
+		out, err := exec.Command(bin, "ctl", "-c", confPath, "status").CombinedOutput()
+		st := map[string]string{}
+		if err != nil {
+			return st
+		}
+		for _, l := range strings.Split(ansi.ReplaceAllString(string(out), ""), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 {
+				st[f[0]] = f[1]
+			}
+		}
+		return st
+	}
 	deadline := time.Now().Add(15 * time.Second)
+	var st map[string]string
 	for {
+		st = status()
 		_, e1 := os.Stat(filepath.Join(dir, "first"))
 		_, e2 := os.Stat(filepath.Join(dir, "second"))
-		if e1 == nil && e2 == nil {
+		if e1 == nil && e2 == nil && st["first"] == "Running" && st["second"] == "Running" {
 			break
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(dir, "supervisord.log"))
-			t.Fatalf("autostart programs did not run: %v %v\n%s", e1, e2, log)
+			t.Fatalf("autostart programs did not run: %v %v, states %v\n%s", e1, e2, st, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	if st["off"] != "Stopped" {
+		t.Fatalf("the autostart=false program is %q, want Stopped (states %v)", st["off"], st)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "off")); err == nil {
 		t.Fatal("an autostart=false program started")
 	}
 }
+
+// ansi matches the colour codes supervisord's ctl puts around status lines.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
 func replaceSock(conf, sock string) string {
 	out := []byte{}
