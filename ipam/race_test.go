@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fatbox/fatbox/inventory/store/backends"
 	"github.com/fatbox/fatbox/test/harness"
@@ -42,8 +43,12 @@ func raceChild() int {
 		return 3
 	}
 	a := &Allocator{Store: s, Host: os.Getenv(raceEnvHost)}
-	from, _ := strconv.Atoi(os.Getenv(raceEnvFrom))
-	to, _ := strconv.Atoi(os.Getenv(raceEnvTo))
+	from, err1 := strconv.Atoi(os.Getenv(raceEnvFrom))
+	to, err2 := strconv.Atoi(os.Getenv(raceEnvTo))
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(os.Stderr, "bad range:", err1, err2)
+		return 3
+	}
 	names := make(chan string)
 	go func() {
 		for i := from; i < to; i++ {
@@ -54,7 +59,7 @@ func raceChild() int {
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
-	fail := make(chan error, 32)
+	fail := make(chan error, 32) // one slot per goroutine: each sends at most once, then returns
 	for g := 0; g < 32; g++ {
 		wg.Add(1)
 		go func() {
@@ -149,6 +154,26 @@ func TestRaceThreeHostsConsul(t *testing.T) {
 		startRaceChild(t, url, "host-b", per, 2*per),
 		startRaceChild(t, url, "host-c", 2*per, 3*per),
 	}
+	// A child that hangs is killed and reported, rather than the test
+	// waiting for go test's timeout: its output ends, so the reads below end.
+	var watchMu sync.Mutex
+	hung := false
+	watchdog := time.AfterFunc(5*time.Minute, func() {
+		watchMu.Lock()
+		defer watchMu.Unlock()
+		hung = true
+		for _, p := range procs {
+			_ = p.cmd.Process.Kill()
+		}
+	})
+	defer watchdog.Stop()
+	defer func() {
+		watchMu.Lock()
+		defer watchMu.Unlock()
+		if hung {
+			t.Errorf("the children did not finish within 5 minutes: killed")
+		}
+	}()
 	// Kill host-b after it has allocated 300 names.
 	victim := procs[1]
 	for n := 0; n < 300; n++ {
@@ -158,14 +183,18 @@ func TestRaceThreeHostsConsul(t *testing.T) {
 		}
 		record(line)
 	}
-	victim.cmd.Process.Signal(syscall.SIGKILL)
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill host-b: %v", err)
+	}
 	for line := range victim.lines {
 		record(line)
 	}
 	<-victim.err
 	killedAt := len(seen)
 	t.Logf("host-b killed -9 after %d allocations", killedAt)
+	watchMu.Lock()
 	procs[1] = startRaceChild(t, url, "host-b", per, 2*per)
+	watchMu.Unlock()
 	for i, p := range procs {
 		for line := range p.lines {
 			record(line)
@@ -204,11 +233,16 @@ func TestRaceThreeHostsConsul(t *testing.T) {
 			t.Fatalf("re-ask %s: %v %v, want %s", l.Name, again.IP, err, l.IP)
 		}
 	}
-	blocks, _ := s.List(ctx, blockPrefix("race"))
+	blocks, err := s.List(ctx, blockPrefix("race"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	hosts := map[string]int{}
 	for _, kv := range blocks {
 		var b struct{ Host string }
-		_ = json.Unmarshal(kv.Value, &b)
+		if err := json.Unmarshal(kv.Value, &b); err != nil {
+			t.Fatalf("block %s: %v", kv.Key, err)
+		}
 		hosts[b.Host]++
 	}
 	t.Logf("3000 names, 0 duplicates; blocks per host: %v", hosts)
