@@ -67,7 +67,8 @@ func TestCreateSSHRemove(t *testing.T) {
 		t.Helper()
 		var out []byte
 		var err error
-		for i := 0; i < 50; i++ { // sshd comes up within a moment of create
+		// sshd comes up within a moment of create; a loaded host gets a minute.
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 			out, err = exec.Command("ssh", "-i", filepath.Join(keyDir, "id"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 				"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+rec.IP, "hostname; cat /proc/1/comm").CombinedOutput()
 			if err == nil {
@@ -117,7 +118,7 @@ func TestCreateSSHRemove(t *testing.T) {
 	if r := ok("ls"); !strings.Contains(r.stdout, "stopped") {
 		t.Fatalf("ls after stop: %s", r.stdout)
 	}
-	if out, _ := exec.Command("ip", "-o", "link").CombinedOutput(); strings.Contains(string(out), "fatbox:web-01") {
+	if out := links(t); strings.Contains(out, "fatbox:web-01") {
 		t.Fatalf("stop left the link: %s", out)
 	}
 	ok("start", "web-01")
@@ -129,17 +130,21 @@ func TestCreateSSHRemove(t *testing.T) {
 		t.Fatalf("host key changed across stop/start: %s → %s", before, after)
 	}
 	var afterRec []api.Container
-	json.Unmarshal([]byte(ok("ls", "-o", "json").stdout), &afterRec)
+	if out := ok("ls", "-o", "json").stdout; json.Unmarshal([]byte(out), &afterRec) != nil {
+		t.Fatalf("ls -o json: not a list of containers: %q", out)
+	}
 	if len(afterRec) != 1 || afterRec[0].IP != rec.IP || afterRec[0].MAC != rec.MAC || afterRec[0].Status != "running" {
 		t.Fatalf("after stop/start: %+v, was %s/%s", afterRec, rec.IP, rec.MAC)
 	}
 	oneLine(t, fatbox(t, "create", "web-02", "--image", "nope", "--pool", "e2e", "--socket", sock), `no image "nope"`)
 
 	ok("rm", "web-01")
-	if out, _ := exec.Command("ip", "-o", "link").CombinedOutput(); strings.Contains(string(out), "fatbox:web-01") {
+	if out := links(t); strings.Contains(out, "fatbox:web-01") {
 		t.Fatalf("rm left a link: %s", out)
 	}
-	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), filepath.Join(dir, "state", "containers", "web-01")) {
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		t.Fatal(err)
+	} else if strings.Contains(string(b), filepath.Join(dir, "state", "containers", "web-01")) {
 		t.Fatal("rm left a mount")
 	}
 	again := create()
@@ -151,4 +156,15 @@ func TestCreateSSHRemove(t *testing.T) {
 	if r := ok("ip", "ls", "--pool", "e2e"); !strings.Contains(r.stdout, "released") {
 		t.Fatalf("lease after rm --release-ip: %s", r.stdout)
 	}
+}
+
+// links is `ip -o link` (each link's alias shows there), failing the test
+// if ip fails: an absence read from a failed listing proves nothing.
+func links(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "lo:") {
+		t.Fatalf("ip -o link: %v %s", err, out)
+	}
+	return string(out)
 }

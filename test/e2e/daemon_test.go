@@ -103,7 +103,9 @@ func TestDaemonBadInput(t *testing.T) {
 	})
 	t.Run("BadConfigFile", func(t *testing.T) {
 		cfg := filepath.Join(dir, "fatbox.yaml")
-		os.WriteFile(cfg, []byte("stor: consul://x\n"), 0o644)
+		if err := os.WriteFile(cfg, []byte("stor: consul://x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		oneLine(t, fatbox(t, "daemon", "--config", cfg, "--state-dir", filepath.Join(dir, "s2"), "--socket", sock),
 			"field stor not found", "known keys")
 		oneLine(t, fatbox(t, "daemon", "--config", filepath.Join(dir, "missing.yaml")), "missing.yaml", "no such file")
@@ -112,9 +114,11 @@ func TestDaemonBadInput(t *testing.T) {
 		harness.RequireRoot(t)
 		// A root-owned 0755 directory is not writable for nobody.
 		ro := filepath.Join(dir, "ro")
-		os.MkdirAll(ro, 0o755)
-		os.Chmod(dir, 0o755)
-		os.Chmod(filepath.Dir(dir), 0o755)
+		for _, err := range []error{os.MkdirAll(ro, 0o755), os.Chmod(dir, 0o755), os.Chmod(filepath.Dir(dir), 0o755)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 		cmd := exec.Command(fatboxBin, "daemon", "--config", "/dev/null", "--state-dir", ro, "--socket", filepath.Join(ro, "s.sock"))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		var e strings.Builder
@@ -123,6 +127,8 @@ func TestDaemonBadInput(t *testing.T) {
 		r := result{stderr: e.String(), code: 0}
 		if ee, ok := err.(*exec.ExitError); ok {
 			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("run fatbox daemon as nobody: %v", err)
 		}
 		oneLine(t, r, fmt.Sprintf("state dir %q is not writable", ro), "permission denied", "pass --state-dir")
 	})
@@ -133,7 +139,9 @@ func TestConfigFileSetsStore(t *testing.T) {
 	cfg := filepath.Join(dir, "fatbox.yaml")
 	state := filepath.Join(dir, "state")
 	db := filepath.Join(dir, "elsewhere", "my.db")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("store: bolt://%s\nstate_dir: %s\nnode: host-a\n", db, state)), 0o644)
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("store: bolt://%s\nstate_dir: %s\nnode: host-a\n", db, state)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	sock := filepath.Join(dir, "fatbox.sock")
 	cmd := exec.Command(fatboxBin, "daemon", "--config", cfg, "--socket", sock)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

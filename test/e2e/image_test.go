@@ -9,23 +9,31 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store/boltstore"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
 func writeRootfsTar(t *testing.T, path string) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tw := tar.NewWriter(f)
-	tw.WriteHeader(&tar.Header{Name: "etc/", Mode: 0o755, Typeflag: tar.TypeDir})
-	tw.WriteHeader(&tar.Header{Name: "etc/os-release", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
-	tw.Write([]byte("test\n"))
-	tw.Close()
-	f.Close()
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("write %s: %v", path, err)
+		}
+	}
+	check(tw.WriteHeader(&tar.Header{Name: "etc/", Mode: 0o755, Typeflag: tar.TypeDir}))
+	check(tw.WriteHeader(&tar.Header{Name: "etc/os-release", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg}))
+	_, err = tw.Write([]byte("test\n"))
+	check(err)
+	check(tw.Close())
+	check(f.Close())
 }
 
 func TestImageCommands(t *testing.T) {
@@ -46,9 +54,11 @@ func TestImageCommands(t *testing.T) {
 	if r := ok("image", "import", tarPath, "--name", "legacy"); !strings.Contains(r.stdout, "rootfs-tar") {
 		t.Fatalf("import: %s", r.stdout)
 	}
-	var imgs []baseimages.Image
-	json.Unmarshal([]byte(ok("image", "ls", "-o", "json").stdout), &imgs)
-	if len(imgs) != 1 || imgs[0].Name != "legacy" {
+	var imgs []api.Image
+	if out := ok("image", "ls", "-o", "json").stdout; json.Unmarshal([]byte(out), &imgs) != nil {
+		t.Fatalf("image ls -o json: not a list of images: %q", out)
+	}
+	if len(imgs) != 1 || imgs[0].Name != "legacy" || imgs[0].ID == "" {
 		t.Fatalf("ls: %+v", imgs)
 	}
 	// A recorded container uses the image: rm is refused.

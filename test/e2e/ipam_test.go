@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fatbox/fatbox/ipam"
+	"github.com/fatbox/fatbox/engine/api"
 )
 
 func TestPoolAndIPCommands(t *testing.T) {
@@ -35,13 +35,24 @@ func TestPoolAndIPCommands(t *testing.T) {
 	oneLine(t, run("pool", "create", "bad", "--cidr", "nonsense", "--bridge", "x"), `bad --cidr "nonsense"`)
 	oneLine(t, run("pool", "create", "bad", "--cidr", "198.18.41.0/24", "--bridge", "x", "--range", "198.18.41.0-198.18.41.9"), "network address")
 
-	var l ipam.Lease
-	var ls []ipam.Lease
-	json.Unmarshal([]byte(ok("ip", "allocate", "web-01", "--pool", "prod", "-o", "json")), &ls)
-	if len(ls) != 1 || ls[0].IP.String() != "198.18.40.3" {
-		t.Fatalf("allocate: %+v (the gateway .1 and reserved .2 are skipped)", ls)
+	// allocate prints a list of one lease; each read starts from nothing,
+	// so a read that fails cannot leave the last lease in place.
+	allocate := func(name string) api.Lease {
+		t.Helper()
+		out := ok("ip", "allocate", name, "--pool", "prod", "-o", "json")
+		var ls []api.Lease
+		if err := json.Unmarshal([]byte(out), &ls); err != nil {
+			t.Fatalf("ip allocate %s -o json: %v: %q", name, err, out)
+		}
+		if len(ls) != 1 || ls[0].Name != name || ls[0].Pool != "prod" || ls[0].State != "active" || !ls[0].IP.IsValid() {
+			t.Fatalf("ip allocate %s: %+v, want one active lease of %s in prod", name, ls, name)
+		}
+		return ls[0]
 	}
-	l = ls[0]
+	l := allocate("web-01")
+	if l.IP.String() != "198.18.40.3" {
+		t.Fatalf("allocate: %+v (the gateway .1 and reserved .2 are skipped)", l)
+	}
 	ok("ip", "allocate", "web-02", "--pool", "prod")
 	ok("ip", "allocate", "legacy", "--pool", "prod", "--ip", "198.18.40.77")
 	oneLine(t, run("ip", "allocate", "other", "--pool", "prod", "--ip", "198.18.40.77"), `198.18.40.77 is leased to "legacy"`)
@@ -49,12 +60,13 @@ func TestPoolAndIPCommands(t *testing.T) {
 		t.Fatalf("ip show IP: %s", out)
 	}
 	// Release, then the same name gets the same address back.
-	if out := ok("ip", "release", "web-01", "--pool", "prod"); !strings.Contains(out, "released") {
+	var rel []api.Lease
+	if out := ok("ip", "release", "web-01", "--pool", "prod", "-o", "json"); json.Unmarshal([]byte(out), &rel) != nil ||
+		len(rel) != 1 || rel[0].Name != "web-01" || rel[0].State != "released" || rel[0].IP != l.IP || rel[0].QuarantineUntil.IsZero() {
 		t.Fatalf("release: %s", out)
 	}
-	json.Unmarshal([]byte(ok("ip", "allocate", "web-01", "--pool", "prod", "-o", "json")), &ls)
-	if ls[0].IP != l.IP {
-		t.Fatalf("web-01 came back on %s, want %s", ls[0].IP, l.IP)
+	if again := allocate("web-01"); again.IP != l.IP {
+		t.Fatalf("web-01 came back on %s, want %s", again.IP, l.IP)
 	}
 	// The daemon dies; the leases do not.
 	d.kill9(t)

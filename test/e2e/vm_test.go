@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,12 +109,12 @@ func (e *vmEnv) inspect(name string) api.ContainerInfo {
 }
 
 // ssh runs cmd as root in the container over the real OpenSSH client,
-// retrying while sshd comes up.
+// retrying while sshd comes up (for up to a minute).
 func (e *vmEnv) ssh(ip, cmd string) string {
 	e.t.Helper()
 	var out []byte
 	var err error
-	for i := 0; i < 60; i++ {
+	for deadline := time.Now().Add(time.Minute); ; {
 		out, err = exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 			"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
 		if err == nil {
@@ -122,15 +123,95 @@ func (e *vmEnv) ssh(ip, cmd string) string {
 		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() != 255 {
 			break // the command ran and failed: no point retrying
 		}
+		if time.Now().After(deadline) {
+			break
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	e.t.Fatalf("ssh root@%s %q: %v\n%s", ip, cmd, err, out)
 	return ""
 }
 
+// syncBuffer is a bytes.Buffer safe to read while a goroutine writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// pgrep reports whether a process whose full command line matches the
+// regular expression runs in the container (pgrep -f through fatbox exec);
+// anything but pgrep's "found" (0) or "none" (1) fails the test.
+func (e *vmEnv) pgrep(name, pattern string) bool {
+	e.t.Helper()
+	r := fatbox(e.t, "exec", name, "--socket", e.sock, "--", "pgrep", "-f", pattern)
+	switch r.code {
+	case 0:
+		return true
+	case 1:
+		return false
+	}
+	e.t.Fatalf("pgrep -f %q in %s: exit %d: %s%s", pattern, name, r.code, r.stdout, r.stderr)
+	return false
+}
+
+// waitFor polls cond every 200 ms until it holds, failing the test with
+// what after the deadline.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// processGone reports whether pid has exited (gone, or a zombie nobody reaped yet).
+func processGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command's closing parenthesis.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+}
+
+// lxcfsPid is the pid in the lxcfs pid file of state, if that process is a
+// live lxcfs; 0 otherwise.
+func lxcfsPid(state string) int {
+	b, err := os.ReadFile(filepath.Join(state, "lxcfs.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 || processGone(pid) {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || filepath.Base(strings.SplitN(string(cmdline), "\x00", 2)[0]) != "lxcfs" {
+		return 0
+	}
+	return pid
+}
+
 // TestLooksLikeAVM: inside, hostname, free, nproc, df, PID 1, cron and
 // syslog look like the VM that was asked for.
 func TestLooksLikeAVM(t *testing.T) {
+	testStart := time.Now()
 	e := newVMEnv(t, "198.19.41.0/24")
 	in := e.create("vm-01", "--cpus", "1", "--memory", "512M", "--disk", "2G")
 	ip := in.IP
@@ -156,22 +237,19 @@ func TestLooksLikeAVM(t *testing.T) {
 	if len(size) != 1 {
 		t.Fatalf("df: %v", size)
 	}
-	if n, _ := strconv.ParseInt(size[0], 10, 64); n < 1800<<20 || n > 2<<30 {
-		t.Errorf("df / size = %d bytes, want about 2 GiB", n)
+	if n, err := strconv.ParseInt(size[0], 10, 64); err != nil || n < 1800<<20 || n > 2<<30 {
+		t.Errorf("df / size = %q (%v), want about 2 GiB", size[0], err)
 	}
+	// The container's uptime, not the host's: it is younger than this test.
 	if up := strings.Fields(e.ssh(ip, "cat /proc/uptime")); len(up) < 1 {
 		t.Errorf("uptime: %v", up)
-	} else if s, _ := strconv.ParseFloat(up[0], 64); s > 120 {
-		t.Errorf("/proc/uptime says %v s: the host's, not the container's", s)
+	} else if s, err := strconv.ParseFloat(up[0], 64); err != nil || s > time.Since(testStart).Seconds()+1 {
+		t.Errorf("/proc/uptime says %q (%v), the test began %.0f s ago: the host's, not the container's", up[0], err, time.Since(testStart).Seconds())
 	}
 	e.ssh(ip, "logger fatbox-e2e-marker")
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(e.ssh(ip, "cat /var/log/syslog || true"), "fatbox-e2e-marker") {
-		if time.Now().After(deadline) {
-			t.Fatal("logger's line never reached /var/log/syslog")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "logger's line reaches /var/log/syslog", func() bool {
+		return strings.Contains(e.ssh(ip, "cat /var/log/syslog || true"), "fatbox-e2e-marker")
+	})
 
 	// exec: stdout, stderr and the exit code come back apart.
 	r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "sh", "-c", "echo out; echo err >&2; exit 7")
@@ -191,24 +269,51 @@ func TestLooksLikeAVM(t *testing.T) {
 		t.Errorf("exec -i of 5 MiB: %v %q", err, out)
 	}
 	// A client that goes away stops the process, even one that never reads
-	// the stdin the client keeps sending.
-	hog := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "sleep", "300")
+	// the stdin the client keeps sending: seen running (the client still
+	// connected, past its stdin credit), the client killed, then seen gone.
+	const hogPattern = "^sleep 301$"
+	if e.pgrep("vm-01", hogPattern) {
+		t.Fatalf("%q runs in vm-01 before the test started it", hogPattern)
+	}
+	hog := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "sleep", "301")
 	hog.Stdin = zeros{}
+	var hogErr syncBuffer
+	hog.Stderr = &hogErr
 	if err := hog.Start(); err != nil {
 		t.Fatal(err)
 	}
+	hogDone := make(chan error, 1)
+	go func() { hogDone <- hog.Wait() }()
+	t.Cleanup(func() { hog.Process.Kill(); <-hogDone })
+	waitFor(t, 30*time.Second, "the exec -i client's process is seen running", func() bool {
+		select {
+		case err := <-hogDone:
+			hogDone <- err
+			t.Fatalf("the exec -i client ended before its process was seen running: %v: %s", err, hogErr.String())
+		default:
+		}
+		return e.pgrep("vm-01", hogPattern)
+	})
+	// Still running a second later, the client still connected: it is
+	// the disconnect below that stops it, not something on its own.
 	time.Sleep(time.Second)
-	hog.Process.Kill()
-	hog.Wait()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "pgrep", "-x", "sleep"); r.code == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the process of a client that went away still runs")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !e.pgrep("vm-01", hogPattern) {
+		t.Fatalf("the exec -i client's process stopped before the test disconnected the client (client stderr: %q)", hogErr.String())
 	}
+	select {
+	case err := <-hogDone:
+		hogDone <- err
+		t.Fatalf("the exec -i client ended while its process ran: %v: %s", err, hogErr.String())
+	default:
+	}
+	if err := hog.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-hogDone
+	hogDone <- nil // for the cleanup
+	waitFor(t, 30*time.Second, "the process of an exec client that went away is gone", func() bool {
+		return !e.pgrep("vm-01", hogPattern)
+	})
 	// console: a login shell on a terminal, no sshd involved (script(1) gives fatbox a terminal).
 	cons := exec.Command("script", "-qec", fatboxBin+" console vm-01 --socket "+e.sock, "/dev/null")
 	cons.Stdin = strings.NewReader("tty; echo console-$((6*7)); exit 3\n")
@@ -219,10 +324,13 @@ func TestLooksLikeAVM(t *testing.T) {
 		t.Errorf("console: %v %q", err, cout.String())
 	}
 	// A terminal's size, and a resize, reach the process (stty reads them).
+	// The first size is seen before the resize is sent; the resize reaches
+	// the inner terminal through runc asynchronously, so stty is asked
+	// again until it says the new size.
 	{
 		resize := make(chan [2]uint16, 1)
 		inR, inW := io.Pipe()
-		var out bytes.Buffer
+		var out syncBuffer
 		c := &api.Client{Socket: e.sock}
 		done := make(chan error, 1)
 		go func() {
@@ -233,15 +341,49 @@ func TestLooksLikeAVM(t *testing.T) {
 			}
 			done <- err
 		}()
-		io.WriteString(inW, "stty size\n")
-		time.Sleep(500 * time.Millisecond)
+		// Lines go to the process through a queue, so a stream that stops
+		// reading fails a deadline below instead of blocking the test.
+		lines := make(chan string, 256)
+		go func() {
+			for l := range lines {
+				if _, err := io.WriteString(inW, l); err != nil {
+					return
+				}
+			}
+		}()
+		defer close(lines)
+		write := func(s string) {
+			select {
+			case lines <- s:
+			default:
+			}
+		}
+		// Asked again until answered: a line typed before the shell is up
+		// may not reach it.
+		waitFor(t, 20*time.Second, "stty reports the starting size 33 101", func() bool {
+			write("stty size\n")
+			time.Sleep(100 * time.Millisecond)
+			if strings.Contains(out.String(), "33 101") {
+				return true
+			}
+			t.Logf("exec -t output so far: %q", out.String())
+			return false
+		})
 		resize <- [2]uint16{120, 40}
-		time.Sleep(500 * time.Millisecond)
-		io.WriteString(inW, "stty size; exit\n")
+		waitFor(t, 20*time.Second, "stty reports the size after the resize, 40 120", func() bool {
+			write("stty size\n")
+			time.Sleep(100 * time.Millisecond)
+			if strings.Contains(out.String(), "40 120") {
+				return true
+			}
+			t.Logf("exec -t output so far: %q", out.String())
+			return false
+		})
+		write("exit\n")
 		select {
 		case err := <-done:
-			if err != nil || !strings.Contains(out.String(), "33 101") || !strings.Contains(out.String(), "40 120") {
-				t.Errorf("tty sizes: %v %q", err, out.String())
+			if err != nil {
+				t.Errorf("exec -t with resize: %v %q", err, out.String())
 			}
 		case <-time.After(20 * time.Second):
 			t.Errorf("exec -t with resize did not end: %q", out.String())
@@ -262,55 +404,109 @@ func TestLooksLikeAVM(t *testing.T) {
 	}
 	oneLine(t, fatbox(t, "exec", "nope-01", "--socket", e.sock, "--", "true"), `no container "nope-01"`)
 	// logs -f follows until the client goes; then the tail inside goes too.
+	const tailPattern = `^tail .*-F /var/log/supervisor/sshd\.log$`
+	if e.pgrep("vm-01", tailPattern) {
+		t.Fatalf("%q runs in vm-01 before logs -f", tailPattern)
+	}
 	follow := exec.Command(fatboxBin, "logs", "-f", "vm-01", "sshd", "--socket", e.sock)
-	var fout bytes.Buffer
-	follow.Stdout = &fout
+	var fout, ferr syncBuffer
+	follow.Stdout, follow.Stderr = &fout, &ferr
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	follow.Process.Kill()
-	follow.Wait()
-	if !strings.Contains(fout.String(), "Server listening") {
-		t.Errorf("logs -f printed %q", fout.String())
-	}
-	gone := time.Now().Add(10 * time.Second)
-	for {
-		r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "pgrep", "-x", "tail")
-		if r.code == 1 {
-			break
+	followDone := make(chan error, 1)
+	go func() { followDone <- follow.Wait() }()
+	t.Cleanup(func() { follow.Process.Kill(); <-followDone })
+	waitFor(t, 30*time.Second, "logs -f prints the log and its tail is seen running", func() bool {
+		select {
+		case err := <-followDone:
+			followDone <- err
+			t.Fatalf("logs -f ended by itself: %v: %s", err, ferr.String())
+		default:
 		}
-		if time.Now().After(gone) {
-			t.Fatalf("the tail of an interrupted logs -f still runs: %q", r.stdout)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return strings.Contains(fout.String(), "Server listening") && e.pgrep("vm-01", tailPattern)
+	})
+	if err := follow.Process.Kill(); err != nil {
+		t.Fatal(err)
 	}
+	<-followDone
+	followDone <- nil // for the cleanup
+	waitFor(t, 30*time.Second, "the tail of an interrupted logs -f is gone", func() bool {
+		return !e.pgrep("vm-01", tailPattern)
+	})
 
 	// lxcfs dies: the daemon restarts it and re-mounts its files in the
-	// running container, so free works again without a restart.
-	b, err := os.ReadFile(filepath.Join(e.state, "lxcfs.pid"))
-	if err != nil {
-		t.Fatalf("lxcfs pid file: %v", err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill lxcfs %d: %v", pid, err)
-	}
-	healed := time.Now().Add(15 * time.Second)
-	for {
-		out, _ := exec.Command(fatboxBin, "exec", "vm-01", "--socket", e.sock, "--", "sh", "-c", "free -m | awk '/^Mem:/ {print $2}'").CombinedOutput()
-		if strings.TrimSpace(string(out)) == "512" {
-			break
+	// running container, so free works again without a restart. The daemon
+	// is held (SIGSTOP) while lxcfs is killed, so its watch cannot heal
+	// before the test has seen lxcfs gone and free failing inside.
+	healthyFree := func() (string, error) {
+		r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "free", "-m")
+		if r.code != 0 {
+			return "", fmt.Errorf("free -m: exit %d: %s", r.code, r.stderr)
 		}
-		if time.Now().After(healed) {
-			t.Fatalf("free after lxcfs was killed: %q", out)
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Mem:" {
+				return f[1], nil
+			}
 		}
-		time.Sleep(250 * time.Millisecond)
+		return "", fmt.Errorf("free -m printed no Mem: line: %q", r.stdout)
 	}
+	if got, err := healthyFree(); err != nil || got != "512" {
+		t.Fatalf("free before lxcfs is killed: %q %v", got, err)
+	}
+	// free inside the container without the daemon (runc exec): its exit
+	// code and what it printed.
+	runcFree := func() (string, error) {
+		out, err := exec.Command("runc", "--root", daemon.RuncRoot(e.state), "exec", "vm-01", "free", "-m").CombinedOutput()
+		return string(out), err
+	}
+	if out, err := runcFree(); err != nil || !strings.Contains(out, " 512 ") {
+		t.Fatalf("free through runc exec before lxcfs is killed: %v %q", err, out)
+	}
+	oldLXCFS := lxcfsPid(e.state)
+	if oldLXCFS == 0 {
+		t.Fatalf("no live lxcfs in %s", filepath.Join(e.state, "lxcfs.pid"))
+	}
+	if err := e.d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("hold the daemon: %v", err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := e.d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("resume the daemon: %v", err)
+			}
+		}
+	}
+	t.Cleanup(thaw) // before the containers' rm, which needs the daemon
+	if err := syscall.Kill(oldLXCFS, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill lxcfs %d: %v", oldLXCFS, err)
+	}
+	waitFor(t, 10*time.Second, fmt.Sprintf("lxcfs %d exits after SIGKILL", oldLXCFS), func() bool { return processGone(oldLXCFS) })
+	if out, err := runcFree(); err == nil && strings.Contains(out, " 512 ") {
+		t.Fatalf("free inside still reports 512 MiB with lxcfs dead: the figure does not come from lxcfs: %q", out)
+	} else {
+		t.Logf("with lxcfs dead, free inside: %v %q", err, strings.TrimSpace(out))
+	}
+	thaw()
+	var newLXCFS int
+	waitFor(t, 30*time.Second, "the daemon starts a new lxcfs", func() bool {
+		newLXCFS = lxcfsPid(e.state)
+		return newLXCFS != 0 && newLXCFS != oldLXCFS
+	})
+	var lastFree string
+	waitFor(t, 30*time.Second, "free inside reports 512 MiB again", func() bool {
+		got, err := healthyFree()
+		lastFree = fmt.Sprint(got, err)
+		return err == nil && got == "512"
+	})
+	t.Logf("lxcfs %d killed, %d started by the daemon; free says 512 again (%s)", oldLXCFS, newLXCFS, lastFree)
 
-	// The cron job fires within its minute.
+	// The cron job fires at a minute's start after cron sees the file: within
+	// about a minute of being written; the deadline leaves room for a loaded host.
 	for !strings.Contains(e.ssh(ip, "cat /root/cron.out 2>/dev/null || true"), "fired") {
-		if time.Since(start) > 75*time.Second {
+		if time.Since(start) > 150*time.Second {
 			t.Fatal("the cron job never fired")
 		}
 		time.Sleep(time.Second)
@@ -338,23 +534,47 @@ func TestHostRestart(t *testing.T) {
 		t.Fatalf("stop order in supervisord's log: %q", stops)
 	}
 
+	autoInit := e.inspect("auto-01").PID
+	if autoInit == 0 {
+		t.Fatal("auto-01 runs without an init PID")
+	}
 	e.d.kill9(t)
 	// The "host restart": runc's containers killed, their state, mounts,
-	// loop devices, links and netns gone.
+	// loop devices, links and netns gone; each step checked, or a container
+	// left running would be adopted and pass for one booted again.
 	root := daemon.RuncRoot(e.state)
 	for _, name := range []string{"auto-01", "manual-01"} {
-		exec.Command("runc", "--root", root, "kill", "--all", name, "KILL").Run()
-		time.Sleep(200 * time.Millisecond)
-		exec.Command("runc", "--root", root, "delete", "-f", name).Run()
+		if out, err := exec.Command("runc", "--root", root, "kill", "--all", name, "KILL").CombinedOutput(); err != nil {
+			t.Fatalf("runc kill %s: %v %s", name, err, out)
+		}
+		waitFor(t, 20*time.Second, "runc says "+name+" stopped", func() bool {
+			out, err := exec.Command("runc", "--root", root, "state", name).Output()
+			var st struct{ Status string }
+			return err == nil && json.Unmarshal(out, &st) == nil && st.Status == "stopped"
+		})
+		if out, err := exec.Command("runc", "--root", root, "delete", "-f", name).CombinedOutput(); err != nil {
+			t.Fatalf("runc delete %s: %v %s", name, err, out)
+		}
+		if err := exec.Command("runc", "--root", root, "state", name).Run(); err == nil {
+			t.Fatalf("runc still knows %s after delete", name)
+		}
 		cdir := filepath.Join(e.state, "containers", name)
-		syscall.Unmount(filepath.Join(cdir, "rootfs"), syscall.MNT_DETACH)
-		syscall.Unmount(filepath.Join(cdir, "disk"), syscall.MNT_DETACH)
-		harness.IPQuiet("netns", "del", "fatbox-"+name)
+		for _, m := range []string{filepath.Join(cdir, "rootfs"), filepath.Join(cdir, "disk")} {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+				t.Fatalf("unmount %s: %v", m, err)
+			}
+		}
+		if out, err := exec.Command("ip", "netns", "del", "fatbox-"+name).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns del fatbox-%s: %v %s", name, err, out)
+		}
+	}
+	if !processGone(autoInit) {
+		t.Fatalf("auto-01's init %d still runs after the host restart", autoInit)
 	}
 	stopLXCFS(e.state)
 	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	if in := e.inspect("auto-01"); in.State != "running" || in.IP != a.IP || in.MAC != a.MAC {
-		t.Fatalf("auto-01 after host restart: %+v", in)
+	if in := e.inspect("auto-01"); in.State != "running" || in.IP != a.IP || in.MAC != a.MAC || in.PID == 0 || in.PID == autoInit {
+		t.Fatalf("auto-01 after host restart (its init was %d): %+v", autoInit, in)
 	}
 	if got := strings.TrimSpace(e.ssh(a.IP, "cat /root/note")); got != "kept" {
 		t.Fatalf("auto-01's file after host restart: %q", got)
