@@ -34,9 +34,8 @@ vet:
 	$(GO) vet ./...
 
 # Every tier: pure unit tests, root tests in throwaway namespaces, end-to-end
-# tests of the real binary against Consul (MariaDB: only the harness's own
-# test, until the CMDB sync). A missing prerequisite fails (FATBOX_STRICT=1);
-# a skipped test fails the run.
+# tests of the real binary against Consul, the CMDB sync's against MariaDB.
+# A missing prerequisite fails (FATBOX_STRICT=1); a skipped test fails the run.
 test: setup-test vet supervisord
 	FATBOX_STRICT=1 FATBOX_SUPERVISORD=$(CURDIR)/bin/supervisord $(GO) test -count=1 -json -timeout 60m ./... | $(GO) run ./tools/testreport
 

@@ -9,8 +9,8 @@ import (
 )
 
 // TestStartMariaDB: the throwaway MariaDB answers SQL as root over TCP on
-// the address its DSN names, and Stop takes it down. (No fatbox feature
-// uses MariaDB yet; this proves the harness the CMDB sync will lean on.)
+// the address its DSN names, and Stop takes it down: the harness the CMDB
+// sync's tests lean on, checked on its own.
 func TestStartMariaDB(t *testing.T) {
 	client := lookFirst("mariadb", "/usr/bin/mariadb")
 	Require(t, client != "", "the mariadb client (Debian package mariadb-client)")
