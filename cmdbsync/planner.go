@@ -665,11 +665,20 @@ func (s *Syncer) apply(ctx context.Context, tx *sql.Tx, pl *planned) error {
 		return nil
 	}
 	cols := s.selectCols()
+	// Many rows a statement; the statement of a full chunk is prepared
+	// once and run for each.
 	per := min(500, 60000/(len(s.outs)+1))
 	one := "(" + placeholders(len(s.outs)+1) + ")"
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, per*(len(s.outs)+1))
 	for start := 0; start < len(ins); start += per {
 		part := ins[start:min(start+per, len(ins))]
-		args := make([]any, 0, len(part)*(len(s.outs)+1))
+		args = args[:0]
 		for _, rp := range part {
 			args = append(args, rp.key)
 			for _, c := range rp.want {
@@ -677,7 +686,18 @@ func (s *Syncer) apply(ctx context.Context, tx *sql.Tx, pl *planned) error {
 			}
 		}
 		q := "INSERT INTO " + table + " (" + cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(one+",", len(part)), ",")
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		var err error
+		switch {
+		case len(part) < per:
+			_, err = tx.ExecContext(ctx, q, args...)
+		case full == nil:
+			if full, err = tx.PrepareContext(ctx, q); err == nil {
+				_, err = full.ExecContext(ctx, args...)
+			}
+		default:
+			_, err = full.ExecContext(ctx, args...)
+		}
+		if err != nil {
 			return s.writeErr(fmt.Sprintf("insert %d row(s) from %s", len(part), part[0].key), err)
 		}
 	}
