@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fatbox/fatbox/cmdbsync"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/go-sql-driver/mysql"
 )
 
 // CMDBTarget is one CMDB table the daemon keeps true to the inventory
@@ -50,6 +52,11 @@ func (d *Daemon) newCMDB() error {
 	}
 	if hook != nil {
 		d.log.Warn("CMDB test failpoint set: a commit will block until the daemon is killed", "env", os.Getenv(cmdbsync.FailpointEnv))
+	}
+	if len(d.cfg.CMDB) > 0 {
+		// The driver's own lines ("closing bad idle connection") go to
+		// the daemon's log, not bare to stderr.
+		_ = mysql.SetLogger(mysqlLog{d.log})
 	}
 	seen := map[string]bool{}
 	for i, t := range d.cfg.CMDB {
@@ -239,4 +246,11 @@ func mappingErr(err error) error {
 		return invalid(err.Error())
 	}
 	return &errKind{http.StatusServiceUnavailable, api.CodeUnavailable, err.Error()}
+}
+
+// mysqlLog is the go-sql-driver's logger on the daemon's.
+type mysqlLog struct{ log *slog.Logger }
+
+func (l mysqlLog) Print(v ...any) {
+	l.log.Warn("cmdb database driver", "msg", strings.TrimSpace(fmt.Sprint(v...)))
 }
