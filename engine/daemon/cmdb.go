@@ -185,15 +185,19 @@ func (d *Daemon) handleCMDBSync(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &errKind{http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no CMDB target %q: configured are %s", req.Target, strings.Join(names, ", "))})
 		return
 	}
-	if len(d.cmdb) > 1 && req.Target == "" {
+	trying := req.Mapping != "" || req.DSN != ""
+	if len(d.cmdb) > 1 && req.Target == "" && !(trying && req.DSN != "") {
 		writeError(w, r, invalid("several CMDB targets are configured: name one (--target)"))
 		return
+	}
+	if trying && req.Target == "" && req.DSN != "" {
+		target = nil // a trial against the given database: no configured target involved
 	}
 	s := (*cmdbsync.Syncer)(nil)
 	if target != nil {
 		s = target.s
 	}
-	if req.Mapping != "" || req.DSN != "" {
+	if trying {
 		// A mapping (or database) to try: a syncer of its own, dry run only.
 		if !req.DryRun {
 			writeError(w, r, invalid("a mapping or dsn given with the request is only tried: add --dry-run (configure it to have it applied)"))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,13 +62,18 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 		state := "in step"
 		switch {
 		case c.Failures > 0:
-			state = fmt.Sprintf("FAILING (%d in a row, next try %s): %s", c.Failures, c.NextRetry.Local().Format("15:04:05"), c.LastError)
+			state = fmt.Sprintf("FAILING (%d in a row, next try %s)", c.Failures, c.NextRetry.Local().Format("15:04:05"))
 		case !c.Checked:
 			state = "not checked yet"
 		case c.Lag > 0:
 			state = fmt.Sprintf("%d events behind", c.Lag)
 		}
 		fmt.Fprintf(w, "cmdb:      %s → %s table %s: %s (position %d)\n", c.Target, c.Database, c.Table, state, c.Position)
+		if c.Failures > 0 && c.LastError != "" {
+			for _, l := range strings.Split(strings.TrimSpace(c.LastError), "\n") {
+				fmt.Fprintf(w, "           %s\n", l)
+			}
+		}
 	}
 	if st.CapacityError != "" {
 		fmt.Fprintf(w, "capacity:  unknown: %s\n", st.CapacityError)
