@@ -330,6 +330,7 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		}
 		lim.Disk = &runtime.BlockDevice{Major: int64(maj), Minor: int64(min)}
 	}
+	e.countDiskIO(name) // cgroup v1 counts the disk's IO only once blk-throttle is on for it (usage.go)
 	var extra []specs.Mount
 	if e.LXCFS != nil {
 		if err := e.LXCFS.Ensure(ctx); err != nil {
@@ -364,6 +365,7 @@ func netnsName(container string) string { return "fatbox-" + container }
 // halt stops the container and takes down what boot made; the disk, keys,
 // record and lease stay. Idempotent; goes on past errors.
 func (e *Engine) halt(ctx context.Context, name string) error {
+	e.finalUsage(ctx, name) // the last reading, while its cgroups and veth are there (usage.go)
 	return errors.Join(
 		e.Runtime.Stop(ctx, name, e.stopTimeout()),
 		network.Detach(ctx, name),

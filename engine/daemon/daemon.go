@@ -277,6 +277,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	for _, e := range rep.Errors {
 		d.log.Error("reconcile", "error", e)
 	}
+	go d.sampleUsage(ctx) // usage.go: after Reconcile, so it samples what runs now
 	l, err := d.listen()
 	if err != nil {
 		return err
@@ -342,6 +343,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.execRoutes(mux)
 	d.inventoryRoutes(mux)
 	d.cmdbRoutes(mux)
+	d.usageRoutes(mux)
 	return mux
 }
 

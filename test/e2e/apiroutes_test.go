@@ -88,6 +88,9 @@ var routeCases = map[string][]routeCase{
 	"GET /v1/containers/{name}/programs": {
 		{"GET", "/v1/containers/nope-404/programs", "", 404, "not_found"},
 	},
+	"GET /v1/containers/{name}/stats": {
+		{"GET", "/v1/containers/nope-404/stats", "", 404, "not_found"},
+	},
 	"POST /v1/containers/{name}/programs/{action}": {
 		{"POST", "/v1/containers/nope-404/programs/explode", "", 400, "invalid"},
 		{"POST", "/v1/containers/nope-404/programs/status", "", 404, "not_found"},

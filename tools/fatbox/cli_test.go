@@ -118,6 +118,9 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		"POST /v1/containers/{n}/rename":  testContainer,
 		"GET /v1/containers/{n}/programs": []api.ProgramStatus{{Name: "sshd", State: "RUNNING", PID: 31, UptimeSeconds: 60}},
 		"GET /v1/events":                  api.Events{Events: []api.Event{{Seq: 1, Time: testTime, Kind: "created", ContainerID: testContainer.ID, Name: "web-01", Cause: "api", CauseUID: &uid, Container: testContainer}}, Last: 1},
+		"GET /v1/containers/{n}/stats": api.Stats{Name: "web-01", ID: testContainer.ID, Node: "n1", State: "running", ReadAt: testTime, SampledAt: testTime,
+			Counters: api.UsageCounters{CPUNanos: 2_500_000_000, CPUSeconds: 2.5, NetBytesOut: 100 << 20, NetPacketsOut: 70000},
+			Gauges:   api.UsageGauges{MemoryUsageBytes: 64 << 20, Pids: 12}},
 	}
 	mux := http.NewServeMux()
 	for pattern, v := range answers {
@@ -182,6 +185,7 @@ var outputArgs = map[string][]string{
 	"fatbox restart":          {"restart", "web-01"},
 	"fatbox rename":           {"rename", "web-01", "web-02"},
 	"fatbox rm":               {"rm", "web-01"},
+	"fatbox stats":            {"stats", "web-01"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.
