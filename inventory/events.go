@@ -204,8 +204,8 @@ func (i *Inventory) LastSeq(ctx context.Context) (uint64, error) {
 // against them. The events of containers that exist are never pruned.
 const DefaultEventRetention = 396 * 24 * time.Hour
 
-// PruneEvents deletes the events of containers removed before cutoff and
-// returns how many it deleted. The counter is never lowered, so sequence
+// PruneEvents deletes the events (and usage totals) of containers removed
+// before cutoff and returns how many keys it deleted. The counter is never lowered, so sequence
 // numbers are never reused.
 func (i *Inventory) PruneEvents(ctx context.Context, cutoff time.Time) (int, error) {
 	all, err := i.Events(ctx, 0, 0)
@@ -255,5 +255,26 @@ func (i *Inventory) PruneEvents(ctx context.Context, cutoff time.Time) (int, err
 			break
 		}
 	}
-	return n, flush()
+	if err := flush(); err != nil {
+		return n, err
+	}
+	// The usage totals of those containers go with their events.
+	for id := range gone {
+		k, err := usageKey(id)
+		if err != nil {
+			continue
+		}
+		kv, err := i.Store.Get(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := i.Store.Delete(ctx, k, kv.Version); err != nil && !errors.Is(err, store.ErrConflict) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
