@@ -138,6 +138,9 @@ func key(name string) string { return "inventory/containers/" + name }
 type Inventory struct {
 	// Store holds the records. Required.
 	Store store.Store
+	// UsagePeriod, when set, makes RecordUsage also keep the totals per
+	// period of this length (periods.go).
+	UsagePeriod time.Duration
 }
 
 // NewID is a new container ID: a time-ordered UUID (v7).

@@ -195,5 +195,8 @@ func (i *Inventory) RecordUsage(ctx context.Context, id, name string, readings m
 	if err != nil {
 		return Usage{}, fmt.Errorf("record the usage of %q: %w", name, err)
 	}
+	if i.UsagePeriod > 0 {
+		return out, i.RecordPeriod(ctx, out, i.UsagePeriod)
+	}
 	return out, nil
 }
