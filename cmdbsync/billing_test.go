@@ -11,7 +11,9 @@ import (
 var bt0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
 // at is bt0 plus h hours and m minutes.
-func at(h, m int) time.Time { return bt0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+func at(h, m int) time.Time {
+	return bt0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
 
 func ev(seq uint64, t time.Time, kind, id, status string, cpus float64, memMiB, diskMiB int64) inventory.Event {
 	return inventory.Event{Seq: seq, Time: t, Kind: kind, ContainerID: id, Name: "c-" + id,
