@@ -28,6 +28,12 @@ const (
 //
 //	hook, err := cmdbsync.AfterCommitFailpoint(os.Getenv(cmdbsync.FailpointEnv), os.Getenv(cmdbsync.FailpointMarkEnv), log)
 func AfterCommitFailpoint(spec, mark string, log *slog.Logger) (func(seq uint64), error) {
+	return afterCommitFailpoint(FailpointEnv, "cmdb", spec, mark, log)
+}
+
+// afterCommitFailpoint is AfterCommitFailpoint for the loop what, set by
+// environment variable env.
+func afterCommitFailpoint(env, what, spec, mark string, log *slog.Logger) (func(seq uint64), error) {
 	if spec == "" {
 		return nil, nil
 	}
@@ -41,15 +47,15 @@ func AfterCommitFailpoint(spec, mark string, log *slog.Logger) (func(seq uint64)
 		at = n
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s=%q: want after-commit or after-commit:<position>; it is a test hook, unset it", FailpointEnv, spec)
+		return nil, fmt.Errorf("%s=%q: want after-commit or after-commit:<position>; it is a test hook, unset it", env, spec)
 	}
 	if mark == "" {
-		return nil, fmt.Errorf("%s is set but %s (the marker file) is not", FailpointEnv, FailpointMarkEnv)
+		return nil, fmt.Errorf("%s is set but %s (the marker file) is not", env, FailpointMarkEnv)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log.Warn("test hook "+FailpointEnv+" is set: the CMDB sync stops dead after a commit (never set it outside crash tests)", "failpoint", spec, "mark", mark)
+	log.Warn("test hook "+env+" is set: the "+what+" loop stops dead after a commit (never set it outside crash tests)", "failpoint", spec, "mark", mark)
 	return func(seq uint64) {
 		if seq < at {
 			return
@@ -60,9 +66,9 @@ func AfterCommitFailpoint(spec, mark string, log *slog.Logger) (func(seq uint64)
 			err = os.Rename(tmp, mark)
 		}
 		if err != nil {
-			log.Error("cmdb failpoint: cannot write the marker (blocking anyway)", "mark", mark, "error", err)
+			log.Error(what+" failpoint: cannot write the marker (blocking anyway)", "mark", mark, "error", err)
 		} else {
-			log.Warn("cmdb failpoint reached: blocking until killed", "seq", seq, "mark", mark)
+			log.Warn(what+" failpoint reached: blocking until killed", "seq", seq, "mark", mark)
 		}
 		select {} // until the process dies
 	}, nil
