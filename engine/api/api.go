@@ -39,6 +39,8 @@ type Status struct {
 	CapacityError string `json:"capacity_error,omitempty"`
 	// CMDB is each configured CMDB target's sync.
 	CMDB []CMDBStatus `json:"cmdb,omitempty"`
+	// Billing is the billing loop, when configured.
+	Billing *BillingStatus `json:"billing,omitempty"`
 }
 
 // StoreStatus describes the state backend.

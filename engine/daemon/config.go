@@ -53,6 +53,9 @@ type Config struct {
 	EventRetention string `yaml:"event_retention"`
 	// CMDB are the CMDB tables kept true to the inventory (see CMDBTarget).
 	CMDB []CMDBTarget `yaml:"cmdb"`
+	// Billing is the billing table written from the inventory (see
+	// BillingConfig); nil: none (usage is still kept per hour).
+	Billing *BillingConfig `yaml:"billing"`
 }
 
 // eventRetention is EventRetention parsed, with its default.
@@ -119,7 +122,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit, event_retention, cmdb)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit, event_retention, cmdb, billing)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

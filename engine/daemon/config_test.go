@@ -43,6 +43,14 @@ cmdb:
     mapping: /etc/fatbox/assets.yaml
     poll_interval: 2s
     reconcile_interval: 30m
+billing:
+  dsn: "fatbox:pw@tcp(127.0.0.1:3306)/billing"
+  dsn_file: /etc/fatbox/billing.dsn
+  target: dc1
+  period: 1h
+  grace: 2m
+  late_gap: 5m
+  sample_interval: 30s
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -52,7 +60,9 @@ cmdb:
 		ImageCache: "/srv/cache", Supervisord: "/opt/supervisord", OpsKeys: []string{"ssh-ed25519 AAAA ops@a", "ssh-ed25519 BBBB ops@b"},
 		SocketGroup: "wheel", Overcommit: limits.Overcommit{CPU: 8, Memory: 1.2, Disk: 2}, EventRetention: "9504h",
 		CMDB: []CMDBTarget{{Name: "assets", DSN: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb", DSNFile: "/etc/fatbox/cmdb.dsn",
-			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}}}
+			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}},
+		Billing: &BillingConfig{DSN: "fatbox:pw@tcp(127.0.0.1:3306)/billing", DSNFile: "/etc/fatbox/billing.dsn", Target: "dc1",
+			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}

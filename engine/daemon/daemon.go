@@ -71,6 +71,7 @@ type Daemon struct {
 	engine  *engine.Engine
 	access  access
 	cmdb    []cmdbSyncer
+	billing *billing
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -171,6 +172,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := d.newCMDB(); err != nil {
 		return nil, err
 	}
+	if err := d.newBilling(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
@@ -214,6 +218,7 @@ func (d *Daemon) Config() Config { return d.cfg }
 // Close releases the store and the per-host lock.
 func (d *Daemon) Close() error {
 	d.closeCMDB()
+	d.closeBilling()
 	if d.store != nil {
 		d.store.Close()
 	}
@@ -278,6 +283,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Error("reconcile", "error", e)
 	}
 	go d.sampleUsage(ctx) // usage.go: after Reconcile, so it samples what runs now
+	d.runBilling(ctx)     // billing.go
 	l, err := d.listen()
 	if err != nil {
 		return err
@@ -344,6 +350,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.inventoryRoutes(mux)
 	d.cmdbRoutes(mux)
 	d.usageRoutes(mux)
+	d.billingRoutes(mux)
 	return mux
 }
 
@@ -366,6 +373,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.CapacityError = err.Error()
 	}
 	st.CMDB = d.cmdbStatus()
+	st.Billing = d.billingStatus()
 	for _, f := range figs {
 		ratio := map[string]float64{"cpu": d.cfg.Overcommit.CPU, "memory": d.cfg.Overcommit.Memory, "disk": d.cfg.Overcommit.Disk}[f.Name]
 		st.Capacity = append(st.Capacity, api.Figure{Name: f.Name, Used: f.Used, Ceiling: f.Ceiling, Unit: f.Unit, Ratio: ratio})

@@ -91,6 +91,12 @@ var routeCases = map[string][]routeCase{
 	"GET /v1/containers/{name}/stats": {
 		{"GET", "/v1/containers/nope-404/stats", "", 404, "not_found"},
 	},
+	"GET /v1/usage": {
+		{"GET", "/v1/usage?name=nope-404", "", 404, "not_found"},
+		{"GET", "/v1/usage?from=yesterday", "", 400, "invalid"},
+		{"GET", "/v1/usage?to=2026-13-01T00:00:00Z", "", 400, "invalid"},
+		{"GET", "/v1/usage?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z", "", 400, "invalid"},
+	},
 	"POST /v1/containers/{name}/programs/{action}": {
 		{"POST", "/v1/containers/nope-404/programs/explode", "", 400, "invalid"},
 		{"POST", "/v1/containers/nope-404/programs/status", "", 404, "not_found"},

@@ -91,7 +91,8 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 	answers := map[string]any{
 		"GET /v1/status": api.Status{Version: "test", Node: "n1", PID: 1, StartedAt: testTime, Starts: 1, StateDir: "/var/lib/fatbox",
 			Socket: f.sock, Store: api.StoreStatus{Backend: "memory", URL: "embedded", Healthy: true},
-			Capacity: []api.Figure{{Name: "cpu", Used: 2, Ceiling: 16, Unit: "CPUs", Ratio: 4}}},
+			Capacity: []api.Figure{{Name: "cpu", Used: 2, Ceiling: 16, Unit: "CPUs", Ratio: 4}},
+			Billing:  &api.BillingStatus{Target: "fatbox_billing", Database: "db:3306/billing", PeriodSeconds: 3600, Running: true, Connected: true, BilledUntil: testTime, Rows: 3}},
 		"POST /v1/pools":                  testPool,
 		"POST /v1/cmdb/sync":              api.CMDBPlan{Target: "assets", Table: "vm", DryRun: true, Text: "dry run: nothing to write\n"},
 		"GET /v1/pools":                   []api.Pool{testPool},
@@ -121,6 +122,8 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		"GET /v1/containers/{n}/stats": api.Stats{Name: "web-01", ID: testContainer.ID, Node: "n1", State: "running", ReadAt: testTime, SampledAt: testTime,
 			Counters: api.UsageCounters{CPUNanos: 2_500_000_000, CPUSeconds: 2.5, NetBytesOut: 100 << 20, NetPacketsOut: 70000},
 			Gauges:   api.UsageGauges{MemoryUsageBytes: 64 << 20, Pids: 12}},
+		"GET /v1/usage": api.Usage{From: testTime, To: testTime.Add(time.Hour), PeriodSeconds: 3600, Rows: []api.UsageRow{{ContainerID: testContainer.ID,
+			Name: "web-01", PeriodStart: testTime, PeriodEnd: testTime.Add(time.Hour), VCPUHours: 1.5, MemoryGiBHours: 1.5, DiskGiBHours: 10, CPUSeconds: 12.5, NetBytesIn: 1000, NetBytesOut: 2000}}},
 	}
 	mux := http.NewServeMux()
 	for pattern, v := range answers {
@@ -186,6 +189,7 @@ var outputArgs = map[string][]string{
 	"fatbox rename":           {"rename", "web-01", "web-02"},
 	"fatbox rm":               {"rm", "web-01"},
 	"fatbox stats":            {"stats", "web-01"},
+	"fatbox usage":            {"usage", "web-01", "--from", "2026-12-01"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.

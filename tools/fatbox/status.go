@@ -75,6 +75,25 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 			}
 		}
 	}
+	if b := st.Billing; b != nil {
+		state := "in step"
+		switch {
+		case b.Failures > 0:
+			state = fmt.Sprintf("FAILING (%d in a row, next try %s)", b.Failures, b.NextRetry.Local().Format("15:04:05"))
+		case b.Due > 0:
+			state = fmt.Sprintf("%d periods due", b.Due)
+		}
+		until := "nothing yet"
+		if !b.BilledUntil.IsZero() {
+			until = b.BilledUntil.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "billing:   %s → %s, periods of %s: %s (billed until %s)\n", b.Target, b.Database, time.Duration(b.PeriodSeconds)*time.Second, state, until)
+		if b.Failures > 0 && b.LastError != "" {
+			for _, l := range strings.Split(strings.TrimSpace(b.LastError), "\n") {
+				fmt.Fprintf(w, "           %s\n", l)
+			}
+		}
+	}
 	if st.CapacityError != "" {
 		fmt.Fprintf(w, "capacity:  unknown: %s\n", st.CapacityError)
 	}
