@@ -66,8 +66,16 @@ type PeriodSnapshot struct {
 func (p PeriodSnapshot) Total(name string) uint64 { return p.Totals[name] }
 
 // PeriodStart is the start of the period of length period that holds t.
+// Periods of whole seconds are aligned on the Unix epoch (time.Truncate
+// would align them on year 1, which differs for lengths that do not divide
+// a day).
 func PeriodStart(t time.Time, period time.Duration) time.Time {
-	return t.UTC().Truncate(period)
+	secs := int64(period / time.Second)
+	if secs <= 0 || period%time.Second != 0 {
+		return t.UTC().Truncate(period)
+	}
+	u := t.Unix()
+	return time.Unix(u-((u%secs)+secs)%secs, 0).UTC()
 }
 
 func periodKey(id string, start time.Time) (string, error) {

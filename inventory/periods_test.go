@@ -53,3 +53,16 @@ func TestUsagePeriods(t *testing.T) {
 		t.Errorf("snapshots without a period: %+v", all)
 	}
 }
+
+// Periods are aligned on the Unix epoch, whatever their length.
+func TestPeriodStart(t *testing.T) {
+	for _, c := range []struct {
+		t      int64
+		period time.Duration
+		want   int64
+	}{{3601, time.Hour, 3600}, {20, 7 * time.Second, 14}, {1764640000, 7 * time.Second, 1764640000 - 1764640000%7}, {-1, 7 * time.Second, -7}} {
+		if got := PeriodStart(time.Unix(c.t, 5), c.period); got.Unix() != c.want || got.Location() != time.UTC {
+			t.Errorf("PeriodStart(%d, %v) = %v, want %d", c.t, c.period, got.Unix(), c.want)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package e2e
+
+// Billing end to end (issue 14's second and third bullets): the real
+// daemon writes one row per container per period into a real MariaDB while
+// real containers are created, resized, stopped and removed across four
+// and more short "simulated hours" (periods of 6 s); the daemon is killed
+// -9 at the billing failpoint (after a commit) and started again. Every
+// container-period is in the table exactly once with the figures this test
+// computes on its own from the event log, and `fatbox usage -o csv` prints
+// the table's rows to the character.
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/cmdbsync"
+	"github.com/fatbox/fatbox/engine/api"
+)
+
+const (
+	billingNet    = "198.19.135.0/24"
+	billingPeriod = 6 * time.Second
+)
+
+func TestBilling(t *testing.T) {
+	srv := startCMDBServer(t)
+	d := srv.database(t, "billing")
+	if os.Getenv(cmdbsync.BillingFailpointEnv) != "" {
+		t.Fatalf("%s is set in the test's environment: unset it", cmdbsync.BillingFailpointEnv)
+	}
+	e := newCMDBEnv(t, billingNet, fmt.Sprintf(`billing:
+  dsn: %q
+  target: e2e
+  period: %s
+  grace: 1s
+  late_gap: 1m
+  sample_interval: 1s
+`, d.dsn, billingPeriod))
+	// Every insert into the billing table, recorded by a trigger in its
+	// transaction (the table is made by the daemon's first pass).
+	waitFor(t, 30*time.Second, "the billing table", func() bool {
+		return d.count(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'fatbox_billing'") == 1
+	})
+	d.exec(t, "CREATE TABLE billing_inserts (n INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(128) NOT NULL)")
+	d.exec(t, "CREATE TRIGGER billing_inserts AFTER INSERT ON fatbox_billing FOR EACH ROW INSERT INTO billing_inserts (k) VALUES (CONCAT(NEW.container_id, '@', NEW.period_start))")
+
+	// nextPeriod sleeps into the next period (a second after its start).
+	nextPeriod := func() {
+		now := time.Now()
+		time.Sleep(now.Truncate(billingPeriod).Add(billingPeriod + time.Second).Sub(now))
+	}
+	a := e.create("bill-a", "--cpus", "1")
+	b := e.create("bill-b", "--cpus", "0.5")
+	nextPeriod()
+	e.ok("update", "bill-a", "--cpus", "2", "--memory", "192M")
+	nextPeriod()
+	e.ok("stop", "bill-b")
+	nextPeriod()
+	e.ok("rm", "bill-a")
+	c := e.create("bill-c")
+	nextPeriod()
+	e.ok("start", "bill-b")
+	e.ok("update", "bill-c", "--memory", "256M")
+
+	// The daemon stops dead after the commit of a period still to come,
+	// and is killed -9 there; another takes over.
+	from := time.Now().Truncate(billingPeriod).Add(billingPeriod)
+	mark := filepath.Join(e.dir, "billing-failpoint.mark")
+	e.restart([]string{fmt.Sprintf("%s=after-commit:%d", cmdbsync.BillingFailpointEnv, from.Unix()), cmdbsync.FailpointMarkEnv + "=" + mark})
+	var got []byte
+	waitFor(t, 40*time.Second, "the billing failpoint's marker", func() bool {
+		bs, err := os.ReadFile(mark)
+		got = bs
+		return err == nil
+	})
+	var at uint64
+	var pid int
+	if _, err := fmt.Sscanf(string(got), "after-commit %d %d\n", &at, &pid); err != nil || pid != e.d.cmd.Process.Pid || at < uint64(from.Unix()) {
+		t.Fatalf("marker %q: want \"after-commit <period start >= %d> %d\" (%v)", got, from.Unix(), e.d.cmd.Process.Pid, err)
+	}
+	wm := func() time.Time {
+		var s string
+		if err := d.db.QueryRow("SELECT period_end FROM fatbox_billing_watermark WHERE target = 'e2e'").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := time.ParseInLocation("2006-01-02 15:04:05", s, time.UTC)
+		return w
+	}
+	if w := wm(); w.Unix() != int64(at)+int64(billingPeriod/time.Second) {
+		t.Fatalf("watermark %s at the failpoint; the commit was of the period at %d", w, at)
+	}
+	e.d.kill9(t)
+	t.Logf("killed -9 after billing the period of %s", time.Unix(int64(at), 0).UTC())
+	e.restart(nil)
+	// Two more periods billed by the new daemon.
+	until := time.Unix(int64(at), 0).UTC().Add(3 * billingPeriod)
+	var st api.Status
+	waitFor(t, 60*time.Second, "billing past "+until.Format(time.RFC3339), func() bool {
+		s, err := e.c.Status(t.Context())
+		st = s
+		return err == nil && s.Billing != nil && !s.Billing.BilledUntil.Before(until) && s.Billing.Failures == 0
+	})
+	if out := e.ok("status").stdout; !strings.Contains(out, "billing:   e2e → ") {
+		t.Errorf("fatbox status shows no billing line:\n%s", out)
+	}
+	w := wm()
+	t.Logf("billed until %s; status %+v", w, *st.Billing)
+
+	// Every insert happened once.
+	rows := d.count(t, "SELECT COUNT(*) FROM fatbox_billing WHERE period_end <= ?", seconds(w))
+	if n, k := d.count(t, "SELECT COUNT(*) FROM billing_inserts"), d.count(t, "SELECT COUNT(DISTINCT k) FROM billing_inserts"); n != k || n != d.count(t, "SELECT COUNT(*) FROM fatbox_billing") {
+		t.Fatalf("%d inserts of %d keys for %d rows: a row was written twice", n, k, rows)
+	}
+	// Every container-period the event log says exists, with its figures;
+	// none else.
+	want := independentBilling(e.events(), w)
+	table := billingTable(t, d, w)
+	for k, wr := range want {
+		g, ok := table[k]
+		if !ok {
+			t.Errorf("no row for %s (a gap): want %+v", k, wr)
+			continue
+		}
+		near := func(x, y float64) bool { return math.Abs(x-y) < 2e-6 }
+		if !near(g.VCPUHours, wr.VCPUHours) || !near(g.MemoryGiBHours, wr.MemoryGiBHours) || !near(g.DiskGiBHours, wr.DiskGiBHours) || g.Late {
+			t.Errorf("row %s:\n got %+v\nwant %+v", k, g, wr)
+		}
+	}
+	for k := range table {
+		if _, ok := want[k]; !ok {
+			t.Errorf("row %s in the table; the event log has no such container-period", k)
+		}
+	}
+	perID := map[string]int{}
+	var cpu float64
+	for _, r := range table {
+		perID[r.Name]++
+		cpu += r.CPUSeconds
+	}
+	if cpu <= 0 {
+		t.Errorf("no CPU seconds billed at all (supervisord and sshd ran in three containers)")
+	}
+	t.Logf("%d rows: %v (a %s, b %s, c %s)", len(table), perID, a.ID, b.ID, c.ID)
+	if perID["bill-a"] < 4 || perID["bill-b"] < 4 {
+		t.Errorf("bill-a and bill-b should span at least four periods each: %v", perID)
+	}
+
+	// fatbox usage prints the table's rows, as the table keeps them.
+	first := time.Unix(1<<62, 0)
+	for _, r := range table {
+		if r.PeriodStart.Before(first) {
+			first = r.PeriodStart
+		}
+	}
+	out := e.ok("usage", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "csv").stdout
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("fatbox usage -o csv: %v\n%s", err, out)
+	}
+	dump := tableCSV(t, d, w)
+	sort.Slice(recs[1:], func(i, j int) bool { return strings.Join(recs[1+i], ",") < strings.Join(recs[1+j], ",") })
+	if got := strings.Join(flatten(recs[1:]), "\n"); got != strings.Join(dump, "\n") {
+		t.Errorf("fatbox usage -o csv differs from the table:\n%s\ntable:\n%s", got, strings.Join(dump, "\n"))
+	}
+	// And one container's, by name (a removed one: from the event log).
+	var u api.Usage
+	if err := json.Unmarshal([]byte(e.ok("usage", "bill-a", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "json").stdout), &u); err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Rows) != perID["bill-a"] {
+		t.Errorf("fatbox usage bill-a: %d rows, the table has %d", len(u.Rows), perID["bill-a"])
+	}
+}
+
+type billRow struct {
+	Name                                    string
+	PeriodStart                             time.Time
+	VCPUHours, MemoryGiBHours, DiskGiBHours float64
+	CPUSeconds                              float64
+	Late                                    bool
+}
+
+// independentBilling works out the rows of every period that ends by w
+// from the events alone, its own way: each period is cut at the events
+// inside it, and each piece takes the state of the last event at or
+// before its middle.
+func independentBilling(evs []api.Event, w time.Time) map[string]billRow {
+	byID := map[string][]api.Event{}
+	for _, ev := range evs {
+		byID[ev.ContainerID] = append(byID[ev.ContainerID], ev)
+	}
+	out := map[string]billRow{}
+	for id, es := range byID {
+		for p := es[0].Time.Truncate(billingPeriod); p.Add(billingPeriod).Compare(w) <= 0; p = p.Add(billingPeriod) {
+			end := p.Add(billingPeriod)
+			cuts := []time.Time{p, end}
+			for _, ev := range es {
+				if ev.Time.After(p) && ev.Time.Before(end) {
+					cuts = append(cuts, ev.Time)
+				}
+			}
+			sort.Slice(cuts, func(i, j int) bool { return cuts[i].Before(cuts[j]) })
+			r := billRow{PeriodStart: p}
+			existed := false
+			for i := 0; i+1 < len(cuts); i++ {
+				mid := cuts[i].Add(cuts[i+1].Sub(cuts[i]) / 2)
+				var st *api.Event
+				for j := range es {
+					if !es[j].Time.After(mid) {
+						st = &es[j]
+					}
+				}
+				if st == nil || st.Kind == "removed" {
+					continue
+				}
+				h := cuts[i+1].Sub(cuts[i]).Hours()
+				existed = existed || h > 0
+				r.Name = st.Name
+				r.DiskGiBHours += float64(st.Container.DiskMiB) / 1024 * h
+				if st.Container.Status == "running" {
+					r.VCPUHours += st.Container.CPUs * h
+					r.MemoryGiBHours += float64(st.Container.MemoryMiB) / 1024 * h
+				}
+			}
+			if existed {
+				out[id+"@"+seconds(p)] = r
+			}
+		}
+	}
+	return out
+}
+
+// billingTable reads the rows of the periods that end by w.
+func billingTable(t *testing.T, d *cmdbDB, w time.Time) map[string]billRow {
+	t.Helper()
+	rs, err := d.db.Query("SELECT container_id, name, period_start, vcpu_hours, memory_gib_hours, disk_gib_hours, cpu_seconds, late FROM fatbox_billing WHERE period_end <= ?", seconds(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	out := map[string]billRow{}
+	for rs.Next() {
+		var id, ps string
+		var r billRow
+		if err := rs.Scan(&id, &r.Name, &ps, &r.VCPUHours, &r.MemoryGiBHours, &r.DiskGiBHours, &r.CPUSeconds, &r.Late); err != nil {
+			t.Fatal(err)
+		}
+		r.PeriodStart, _ = time.ParseInLocation("2006-01-02 15:04:05", ps, time.UTC)
+		out[id+"@"+ps] = r
+	}
+	return out
+}
+
+// tableCSV is the table's rows that end by w as fatbox usage -o csv
+// writes them (sorted lines, without the header).
+func tableCSV(t *testing.T, d *cmdbDB, w time.Time) []string {
+	t.Helper()
+	rs, err := d.db.Query("SELECT container_id, name, period_start, period_end, vcpu_hours, memory_gib_hours, disk_gib_hours, cpu_seconds, net_bytes_in, net_bytes_out, late FROM fatbox_billing WHERE period_end <= ?", seconds(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var recs [][]string
+	for rs.Next() {
+		v := make([]string, 11)
+		p := make([]any, 11)
+		for i := range v {
+			p[i] = &v[i]
+		}
+		if err := rs.Scan(p...); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, v)
+	}
+	lines := flatten(recs)
+	sort.Strings(lines)
+	return lines
+}
+
+func flatten(recs [][]string) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, strings.Join(r, ","))
+	}
+	return out
+}
