@@ -258,8 +258,14 @@ func (i *Inventory) PruneEvents(ctx context.Context, cutoff time.Time) (int, err
 	if err := flush(); err != nil {
 		return n, err
 	}
-	// The usage totals of those containers go with their events.
+	// The usage totals of those containers go with their events, and
+	// their period snapshots (periods.go).
 	for id := range gone {
+		m, err := i.PruneUsagePeriods(ctx, id)
+		n += m
+		if err != nil {
+			return n, err
+		}
 		k, err := usageKey(id)
 		if err != nil {
 			continue

@@ -66,3 +66,32 @@ func TestPeriodStart(t *testing.T) {
 		}
 	}
 }
+
+// A removed container's period snapshots go with its events.
+func TestPrunePeriodsWithEvents(t *testing.T) {
+	ctx := context.Background()
+	inv := &Inventory{Store: memstore.New(), UsagePeriod: time.Hour}
+	if err := inv.Create(ctx, Record{Name: "p-01", Status: StatusCreating}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := inv.Get(ctx, "p-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Status = StatusRunning
+	if err := inv.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.RecordUsage(ctx, r.ID, r.Name, map[string]Reading{UsageCPUNanos: {Value: 5}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Delete(ctx, "p-01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inv.PruneEvents(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := inv.UsagePeriods(ctx); err != nil || len(all) != 0 {
+		t.Fatalf("snapshots after the prune: %v, %v", all, err)
+	}
+}
