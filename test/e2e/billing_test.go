@@ -26,17 +26,25 @@ import (
 )
 
 const (
-	billingNet    = "198.19.135.0/24"
-	billingPeriod = 6 * time.Second
+	billingNet       = "198.19.135.0/24"
+	billingOutageNet = "198.19.136.0/24"
+	billingPeriod    = 6 * time.Second
 )
 
 func TestBilling(t *testing.T) {
-	srv := startCMDBServer(t)
-	d := srv.database(t, "billing")
 	if os.Getenv(cmdbsync.BillingFailpointEnv) != "" {
 		t.Fatalf("%s is set in the test's environment: unset it", cmdbsync.BillingFailpointEnv)
 	}
-	e := newCMDBEnv(t, billingNet, fmt.Sprintf(`billing:
+	t.Run("Lifecycle", testBillingLifecycle)
+	t.Run("Outage", testBillingOutage)
+}
+
+// newBillingEnv is a daemon billing into a fresh database of srv, in
+// periods of billingPeriod, with every insert into the billing table
+// recorded by a trigger in its transaction.
+func newBillingEnv(t *testing.T, srv *cmdbServer, cidr, db string) (*cmdbEnv, *cmdbDB) {
+	d := srv.database(t, db)
+	e := newCMDBEnv(t, cidr, fmt.Sprintf(`billing:
   dsn: %q
   target: e2e
   period: %s
@@ -44,19 +52,48 @@ func TestBilling(t *testing.T) {
   late_gap: 1m
   sample_interval: 1s
 `, d.dsn, billingPeriod))
-	// Every insert into the billing table, recorded by a trigger in its
-	// transaction (the table is made by the daemon's first pass).
+	// The table is made by the daemon's first pass.
 	waitFor(t, 30*time.Second, "the billing table", func() bool {
 		return d.count(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'fatbox_billing'") == 1
 	})
 	d.exec(t, "CREATE TABLE billing_inserts (n INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(128) NOT NULL)")
 	d.exec(t, "CREATE TRIGGER billing_inserts AFTER INSERT ON fatbox_billing FOR EACH ROW INSERT INTO billing_inserts (k) VALUES (CONCAT(NEW.container_id, '@', NEW.period_start))")
+	return e, d
+}
 
-	// nextPeriod sleeps into the next period (a second after its start).
-	nextPeriod := func() {
-		now := time.Now()
-		time.Sleep(now.Truncate(billingPeriod).Add(billingPeriod + time.Second).Sub(now))
+// nextPeriod sleeps into the next period (a second after its start).
+func nextPeriod() {
+	now := time.Now()
+	time.Sleep(now.Truncate(billingPeriod).Add(billingPeriod + time.Second).Sub(now))
+}
+
+// billingWatermark is the billed-until time stored with the rows.
+func billingWatermark(t *testing.T, d *cmdbDB) time.Time {
+	t.Helper()
+	var s string
+	if err := d.db.QueryRow("SELECT period_end FROM fatbox_billing_watermark WHERE target = 'e2e'").Scan(&s); err != nil {
+		t.Fatal(err)
 	}
+	w, _ := time.ParseInLocation("2006-01-02 15:04:05", s, time.UTC)
+	return w
+}
+
+// waitBilled waits until the daemon has billed every period before until.
+func waitBilled(t *testing.T, e *cmdbEnv, until time.Time, within time.Duration) api.BillingStatus {
+	t.Helper()
+	var st api.Status
+	waitFor(t, within, "billing past "+until.Format(time.RFC3339), func() bool {
+		s, err := e.c.Status(t.Context())
+		st = s
+		return err == nil && s.Billing != nil && !s.Billing.BilledUntil.Before(until) && s.Billing.Failures == 0
+	})
+	return *st.Billing
+}
+
+func testBillingLifecycle(t *testing.T) {
+	t.Parallel()
+	srv := startCMDBServer(t)
+	e, d := newBillingEnv(t, srv, billingNet, "billing")
 	a := e.create("bill-a", "--cpus", "1")
 	b := e.create("bill-b", "--cpus", "0.5")
 	nextPeriod()
@@ -86,37 +123,64 @@ func TestBilling(t *testing.T) {
 	if _, err := fmt.Sscanf(string(got), "after-commit %d %d\n", &at, &pid); err != nil || pid != e.d.cmd.Process.Pid || at < uint64(from.Unix()) {
 		t.Fatalf("marker %q: want \"after-commit <period start >= %d> %d\" (%v)", got, from.Unix(), e.d.cmd.Process.Pid, err)
 	}
-	wm := func() time.Time {
-		var s string
-		if err := d.db.QueryRow("SELECT period_end FROM fatbox_billing_watermark WHERE target = 'e2e'").Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		w, _ := time.ParseInLocation("2006-01-02 15:04:05", s, time.UTC)
-		return w
-	}
-	if w := wm(); w.Unix() != int64(at)+int64(billingPeriod/time.Second) {
+	if w := billingWatermark(t, d); w.Unix() != int64(at)+int64(billingPeriod/time.Second) {
 		t.Fatalf("watermark %s at the failpoint; the commit was of the period at %d", w, at)
 	}
 	e.d.kill9(t)
 	t.Logf("killed -9 after billing the period of %s", time.Unix(int64(at), 0).UTC())
 	e.restart(nil)
 	// Two more periods billed by the new daemon.
-	until := time.Unix(int64(at), 0).UTC().Add(3 * billingPeriod)
-	var st api.Status
-	waitFor(t, 60*time.Second, "billing past "+until.Format(time.RFC3339), func() bool {
-		s, err := e.c.Status(t.Context())
-		st = s
-		return err == nil && s.Billing != nil && !s.Billing.BilledUntil.Before(until) && s.Billing.Failures == 0
-	})
+	st := waitBilled(t, e, time.Unix(int64(at), 0).UTC().Add(3*billingPeriod), 60*time.Second)
 	if out := e.ok("status").stdout; !strings.Contains(out, "billing:   e2e → ") {
 		t.Errorf("fatbox status shows no billing line:\n%s", out)
 	}
-	w := wm()
-	t.Logf("billed until %s; status %+v", w, *st.Billing)
+	w := billingWatermark(t, d)
+	t.Logf("billed until %s; status %+v", w, st)
+	table := checkBilling(t, e, d, w)
 
-	// Every insert happened once.
-	rows := d.count(t, "SELECT COUNT(*) FROM fatbox_billing WHERE period_end <= ?", seconds(w))
-	if n, k := d.count(t, "SELECT COUNT(*) FROM billing_inserts"), d.count(t, "SELECT COUNT(DISTINCT k) FROM billing_inserts"); n != k || n != d.count(t, "SELECT COUNT(*) FROM fatbox_billing") {
+	perID := map[string]int{}
+	var cpu float64
+	for _, r := range table {
+		perID[r.Name]++
+		cpu += r.CPUSeconds
+	}
+	if cpu <= 0 {
+		t.Errorf("no CPU seconds billed at all (supervisord and sshd ran in three containers)")
+	}
+	t.Logf("%d rows: %v (a %s, b %s, c %s)", len(table), perID, a.ID, b.ID, c.ID)
+	if perID["bill-a"] < 4 || perID["bill-b"] < 4 {
+		t.Errorf("bill-a and bill-b should span at least four periods each: %v", perID)
+	}
+
+	// And one container's, by name (a removed one: from the event log).
+	first := w
+	for _, r := range table {
+		if r.PeriodStart.Before(first) {
+			first = r.PeriodStart
+		}
+	}
+	var u api.Usage
+	if err := json.Unmarshal([]byte(e.ok("usage", "bill-a", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "json").stdout), &u); err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Rows) != perID["bill-a"] {
+		t.Errorf("fatbox usage bill-a: %d rows, the table has %d", len(u.Rows), perID["bill-a"])
+	}
+}
+
+// checkBilling checks the table up to the watermark w: every insert
+// happened once; every container-period the event log says exists has its
+// row with the figures worked out independently, and no other; and
+// `fatbox usage -o csv` prints exactly the table's rows.
+func checkBilling(t *testing.T, e *cmdbEnv, d *cmdbDB, w time.Time) map[string]billRow {
+	t.Helper()
+	// Every insert happened once (one statement: one snapshot, while the
+	// daemon goes on billing).
+	var n, k, rows int
+	if err := d.db.QueryRow("SELECT (SELECT COUNT(*) FROM billing_inserts), (SELECT COUNT(DISTINCT k) FROM billing_inserts), (SELECT COUNT(*) FROM fatbox_billing)").Scan(&n, &k, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if n != k || n != rows {
 		t.Fatalf("%d inserts of %d keys for %d rows: a row was written twice", n, k, rows)
 	}
 	// Every container-period the event log says exists, with its figures;
@@ -139,20 +203,6 @@ func TestBilling(t *testing.T) {
 			t.Errorf("row %s in the table; the event log has no such container-period", k)
 		}
 	}
-	perID := map[string]int{}
-	var cpu float64
-	for _, r := range table {
-		perID[r.Name]++
-		cpu += r.CPUSeconds
-	}
-	if cpu <= 0 {
-		t.Errorf("no CPU seconds billed at all (supervisord and sshd ran in three containers)")
-	}
-	t.Logf("%d rows: %v (a %s, b %s, c %s)", len(table), perID, a.ID, b.ID, c.ID)
-	if perID["bill-a"] < 4 || perID["bill-b"] < 4 {
-		t.Errorf("bill-a and bill-b should span at least four periods each: %v", perID)
-	}
-
 	// fatbox usage prints the table's rows, as the table keeps them.
 	first := time.Unix(1<<62, 0)
 	for _, r := range table {
@@ -170,14 +220,7 @@ func TestBilling(t *testing.T) {
 	if got := strings.Join(flatten(recs[1:]), "\n"); got != strings.Join(dump, "\n") {
 		t.Errorf("fatbox usage -o csv differs from the table:\n%s\ntable:\n%s", got, strings.Join(dump, "\n"))
 	}
-	// And one container's, by name (a removed one: from the event log).
-	var u api.Usage
-	if err := json.Unmarshal([]byte(e.ok("usage", "bill-a", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "json").stdout), &u); err != nil {
-		t.Fatal(err)
-	}
-	if len(u.Rows) != perID["bill-a"] {
-		t.Errorf("fatbox usage bill-a: %d rows, the table has %d", len(u.Rows), perID["bill-a"])
-	}
+	return table
 }
 
 type billRow struct {
@@ -291,4 +334,45 @@ func flatten(recs [][]string) []string {
 		out = append(out, strings.Join(r, ","))
 	}
 	return out
+}
+
+// The billing database stopped across two periods while a container
+// changes size: the daemon's status says it fails; once the database is
+// back every period is billed once, with the sizes in force in each part
+// of it, and fatbox usage agrees with the table.
+func testBillingOutage(t *testing.T) {
+	t.Parallel()
+	srv := startCMDBServer(t) // its own: this test stops it
+	e, d := newBillingEnv(t, srv, billingOutageNet, "billing_outage")
+	o := e.create("bill-o", "--cpus", "1")
+	nextPeriod()
+	waitBilled(t, e, time.Now().Truncate(billingPeriod), 30*time.Second)
+
+	srv.m.Stop()
+	down := time.Now().Truncate(billingPeriod)
+	e.ok("update", "bill-o", "--cpus", "2")
+	nextPeriod()
+	e.ok("update", "bill-o", "--memory", "256M")
+	nextPeriod()
+	// Two periods have ended while it is down.
+	waitFor(t, 30*time.Second, "the billing loop failing", func() bool {
+		s, err := e.c.Status(t.Context())
+		return err == nil && s.Billing != nil && s.Billing.Failures >= 2 && !s.Billing.Connected
+	})
+	if out := e.ok("status").stdout; !strings.Contains(out, "FAILING") {
+		t.Errorf("fatbox status does not show billing failing:\n%s", out)
+	}
+	if w := time.Now().Truncate(billingPeriod); w.Sub(down) < 2*billingPeriod {
+		t.Fatalf("only %s passed while the database was down", w.Sub(down))
+	}
+	srv.m.Restart(t)
+	st := waitBilled(t, e, time.Now().Truncate(billingPeriod), 60*time.Second)
+	w := billingWatermark(t, d)
+	t.Logf("caught up to %s after the outage from %s; status %+v", w, down, st)
+	table := checkBilling(t, e, d, w)
+	// The period before the outage, the two during it (one at each size
+	// change), and any the daemon billed since.
+	if n := len(table); n < 3 {
+		t.Errorf("%d rows of bill-o (%s); want at least 3 periods", n, o.ID)
+	}
 }
