@@ -72,34 +72,15 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, error) {
 }
 
 func (s *Store) Create(ctx context.Context, key string, value []byte) (uint64, error) {
-	v, err := s.Txn(ctx, []store.Op{{Kind: store.OpPut, Key: key, Value: value}})
-	if err != nil {
-		return 0, unwrapTxn(err)
-	}
-	return v[0], nil
+	return store.CreateVia(ctx, s.Txn, key, value)
 }
 
 func (s *Store) Put(ctx context.Context, key string, value []byte, version uint64) (uint64, error) {
-	if version == 0 {
-		return 0, fmt.Errorf("put %q: version 0: use Create for new keys", key)
-	}
-	v, err := s.Txn(ctx, []store.Op{{Kind: store.OpPut, Key: key, Value: value, Version: version}})
-	if err != nil {
-		return 0, unwrapTxn(err)
-	}
-	return v[0], nil
+	return store.PutVia(ctx, s.Txn, key, value, version)
 }
 
 func (s *Store) Delete(ctx context.Context, key string, version uint64) error {
-	_, err := s.Txn(ctx, []store.Op{{Kind: store.OpDelete, Key: key, Version: version}})
-	return unwrapTxn(err)
-}
-
-func unwrapTxn(err error) error {
-	if te, ok := err.(*store.TxnError); ok {
-		return fmt.Errorf("%s %q: %w", te.Op.Kind, te.Op.Key, te.Err)
-	}
-	return err
+	return store.DeleteVia(ctx, s.Txn, key, version)
 }
 
 func (s *Store) Txn(ctx context.Context, ops []store.Op) ([]uint64, error) {
