@@ -253,17 +253,33 @@ func (b *Biller) BillOnce(ctx context.Context) (int, error) {
 		}
 		b.migrated = true
 	}
-	events, err := b.cfg.Source.Events(ctx, 0, 0)
-	if err != nil {
-		return 0, fmt.Errorf("billing: read the event log: %w", err)
-	}
-	snaps, err := b.cfg.Source.UsagePeriods(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("billing: read the usage periods: %w", err)
+	// The log and the snapshots are read once a period is due (or to find
+	// the first period), not at every poll.
+	var events []inventory.Event
+	var snaps map[string][]inventory.PeriodSnapshot
+	loaded := false
+	var loadedAt time.Time
+	load := func() error {
+		if loaded {
+			return nil
+		}
+		loadedAt = b.cfg.Now()
+		var err error
+		if events, err = b.cfg.Source.Events(ctx, 0, 0); err != nil {
+			return fmt.Errorf("billing: read the event log: %w", err)
+		}
+		if snaps, err = b.cfg.Source.UsagePeriods(ctx); err != nil {
+			return fmt.Errorf("billing: read the usage periods: %w", err)
+		}
+		loaded = true
+		return nil
 	}
 	total := 0
 	for {
 		now := b.cfg.Now()
+		if loaded && loadedAt.Before(now) {
+			now = loadedAt // bill only what the data read covers
+		}
 		w, wsecs, ok, err := b.watermark(ctx, b.db, false)
 		if err != nil {
 			return total, b.dbErr("read the watermark", err)
@@ -272,6 +288,9 @@ func (b *Biller) BillOnce(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("billing: target %q was billed in periods of %ds up to %s, and the configuration says %ds: put the period back, or give billing a new target name", b.cfg.Target, wsecs, w.Format(time.RFC3339), secs)
 		}
 		if !ok {
+			if err := load(); err != nil {
+				return total, err
+			}
 			if len(events) == 0 {
 				b.setStatus(func(st *BillingStatus) { st.Due = 0 })
 				return total, nil
@@ -290,6 +309,9 @@ func (b *Biller) BillOnce(ctx context.Context) (int, error) {
 		})
 		if due == 0 {
 			return total, nil
+		}
+		if err := load(); err != nil {
+			return total, err
 		}
 		// The periods of this transaction: up to the first with rows.
 		var rows []BillingRow
