@@ -103,6 +103,24 @@ func testBillingLifecycle(t *testing.T) {
 	nextPeriod()
 	e.ok("rm", "bill-a")
 	c := e.create("bill-c")
+	// A process in bill-c spins for 2 s: its CPU time is in bill-c's rows.
+	r := fatbox(t, "exec", "bill-c", "--socket", e.sock, "--", "bash", "-c", `timeout 2 sh -c "while :; do :; done"; times`)
+	if r.code != 0 {
+		t.Fatalf("spin: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	var spun time.Duration
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) == 2 {
+		for _, f := range strings.Fields(lines[1]) { // children: "0m1.953s 0m0.004s"
+			d, err := time.ParseDuration(f)
+			if err != nil {
+				t.Fatalf("spin: times printed %q: %v", lines[1], err)
+			}
+			spun += d
+		}
+	}
+	if spun < 100*time.Millisecond {
+		t.Fatalf("spin: the spinner got %s of CPU (%q): the host is too loaded to tell", spun, r.stdout)
+	}
 	nextPeriod()
 	e.ok("start", "bill-b")
 	e.ok("update", "bill-c", "--memory", "256M")
@@ -139,14 +157,15 @@ func testBillingLifecycle(t *testing.T) {
 	table := checkBilling(t, e, d, w)
 
 	perID := map[string]int{}
-	var cpu float64
+	cpu := map[string]float64{}
 	for _, r := range table {
 		perID[r.Name]++
-		cpu += r.CPUSeconds
+		cpu[r.Name] += r.CPUSeconds
 	}
-	if cpu <= 0 {
-		t.Errorf("no CPU seconds billed at all (supervisord and sshd ran in three containers)")
+	if cpu["bill-c"] < spun.Seconds() {
+		t.Errorf("bill-c billed %.3f CPU seconds; a process in it spun for %s of CPU", cpu["bill-c"], spun)
 	}
+	t.Logf("CPU seconds billed: %v (bill-c's spinner: %s)", cpu, spun)
 	t.Logf("%d rows: %v (a %s, b %s, c %s)", len(table), perID, a.ID, b.ID, c.ID)
 	if perID["bill-a"] < 4 || perID["bill-b"] < 4 {
 		t.Errorf("bill-a and bill-b should span at least four periods each: %v", perID)
