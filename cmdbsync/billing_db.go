@@ -89,6 +89,10 @@ type BillingConfig struct {
 	Grace time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Start: with no watermark yet, billing begins at the period of the
+	// first event (all of the log's history), or at Start's period if that
+	// is later (to switch billing on without back-billing the past).
+	Start time.Time
 	// PollInterval: how often Run looks for a period to bill (default
 	// a tenth of the period, between 1 s and 30 s).
 	PollInterval time.Duration
@@ -233,7 +237,8 @@ func (b *Biller) watermark(ctx context.Context, q interface {
 
 // BillOnce bills every period that has ended (plus Grace) since the
 // watermark, oldest first, and returns the rows it wrote. With no
-// watermark yet it starts at the period of the first event. Empty periods
+// watermark yet it starts at the period of the first event (or of
+// BillingConfig.Start, if later). Empty periods
 // move the watermark with the next period that has rows (up to 1000 at
 // once). A watermark written with another period length is an error: bill
 // with the old length until a period boundary both share, or start a new
@@ -296,6 +301,9 @@ func (b *Biller) BillOnce(ctx context.Context) (int, error) {
 				return total, nil
 			}
 			w = inventory.PeriodStart(events[0].Time, period)
+			if s := inventory.PeriodStart(b.cfg.Start, period); !b.cfg.Start.IsZero() && w.Before(s) {
+				w = s
+			}
 		}
 		due := 0
 		for p := w; !p.Add(period + b.cfg.Grace).After(now); p = p.Add(period) {

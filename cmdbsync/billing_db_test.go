@@ -231,6 +231,14 @@ func testBillingExactlyOnce(t *testing.T, srv *server) {
 	if st := b2.Status(); !st.BilledUntil.Equal(at(4, 0)) || st.Due != 0 || st.Rows != 5 {
 		t.Fatalf("status %+v", st)
 	}
+	// Billing switched on with Start (another database) bills nothing
+	// before Start's period: 12h and 13h only.
+	dsn2, db2 := srv.database(t, "billstart")
+	b4 := newBiller(t, BillingConfig{Source: src, DSN: dsn2, Now: clk.Now, Start: at(2, 30)})
+	if n := billOnce(t, b4); n != 3 {
+		t.Fatalf("billed %d rows from 12h, want 3 (a and b at 12h, b at 13h)", n)
+	}
+	sameRows(t, db2, want[4:])
 	// Another period length on the same target is refused, saying how.
 	b3 := newBiller(t, BillingConfig{Source: src, DSN: dsn, Now: clk.Now, Rules: BillingRules{Period: 30 * time.Minute}})
 	if _, err := b3.BillOnce(context.Background()); err == nil {

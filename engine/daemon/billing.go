@@ -39,6 +39,9 @@ type BillingConfig struct {
 	// often, for periods too short for the minute sampler (default: a fifth
 	// of the period when that is under a minute).
 	SampleInterval string `yaml:"sample_interval"`
+	// Start (RFC 3339): when no period was billed yet, bill none before
+	// this time's period ("": from the first event in the log).
+	Start string `yaml:"start"`
 }
 
 // billing is the configured billing loop.
@@ -94,13 +97,19 @@ func (d *Daemon) newBilling() error {
 	if dsn == "" {
 		return fmt.Errorf("%s: no dsn: give dsn or dsn_file (e.g. fatbox:secret@tcp(billing.example:3306)/billing)", where)
 	}
+	var start time.Time
+	if c.Start != "" {
+		if start, err = time.Parse(time.RFC3339, c.Start); err != nil {
+			return fmt.Errorf("%s: start %q: give an RFC 3339 time, e.g. 2026-12-01T00:00:00Z", where, c.Start)
+		}
+	}
 	hook, err := cmdbsync.BillingAfterCommitFailpoint(os.Getenv(cmdbsync.BillingFailpointEnv), os.Getenv(cmdbsync.FailpointMarkEnv), d.log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmdbsync.BillingFailpointEnv, err)
 	}
 	_ = mysql.SetLogger(mysqlLog{d.log})
 	if d.billing.b, err = cmdbsync.NewBiller(cmdbsync.BillingConfig{Source: d.inv, DSN: dsn, Target: c.Target, Rules: d.billing.rules,
-		Grace: grace, AfterCommit: hook, Logger: d.log.With("billing", c.Target)}); err != nil {
+		Grace: grace, Start: start, AfterCommit: hook, Logger: d.log.With("billing", c.Target)}); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil

@@ -51,6 +51,7 @@ billing:
   grace: 2m
   late_gap: 5m
   sample_interval: 30s
+  start: "2026-12-01T00:00:00Z"
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -62,7 +63,7 @@ billing:
 		CMDB: []CMDBTarget{{Name: "assets", DSN: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb", DSNFile: "/etc/fatbox/cmdb.dsn",
 			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}},
 		Billing: &BillingConfig{DSN: "fatbox:pw@tcp(127.0.0.1:3306)/billing", DSNFile: "/etc/fatbox/billing.dsn", Target: "dc1",
-			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s"}}
+			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}
