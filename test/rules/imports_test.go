@@ -100,7 +100,9 @@ func rules() []rule {
 			"the sync loops read the inventory, never runc, cgroups or netlink"},
 		{is("tools/fatbox"), true, []string{"engine/daemon", "engine/api", "engine/limits", "inventory"}, lowLevel,
 			"the CLI wires packages: the daemon for `fatbox daemon`, the API client and the validation rules for the rest"},
-		{func(p string) bool { return !strings.HasPrefix(p, "engine/network") && !strings.HasPrefix(p, "test/bench/") }, false, nil, netlink,
+		{func(p string) bool {
+			return !strings.HasPrefix(p, "engine/network") && !strings.HasPrefix(p, "test/bench/")
+		}, false, nil, netlink,
 			"only engine/network talks netlink and nftables (the benchmarks build their bare baselines themselves)"},
 	}
 }
