@@ -83,7 +83,13 @@ type BillingConfig struct {
 	DSN string
 	// Target names this writer's watermark (default "fatbox_billing").
 	Target string
-	Rules  BillingRules
+	// Mapping, when set, writes the rows into an existing table of the
+	// database instead of fatbox_billing (LoadBillingMapping; the
+	// watermark stays in fatbox_billing_watermark). It is checked against
+	// the table before anything is written; one that does not fit is a
+	// *MappingError with every problem, and nothing is billed.
+	Mapping *Mapping
+	Rules   BillingRules
 	// Grace is how long after a period's end it is billed (default 2 min;
 	// at most the period).
 	Grace time.Duration
@@ -136,12 +142,16 @@ type Biller struct {
 	mu       sync.Mutex
 	status   BillingStatus
 	migrated bool
+	table    *tableInfo // the mapping's table, once checked
 }
 
 // NewBiller checks cfg and opens the database (it connects when used).
 func NewBiller(cfg BillingConfig) (*Biller, error) {
 	if cfg.Source == nil {
 		return nil, errors.New("billing: no Source")
+	}
+	if cfg.Mapping != nil && !cfg.Mapping.billing {
+		return nil, errors.New("billing: the Mapping is a CMDB mapping: read it with LoadBillingMapping")
 	}
 	cfg.Rules = cfg.Rules.withDefaults()
 	if cfg.Rules.Period%time.Second != 0 {
@@ -248,6 +258,11 @@ func (b *Biller) BillOnce(ctx context.Context) (int, error) {
 	defer b.passMu.Unlock()
 	period := b.cfg.Rules.Period
 	secs := int64(period / time.Second)
+	// A mapping is checked first: one that does not fit writes nothing,
+	// the billing tables included.
+	if err := b.checkMapping(ctx); err != nil {
+		return 0, err
+	}
 	if !b.migrated {
 		applied, err := MigrateBilling(ctx, b.db)
 		if err != nil {
@@ -362,8 +377,13 @@ func (b *Biller) commit(ctx context.Context, w time.Time, had bool, end time.Tim
 	if ok != had || (ok && !cur.Equal(w)) {
 		return errWatermarkMoved
 	}
+	if b.table != nil {
+		if err := b.insertMapped(ctx, tx, rows); err != nil {
+			return err
+		}
+	}
 	const cols = 12
-	for i := 0; i < len(rows); i += 100 {
+	for i := 0; b.table == nil && i < len(rows); i += 100 {
 		batch := rows[i:min(i+100, len(rows))]
 		var q strings.Builder
 		q.WriteString("INSERT INTO fatbox_billing (container_id, period_start, period_end, name, vcpu_hours, memory_gib_hours, disk_gib_hours, cpu_seconds, net_bytes_in, net_bytes_out, late, billed_at) VALUES ")
@@ -388,6 +408,75 @@ ON DUPLICATE KEY UPDATE period_end = VALUES(period_end), period_seconds = VALUES
 	}
 	if err := tx.Commit(); err != nil {
 		return b.dbErr("commit", err)
+	}
+	return nil
+}
+
+// checkMapping checks the mapping (if any) against its table, once: a
+// mapping that does not fit is a *MappingError with every problem.
+func (b *Biller) checkMapping(ctx context.Context) error {
+	m := b.cfg.Mapping
+	if m == nil || b.table != nil {
+		return nil
+	}
+	t, schema, err := loadTable(ctx, b.db, m.Table)
+	if err != nil {
+		return b.dbErr("read table "+m.Table, err)
+	}
+	if probs, _ := check(m, t, schema); len(probs) > 0 {
+		return &MappingError{File: m.File, Table: quote(schema) + "." + quote(m.Table), Problems: probs, billing: true}
+	}
+	b.table = t
+	return nil
+}
+
+// insertMapped inserts rows into the mapping's table: plain INSERTs, so
+// a row already there (the same key) is an error, never overwritten.
+func (b *Biller) insertMapped(ctx context.Context, tx *sql.Tx, rows []BillingRow) error {
+	m, t := b.cfg.Mapping, b.table
+	keyCol, periodCol := t.col(m.Key.Column), t.col(m.Key.Period)
+	names := []string{quote(keyCol.Name), quote(periodCol.Name)}
+	cols := make([]*colInfo, len(m.Columns))
+	for i := range m.Columns {
+		cols[i] = t.col(m.Columns[i].Name)
+		names = append(names, quote(cols[i].Name))
+	}
+	pre, suf, _ := splitFormat(m.Key.Format)
+	billedAt := time.Now().UTC()
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
+	for i := 0; i < len(rows); i += 100 {
+		batch := rows[i:min(i+100, len(rows))]
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + t.qualified() + " (" + strings.Join(names, ", ") + ") VALUES ")
+		args := make([]any, 0, len(names)*len(batch))
+		for j := range batch {
+			r := &batch[j]
+			if j > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(one)
+			st := &state{id: r.ContainerID, bill: r, billedAt: billedAt}
+			cells := []struct {
+				ci *colInfo
+				v  value
+			}{{keyCol, vstr(pre + r.ContainerID + suf)}, {periodCol, vtime(r.PeriodStart)}}
+			for k := range m.Columns {
+				cells = append(cells, struct {
+					ci *colInfo
+					v  value
+				}{cols[k], m.Columns[k].eval(st)})
+			}
+			for _, c := range cells {
+				cl, err := c.ci.cast(c.v)
+				if err != nil {
+					return fmt.Errorf("billing %s: the row of container %s for %s: %w (nothing written; fix the mapping or the column)", b.where, r.ContainerID, sqlTime(r.PeriodStart), err)
+				}
+				args = append(args, cl.arg)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return b.dbErr("insert the rows of "+sqlTime(batch[0].PeriodStart)+" into "+t.Name, err)
+		}
 	}
 	return nil
 }

@@ -155,7 +155,9 @@ func TestBilling(t *testing.T) {
 	t.Run("ExactlyOnce", func(t *testing.T) { testBillingExactlyOnce(t, srv) })
 	t.Run("CrashAfterCommit", func(t *testing.T) { testBillingCrashAfterCommit(t, srv) })
 	t.Run("Kill9", func(t *testing.T) { testBillingKill9(t, srv) })
-	t.Run("Outage", func(t *testing.T) { testBillingOutage(t, srv) })
+	t.Run("Mapping", func(t *testing.T) { testBillingMapping(t, srv) })
+	t.Run("BadMapping", func(t *testing.T) { testBillingBadMapping(t, srv) })
+	t.Run("Outage", func(t *testing.T) { testBillingOutage(t, srv) }) // last: it stops the server
 }
 
 // Four periods of one hour; each is billed once it has ended plus the

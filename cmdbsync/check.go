@@ -88,6 +88,17 @@ func (t *tableInfo) uniqueAlone(name string) bool {
 	return false
 }
 
+// uniquePair reports whether a unique index is over exactly columns a and
+// b (in either order).
+func (t *tableInfo) uniquePair(a, b string) bool {
+	for _, u := range t.uniques {
+		if len(u) == 2 && (strings.EqualFold(u[0], a) && strings.EqualFold(u[1], b) || strings.EqualFold(u[0], b) && strings.EqualFold(u[1], a)) {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *tableInfo) qualified() string { return quote(t.Schema) + "." + quote(t.Name) }
 
 // quote quotes an identifier (one the check found in information_schema).
@@ -303,6 +314,11 @@ func check(m *Mapping, t *tableInfo, schema string) (problems, warnings []Proble
 	add := func(line int, col, problem, fix string) {
 		out = append(out, Problem{Line: line, Column: col, Problem: problem, Fix: fix})
 	}
+	if t == nil && m.billing {
+		add(0, "", fmt.Sprintf("there is no table %s in database %s", quote(m.Table), quote(schema)),
+			"create it, point the DSN at the database that has it, or drop the mapping to write fatbox's default table "+BillingTable)
+		return out, nil
+	}
 	if t == nil {
 		add(0, "", fmt.Sprintf("there is no table %s in database %s", quote(m.Table), quote(schema)),
 			"create it (for the default schema: fatbox's default mapping creates fatbox_vm itself), or point the DSN at the database that has it")
@@ -361,7 +377,7 @@ func check(m *Mapping, t *tableInfo, schema string) (problems, warnings []Proble
 				if ci.Precision-ci.Scale < need {
 					bad(fmt.Sprintf("it has %d digit(s) before the point, the value needs %d", ci.Precision-ci.Scale, need), suggest(vt))
 				} else if vt.k == kNum && int64(vt.digits) > ci.Scale {
-					bad(fmt.Sprintf("it keeps %d decimal(s), the value is rounded to %d", ci.Scale, vt.digits), fmt.Sprintf("DECIMAL(%d,%d)", need+int64(vt.digits), vt.digits))
+					bad(fmt.Sprintf("it keeps %d decimal(s), the value is rounded to %d", ci.Scale, vt.digits), fmt.Sprintf("DECIMAL(%d,%d) (or round: %d in the mapping)", need+int64(vt.digits), vt.digits, ci.Scale))
 				}
 			case vt.k == kString && allNumbers(vt.words):
 			case vt.k == kString:
@@ -425,12 +441,24 @@ func check(m *Mapping, t *tableInfo, schema string) (problems, warnings []Proble
 		} else {
 			fits(0, ci, kt)
 		}
-		if !t.uniqueAlone(ci.Name) {
+		if !m.billing && !t.uniqueAlone(ci.Name) {
 			add(0, ci.Name, "the key column has no unique index of its own: rows could not be found by it", fmt.Sprintf("ALTER TABLE %s ADD UNIQUE (%s)", tq, quote(ci.Name)))
 		}
 	}
+	if m.billing {
+		pc := t.col(m.Key.Period)
+		if pc == nil {
+			missing(0, m.Key.Period, "key.period (the period start's column)")
+		} else {
+			fits(0, pc, vtype{k: kTime, what: "the period's start"})
+		}
+		if ci := t.col(m.Key.Column); ci != nil && pc != nil && !t.uniquePair(ci.Name, pc.Name) {
+			add(0, ci.Name, fmt.Sprintf("no unique index (or primary key) over exactly the key's columns %s and %s: a period billed twice would not be refused", ci.Name, pc.Name),
+				fmt.Sprintf("ALTER TABLE %s ADD UNIQUE (%s, %s)", tq, quote(ci.Name), quote(pc.Name)))
+		}
+	}
 
-	mapped := map[string]bool{strings.ToLower(m.Key.Column): true}
+	mapped := map[string]bool{strings.ToLower(m.Key.Column): true, strings.ToLower(m.Key.Period): true}
 	for i := range m.Columns {
 		c := &m.Columns[i]
 		mapped[strings.ToLower(c.Name)] = true

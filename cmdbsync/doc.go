@@ -155,6 +155,53 @@
 // DELETE); CREATE for PositionTable (or a DBA runs PositionTableDDL once)
 // and, for the default schema, for DefaultTable and MigrationsTable.
 //
+// # Billing
+//
+// Biller (billing*.go) writes one usage row per container per period into
+// BillingTable (default DDL in billing_schema/, migrated like the default
+// schema), exactly once: the watermark (BillingWatermarkTable) moves in the
+// rows' transaction, and rows are plain INSERTs, so a duplicate is an
+// error, never an overwrite. BillingConfig.Mapping (LoadBillingMapping;
+// the daemon's `billing: mapping:`) writes them into an existing table
+// instead, in the mapping format above with these differences:
+//
+//   - the fields are the billing row's (BillingFieldNames): container_id,
+//     name, period_start, period_end, billed_at (times); vcpu_hours,
+//     memory_gib_hours, disk_gib_hours, cpu_seconds (numbers with 6
+//     decimals); net_bytes_in, net_bytes_out (integers); late (0 or 1).
+//     The transforms are the same (multiply, divide, round, map with
+//     default, format) and const; there is no time source.
+//   - the key is two columns: key.column takes the container id through
+//     key.format, key.period the period's start. The table must have a
+//     UNIQUE index (or primary key) over exactly those two columns.
+//   - no decommission and no on_unique_conflict: rows are only inserted.
+//
+// For example, a table keeping vCPU-hours in DECIMAL(10,2) and memory in
+// MiB-hours:
+//
+//	table: usage_hourly
+//	key: {column: vm_ref, format: "FB-%s", period: hour_start}
+//	columns:
+//	  hour_end: period_end
+//	  vm_name: name
+//	  cpu: {field: vcpu_hours, round: 2}
+//	  mem_mib_hours: {field: memory_gib_hours, multiply: 1024}
+//	  disk_gib_h: disk_gib_hours
+//	  cpu_sec: cpu_seconds
+//	  rx: net_bytes_in
+//	  tx: net_bytes_out
+//	  flag: {field: late, map: {"0": ok, "1": late}}
+//	  origin: {const: fatbox}
+//	  written: billed_at
+//
+// The mapping is checked against information_schema before anything is
+// written, the billing tables included: one that does not fit is a
+// *MappingError with every problem and its fix, and nothing is billed until
+// it fits (the check sizes number columns for periods of up to a day; a
+// larger value that does not fit its column stops the pass, nothing
+// written). The watermark stays in BillingWatermarkTable, in the same
+// database (the migration also creates an empty BillingTable there).
+//
 // # Crash-test hook
 //
 // Config.AfterCommit is called right after each commit of rows and

@@ -50,6 +50,7 @@ type MappingError struct {
 	File     string    `json:"file,omitempty"`
 	Table    string    `json:"table,omitempty"`
 	Problems []Problem `json:"problems"`
+	billing  bool      // a billing mapping's
 }
 
 func (e *MappingError) Error() string {
@@ -58,10 +59,14 @@ func (e *MappingError) Error() string {
 	if file == "" {
 		file = "the mapping"
 	}
+	kind := "cmdb"
+	if e.billing {
+		kind = "billing"
+	}
 	if e.Table != "" {
-		fmt.Fprintf(&b, "cmdb mapping %s does not fit table %s (%d problem(s), nothing written):", file, e.Table, len(e.Problems))
+		fmt.Fprintf(&b, "%s mapping %s does not fit table %s (%d problem(s), nothing written):", kind, file, e.Table, len(e.Problems))
 	} else {
-		fmt.Fprintf(&b, "cmdb mapping %s is not valid (%d problem(s)):", file, len(e.Problems))
+		fmt.Fprintf(&b, "%s mapping %s is not valid (%d problem(s)):", kind, file, len(e.Problems))
 	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  - " + p.String())
@@ -97,6 +102,8 @@ type Mapping struct {
 	OnUniqueConflict string
 	// File is where the mapping was read from ("" if not a file).
 	File string
+
+	billing bool // a billing mapping (ParseBillingMapping)
 }
 
 // Key is the key column: its value is the container's stable id through
@@ -104,6 +111,9 @@ type Mapping struct {
 type Key struct {
 	Column string
 	Format string
+	// Period is, in a billing mapping, the column that takes the period's
+	// start: the key is the pair (Column, Period).
+	Period string
 }
 
 // Column is one mapped column: exactly one source (Field, Time or Const),
@@ -125,6 +135,7 @@ type Column struct {
 	Format   string
 	Line     int // in the mapping file
 
+	billing    bool               // its fields are a billing row's (BillingFieldNames)
 	get        func(*state) value // the source, made once (eval)
 	fpre, fsuf string             // around the value (Format)
 }
@@ -177,7 +188,8 @@ func LoadMapping(path string) (*Mapping, error) {
 func ParseMapping(b []byte) (*Mapping, error) { return parseMapping(b, "") }
 
 type parser struct {
-	probs []Problem
+	probs   []Problem
+	billing bool // a billing mapping: its fields, key and keys
 }
 
 func (p *parser) add(n *yaml.Node, column, problem, fix string) {
@@ -222,17 +234,27 @@ func (p *parser) str(n *yaml.Node, where string) string {
 	return n.Value
 }
 
-func parseMapping(b []byte, file string) (*Mapping, error) {
+func parseMapping(b []byte, file string) (*Mapping, error) { return parseMappingKind(b, file, false) }
+
+// parseMappingKind reads a CMDB mapping, or a billing mapping (billing):
+// the same format with the billing row's fields, a key of two columns
+// (key.column and key.period) and no decommission or on_unique_conflict.
+func parseMappingKind(b []byte, file string, billing bool) (*Mapping, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &MappingError{File: file, Problems: []Problem{{Problem: "not YAML: " + err.Error(), Fix: "see the example in the cmdbsync package documentation"}}}
+		return nil, &MappingError{File: file, billing: billing, Problems: []Problem{{Problem: "not YAML: " + err.Error(), Fix: "see the example in the cmdbsync package documentation"}}}
 	}
 	if len(doc.Content) == 0 {
-		return nil, &MappingError{File: file, Problems: []Problem{{Problem: "empty", Fix: "give table, key and columns"}}}
+		return nil, &MappingError{File: file, billing: billing, Problems: []Problem{{Problem: "empty", Fix: "give table, key and columns"}}}
 	}
-	p := &parser{}
-	m := &Mapping{File: file, OnUniqueConflict: PolicyError}
-	top := p.fields(doc.Content[0], "the mapping", "table", "key", "columns", "decommission", "on_unique_conflict")
+	p := &parser{billing: billing}
+	m := &Mapping{File: file, OnUniqueConflict: PolicyError, billing: billing}
+	topKeys := []string{"table", "key", "columns", "decommission", "on_unique_conflict"}
+	keyKeys := []string{"column", "format"}
+	if billing {
+		topKeys, keyKeys = topKeys[:3], append(keyKeys, "period")
+	}
+	top := p.fields(doc.Content[0], "the mapping", topKeys...)
 
 	m.Table = p.str(top["table"], "table")
 	switch {
@@ -244,16 +266,25 @@ func parseMapping(b []byte, file string) (*Mapping, error) {
 		p.add(top["table"], "", fmt.Sprintf("table name %q is longer than 64 characters", m.Table), "")
 	}
 
-	if kn := top["key"]; kn == nil {
+	if kn := top["key"]; kn == nil && billing {
+		p.add(doc.Content[0], "", "no key given", "add `key: {column: <the container id's column>, period: <the period start's column>}`")
+	} else if kn == nil {
 		p.add(doc.Content[0], "", "no key given", "add `key: {column: <the column that identifies a row>}`")
-	} else if kn.Kind == yaml.ScalarNode {
+	} else if kn.Kind == yaml.ScalarNode && !billing {
 		m.Key.Column = p.str(kn, "key")
 	} else {
-		kf := p.fields(kn, "key", "column", "format")
+		kf := p.fields(kn, "key", keyKeys...)
 		m.Key.Column = p.str(kf["column"], "key.column")
 		m.Key.Format = p.str(kf["format"], "key.format")
+		m.Key.Period = p.str(kf["period"], "key.period")
 		if m.Key.Column == "" {
 			p.add(kn, "", "key has no column", "add `column: <name>` under key")
+		}
+		if billing && m.Key.Period == "" {
+			p.add(kn, "", "key has no period: a billing row is keyed by the container and the period's start", "add `period: <the column that takes the period start>` under key")
+		}
+		if billing && m.Key.Period != "" && strings.EqualFold(m.Key.Period, m.Key.Column) {
+			p.add(kf["period"], m.Key.Period, "key.period is key.column", "give two columns: the container id's and the period start's")
 		}
 	}
 	if m.Key.Format == "" {
@@ -278,13 +309,19 @@ func parseMapping(b []byte, file string) (*Mapping, error) {
 				p.add(k, k.Value, "the key column is also under columns", "remove it from columns: its value is the container id (through key.format)")
 				continue
 			}
+			if m.Key.Period != "" && strings.EqualFold(k.Value, m.Key.Period) {
+				p.add(k, k.Value, "the key.period column is also under columns", "remove it from columns: its value is the period's start")
+				continue
+			}
 			if c, ok := p.column(k, v); ok {
 				m.Columns = append(m.Columns, c)
 			}
 		}
 	}
 
-	if dn := top["decommission"]; dn == nil {
+	if dn := top["decommission"]; billing {
+		// billing rows are never decommissioned
+	} else if dn == nil {
 		p.add(doc.Content[0], "", "no decommission given: a removed container's row would look alive", "add `decommission: {column: <status column>, value: <its retired word>, time_column: <removal time column>}`")
 	} else {
 		df := p.fields(dn, "decommission", "column", "value", "time_column")
@@ -324,7 +361,7 @@ func parseMapping(b []byte, file string) (*Mapping, error) {
 	}
 	if len(p.probs) > 0 {
 		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
-		return nil, &MappingError{File: file, Problems: p.probs}
+		return nil, &MappingError{File: file, billing: billing, Problems: p.probs}
 	}
 	return m, nil
 }
@@ -332,7 +369,7 @@ func parseMapping(b []byte, file string) (*Mapping, error) {
 // column reads one column: a field name, or a mapping of source and
 // transforms.
 func (p *parser) column(k, v *yaml.Node) (Column, bool) {
-	c := Column{Name: k.Value, Line: k.Line}
+	c := Column{Name: k.Value, Line: k.Line, billing: p.billing}
 	before := len(p.probs)
 	bad := func(problem, fix string) { p.add(v, c.Name, problem, fix) }
 	if c.Name == "" || len(c.Name) > 64 {
@@ -341,7 +378,11 @@ func (p *parser) column(k, v *yaml.Node) (Column, bool) {
 	if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
 		c.Field = v.Value
 	} else {
-		f := p.fields(v, "column "+c.Name, "field", "const", "time", "multiply", "divide", "round", "map", "default", "format")
+		keys := []string{"field", "const", "time", "multiply", "divide", "round", "map", "default", "format"}
+		if p.billing {
+			keys = slices.Delete(keys, 2, 3) // no time: a billing row has its own times (fields)
+		}
+		f := p.fields(v, "column "+c.Name, keys...)
 		c.Field = p.str(f["field"], "field")
 		c.Time = p.str(f["time"], "time")
 		if n := f["const"]; n != nil {
@@ -412,13 +453,17 @@ func (p *parser) column(k, v *yaml.Node) (Column, bool) {
 		}
 	}
 	switch {
+	case sources == 0 && p.billing:
+		bad("no source", "give field or const (or just a field name: `"+c.Name+": vcpu_hours`)")
 	case sources == 0:
 		bad("no source", "give one of field, const or time (or just a field name: `"+c.Name+": hostname`)")
 	case sources > 1:
 		bad("more than one source", "give only one of field, const or time")
 	}
 	if c.Field != "" {
-		if _, ok := lookupField(c.Field); !ok {
+		if _, ok := c.lookup(); !ok && c.billing {
+			bad(fmt.Sprintf("unknown field %q", c.Field), "use one of: "+strings.Join(BillingFieldNames(), ", "))
+		} else if !ok {
 			bad(fmt.Sprintf("unknown field %q", c.Field), "use one of: "+strings.Join(FieldNames(), ", ")+", label:<key>")
 		}
 	}

@@ -24,6 +24,10 @@ type state struct {
 	removedAt time.Time
 	changedAt time.Time // the last event's time; the record's UpdatedAt if none is known
 	seq       uint64    // the last event's seq (0: none known)
+
+	// A billing row's (billing mappings): the row and when it is written.
+	bill     *BillingRow
+	billedAt time.Time
 }
 
 type vkind int
@@ -231,7 +235,7 @@ func lookupField(name string) (fieldDef, bool) {
 func (c *Column) source() (vtype, func(*state) value) {
 	switch {
 	case c.Field != "":
-		f, _ := lookupField(c.Field)
+		f, _ := c.lookup()
 		return f.typ, f.get
 	case c.Time == TimeCreated:
 		return vtype{k: kTime, what: "the creation time"}, func(st *state) value { return vtime(st.rec.CreatedAt) }

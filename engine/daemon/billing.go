@@ -42,6 +42,11 @@ type BillingConfig struct {
 	// Start (RFC 3339): when no period was billed yet, bill none before
 	// this time's period ("": from the first event in the log).
 	Start string `yaml:"start"`
+	// Mapping is a billing mapping file: the rows go into an existing
+	// table of the billing database, in the CMDB mapping's format with the
+	// billing row's fields (see the cmdbsync package documentation,
+	// "Billing"). "": fatbox's default table fatbox_billing.
+	Mapping string `yaml:"mapping"`
 }
 
 // billing is the configured billing loop.
@@ -103,12 +108,18 @@ func (d *Daemon) newBilling() error {
 			return fmt.Errorf("%s: start %q: give an RFC 3339 time, e.g. 2026-12-01T00:00:00Z", where, c.Start)
 		}
 	}
+	var m *cmdbsync.Mapping
+	if c.Mapping != "" {
+		if m, err = cmdbsync.LoadBillingMapping(c.Mapping); err != nil {
+			return fmt.Errorf("%s: mapping: %w", where, err)
+		}
+	}
 	hook, err := cmdbsync.BillingAfterCommitFailpoint(os.Getenv(cmdbsync.BillingFailpointEnv), os.Getenv(cmdbsync.FailpointMarkEnv), d.log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmdbsync.BillingFailpointEnv, err)
 	}
 	_ = mysql.SetLogger(mysqlLog{d.log})
-	if d.billing.b, err = cmdbsync.NewBiller(cmdbsync.BillingConfig{Source: d.inv, DSN: dsn, Target: c.Target, Rules: d.billing.rules,
+	if d.billing.b, err = cmdbsync.NewBiller(cmdbsync.BillingConfig{Source: d.inv, DSN: dsn, Target: c.Target, Mapping: m, Rules: d.billing.rules,
 		Grace: grace, Start: start, AfterCommit: hook, Logger: d.log.With("billing", c.Target)}); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}

@@ -52,6 +52,7 @@ billing:
   late_gap: 5m
   sample_interval: 30s
   start: "2026-12-01T00:00:00Z"
+  mapping: /etc/fatbox/billing.yaml
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -63,7 +64,7 @@ billing:
 		CMDB: []CMDBTarget{{Name: "assets", DSN: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb", DSNFile: "/etc/fatbox/cmdb.dsn",
 			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}},
 		Billing: &BillingConfig{DSN: "fatbox:pw@tcp(127.0.0.1:3306)/billing", DSNFile: "/etc/fatbox/billing.dsn", Target: "dc1",
-			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z"}}
+			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z", Mapping: "/etc/fatbox/billing.yaml"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}
