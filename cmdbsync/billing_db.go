@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -503,7 +502,7 @@ func (b *Biller) Run(ctx context.Context) error {
 		now := time.Now()
 		if err != nil {
 			failures++
-			wait = b.backoff(failures)
+			wait = backoff(b.cfg.MinBackoff, b.cfg.MaxBackoff, failures)
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			connected := b.db.PingContext(pctx) == nil
 			cancel()
@@ -526,16 +525,4 @@ func (b *Biller) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-func (b *Biller) backoff(n int) time.Duration {
-	d := b.cfg.MinBackoff
-	for i := 1; i < n && d < b.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, b.cfg.MaxBackoff)
-	if tenth := int64(d / 10); tenth > 0 {
-		d += time.Duration(rand.Int64N(2*tenth+1) - tenth)
-	}
-	return d
 }

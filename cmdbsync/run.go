@@ -68,14 +68,15 @@ func (s *Syncer) Notify() {
 	}
 }
 
-// backoff is the wait after the n-th failure in a row: MinBackoff doubling
-// up to MaxBackoff, give or take a tenth so that hosts spread out.
-func (s *Syncer) backoff(n int) time.Duration {
-	d := s.cfg.MinBackoff
-	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
+// backoff is the wait after the n-th failure in a row: lo doubling up to
+// hi, give or take a tenth so that hosts spread out. The CMDB and billing
+// loops share it.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, s.cfg.MaxBackoff)
+	d = min(d, hi)
 	if tenth := int64(d / 10); tenth > 0 {
 		d += time.Duration(rand.Int64N(2*tenth+1) - tenth)
 	}
@@ -104,7 +105,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			d := s.backoff(failures)
+			d := backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures)
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			connected := s.db.PingContext(pctx) == nil
 			cancel()

@@ -465,31 +465,12 @@ func parseCgroupMounts(r io.Reader) map[string]string {
 			switch opt {
 			case "cpuacct", "blkio", "memory", "pids":
 				if _, seen := out[opt]; !seen {
-					out[opt] = unescapeMount(f[4])
+					out[opt] = rootfs.UnescapeOctal(f[4])
 				}
 			}
 		}
 	}
 	return out
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // bootID names this boot of the kernel: epochs carry it, because inodes

@@ -62,9 +62,9 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 		e := mountEntry{
 			Major:      uint32(major),
 			Minor:      uint32(minor),
-			Mountpoint: unescapeOctal(fields[4]),
-			FSType:     unescapeOctal(fields[sep+1]),
-			Source:     unescapeOctal(fields[sep+2]),
+			Mountpoint: UnescapeOctal(fields[4]),
+			FSType:     UnescapeOctal(fields[sep+1]),
+			Source:     UnescapeOctal(fields[sep+2]),
 		}
 		if sep+3 < len(fields) {
 			e.SuperOpts = fields[sep+3]
@@ -75,7 +75,7 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 }
 
 // unescapeOctal undoes the kernel's \ooo escaping of space, tab, newline and backslash.
-func unescapeOctal(s string) string {
+func UnescapeOctal(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
@@ -107,7 +107,7 @@ func topMount(mounts []mountEntry, path string) (mountEntry, bool) {
 func superOpt(opts, key string) (string, bool) {
 	for _, o := range strings.Split(opts, ",") {
 		if v, ok := strings.CutPrefix(o, key+"="); ok {
-			return unescapeOctal(v), true
+			return UnescapeOctal(v), true
 		}
 	}
 	return "", false

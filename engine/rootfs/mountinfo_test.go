@@ -34,7 +34,7 @@ func TestParseMountinfo(t *testing.T) {
 	if _, err := parseMountinfo(strings.NewReader("1 2 3\n")); err == nil {
 		t.Fatal("short line accepted")
 	}
-	if got := unescapeOctal(`a\134b\011`); got != "a\\b\t" {
+	if got := UnescapeOctal(`a\134b\011`); got != "a\\b\t" {
 		t.Fatalf("unescape: %q", got)
 	}
 }
