@@ -95,39 +95,37 @@ type seqRecord struct {
 	Seq uint64 `json:"seq"`
 }
 
-// nextSeq reads the event counter: the next sequence number and the ops
-// that take it (the counter's CAS write; the caller adds the event).
-func (i *Inventory) nextSeq(ctx context.Context) (uint64, store.Op, error) {
+// eventOps are the ops that append evs, numbered from the counter on in
+// order: the counter's CAS write and one create per event (none for no
+// events). The caller puts them in the transaction of the change.
+func (i *Inventory) eventOps(ctx context.Context, evs ...Event) ([]store.Op, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
 	kv, err := i.Store.Get(ctx, eventSeqKey)
 	var cur seqRecord
 	var version uint64
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return 0, store.Op{}, err
+		return nil, err
 	default:
 		if err := json.Unmarshal(kv.Value, &cur); err != nil {
-			return 0, store.Op{}, fmt.Errorf("event counter %q is corrupt: %w", eventSeqKey, err)
+			return nil, fmt.Errorf("event counter %q is corrupt: %w", eventSeqKey, err)
 		}
 		version = kv.Version
 	}
-	next := cur.Seq + 1
-	b, _ := json.Marshal(seqRecord{Seq: next})
-	return next, store.Op{Kind: store.OpPut, Key: eventSeqKey, Value: b, Version: version}, nil
-}
-
-// eventOps are the ops that append ev (its Seq taken from the counter).
-func (i *Inventory) eventOps(ctx context.Context, ev Event) ([]store.Op, error) {
-	seq, counter, err := i.nextSeq(ctx)
-	if err != nil {
-		return nil, err
+	ops := make([]store.Op, 0, len(evs)+1)
+	for n, ev := range evs {
+		ev.Seq = cur.Seq + uint64(n) + 1
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, store.Op{Kind: store.OpPut, Key: eventKey(ev.Seq), Value: b})
 	}
-	ev.Seq = seq
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil, err
-	}
-	return []store.Op{counter, {Kind: store.OpPut, Key: eventKey(seq), Value: b}}, nil
+	b, _ := json.Marshal(seqRecord{Seq: cur.Seq + uint64(len(evs))})
+	return append(ops, store.Op{Kind: store.OpPut, Key: eventSeqKey, Value: b, Version: version}), nil
 }
 
 // changeEvents are the events that turning old into new records (in the

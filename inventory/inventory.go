@@ -274,59 +274,22 @@ func (i *Inventory) Put(ctx context.Context, r Record) error {
 			return err
 		}
 		ops := []store.Op{{Kind: store.OpPut, Key: key(r.Name), Value: b, Version: kv.Version}}
-		cause := CauseOf(ctx)
+		var evs []Event
 		for _, kind := range changeEvents(old, r) {
-			// Several events of one change take consecutive numbers: the
-			// counter is read once, so number them here.
-			evOps, err := i.eventOps(ctx, Event{Time: r.UpdatedAt, Kind: kind, ContainerID: r.ID, Name: r.Name, Cause: cause, Record: r})
-			if err != nil {
-				return err
-			}
-			ops = appendEvent(ops, evOps)
+			evs = append(evs, Event{Time: r.UpdatedAt, Kind: kind, ContainerID: r.ID, Name: r.Name, Cause: CauseOf(ctx), Record: r})
 		}
-		_, err = i.Store.Txn(ctx, ops)
+		evOps, err := i.eventOps(ctx, evs...)
+		if err != nil {
+			return err
+		}
+		_, err = i.Store.Txn(ctx, append(ops, evOps...))
 		return err
 	})
 }
 
-// appendEvent adds an event's ops to ops; when ops already take a
-// sequence number (an earlier event of the same change), the counter op
-// is merged and the new event takes the next number.
-func appendEvent(ops, ev []store.Op) []store.Op {
-	for j, op := range ops {
-		if op.Key != eventSeqKey {
-			continue
-		}
-		var cur seqRecord
-		_ = json.Unmarshal(op.Value, &cur)
-		next := cur.Seq + 1
-		var e Event
-		_ = json.Unmarshal(ev[1].Value, &e)
-		e.Seq = next
-		eb, _ := json.Marshal(e)
-		cb, _ := json.Marshal(seqRecord{Seq: next})
-		ops[j].Value = cb
-		return append(ops, store.Op{Kind: store.OpPut, Key: eventKey(next), Value: eb})
-	}
-	return append(ops, ev...)
-}
-
 // retry runs fn again while it fails on a version conflict (a concurrent
 // writer of the record or of the event counter).
-func (i *Inventory) retry(ctx context.Context, fn func() error) error {
-	var err error
-	for attempt := 0; attempt < 100; attempt++ {
-		if err = fn(); !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrExists) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("inventory: gave up after 100 conflicting writers: %w", err)
-}
+func (i *Inventory) retry(ctx context.Context, fn func() error) error { return store.Retry(ctx, fn) }
 
 // Delete removes a record; a missing one is fine. A container that ever
 // ran gets a "removed" event (its record as it was) in the same

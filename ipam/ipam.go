@@ -138,18 +138,7 @@ func blockKey(p string, b int) string { return fmt.Sprintf("ipam/blocks/%s/%05d"
 func blockPrefix(p string) string     { return "ipam/blocks/" + p + "/" }
 
 // retry runs fn until it does not return a conflict.
-func retry(ctx context.Context, fn func() error) error {
-	backoff := time.Millisecond
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil || !(errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists)) {
-			return err
-		}
-		if berr := store.Backoff(ctx, attempt, &backoff); berr != nil {
-			return fmt.Errorf("gave up after %d conflicting writes: %w", attempt+1, err)
-		}
-	}
-}
+func retry(ctx context.Context, fn func() error) error { return store.Retry(ctx, fn) }
 
 // listJSON decodes every record under prefix; set receives each record's version.
 func listJSON[T any](ctx context.Context, s store.Store, prefix, kind string, set func(*T, uint64)) ([]T, error) {

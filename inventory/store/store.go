@@ -232,6 +232,22 @@ func Update(ctx context.Context, s Store, key string, fn func(cur []byte, exists
 	}
 }
 
+// Retry runs fn again, after Backoff, while it fails on a version
+// conflict or a create that found its key (another writer came first); it
+// returns fn's first other result, or gives up when ctx ends.
+func Retry(ctx context.Context, fn func() error) error {
+	backoff := time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || !(errors.Is(err, ErrConflict) || errors.Is(err, ErrExists)) {
+			return err
+		}
+		if berr := Backoff(ctx, attempt, &backoff); berr != nil {
+			return fmt.Errorf("gave up after %d conflicting writes: %w", attempt+1, err)
+		}
+	}
+}
+
 // Backoff sleeps a jittered, growing delay (1 ms doubling to 100 ms) between
 // retries of a conflicting write, or returns ctx's error.
 func Backoff(ctx context.Context, attempt int, d *time.Duration) error {
