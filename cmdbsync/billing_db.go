@@ -252,9 +252,14 @@ func (b *Biller) watermark(ctx context.Context, q interface {
 // once). A watermark written with another period length is an error: bill
 // with the old length until a period boundary both share, or start a new
 // target (BillingConfig.Target).
-func (b *Biller) BillOnce(ctx context.Context) (int, error) {
+func (b *Biller) BillOnce(ctx context.Context) (n int, err error) {
 	b.passMu.Lock()
 	defer b.passMu.Unlock()
+	defer func() {
+		if err != nil {
+			b.table = nil // check the mapping again at the next pass: the table may have changed
+		}
+	}()
 	period := b.cfg.Rules.Period
 	secs := int64(period / time.Second)
 	// A mapping is checked first: one that does not fit writes nothing,
@@ -441,7 +446,7 @@ func (b *Biller) insertMapped(ctx context.Context, tx *sql.Tx, rows []BillingRow
 		names = append(names, quote(cols[i].Name))
 	}
 	pre, suf, _ := splitFormat(m.Key.Format)
-	billedAt := time.Now().UTC()
+	billedAt := b.cfg.Now().UTC()
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + ")"
 	for i := 0; i < len(rows); i += 100 {
 		batch := rows[i:min(i+100, len(rows))]

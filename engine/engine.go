@@ -23,7 +23,7 @@
 // Test hook: SetFaultHook is called after each step of a create or start
 // ("create:attach"); tests fail or hold a call there to prove every step's
 // undo, and the daemon's FATBOX_FAILPOINT uses it to be killed mid-create.
-// Production never sets it.
+// A daemon run without FATBOX_FAILPOINT never sets it.
 package engine
 
 import (

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/runtime"
+	"github.com/fatbox/fatbox/ipam"
 )
 
 // Exec runs a process in a running container and returns its exit code.
@@ -57,7 +58,7 @@ func ProgramArgs(action, program string) ([]string, error) {
 	if program == "" {
 		return supervisorctl(action), nil
 	}
-	if err := validProgram(program); err != nil {
+	if err := ipam.ValidName("program", program); err != nil {
 		return nil, err
 	}
 	return supervisorctl(action, program), nil
@@ -69,7 +70,7 @@ func ProgramArgs(action, program string) ([]string, error) {
 func LogArgs(program string, lines int, follow bool) ([]string, error) {
 	file := firstboot.SupervisorLogDir + "/supervisord.log"
 	if program != "" {
-		if err := validProgram(program); err != nil {
+		if err := ipam.ValidName("program", program); err != nil {
 			return nil, err
 		}
 		file = firstboot.SupervisorLogDir + "/" + program + ".log"
@@ -83,17 +84,6 @@ func LogArgs(program string, lines int, follow bool) ([]string, error) {
 	}
 	return append(args, file), nil
 }
-
-// validProgram checks a supervisord program name (it becomes a log file's
-// name inside the container, so no path characters).
-func validProgram(name string) error {
-	if !programRE.MatchString(name) {
-		return invalidf("program name %q is not valid: use lowercase letters, digits, '.', '_' and '-' (see `fatbox prog ls NAME`)", name)
-	}
-	return nil
-}
-
-var programRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Program is one supervisord program's state, as `supervisord ctl status`
 // reports it.

@@ -74,6 +74,9 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 		next.Cpuset = "" // picked again at start for the new vCPUs
 		notes = append(notes, "CPU and memory take effect when it starts")
 	}
+	if u.DiskBytes != nil && next.DiskMiB == rec.DiskMiB {
+		next.PendingDiskMiB = 0 // the size in force was asked for again: a pending grow is cancelled
+	}
 	if next.DiskMiB != rec.DiskMiB {
 		note, err := e.resizeDisk(ctx, &next, rec.DiskMiB, running)
 		if err != nil {
@@ -172,7 +175,7 @@ func (e *Engine) admitUpdate(ctx context.Context, rec, next inventory.Record) er
 	u.Containers--
 	u.CPUs -= rec.CPUs
 	u.MemoryBytes -= rec.MemoryMiB << 20
-	u.DiskBytes -= rec.DiskMiB << 20
+	u.DiskBytes -= max(rec.DiskMiB, rec.PendingDiskMiB) << 20
 	return e.overcommit().Admit(h, u, next.CPUs, next.MemoryMiB<<20, next.DiskMiB<<20)
 }
 

@@ -161,7 +161,9 @@ func (e *Engine) finalUsage(ctx context.Context, name string) {
 		return
 	}
 	rec, err := e.Inventory.Get(ctx, name)
-	if err != nil || rec.Node != e.Node {
+	// A create that never finished has no events, so nothing would ever
+	// prune its usage: it is not counted.
+	if err != nil || rec.Node != e.Node || rec.Status == inventory.StatusCreating {
 		return
 	}
 	_, _, _ = e.sampleLocked(ctx, rec, true)

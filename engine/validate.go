@@ -103,7 +103,7 @@ func (e *Engine) usage(ctx context.Context) (limits.Usage, error) {
 		u.Containers++
 		u.CPUs += r.CPUs
 		u.MemoryBytes += r.MemoryMiB << 20
-		u.DiskBytes += r.DiskMiB << 20
+		u.DiskBytes += max(r.DiskMiB, r.PendingDiskMiB) << 20 // a pending grow is as good as made
 	}
 	return u, nil
 }

@@ -57,40 +57,53 @@ func Resize(ctx context.Context, l Layout, sizeBytes int64) error {
 		}
 		return shrink(ctx, img, cur, sizeBytes)
 	}
-	if err := os.Truncate(img, sizeBytes); err != nil {
-		return fmt.Errorf("rootfs: grow %s: %w", img, err)
-	}
+	return grow(ctx, l, m, mounted, img, cur, sizeBytes)
+}
+
+// grow makes the disk sizeBytes: the image grows (sparse), a mounted
+// disk's loop learns its capacity, resize2fs grows the file system. Any
+// failure puts the image (and the loop's capacity) back, so the disk is
+// exactly as it was and a retry starts over instead of finding the image
+// already at the new size.
+func grow(ctx context.Context, l, m Layout, mounted bool, img string, cur, sizeBytes int64) (err error) {
 	target := img
 	if mounted {
 		maj, min, err := DiskDevice(m)
 		if err != nil {
 			return err
 		}
-		dev := fmt.Sprintf("/dev/loop%d", min)
-		if maj != 7 {
+		if maj != loopMajor {
 			return fmt.Errorf("rootfs: grow: the disk of %s is on device %d:%d, not a loop device", l.Dir, maj, min)
 		}
-		if err := setCapacity(dev); err != nil {
-			return err
-		}
-		target = dev
+		target = (&loopDev{num: int(min)}).path()
 	} else if err := fsck(ctx, img); err != nil {
 		return err
 	}
+	if err := os.Truncate(img, sizeBytes); err != nil {
+		return fmt.Errorf("rootfs: grow %s: %w", img, err)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		terr := os.Truncate(img, cur)
+		if terr == nil && mounted {
+			terr = setCapacity(target)
+		}
+		if terr != nil {
+			err = errors.Join(err, fmt.Errorf("and putting the image back to %d bytes failed (the disk still works at its old size; run `truncate -s %d %s` when the container is stopped): %w", cur, cur, img, terr))
+		}
+	}()
+	if mounted {
+		if err := setCapacity(target); err != nil {
+			return err
+		}
+	}
 	if out, err := exec.CommandContext(ctx, "resize2fs", target).CombinedOutput(); err != nil {
 		if mounted && strings.Contains(string(out), "Permission denied") {
-			// Nothing grew but the image and the loop's capacity: put
-			// them back, so the disk is exactly as it was.
-			terr := os.Truncate(img, cur)
-			if terr == nil {
-				terr = setCapacity(target)
-			}
-			if terr != nil {
-				return fmt.Errorf("rootfs: grow %s online was refused, and putting the image back to %d bytes failed: %w", img, cur, terr)
-			}
 			return fmt.Errorf("rootfs: grow %s online: %w (resize2fs: %s)", img, ErrOnlineGrowDenied, strings.TrimSpace(lastLine(string(out))))
 		}
-		return fmt.Errorf("rootfs: resize2fs %s (the image is %d bytes now; run `resize2fs %s` to finish): %w: %s", target, sizeBytes, target, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("rootfs: resize2fs %s: %w: %s", target, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -103,7 +116,7 @@ func setCapacity(dev string) error {
 	}
 	defer f.Close()
 	if err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_SET_CAPACITY, 0); err != nil {
-		return fmt.Errorf("rootfs: grow: LOOP_SET_CAPACITY on %s: %w", dev, err)
+		return fmt.Errorf("rootfs: grow: LOOP_SET_CAPACITY on %s (is it still this disk's loop? see `losetup -a`): %w", dev, err)
 	}
 	return nil
 }

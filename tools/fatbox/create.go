@@ -97,8 +97,9 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	req.MemoryBytes = size("--memory", f.memory, limits.CheckMemory)
 	req.DiskBytes = size("--disk", f.disk, limits.CheckDisk)
 	req.SwapBytes = size("--swap", f.swap, limits.CheckSwap)
-	req.DiskReadBps = uint64(size("--disk-read-bps", f.readBps, nil))
-	req.DiskWriteBps = uint64(size("--disk-write-bps", f.writeBps, nil))
+	ioBytes := func(field string, n int64) error { return limits.CheckIOBytes(field, uint64(n)) }
+	req.DiskReadBps = uint64(size("--disk-read-bps", f.readBps, ioBytes))
+	req.DiskWriteBps = uint64(size("--disk-write-bps", f.writeBps, ioBytes))
 	if err != nil {
 		return req, err
 	}
@@ -109,6 +110,14 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	if f.netRate != "" {
 		if req.NetRateBits, err = limits.ParseRate("--net-rate", f.netRate); err != nil {
 			return req, err
+		}
+		if err := limits.CheckNetRate("--net-rate", req.NetRateBits); err != nil {
+			return req, err
+		}
+	}
+	for _, c := range []error{limits.CheckIOPS("--disk-read-iops", f.readIOPS), limits.CheckIOPS("--disk-write-iops", f.writeIOPS)} {
+		if c != nil {
+			return req, c
 		}
 	}
 	for _, file := range f.keyFiles {

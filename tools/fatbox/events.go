@@ -75,7 +75,7 @@ func runEvents(ctx context.Context, w io.Writer, c *api.Client, name string, f e
 		if err := printEvents(w, res.Events, f.output, header); err != nil {
 			return err
 		}
-		header = header && len(res.Events) == 0
+		header = false
 		if !f.follow {
 			return nil
 		}
