@@ -43,7 +43,7 @@ type Config struct {
 	// (tools/setup-host.sh creates it); a group that does not exist leaves
 	// the socket to root alone.
 	SocketGroup string `yaml:"socket_group"`
-	// Overcommit ceilings of this node: sums of containers' vCPUs, memory
+	// Overcommit ceilings of this node: sums of containers' CPU quotas (--cpus), memory
 	// limits and disk sizes against the host's CPUs, memory and the state
 	// file system's size. Zero fields take the defaults (limits.DefaultOvercommit).
 	Overcommit limits.Overcommit `yaml:"overcommit"`
