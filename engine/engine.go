@@ -89,6 +89,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per container name
+
+	bootOnce sync.Once
+	bootStr  string // this kernel boot's id (bootID)
 }
 
 // SetFaultHook is a test hook: f is called after each step of a create

@@ -140,7 +140,7 @@ func (e *Engine) sampleLocked(ctx context.Context, rec inventory.Record, known b
 	mounts := cgroupMounts()
 	dev := diskDevice(e.dir(rec.Name))
 	_ = countDiskIO(mounts, dev) // a container booted before fatbox did this at boot
-	r, rerr := readUsage(mounts, bootID(), rec.Name, dev)
+	r, rerr := readUsage(mounts, e.bootID(), rec.Name, dev)
 	u, err := e.Inventory.RecordUsage(ctx, rec.ID, rec.Name, r.counters, r.at)
 	if err != nil {
 		return u, r, err
@@ -477,11 +477,13 @@ func parseCgroupMounts(r io.Reader) map[string]string {
 
 // bootID names this boot of the kernel: epochs carry it, because inodes
 // and ifindexes start again after a reboot ("" if unreadable: epochs are
-// then the inode or index alone).
-func bootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+// then the inode or index alone). It is read once per engine: a boot id
+// does not change while the process lives.
+func (e *Engine) bootID() string {
+	e.bootOnce.Do(func() {
+		if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+			e.bootStr = strings.TrimSpace(string(b))
+		}
+	})
+	return e.bootStr
 }

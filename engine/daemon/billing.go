@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/fatbox/fatbox/cmdbsync"
@@ -91,16 +90,9 @@ func (d *Daemon) newBilling() error {
 	if d.billing.sample == 0 && d.billing.rules.Period/5 < usageInterval {
 		d.billing.sample = max(d.billing.rules.Period/5, time.Second)
 	}
-	dsn := c.DSN
-	if c.DSNFile != "" {
-		b, err := os.ReadFile(c.DSNFile)
-		if err != nil {
-			return fmt.Errorf("%s: dsn_file: %w", where, err)
-		}
-		dsn = strings.TrimSpace(string(b))
-	}
-	if dsn == "" {
-		return fmt.Errorf("%s: no dsn: give dsn or dsn_file (e.g. fatbox:secret@tcp(billing.example:3306)/billing)", where)
+	dsn, err := readDSN(where, c.DSN, c.DSNFile, "billing")
+	if err != nil {
+		return err
 	}
 	var start time.Time
 	if c.Start != "" {

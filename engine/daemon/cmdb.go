@@ -61,16 +61,9 @@ func (d *Daemon) newCMDB() error {
 	seen := map[string]bool{}
 	for i, t := range d.cfg.CMDB {
 		where := fmt.Sprintf("config: cmdb[%d]", i)
-		dsn := t.DSN
-		if t.DSNFile != "" {
-			b, err := os.ReadFile(t.DSNFile)
-			if err != nil {
-				return fmt.Errorf("%s: dsn_file: %w", where, err)
-			}
-			dsn = strings.TrimSpace(string(b))
-		}
-		if dsn == "" {
-			return fmt.Errorf("%s: no dsn: give dsn or dsn_file (e.g. fatbox:secret@tcp(cmdb.example:3306)/cmdb)", where)
+		dsn, err := readDSN(where, t.DSN, t.DSNFile, "cmdb")
+		if err != nil {
+			return err
 		}
 		var m *cmdbsync.Mapping
 		if t.Mapping != "" {
@@ -257,4 +250,20 @@ type mysqlLog struct{ log *slog.Logger }
 
 func (l mysqlLog) Print(v ...any) {
 	l.log.Warn("cmdb database driver", "msg", strings.TrimSpace(fmt.Sprint(v...)))
+}
+
+// readDSN is a target's DSN: dsn, or the contents of file (which keeps the
+// password out of the config); example names the database in the fix.
+func readDSN(where, dsn, file, example string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: dsn_file: %w", where, err)
+		}
+		dsn = strings.TrimSpace(string(b))
+	}
+	if dsn == "" {
+		return "", fmt.Errorf("%s: no dsn: give dsn or dsn_file (e.g. fatbox:secret@tcp(%s.example:3306)/%s)", where, example, example)
+	}
+	return dsn, nil
 }

@@ -108,13 +108,17 @@ func (d *Daemon) handleDeletePool(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.PoolRemoved{Pool: toPool(res.Pool), Dropped: toLeases(res.Dropped)}
 	if res.Pool.CreateBridge {
-		if _, exists, _ := network.LinkKind(res.Pool.Bridge); exists {
-			if err := network.DeleteBridge(res.Pool.Bridge); err != nil {
-				out.BridgeNote = fmt.Sprintf("bridge %q was kept: %v", res.Pool.Bridge, err)
-				d.log.Warn("pool removed, its bridge kept", "pool", res.Pool.Name, "bridge", res.Pool.Bridge, "error", err)
-			} else {
+		// DeleteBridge is a no-op for a missing bridge and refuses one
+		// with ports; a failed lookup is reported, never taken as "gone".
+		_, exists, err := network.LinkKind(res.Pool.Bridge)
+		if err == nil && exists {
+			if err = network.DeleteBridge(res.Pool.Bridge); err == nil {
 				out.BridgeRemoved = true
 			}
+		}
+		if err != nil {
+			out.BridgeNote = fmt.Sprintf("bridge %q was kept: %v: remove it with `ip link del %s` once no container uses it", res.Pool.Bridge, err, res.Pool.Bridge)
+			d.log.Warn("pool removed, its bridge kept", "pool", res.Pool.Name, "bridge", res.Pool.Bridge, "error", err)
 		}
 	}
 	WriteJSON(w, http.StatusOK, out)
