@@ -3,8 +3,9 @@
 #
 #   tools/setup-host.sh            run-time packages (runc, lxcfs, mmdebstrap, iproute2, ...)
 #   tools/setup-host.sh --test     also what the test tiers need: mariadb-server, the OpenSSH
-#                                  client and server, and a Consul binary built from the Go
-#                                  module proxy (cached in $FATBOX_CACHE, default /var/cache/fatbox)
+#                                  client and server, ansible-core, a Consul binary built from the
+#                                  Go module proxy (cached in $FATBOX_CACHE, default /var/cache/fatbox)
+#                                  and the .deb files e2e tests install in containers ($FATBOX_CACHE/debs)
 #
 # Prints where the Consul binary is on its last line when --test is given.
 set -euo pipefail
@@ -13,7 +14,7 @@ want_test=0
 for a in "$@"; do
   case "$a" in
     --test) want_test=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup-host.sh: unknown argument \"$a\": use --test or nothing" >&2; exit 2 ;;
   esac
 done
@@ -28,7 +29,7 @@ CONSUL_VERSION=${FATBOX_CONSUL_VERSION:-1.20.6}
 mkdir -p "$CACHE"
 
 runtime_pkgs=(runc lxcfs mmdebstrap iproute2 openssh-client e2fsprogs util-linux ca-certificates)
-test_pkgs=(mariadb-server mariadb-client openssh-server tcpdump iputils-ping nftables bsdutils jq stress-ng)
+test_pkgs=(mariadb-server mariadb-client openssh-server tcpdump iputils-ping nftables bsdutils jq stress-ng ansible-core)
 
 pkgs=("${runtime_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
@@ -75,5 +76,30 @@ if [ "$want_test" = 1 ]; then
     echo "setup-host: Consul built in $(( $(date +%s) - start ))s"
   fi
   ln -sfn "$consul" "$CACHE/consul"
+
+  # Containers have no route to the internet: e2e tests copy these .deb files in and
+  # install them there (test/e2e/vmparity_test.go: nginx through the systemctl shim).
+  # Only what debian12-fat lacks: nginx's other dependencies are in the image.
+  debs="$CACHE/debs"
+  deb_pkgs=(nginx nginx-common)
+  need=()
+  for p in "${deb_pkgs[@]}"; do
+    compgen -G "$debs/${p}_*.deb" >/dev/null || need+=("$p")
+  done
+  if [ "${#need[@]}" -gt 0 ]; then
+    need=("${deb_pkgs[@]}") # all of them again: their versions must match each other
+    echo "setup-host: fetching ${need[*]} .deb files into $debs"
+    mkdir -p "$debs"
+    for p in "${need[@]}"; do rm -f "$debs/${p}_"*.deb; done
+    dl=$(mktemp -d "$CACHE/debs-dl.XXXXXX")
+    chmod 755 "$dl"; chown _apt "$dl" 2>/dev/null || true
+    if ! (cd "$dl" && apt-get download -qq "${need[@]}" >/dev/null 2>&1); then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      touch "$CACHE/apt-updated"
+      (cd "$dl" && apt-get download -qq "${need[@]}" >/dev/null)
+    fi
+    mv "$dl"/*.deb "$debs"/
+    rm -rf "$dl"
+  fi
   echo "consul: $CACHE/consul"
 fi
