@@ -63,6 +63,10 @@ type Engine struct {
 	StateDir string
 	// Supervisor is the static supervisord binary injected into containers.
 	Supervisor string
+	// VMShim is the static vmshim binary injected into containers
+	// (systemctl, service, reboot, ...: tools/vmshim); "" injects none, and
+	// such containers cannot reboot or shut down from inside.
+	VMShim string
 	// Node names this host in records.
 	Node string
 	// OpsKeys are authorized in every container, besides each create's own.
@@ -89,6 +93,8 @@ type Engine struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per container name
+
+	inits initWatch // the power watcher (power.go)
 
 	bootOnce sync.Once
 	bootStr  string // this kernel boot's id (bootID)
@@ -294,7 +300,16 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		return err
 	}
 	root := l.RootfsDir()
-	if err := firstboot.Write(root, l.Dir, firstboot.Config{Hostname: name, IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}); err != nil {
+	fb := firstboot.Config{Hostname: name, IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}
+	var powerDir string
+	if e.VMShim != "" {
+		// A request left by the last run was acted on before this boot.
+		if powerDir, err = preparePowerDir(l); err != nil {
+			return err
+		}
+		fb.VMShim = runtime.VMShim
+	}
+	if err := firstboot.Write(root, l.Dir, fb); err != nil {
 		return err
 	}
 	if err := e.step(op, "firstboot"); err != nil {
@@ -342,21 +357,23 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		extra = lxcfs.Mounts(e.LXCFS.Dir)
 	}
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
-		Limits: lim, ExtraMounts: extra})
+		VMShim: e.VMShim, PowerDir: powerDir, Limits: lim, ExtraMounts: extra})
 	if err != nil {
 		return err
 	}
-	if _, err := e.Runtime.Start(ctx, name, filepath.Join(l.Dir, "bundle"), spec); err != nil {
+	pid, err := e.Runtime.Start(ctx, name, filepath.Join(l.Dir, "bundle"), spec)
+	if err != nil {
 		return err
 	}
 	rev.Add(func() error { return e.Runtime.Stop(bg, name, time.Second) })
 	if err := e.step(op, "start"); err != nil {
 		return err
 	}
-	rec.IP, rec.MAC, rec.Status = ip.String(), att.MAC.String(), inventory.StatusRunning
+	rec.IP, rec.MAC, rec.Status, rec.StopReason = ip.String(), att.MAC.String(), inventory.StatusRunning, ""
 	if err := e.Inventory.Put(ctx, *rec); err != nil {
 		return err
 	}
+	e.watch(name, pid, true)
 	// The gratuitous-ARP burst (3 × 100 ms apart) tells neighbours that hold
 	// the address's previous owner; it is not on the boot's path.
 	go func() { _ = network.Announce(bg, nsPath, ip) }()

@@ -167,6 +167,19 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		rep.Adopted = append(rep.Adopted, name)
 		return nil
 	}
+	if rec.Status == inventory.StatusRunning {
+		// Its disk may still be mounted (the daemon died, not the host):
+		// a reboot or poweroff asked from inside is honoured.
+		if req := powerRequest(rootfs.Layout{Dir: e.dir(name)}); req != "" {
+			booted, err := e.endedOnItsOwn(ctx, rec, req, false)
+			if booted {
+				rep.Started = append(rep.Started, name)
+			} else if err == nil {
+				rep.Stopped = append(rep.Stopped, name)
+			}
+			return err
+		}
+	}
 	// Not running: take down whatever is left (a runc state of a dead
 	// container, links, netns, mounts); idempotent on a clean host.
 	if err := e.halt(ctx, name); err != nil {

@@ -36,6 +36,13 @@ const (
 	StatusRemoving = "removing" // a remove is under way (or its daemon died: Reconcile finishes it)
 )
 
+// Stop reasons of a container that stopped on its own (Record.StopReason).
+const (
+	StopPoweroff  = "poweroff from inside" // shutdown -h, poweroff, halt inside: stays down until started
+	StopCrashed   = "crashed"              // its init exited with no shutdown asked; autostart boots it again
+	StopCrashLoop = "crash loop"           // crashed again within a minute of its boot: left stopped
+)
+
 // kindError is an error whose text is msg and which matches kind.
 type kindError struct {
 	msg  string
@@ -118,6 +125,10 @@ type Record struct {
 	// start (DiskMiB is always the size in force).
 	PendingDiskMiB int64  `json:"pending_disk_mib,omitempty"`
 	Status         string `json:"status"`
+	// StopReason says why a container that stopped on its own is stopped
+	// (StopPoweroff, StopCrashed, StopCrashLoop); "" when it runs or was
+	// stopped through the API.
+	StopReason string `json:"stop_reason,omitempty"`
 	// Autostart: the daemon boots the container again when it finds it
 	// dead at start (after a host restart).
 	Autostart bool `json:"autostart"`

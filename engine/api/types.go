@@ -44,8 +44,11 @@ type Container struct {
 	// PendingDiskMiB is a disk size that takes effect at the next start.
 	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
 	// Status is the record's: creating, running, stopping, stopped, removing.
-	Status    string `json:"status"`
-	Autostart bool   `json:"autostart"`
+	Status string `json:"status"`
+	// StopReason says why a container that stopped on its own is stopped:
+	// "poweroff from inside", "crashed", "crash loop"; "" otherwise.
+	StopReason string `json:"stop_reason,omitempty"`
+	Autostart  bool   `json:"autostart"`
 	// RenamedFrom is the name before the last rename, while its state dir
 	// is still being moved.
 	RenamedFrom string    `json:"renamed_from,omitempty"`

@@ -35,6 +35,9 @@ type Config struct {
 	// Supervisord is the static supervisord binary injected into containers;
 	// "" means "supervisord" next to the fatbox binary.
 	Supervisord string `yaml:"supervisord"`
+	// VMShim is the static vmshim binary (systemctl, service, reboot, ...
+	// inside containers); "" means "vmshim" next to the supervisord binary.
+	VMShim string `yaml:"vmshim"`
 	// OpsKeys are SSH public keys authorized in every container.
 	OpsKeys []string `yaml:"ops_keys"`
 	// SocketGroup may drive the daemon besides root: the socket is
@@ -122,7 +125,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, ops_keys, socket_group, overcommit, event_retention, cmdb, billing)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

@@ -32,6 +32,7 @@ store: consul://127.0.0.1:8500/fatbox
 node: host-7
 image_cache: /srv/cache
 supervisord: /opt/supervisord
+vmshim: /opt/vmshim
 ops_keys: ["ssh-ed25519 AAAA ops@a", "ssh-ed25519 BBBB ops@b"]
 socket_group: wheel
 overcommit: {cpu: 8, memory: 1.2, disk: 2}
@@ -59,7 +60,7 @@ billing:
 		t.Fatal(err)
 	}
 	want := Config{Socket: "/run/fb/x.sock", StateDir: "/srv/fatbox", Store: "consul://127.0.0.1:8500/fatbox", Node: "host-7",
-		ImageCache: "/srv/cache", Supervisord: "/opt/supervisord", OpsKeys: []string{"ssh-ed25519 AAAA ops@a", "ssh-ed25519 BBBB ops@b"},
+		ImageCache: "/srv/cache", Supervisord: "/opt/supervisord", VMShim: "/opt/vmshim", OpsKeys: []string{"ssh-ed25519 AAAA ops@a", "ssh-ed25519 BBBB ops@b"},
 		SocketGroup: "wheel", Overcommit: limits.Overcommit{CPU: 8, Memory: 1.2, Disk: 2}, EventRetention: "9504h",
 		CMDB: []CMDBTarget{{Name: "assets", DSN: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb", DSNFile: "/etc/fatbox/cmdb.dsn",
 			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}},

@@ -157,8 +157,19 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if st, err := os.Stat(sup); err != nil || st.IsDir() {
 		log.Warn("no supervisord binary: creates will fail until there is one; build it with `make supervisord` or pass --supervisord", "path", sup)
 	}
+	shim := cfg.VMShim
+	if shim == "" {
+		shim = filepath.Join(filepath.Dir(sup), "vmshim")
+	}
+	if abs, err := filepath.Abs(shim); err == nil {
+		shim = abs
+	}
+	if st, err := os.Stat(shim); err != nil || st.IsDir() {
+		log.Warn("no vmshim binary: containers get no systemctl, service or reboot until there is one; build it with `make vmshim` or pass --vmshim", "path", shim)
+		shim = ""
+	}
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
-		StateDir: cfg.StateDir, Supervisor: sup, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
+		StateDir: cfg.StateDir, Supervisor: sup, VMShim: shim, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
 	d.engine.SetFaultHook(hook)
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
@@ -281,6 +292,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		"removed", rep.Removed, "aborted", rep.Aborted, "orphans", rep.Orphans, "kept", rep.Kept)
 	for _, e := range rep.Errors {
 		d.log.Error("reconcile", "error", e)
+	}
+	// From now on a container that ends on its own (reboot, poweroff
+	// inside, a crash) is noticed and handled (engine/power.go).
+	if err := d.engine.Watch(ctx); err != nil {
+		d.log.Error("containers will not be watched: a reboot or shutdown from inside is handled at the daemon's next start", "error", err)
 	}
 	go d.sampleUsage(ctx) // usage.go: after Reconcile, so it samples what runs now
 	d.runBilling(ctx)     // billing.go

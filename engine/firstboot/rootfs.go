@@ -155,3 +155,45 @@ func (r *root) writeFile(p string, data []byte, mode uint32) error {
 	}
 	return nil
 }
+
+// symlink makes p (inside the root) a symlink to target. With replace, a
+// file or link already at p is replaced atomically; without, anything at p
+// (a file a package installed, a link) is left alone. Parent directories
+// are created 0755.
+func (r *root) symlink(p, target string, replace bool) error {
+	p = rel(p)
+	dfd, err := r.mkdirAll(path.Dir(p), 0o755)
+	if err != nil {
+		return r.errf(path.Dir(p), err)
+	}
+	defer unix.Close(dfd)
+	base := path.Base(p)
+	var st unix.Stat_t
+	switch err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case err == nil && !replace:
+		return nil
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		buf := make([]byte, len(target)+1)
+		if n, err := unix.Readlinkat(dfd, base, buf); err == nil && string(buf[:n]) == target {
+			return nil // already right: no write at every boot
+		}
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return r.errf(p, fmt.Errorf("a directory is in the way of the link to %s: remove it", target))
+	case err != nil && !errors.Is(err, unix.ENOENT):
+		return r.errf(p, err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := "." + base + ".fatbox-" + hex.EncodeToString(rnd[:])
+	if err := unix.Symlinkat(target, dfd, tmp); err != nil {
+		return r.errf(p, err)
+	}
+	if r.chown {
+		_ = unix.Fchownat(dfd, tmp, 0, 0, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+		_ = unix.Unlinkat(dfd, tmp, 0)
+		return r.errf(p, err)
+	}
+	return nil
+}

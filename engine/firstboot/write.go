@@ -40,7 +40,49 @@ type Config struct {
 	// KeyPool supplies a pre-generated RSA host key when the container has
 	// none yet; nil means generate it now.
 	KeyPool *KeyPool
+	// VMShim is where the vmshim binary is inside the container (the
+	// engine binds it there), "" for none. With it, every boot links
+	// systemctl, service, reboot, ... to it (ShimLinks), supervisord runs
+	// its init and includes the programs it makes for units.
+	VMShim string
 }
+
+// ShimLink is one command name vmshim answers to inside a container.
+type ShimLink struct {
+	Path string
+	// Replace: the link is put back at every boot whatever is there
+	// (/usr/local is not a package's); otherwise it is made only where
+	// nothing exists, so a real package's file is never replaced.
+	Replace bool
+}
+
+// ShimLinks are the names vmshim answers to. /usr/local/sbin comes first
+// in root's PATH (supervisord's programs, ssh logins, sshd's superuser
+// path), so the shim wins even where a package installed its own
+// systemctl; the /usr paths serve scripts that call them by full path.
+func ShimLinks() []ShimLink {
+	var ls []ShimLink
+	for _, n := range []string{"systemctl", "service", "chkconfig", "update-rc.d", "journalctl",
+		"reboot", "shutdown", "halt", "poweroff", "telinit", "runlevel"} {
+		ls = append(ls, ShimLink{Path: "/usr/local/sbin/" + n, Replace: true})
+	}
+	for _, n := range []string{"systemctl", "journalctl"} {
+		ls = append(ls, ShimLink{Path: "/usr/local/bin/" + n, Replace: true}, ShimLink{Path: "/usr/bin/" + n})
+	}
+	for _, n := range []string{"reboot", "shutdown", "halt", "poweroff", "telinit", "runlevel", "chkconfig"} {
+		ls = append(ls, ShimLink{Path: "/usr/sbin/" + n})
+	}
+	return ls
+}
+
+// ShimInclude is the glob of the supervisord program files vmshim writes
+// for the units it runs (on /run: gone at every boot, made again by its
+// init for the enabled ones).
+const ShimInclude = "/run/vmshim/supervisor/*.conf"
+
+// ShimInitProgram is the supervisord program that runs vmshim's init
+// (enabled units at boot, timers).
+const ShimInitProgram = "fatbox-init"
 
 var (
 	labelRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
@@ -105,7 +147,15 @@ func (cfg Config) render() (*files, error) {
 	if fqdn != cfg.Hostname {
 		names = fqdn + " " + cfg.Hostname
 	}
-	conf := baseimages.RenderSupervisord(baseimages.MergePrograms(baseimages.DefaultPrograms(), cfg.Programs), SupervisorLogDir)
+	progs := cfg.Programs
+	if cfg.VMShim != "" {
+		progs = append(append([]baseimages.Program(nil), progs...),
+			baseimages.Program{Name: ShimInitProgram, Command: cfg.VMShim + " init", Autostart: true, Priority: 1})
+	}
+	conf := baseimages.RenderSupervisord(baseimages.MergePrograms(baseimages.DefaultPrograms(), progs), SupervisorLogDir)
+	if cfg.VMShim != "" {
+		conf += "[include]\nfiles = " + ShimInclude + "\n"
+	}
 	return &files{
 		hostname:       []byte(cfg.Hostname + "\n"),
 		hosts:          []byte(localhost + cfg.IP.String() + "\t" + names + "\n"),
@@ -227,6 +277,13 @@ func Write(rootfs, stateDir string, cfg Config) error {
 	for _, w := range todo {
 		if err := r.writeFile(w.path, w.data, w.mode); err != nil {
 			return err
+		}
+	}
+	if cfg.VMShim != "" {
+		for _, l := range ShimLinks() {
+			if err := r.symlink(l.Path, cfg.VMShim, l.Replace); err != nil {
+				return err
+			}
 		}
 	}
 	return r.ensureDir(SupervisorLogDir, 0o755, false)

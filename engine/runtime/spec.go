@@ -27,6 +27,14 @@ import (
 // Init is where the injected supervisord binary appears inside the container.
 const Init = "/.fatbox/supervisord"
 
+// VMShim is where the injected vmshim binary (systemctl, service, reboot, ...)
+// appears inside the container; PowerDir is the directory it writes power
+// requests (reboot, poweroff) to for the daemon.
+const (
+	VMShim   = "/.fatbox/vmshim"
+	PowerDir = "/.fatbox/power"
+)
+
 // Limits are a container's VM-shaped limits; zero fields mean unlimited.
 type Limits struct {
 	CPUs        float64 // vCPUs as CFS quota
@@ -55,7 +63,11 @@ type SpecConfig struct {
 	Rootfs     string // mounted overlay
 	Netns      string // path of the container's network namespace
 	Supervisor string // host path of the static supervisord binary
-	Limits     Limits
+	// VMShim is the host path of the static vmshim binary; "" injects none.
+	// PowerDir (required with it) is the host directory bound read-write at
+	// PowerDir inside, where the shim leaves its power requests.
+	VMShim, PowerDir string
+	Limits           Limits
 	// ExtraMounts are appended after the default mounts, e.g. engine/lxcfs's
 	// binds over /proc files so free, uptime and top show the container's
 	// limits.
@@ -116,6 +128,14 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
+	}
+	if c.VMShim != "" {
+		if c.PowerDir == "" {
+			return nil, fmt.Errorf("runtime spec of %q: the vmshim needs a power dir", c.Name)
+		}
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: VMShim, Type: "bind", Source: c.VMShim, Options: []string{"rbind", "ro"}},
+			specs.Mount{Destination: PowerDir, Type: "bind", Source: c.PowerDir, Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}})
 	}
 	s.Mounts = append(s.Mounts, c.ExtraMounts...)
 	return s, nil

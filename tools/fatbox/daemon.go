@@ -44,6 +44,9 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 			if cmd.Flags().Changed("supervisord") {
 				cfg.Supervisord = flags.Supervisord
 			}
+			if cmd.Flags().Changed("vmshim") {
+				cfg.VMShim = flags.VMShim
+			}
 			if cmd.Flags().Changed("image-cache") {
 				cfg.ImageCache = flags.ImageCache
 			}
@@ -55,6 +58,7 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 	cmd.Flags().StringVar(&flags.Store, "store", "embedded", "state store URL: embedded, bolt:///path/state.db or consul://host:port/prefix")
 	cmd.Flags().StringVar(&flags.Node, "node", "", "this host's name in the store (default: the hostname)")
 	cmd.Flags().StringVar(&flags.Supervisord, "supervisord", "", "static supervisord binary injected into containers (default: next to fatbox)")
+	cmd.Flags().StringVar(&flags.VMShim, "vmshim", "", "static vmshim binary (systemctl, service, reboot inside containers) injected into containers (default: next to the supervisord binary)")
 	cmd.Flags().StringVar(&flags.ImageCache, "image-cache", "/var/cache/fatbox/images", "where built image tarballs are cached by recipe key")
 	return cmd
 }
