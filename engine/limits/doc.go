@@ -72,6 +72,32 @@
 //     (less is a unit left out: "50" meaning 50M). Disk IOPS: 0 for
 //     unlimited, else up to 100 million.
 //
+// # Ulimits
+//
+// ParseUlimit reads docker's --ulimit: NAME=SOFT:HARD or NAME=VALUE (both),
+// NAME one of nofile, nproc, memlock, core, stack; a value is a number,
+// "unlimited" (or -1), and memlock, core and stack are bytes (plain or with
+// a binary unit, 64M), as docker takes them; `ulimit -l`/`-s` and
+// limits.conf count those in KiB. CheckUlimit: soft at most hard, nofile
+// 64..2^30 and never unlimited (the kernel caps it at fs.nr_open), nproc at
+// least 16, stack at least 128 KiB. DefaultUlimits (nofile 65536, nproc and
+// memlock unlimited, core 0:unlimited, stack 8M:unlimited) let the usual
+// Java and database limits.conf entries work.
+//
+// What a host allows is HostUlimits (ReadHostUlimits, the second I/O
+// function): runc sets a container's limits with the daemon's privileges,
+// so without CAP_SYS_RESOURCE no hard limit can pass the daemon's own, and
+// nofile never passes fs.nr_open. HostUlimits.Check refuses a limit above
+// it naming the limit, the value, the host's figure and the fix (the
+// daemon's LimitNOFILE= or `ulimit -Hn`); HostUlimits.Cap lowers the
+// defaults to it without a word.
+//
+// Hazard: with no user namespace, RLIMIT_NPROC counts a uid's processes
+// on the whole host (every container's uid 1000 together; root is exempt),
+// so a finite nproc for a service user can be reached by other containers'
+// processes of the same uid. The default is unlimited; the pids cgroup
+// (4096 per container) is what caps a container.
+//
 // # Overcommit
 //
 // A node promises more than it has, as VMs' hypervisors do: the sum of its
