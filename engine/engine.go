@@ -443,6 +443,20 @@ func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
 	// The last (syslog) stops with supervisord's own SIGTERM; each ctl stop
 	// costs about a second (supervisord polls its programs once a second).
 	order = order[:len(order)-1]
+	if e.VMShim != "" {
+		// Units vmshim runs (unit-*) are apps: they stop first, then its
+		// init (timers), then the image's programs. Only running ones are
+		// asked, each stop costing its second.
+		first := []string{}
+		if ps, err := e.Programs(cctx, rec.Name); err == nil {
+			for _, p := range ps {
+				if strings.HasPrefix(p.Name, "unit-") && p.State == "RUNNING" {
+					first = append(first, p.Name)
+				}
+			}
+		}
+		order = append(append(first, firstboot.ShimInitProgram), order...)
+	}
 	if len(order) == 0 {
 		return
 	}

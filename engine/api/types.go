@@ -125,6 +125,9 @@ type Event struct {
 	// Cause: "api" (UID set), "autostart", "reconcile" or "inside".
 	Cause    string  `json:"cause"`
 	CauseUID *uint32 `json:"cause_uid,omitempty"`
+	// CauseDetail says more: "reboot" or "poweroff" (inside), "found dead"
+	// or "init exited" (reconcile), the request id (api).
+	CauseDetail string `json:"cause_detail,omitempty"`
 	// Container is the record after the change (for "removed", as it was).
 	Container Container `json:"container"`
 }

@@ -103,6 +103,8 @@ func printEvents(w io.Writer, evs []api.Event, output string, header bool) error
 		cause := e.Cause
 		if e.CauseUID != nil {
 			cause = fmt.Sprintf("%s uid %d", e.Cause, *e.CauseUID)
+		} else if e.CauseDetail != "" {
+			cause += " (" + e.CauseDetail + ")" // e.g. inside (reboot)
 		}
 		var detail []string
 		if e.From != "" {

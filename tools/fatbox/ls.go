@@ -65,7 +65,11 @@ func printContainers(w io.Writer, cs []api.Container, output string) error {
 		if c.PendingDiskMiB > 0 {
 			disk += " (" + limits.FormatSize(c.PendingDiskMiB<<20) + " at start)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status, c.IP, c.MAC, c.Image, c.VCPUs,
+		status := c.Status
+		if c.StopReason != "" {
+			status += " (" + c.StopReason + ")" // why it stopped on its own
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, status, c.IP, c.MAC, c.Image, c.VCPUs,
 			limits.FormatSize(c.MemoryMiB<<20), disk, c.Node, dash(c.App), dash(c.Owner), dash(c.Env))
 	}
 	return tw.Flush()
