@@ -444,9 +444,9 @@ func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
 	// costs about a second (supervisord polls its programs once a second).
 	order = order[:len(order)-1]
 	if e.VMShim != "" {
-		// Units vmshim runs (unit-*) are apps: they stop first, then its
-		// init (timers), then the image's programs. Only running ones are
-		// asked, each stop costing its second.
+		// Units vmshim runs (unit-*) are apps: they stop first, then the
+		// image's programs (its init, the timers, goes with supervisord's
+		// SIGTERM). Only running ones are asked, each stop costing its second.
 		first := []string{}
 		if ps, err := e.Programs(cctx, rec.Name); err == nil {
 			for _, p := range ps {
@@ -455,7 +455,7 @@ func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
 				}
 			}
 		}
-		order = append(append(first, firstboot.ShimInitProgram), order...)
+		order = append(first, order...)
 	}
 	if len(order) == 0 {
 		return
