@@ -123,8 +123,15 @@ type Record struct {
 	// PendingDiskMiB is a disk size asked for while the container ran on a
 	// host that cannot grow a mounted disk: it takes effect at the next
 	// start (DiskMiB is always the size in force).
-	PendingDiskMiB int64  `json:"pending_disk_mib,omitempty"`
-	Status         string `json:"status"`
+	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
+	// Ulimits are the container's resource limits by name (nofile, nproc,
+	// memlock, core, stack), as in force from its last start; nil in
+	// records made before ulimits were recorded (they get the defaults).
+	// PendingUlimits says an update changed them while it ran: they take
+	// effect at the next start.
+	Ulimits        map[string]Ulimit `json:"ulimits,omitempty"`
+	PendingUlimits bool              `json:"pending_ulimits,omitempty"`
+	Status         string            `json:"status"`
 	// StopReason says why a container that stopped on its own is stopped
 	// (StopPoweroff, StopCrashed, StopCrashLoop); "" when it runs or was
 	// stopped through the API.
@@ -141,6 +148,14 @@ type Record struct {
 	RenamedFrom string    `json:"renamed_from,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Ulimit is one resource limit (setrlimit): Soft and Hard, with
+// 18446744073709551615 (RLIM_INFINITY) for unlimited. engine/limits
+// parses and checks them.
+type Ulimit struct {
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
 }
 
 func key(name string) string { return "inventory/containers/" + name }
