@@ -44,6 +44,11 @@ func TestSpecLimits(t *testing.T) {
 	if s.Process.Rlimits[0].Hard > 20000 {
 		t.Fatal("RLIMIT_NOFILE above the host's hard limit")
 	}
+	rl := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 4096}, {Type: "RLIMIT_CORE", Soft: 0, Hard: 1 << 20}}
+	s2, err := Spec(SpecConfig{Name: "web-01", Rootfs: "/r", Netns: "/n", Supervisor: "/s", Rlimits: rl})
+	if err != nil || len(s2.Process.Rlimits) != 2 || s2.Process.Rlimits[0] != rl[0] || s2.Process.Rlimits[1] != rl[1] {
+		t.Fatalf("Rlimits given: %+v %v", s2.Process.Rlimits, err)
+	}
 	if last := s.Mounts[len(s.Mounts)-1]; last.Destination != "/proc/meminfo" || last.Source != "/var/lib/lxcfs/proc/meminfo" {
 		t.Fatalf("extra mount not last: %+v", last)
 	}

@@ -4,8 +4,9 @@
 // Hazards:
 //   - runc is given /dev/null for the container's stdio, never a pipe: a
 //     pipe someone waits on hangs until the container exits.
-//   - RLIMIT_NOFILE stays within the host's hard limit (20000 on the test
-//     machines), or runc refuses to start.
+//   - Rlimits stay within the daemon's own hard limits (RLIMIT_NOFILE 20000
+//     on the test machines) unless it holds CAP_SYS_RESOURCE, or runc
+//     refuses to start: engine/limits.HostUlimits checks them first.
 //   - Containers run detached under runc's state dir (Root); they keep running
 //     when fatbox exits. The daemon finds them again with List.
 //   - Capabilities are Docker's default 14, without NoNewPrivileges, because
@@ -72,6 +73,10 @@ type SpecConfig struct {
 	// binds over /proc files so free, uptime and top show the container's
 	// limits.
 	ExtraMounts []specs.Mount
+	// Rlimits are the container's resource limits (engine/limits checks
+	// them against what the daemon may give); nil means RLIMIT_NOFILE
+	// 16384 alone, the rest inherited from the daemon.
+	Rlimits []specs.POSIXRlimit
 }
 
 // Capabilities are the ones granted (Docker's default set).
@@ -102,7 +107,7 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},
-			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 16384, Soft: 16384}},
+			Rlimits:         rlimits(c.Rlimits),
 			NoNewPrivileges: false,
 		},
 		Mounts: []specs.Mount{
@@ -139,6 +144,14 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 	}
 	s.Mounts = append(s.Mounts, c.ExtraMounts...)
 	return s, nil
+}
+
+// rlimits is rs, or the default RLIMIT_NOFILE 16384 when rs is nil.
+func rlimits(rs []specs.POSIXRlimit) []specs.POSIXRlimit {
+	if rs == nil {
+		return []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 16384, Soft: 16384}}
+	}
+	return append([]specs.POSIXRlimit(nil), rs...)
 }
 
 func resources(l Limits) (*specs.LinuxResources, error) {
