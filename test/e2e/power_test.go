@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/engine/daemon"
+)
+
+// hostKey is the container's ed25519 host key as the real ssh-keyscan sees it.
+func hostKey(t *testing.T, ip string) string {
+	t.Helper()
+	var out []byte
+	waitFor(t, time.Minute, "ssh-keyscan "+ip, func() bool {
+		var err error
+		out, err = exec.Command("ssh-keyscan", "-T", "2", "-t", "ed25519", ip).Output()
+		return err == nil && len(strings.Fields(string(out))) == 3
+	})
+	f := strings.Fields(string(out))
+	return f[1] + " " + f[2]
+}
+
+// sshFireAndForget runs cmd over ssh and ignores how the session ends: a
+// reboot or shutdown cuts it.
+func (e *vmEnv) sshFireAndForget(ip, cmd string) {
+	c := exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=1",
+		"-o", "ServerAliveCountMax=3", "root@"+ip, cmd)
+	_ = c.Run()
+}
+
+// eventsOf is the container's event log, oldest first.
+func (e *vmEnv) eventsOf(name string) []api.Event {
+	e.t.Helper()
+	var evs []api.Event
+	sc := bufio.NewScanner(strings.NewReader(e.ok("events", name, "-o", "json").stdout))
+	for sc.Scan() {
+		var ev api.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			e.t.Fatalf("events of %s: %v: %q", name, err, sc.Text())
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// lastEvents is "kind cause(detail)" of the last n events.
+func lastEvents(evs []api.Event, n int) string {
+	var s []string
+	for _, ev := range evs[max(0, len(evs)-n):] {
+		c := ev.Cause
+		if ev.CauseDetail != "" && ev.Cause != "api" {
+			c += "(" + ev.CauseDetail + ")"
+		}
+		s = append(s, ev.Kind+" "+c)
+	}
+	return strings.Join(s, ", ")
+}
+
+// TestRebootAndShutdownFromInside: `reboot` inside keeps IP, MAC, host key
+// and files; `shutdown -h now` leaves the container stopped, with why, also
+// across daemon restarts and when the daemon was down at the time; an init
+// that dies on its own right after boot is a crash loop, left stopped.
+func TestRebootAndShutdownFromInside(t *testing.T) {
+	t.Parallel()
+	e := newVMEnv(t, "198.19.90.0/24")
+	c := e.create("pw-01", "--memory", "256M", "--disk", "1G")
+	e.ssh(c.IP, "echo kept > /root/note")
+	key := hostKey(t, c.IP)
+
+	// reboot: a new init, same identity, files kept; two events from inside.
+	e.sshFireAndForget(c.IP, "reboot")
+	waitFor(t, time.Minute, "pw-01 running again after reboot", func() bool {
+		in := e.inspect("pw-01")
+		return in.State == "running" && in.PID != 0 && in.PID != c.PID
+	})
+	in := e.inspect("pw-01")
+	if in.IP != c.IP || in.MAC != c.MAC || in.Status != "running" || in.StopReason != "" {
+		t.Fatalf("after reboot: %+v (was IP %s MAC %s)", in, c.IP, c.MAC)
+	}
+	if got := strings.TrimSpace(e.ssh(c.IP, "cat /root/note")); got != "kept" {
+		t.Fatalf("file after reboot: %q", got)
+	}
+	if got := hostKey(t, c.IP); got != key {
+		t.Fatalf("host key changed by reboot: %q, was %q", got, key)
+	}
+	if got := lastEvents(e.eventsOf("pw-01"), 2); got != "stopped inside(reboot), started inside(reboot)" {
+		t.Fatalf("events after reboot: %s", got)
+	}
+
+	// shutdown -h now: stopped, says why, and stays stopped across a
+	// daemon restart (autostart is for crashes and host restarts).
+	e.sshFireAndForget(c.IP, "shutdown -h now")
+	waitFor(t, time.Minute, "pw-01 stopped after shutdown", func() bool { return e.inspect("pw-01").Status == "stopped" })
+	if in := e.inspect("pw-01"); in.StopReason != "poweroff from inside" || in.State == "running" {
+		t.Fatalf("after shutdown: %+v", in)
+	}
+	if got := lastEvents(e.eventsOf("pw-01"), 1); got != "stopped inside(poweroff)" {
+		t.Fatalf("events after shutdown: %s", got)
+	}
+	if ls := e.ok("ls").stdout; !strings.Contains(ls, "stopped (poweroff from inside)") {
+		t.Fatalf("ls does not say why pw-01 stopped:\n%s", ls)
+	}
+	e.d.kill9(t)
+	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	if in := e.inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
+		t.Fatalf("after a daemon restart, a container shut down from inside: %+v", in)
+	}
+
+	// A poweroff while the daemon is down is found by its next start.
+	e.ok("start", "pw-01")
+	if in := e.inspect("pw-01"); in.StopReason != "" || in.State != "running" {
+		t.Fatalf("after start: %+v", in)
+	}
+	e.ssh(c.IP, "true")
+	e.d.kill9(t)
+	e.sshFireAndForget(c.IP, "poweroff")
+	root := daemon.RuncRoot(e.state)
+	waitFor(t, 30*time.Second, "runc says pw-01 stopped", func() bool {
+		out, err := exec.Command("runc", "--root", root, "state", "pw-01").Output()
+		var st struct{ Status string }
+		return err == nil && json.Unmarshal(out, &st) == nil && st.Status == "stopped"
+	})
+	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	if in := e.inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
+		t.Fatalf("a poweroff while the daemon was down: %+v", in)
+	}
+
+	// An init killed from outside right after its boot: a crash loop, left
+	// stopped (booting it again would only crash again).
+	e.ok("start", "pw-01")
+	pid := e.inspect("pw-01").PID
+	if out, err := exec.Command("kill", "-9", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		t.Fatalf("kill -9 %d: %v %s", pid, err, out)
+	}
+	waitFor(t, 30*time.Second, "pw-01 recorded stopped after its init died", func() bool { return e.inspect("pw-01").Status == "stopped" })
+	if in := e.inspect("pw-01"); in.StopReason != "crash loop" || in.State == "running" {
+		t.Fatalf("after its init was killed: %+v", in)
+	}
+	if got := lastEvents(e.eventsOf("pw-01"), 1); got != "stopped reconcile(init exited)" {
+		t.Fatalf("events after the crash: %s", got)
+	}
+}
