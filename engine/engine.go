@@ -150,6 +150,9 @@ type CreateRequest struct {
 	// inventory.CheckField and CheckLabels).
 	Owner, App, Env string
 	Labels          map[string]string
+	// Ulimits are the resource limits asked for (engine/limits checks
+	// them); the others get the defaults as this host allows them.
+	Ulimits map[string]inventory.Ulimit
 }
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
@@ -234,7 +237,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
-		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels}
+		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -356,8 +359,15 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		}
 		extra = lxcfs.Mounts(e.LXCFS.Dir)
 	}
+	if extra, err = e.cpuViewMounts(*rec, extra); err != nil { // cpuinfo and cpu/online say the vCPUs (cpuview.go)
+		return err
+	}
+	rlimits, err := specRlimits(rec) // the ulimits (ulimit.go)
+	if err != nil {
+		return err
+	}
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
-		VMShim: e.VMShim, PowerDir: powerDir, Limits: lim, ExtraMounts: extra})
+		VMShim: e.VMShim, PowerDir: powerDir, Limits: lim, ExtraMounts: extra, Rlimits: rlimits})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ type UpdateRequest struct {
 	// SetLabels are added or replaced; RemoveLabels are dropped.
 	SetLabels    map[string]string
 	RemoveLabels []string
+	// Ulimits are set or replaced by name; the others stay. They take
+	// effect at the next start (ulimit.go says why).
+	Ulimits map[string]inventory.Ulimit
 }
 
 // Update changes a container in place. CPU, memory and swap take effect at
@@ -70,9 +73,21 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 		if err := e.Runtime.Update(ctx, name, limitsOf(next)); err != nil {
 			return rec, nil, err
 		}
+		if len(viewCPUs(next)) != len(viewCPUs(rec)) {
+			// nproc follows the new cpuset; cpuinfo and cpu/online follow here.
+			if err := e.writeCPUView(next); err != nil {
+				return rec, nil, errors.Join(err, e.Runtime.Update(context.Background(), name, limitsOf(rec)))
+			}
+		}
 	} else if limitsChanged {
 		next.Cpuset = "" // picked again at start for the new vCPUs
 		notes = append(notes, "CPU and memory take effect when it starts")
+	}
+	if running && !maps.Equal(next.Ulimits, rec.Ulimits) {
+		next.PendingUlimits = true
+	}
+	if next.PendingUlimits && running {
+		notes = append(notes, fmt.Sprintf("ulimits take effect at the next start: `fatbox restart %s`", name))
 	}
 	if u.DiskBytes != nil && next.DiskMiB == rec.DiskMiB {
 		next.PendingDiskMiB = 0 // the size in force was asked for again: a pending grow is cancelled
@@ -154,6 +169,23 @@ func (e *Engine) checkUpdate(rec inventory.Record, u UpdateRequest) (inventory.R
 	}
 	if err := inventory.CheckLabels(next.Labels); err != nil {
 		return rec, err
+	}
+	if len(u.Ulimits) > 0 {
+		host, err := limits.ReadHostUlimits()
+		if err != nil {
+			return rec, err
+		}
+		if err := checkUlimits("ulimits", u.Ulimits, host); err != nil {
+			return rec, err
+		}
+		if rec.Ulimits == nil { // a record from before ulimits: its limits are the defaults
+			if next.Ulimits, err = createUlimits(nil); err != nil {
+				return rec, err
+			}
+		} else {
+			next.Ulimits = maps.Clone(rec.Ulimits)
+		}
+		maps.Copy(next.Ulimits, u.Ulimits)
 	}
 	return next, nil
 }

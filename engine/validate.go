@@ -73,6 +73,10 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 			return invalidf("ssh_keys: a key of %d bytes is not a public key: give the .pub file", len(k))
 		}
 	}
+	// The ulimits asked for over the defaults (as this host allows them).
+	if req.Ulimits, err = createUlimits(req.Ulimits); err != nil {
+		return err
+	}
 	return nil
 }
 
