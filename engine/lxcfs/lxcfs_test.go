@@ -269,13 +269,19 @@ func mountCount(t *testing.T, mountinfo, target string) int {
 
 // holder starts a process in its own private mount namespace that binds
 // lxcfs's meminfo and uptime over /proc/meminfo and /proc/uptime (as a
-// container has them) and hides /sys/devices/system/cpu under a tmpfs (a
+// container has them) and a file of its own over /proc/swaps and hides /sys/devices/system/cpu under a tmpfs (a
 // target that does not exist there). With chroot it then chroots into a
 // bind of / (as a container's root differs from its namespace's root mount)
 // and the binds are made there. It returns its pid.
 func holder(t *testing.T, m *Manager, chroot bool) int {
 	t.Helper()
 	root, run := "", "exec sleep 1000"
+	// Something other than lxcfs over one of its targets (as the engine's
+	// CPU view is over /proc/cpuinfo): Remount must leave it alone.
+	ours := filepath.Join(t.TempDir(), "ours")
+	if err := os.WriteFile(ours, []byte("ours\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if chroot {
 		root = filepath.Join(t.TempDir(), "root")
 		if err := os.Mkdir(root, 0o755); err != nil {
@@ -289,7 +295,8 @@ R='%[2]s'
 mount -t tmpfs none "$R/sys/devices/system/cpu"
 mount --bind '%[1]s/proc/meminfo' "$R/proc/meminfo"
 mount --bind '%[1]s/proc/uptime' "$R/proc/uptime"
-%[3]s`, m.Dir, root, run)
+mount --bind '%[4]s' "$R/proc/swaps"
+%[3]s`, m.Dir, root, run, ours)
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -336,6 +343,13 @@ func assertFresh(t *testing.T, pid int) {
 	}
 	if out, _ := readInNS(pid, "/proc/meminfo"); !strings.HasPrefix(out, "MemTotal:") {
 		t.Errorf("/proc/meminfo in the namespace:\n%s", out)
+	}
+	// A target covered by something other than lxcfs stays as it is.
+	if out, err := readInNS(pid, "/proc/swaps"); err != nil || out != "ours\n" {
+		t.Errorf("/proc/swaps (bound to a file not lxcfs's) after the remount: %q %v, want it kept", out, err)
+	}
+	if n := mountCount(t, mi, "/proc/swaps"); n != 1 {
+		t.Errorf("%d mounts on /proc/swaps in the namespace, want 1 (ours)", n)
 	}
 	// A target missing in the namespace is skipped, not created.
 	if out, err := readInNS(pid, "/sys/devices/system/cpu/online"); err == nil {

@@ -16,7 +16,9 @@ import (
 // Dir (after Ensure restarted it). Every target of Mounts(Dir) that exists in
 // the container gets one fresh read-only bind; the stale (or live) lxcfs
 // mounts stacked on it are detached first. Targets missing in the container
-// are skipped. It is idempotent.
+// are skipped, and so are targets covered by something other than lxcfs
+// (not FUSE, proc or sysfs: the engine's CPU view binds its own cpuinfo
+// and cpu/online). It is idempotent.
 func (m *Manager) Remount(pid int) error {
 	dir, err := m.dir()
 	if err != nil {
@@ -150,6 +152,11 @@ func replace(tree int, target string) error {
 	for i := 0; ; i++ {
 		var fs unix.Statfs_t
 		err := unix.Statfs(target, &fs)
+		if i == 0 && err == nil && fs.Type != fuseMagic && fs.Type != unix.PROC_SUPER_MAGIC && fs.Type != unix.SYSFS_MAGIC {
+			// Something other than lxcfs covers it (the engine's own CPU
+			// view over /proc/cpuinfo and cpu/online): leave it alone.
+			return nil
+		}
 		if err == nil && fs.Type != fuseMagic {
 			break // down to the file lxcfs covers
 		}
