@@ -43,6 +43,11 @@ type Container struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	// PendingDiskMiB is a disk size that takes effect at the next start.
 	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
+	// Ulimits are the resource limits by name (nofile, nproc, memlock,
+	// core, stack); PendingUlimits says they changed while it ran and take
+	// effect at the next start.
+	Ulimits        map[string]Ulimit `json:"ulimits,omitempty"`
+	PendingUlimits bool              `json:"pending_ulimits,omitempty"`
 	// Status is the record's: creating, running, stopping, stopped, removing.
 	Status string `json:"status"`
 	// StopReason says why a container that stopped on its own is stopped:
@@ -91,6 +96,15 @@ type CreateRequest struct {
 	App       string            `json:"app,omitempty"`
 	Env       string            `json:"env,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// Ulimits asked for; the others get the defaults as the host allows them.
+	Ulimits map[string]Ulimit `json:"ulimits,omitempty"`
+}
+
+// Ulimit is one resource limit: soft and hard, 18446744073709551615
+// (RLIM_INFINITY) for unlimited. memlock, core and stack are bytes.
+type Ulimit struct {
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
 }
 
 // UpdateRequest is PATCH /v1/containers/{name}: nil fields stay as they are.
@@ -105,6 +119,8 @@ type UpdateRequest struct {
 	// SetLabels are added or replaced, RemoveLabels dropped.
 	SetLabels    map[string]string `json:"set_labels,omitempty"`
 	RemoveLabels []string          `json:"remove_labels,omitempty"`
+	// Ulimits are set or replaced by name; they take effect at the next start.
+	Ulimits map[string]Ulimit `json:"ulimits,omitempty"`
 }
 
 // Updated is the answer to an update: the record now, and notes on what

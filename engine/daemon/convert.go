@@ -17,7 +17,7 @@ func toContainer(r inventory.Record) api.Container {
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
 		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits}
 }
 
 func toContainers(rs []inventory.Record) []api.Container {
@@ -37,7 +37,29 @@ func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
 	return engine.CreateRequest{Name: r.Name, Image: r.Image, Pool: r.Pool, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes,
 		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels}
+		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits)}
+}
+
+func toUlimits(us map[string]inventory.Ulimit) map[string]api.Ulimit {
+	if us == nil {
+		return nil
+	}
+	out := make(map[string]api.Ulimit, len(us))
+	for n, u := range us {
+		out[n] = api.Ulimit{Soft: u.Soft, Hard: u.Hard}
+	}
+	return out
+}
+
+func fromUlimits(us map[string]api.Ulimit) map[string]inventory.Ulimit {
+	if us == nil {
+		return nil
+	}
+	out := make(map[string]inventory.Ulimit, len(us))
+	for n, u := range us {
+		out[n] = inventory.Ulimit{Soft: u.Soft, Hard: u.Hard}
+	}
+	return out
 }
 
 func toPool(p ipam.Pool) api.Pool {
