@@ -25,6 +25,7 @@ type createFlags struct {
 	autostart                   bool
 	owner, app, env             string
 	labels                      []string
+	ulimits                     []string
 	output                      string
 }
 
@@ -57,6 +58,8 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.app, "app", "", "application")
 	fl.StringVar(&f.env, "env", "", "environment, e.g. prod")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "label KEY=VALUE; repeatable")
+	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD or NAME=VALUE, e.g. nofile=65536:65536; NAME nofile, nproc, memlock, core or stack; "+
+		"\"unlimited\"; memlock, core and stack in bytes (64M); repeatable (default nofile=65536, nproc and memlock unlimited, as far as the host allows)")
 	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -119,6 +122,9 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 		if c != nil {
 			return req, c
 		}
+	}
+	if req.Ulimits, err = parseUlimits(f.ulimits); err != nil {
+		return req, err
 	}
 	for _, file := range f.keyFiles {
 		b, err := os.ReadFile(file)

@@ -48,6 +48,13 @@ func runInspect(ctx context.Context, w io.Writer, c *api.Client, name, output st
 	row("cpus", fmt.Sprintf("%g (vCPUs %d, cpuset %s)", in.CPUs, in.VCPUs, in.Cpuset))
 	row("memory", limits.FormatSize(in.MemoryMiB<<20))
 	row("disk", fmt.Sprintf("%s (%s used)", limits.FormatSize(in.DiskMiB<<20), limits.FormatSize(in.DiskUsedBytes)))
+	if len(in.Ulimits) > 0 {
+		us := ulimitsText(in.Ulimits)
+		if in.PendingUlimits {
+			us += " (at the next start)"
+		}
+		row("ulimits", us)
+	}
 	row("autostart", in.Autostart)
 	row("created", in.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	row("updated", in.UpdatedAt.Format("2006-01-02 15:04:05 MST"))

@@ -17,17 +17,18 @@ type updateFlags struct {
 	memory, swap, disk string
 	owner, app, env    string
 	labels             []string
+	ulimits            []string
 	output             string
 }
 
 func newUpdateCmd(g *globals) *cobra.Command {
 	var f updateFlags
 	cmd := &cobra.Command{
-		Use:   "update NAME [--cpus N] [--memory 4G] [--disk 20G] [--owner O] [--app A] [--env E] [-l KEY=VALUE | -l KEY-]",
+		Use:   "update NAME [--cpus N] [--memory 4G] [--disk 20G] [--ulimit nofile=65536] [--owner O] [--app A] [--env E] [-l KEY=VALUE | -l KEY-]",
 		Short: "change a container's sizes (live when running) and its owner, app, env and labels",
 		Long: "Change a container in place. CPU and memory take effect at once in a running container; a disk grows at once " +
 			"(or at the next start where the host cannot grow a mounted disk) and shrinks only when stopped, never below its files. " +
-			"-l KEY=VALUE sets a label, -l KEY- removes it.",
+			"--ulimit takes effect at the next start (`fatbox restart NAME`). -l KEY=VALUE sets a label, -l KEY- removes it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUpdate(ctxOf(cmd), cmd.OutOrStdout(), g.client(), args[0], f, cmd.Flags().Changed)
@@ -42,6 +43,7 @@ func newUpdateCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.app, "app", "", "application (\"\" clears it)")
 	fl.StringVar(&f.env, "env", "", "environment, e.g. prod (\"\" clears it)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "KEY=VALUE sets a label, KEY- removes it; repeatable")
+	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD, e.g. nofile=65536:65536; repeatable; takes effect at the next start")
 	addOutputFlag(cmd, &f.output)
 	return cmd
 }
@@ -95,9 +97,13 @@ func updateRequest(f updateFlags, changed func(string) bool) (api.UpdateRequest,
 		}
 		req.SetLabels[k] = v
 	}
+	var err error
+	if req.Ulimits, err = parseUlimits(f.ulimits); err != nil {
+		return req, err
+	}
 	if req.CPUs == nil && req.MemoryBytes == nil && req.SwapBytes == nil && req.DiskBytes == nil && req.Owner == nil &&
-		req.App == nil && req.Env == nil && len(req.SetLabels) == 0 && len(req.RemoveLabels) == 0 {
-		return req, fmt.Errorf("nothing to update: give --cpus, --memory, --swap, --disk, --owner, --app, --env or -l")
+		req.App == nil && req.Env == nil && len(req.SetLabels) == 0 && len(req.RemoveLabels) == 0 && len(req.Ulimits) == 0 {
+		return req, fmt.Errorf("nothing to update: give --cpus, --memory, --swap, --disk, --owner, --app, --env, -l or --ulimit")
 	}
 	return req, nil
 }
