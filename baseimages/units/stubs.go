@@ -8,20 +8,6 @@ import (
 // Check evaluates the condition against the file system under root.
 func (c Condition) Check(root string) (bool, error) { return true, nil }
 
-// Expand applies $VAR / ${VAR} expansion as systemd does.
-func (c Command) Expand(env map[string]string) []string { return c.Argv }
-
-// LSB is the LSB header of an init script.
-type LSB struct {
-	Provides                      []string
-	RequiredStart, RequiredStop   []string
-	DefaultStart, DefaultStop     []int
-	ShortDescription, Description string
-}
-
-// ParseLSB reads the "### BEGIN INIT INFO" block of an init script.
-func ParseLSB(r io.Reader) LSB { return LSB{} }
-
 // Calendar is a systemd.time(7) calendar event.
 type Calendar struct{ spec string }
 

@@ -31,7 +31,9 @@ type Unit struct {
 
 	// Notes has one line per directive accepted but not enforced.
 	Notes []string
-	SysV  bool // synthesized from /etc/init.d/<name>
+	// RefuseManualStart/Stop: systemctl start/stop must refuse the unit.
+	RefuseManualStart, RefuseManualStop bool
+	SysV                                bool // synthesized from /etc/init.d/<name>
 	// Masked: the unit file is a symlink to /dev/null (or empty). Load
 	// returns ErrMasked with a *Unit carrying only Name, Path and Masked.
 	Masked bool
@@ -55,6 +57,7 @@ type Service struct {
 	ExecCondition                          []Command
 
 	PIDFile         string
+	NotifyAccess    string // "" (none given: main for notify), "none", "main", "exec", "all"
 	RemainAfterExit bool
 	GuessMainPID    bool // default true
 
@@ -85,6 +88,9 @@ type Service struct {
 	SuccessSignals           []syscall.Signal
 	RestartPreventExitStatus []int
 	RestartForceExitStatus   []int
+	RestartPreventSignals    []syscall.Signal // signal names in RestartPreventExitStatus=
+	RestartForceSignals      []syscall.Signal // signal names in RestartForceExitStatus=
+	IgnoreSIGPIPE            bool             // default true: start the process with SIGPIPE ignored
 
 	// Limits keys are limits.conf item names: "nofile", "nproc", "memlock",
 	// "core", "stack", "as", "cpu", "fsize", "data", "rss", "msgqueue",
