@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fatbox/fatbox/baseimages/units"
+)
+
+func (s *shim) confPath(program string) string {
+	return filepath.Join(s.path(confDir), program+".conf")
+}
+
+// programLog is the log a program's output goes to (journalctl reads it).
+func (s *shim) programLog(program string) string {
+	return filepath.Join(s.path(logDir), program+".log")
+}
+
+// renderProgramConf is the supervisord program of a unit. Its command never
+// changes (supervisord v0.7.3 would not pick up a change on reload);
+// autostart=false so a reload never starts it; autorestart=unexpected with
+// exitcodes=0 restarts run-unit only if run-unit itself dies (it applies
+// Restart= itself and always exits 0).
+func (s *shim) renderProgramConf(unit string, u *units.Unit) string {
+	prog := programOf(unit)
+	stopWait := 95
+	if u != nil {
+		if t := u.Service.TimeoutStopSec; t > 0 {
+			stopWait = int(t.Seconds()) + 5
+		} else {
+			stopWait = 24 * 3600
+		}
+		// ExecStop and the kill each get TimeoutStopSec in systemd; run-unit
+		// bounds the whole stop by it, so +5 s is its margin.
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "; written by vmshim for %s; removed only with the container's /run\n", unit)
+	fmt.Fprintf(&b, "[program:%s]\n", prog)
+	fmt.Fprintf(&b, "command=%s run-unit %s\n", s.self, unit)
+	b.WriteString("autostart=false\nautorestart=unexpected\nexitcodes=0\nstartsecs=0\nstartretries=3\n")
+	fmt.Fprintf(&b, "stopsignal=TERM\nstopwaitsecs=%d\n", stopWait)
+	fmt.Fprintf(&b, "redirect_stderr=true\nstdout_logfile=%s\nstdout_logfile_maxbytes=10MB\nstdout_logfile_backups=3\n", s.programLog(prog))
+	return b.String()
+}
+
+// ensureProgram writes the unit's program conf if it is missing and
+// reloads supervisord (re-stopping what the reload started). It returns
+// whether supervisord knows the program afterwards.
+func (s *shim) ensureProgram(unit string, u *units.Unit) error {
+	prog := programOf(unit)
+	unlock, err := s.lockRun()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c := s.ctl()
+	_, known, err := c.info(prog)
+	if err != nil {
+		return err
+	}
+	if known {
+		return nil
+	}
+	if err := s.writeProgramConf(unit, u); err != nil {
+		return err
+	}
+	if err := c.reloadKeepingStopped(); err != nil {
+		return err
+	}
+	if _, known, err = c.info(prog); err != nil {
+		return err
+	} else if !known {
+		return fmt.Errorf("supervisord did not load %s after a reload: check that its config includes %s/*.conf (fatbox firstboot writes it at boot; restart the container)", s.confPath(prog), confDir)
+	}
+	return nil
+}
+
+// writeProgramConf writes the conf if it is missing (no reload).
+func (s *shim) writeProgramConf(unit string, u *units.Unit) error {
+	p := s.confPath(programOf(unit))
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", confDir, err)
+	}
+	if err := os.MkdirAll(s.path(logDir), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", logDir, err)
+	}
+	return writeFileAtomic(p, []byte(s.renderProgramConf(unit, u)), 0o644)
+}

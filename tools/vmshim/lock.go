@@ -1,0 +1,27 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// lockRun takes /run/vmshim/lock: writing program confs and reloading
+// supervisord is one step at a time across concurrent systemctl calls.
+func (s *shim) lockRun() (func(), error) {
+	if err := os.MkdirAll(s.path(runDir), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", runDir, err)
+	}
+	f, err := os.OpenFile(s.path(lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", lockFile, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", lockFile, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ctlClient speaks supervisord's XML-RPC over its unix socket (what
+// `supervisord ctl` does, without its colours and its always-0 exit code).
+type ctlClient struct {
+	sock string
+}
+
+// procInfo is one program in supervisord's getAllProcessInfo.
+type procInfo struct {
+	Name       string
+	Statename  string // Running, Starting, Stopped, Stopping, Exited, Fatal, Backoff, Unknown
+	Pid        int
+	Exitstatus int
+	Start      int64
+	Stop       int64
+	Logfile    string
+}
+
+func (p procInfo) running() bool {
+	switch strings.ToLower(p.Statename) {
+	case "running", "starting", "stopping", "backoff":
+		return true
+	}
+	return false
+}
+
+type xvalue struct {
+	String  *string  `xml:"string"`
+	Int     *string  `xml:"int"`
+	I4      *string  `xml:"i4"`
+	Boolean *string  `xml:"boolean"`
+	Struct  *xstruct `xml:"struct"`
+	Array   *xarray  `xml:"array"`
+	Text    string   `xml:",chardata"`
+}
+
+type xstruct struct {
+	Members []struct {
+		Name  string `xml:"name"`
+		Value xvalue `xml:"value"`
+	} `xml:"member"`
+}
+
+type xarray struct {
+	Values []xvalue `xml:"data>value"`
+}
+
+type xresponse struct {
+	Params []xvalue `xml:"params>param>value"`
+	Fault  *xvalue  `xml:"fault>value"`
+}
+
+func (v xvalue) str() string {
+	switch {
+	case v.String != nil:
+		return *v.String
+	case v.Int != nil:
+		return *v.Int
+	case v.I4 != nil:
+		return *v.I4
+	case v.Boolean != nil:
+		return *v.Boolean
+	}
+	return strings.TrimSpace(v.Text)
+}
+
+func (v xvalue) num() int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(v.str()), 10, 64)
+	return n
+}
+
+func (v xvalue) member(name string) xvalue {
+	if v.Struct != nil {
+		for _, m := range v.Struct.Members {
+			if m.Name == name {
+				return m.Value
+			}
+		}
+	}
+	return xvalue{}
+}
+
+func encodeParam(b *bytes.Buffer, p any) {
+	b.WriteString("<param><value>")
+	switch v := p.(type) {
+	case string:
+		b.WriteString("<string>")
+		_ = xml.EscapeText(b, []byte(v))
+		b.WriteString("</string>")
+	case bool:
+		if v {
+			b.WriteString("<boolean>1</boolean>")
+		} else {
+			b.WriteString("<boolean>0</boolean>")
+		}
+	case int:
+		fmt.Fprintf(b, "<int>%d</int>", v)
+	}
+	b.WriteString("</value></param>")
+}
+
+// errNoSupervisord says the control socket did not answer.
+var errNoSupervisord = errors.New("supervisord is not answering")
+
+// call runs one XML-RPC method. The socket is retried for a few seconds:
+// supervisord re-creates it on every reload.
+func (c *ctlClient) call(method string, params ...any) ([]xvalue, error) {
+	var body bytes.Buffer
+	body.WriteString(`<?xml version="1.0"?><methodCall><methodName>` + method + `</methodName><params>`)
+	for _, p := range params {
+		encodeParam(&body, p)
+	}
+	body.WriteString("</params></methodCall>")
+
+	var conn net.Conn
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err = net.DialTimeout("unix", c.sock, 2*time.Second)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w on %q (%v): is this a fat container with supervisord as PID 1?", errNoSupervisord, c.sock, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(120 * time.Second))
+	req, err := http.NewRequest("POST", "http://supervisord/RPC2", bytes.NewReader(body.Bytes()))
+	if err != nil {
+		return nil, fmt.Errorf("supervisord %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	if err := req.Write(conn); err != nil {
+		return nil, fmt.Errorf("supervisord %s: %w", method, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return nil, fmt.Errorf("supervisord %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("supervisord %s: HTTP %s", method, resp.Status)
+	}
+	var r xresponse
+	if err := xml.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, fmt.Errorf("supervisord %s: reply: %w", method, err)
+	}
+	if r.Fault != nil {
+		return nil, fmt.Errorf("supervisord %s: %s", method, r.Fault.member("faultString").str())
+	}
+	return r.Params, nil
+}
+
+// all lists every program.
+func (c *ctlClient) all() ([]procInfo, error) {
+	ps, err := c.call("supervisor.getAllProcessInfo")
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 || ps[0].Array == nil {
+		return nil, nil
+	}
+	var out []procInfo
+	for _, v := range ps[0].Array.Values {
+		out = append(out, procInfo{
+			Name:       v.member("name").str(),
+			Statename:  v.member("statename").str(),
+			Pid:        int(v.member("pid").num()),
+			Exitstatus: int(v.member("exitstatus").num()),
+			Start:      v.member("start").num(),
+			Stop:       v.member("stop").num(),
+			Logfile:    v.member("stdout_logfile").str(),
+		})
+	}
+	return out, nil
+}
+
+// info returns one program; ok is false when supervisord has no such program.
+func (c *ctlClient) info(name string) (procInfo, bool, error) {
+	all, err := c.all()
+	if err != nil {
+		return procInfo{}, false, err
+	}
+	for _, p := range all {
+		if p.Name == name {
+			return p, true, nil
+		}
+	}
+	return procInfo{}, false, nil
+}
+
+func (c *ctlClient) start(name string, wait bool) error {
+	_, err := c.call("supervisor.startProcess", name, wait)
+	return err
+}
+
+func (c *ctlClient) stop(name string, wait bool) error {
+	_, err := c.call("supervisor.stopProcess", name, wait)
+	return err
+}
+
+func (c *ctlClient) signal(name, sig string) error {
+	_, err := c.call("supervisor.signalProcess", name, sig)
+	return err
+}
+
+// reload makes supervisord read its configuration again. v0.7.3 then starts
+// every autostart=true program that is stopped: callers re-stop them
+// (reloadKeepingStopped).
+func (c *ctlClient) reload() error {
+	_, err := c.call("supervisor.reloadConfig")
+	return err
+}
+
+// reloadKeepingStopped reloads and stops again every program that was not
+// running before the reload. Stopping a program that is down only marks it
+// stopped-by-user, which also cancels an autostart the reload queued but has
+// not run yet, so it is done whatever state the program shows after.
+func (c *ctlClient) reloadKeepingStopped() error {
+	before, err := c.all()
+	if err != nil {
+		return err
+	}
+	if err := c.reload(); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range before {
+		if !p.running() {
+			if err := c.stop(p.Name, false); err != nil {
+				errs = append(errs, fmt.Errorf("re-stopping %q after reload: %w", p.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

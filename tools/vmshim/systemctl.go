@@ -1,0 +1,542 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/fatbox/fatbox/baseimages/units"
+)
+
+// systemctl answers the systemctl verbs scripts, packages and Ansible use.
+func (s *shim) systemctl(args []string) int {
+	verb, names, o, err := parseSystemctl(args)
+	if err != nil {
+		fmt.Fprintf(s.errw, "systemctl: %v\n", err)
+		return 1
+	}
+	switch verb {
+	case "daemon-reload":
+		s.signalInit()
+		return 0
+	case "daemon-reexec", "reset-failed-all", "preset-all", "revert", "set-environment", "unset-environment", "import-environment":
+		if verb == "reset-failed-all" {
+			return s.resetFailed(names)
+		}
+		return 0
+	case "is-system-running":
+		if !o.quiet {
+			fmt.Fprintln(s.out, "running")
+		}
+		return 0
+	case "get-default", "default":
+		fmt.Fprintln(s.out, "multi-user.target")
+		return 0
+	case "set-default", "isolate", "rescue", "emergency":
+		fmt.Fprintf(s.errw, "systemctl %s: a fat container always runs multi-user.target; nothing changed\n", verb)
+		return 0
+	case "poweroff", "halt":
+		return s.power("poweroff", nil)
+	case "reboot", "kexec", "soft-reboot":
+		return s.power("reboot", nil)
+	case "list-units", "list":
+		return s.listUnits(names, o)
+	case "list-unit-files":
+		return s.listUnitFiles(names, o)
+	case "list-timers":
+		return s.listTimers(names, o)
+	case "list-jobs":
+		if !o.noLegend {
+			fmt.Fprintln(s.out, "No jobs running.")
+		}
+		return 0
+	case "list-sockets":
+		if !o.noLegend {
+			fmt.Fprintln(s.out, "0 sockets listed.")
+		}
+		return 0
+	case "reset-failed":
+		return s.resetFailed(names)
+	case "enable", "disable", "reenable", "preset":
+		return s.enableVerb(verb, names, o)
+	case "mask", "unmask":
+		return s.maskVerb(verb, names, o)
+	case "is-enabled":
+		return s.isEnabled(names, o)
+	case "cat":
+		return s.catVerb(names)
+	}
+	if len(names) == 0 {
+		if verb == "status" || verb == "show" {
+			// systemctl status / show with no unit: the manager itself.
+			if verb == "show" {
+				fmt.Fprintln(s.out, "Version=vmshim\nSystemState=running\nDefaultTarget=multi-user.target")
+				return 0
+			}
+			fmt.Fprintln(s.out, "● fatbox container\n    State: running\n     Init: supervisord (systemctl is vmshim)")
+			return 0
+		}
+		fmt.Fprintf(s.errw, "Too few arguments.\n")
+		return 1
+	}
+	progs, perr := s.ctl().all()
+	targets := make([]target, len(names))
+	for i, n := range names {
+		targets[i] = s.resolve(n, progs)
+	}
+	switch verb {
+	case "is-active", "is-failed", "status", "show", "list-dependencies":
+		// Read-only: a missing supervisord shows as inactive programs.
+	default:
+		if perr != nil && !errors.Is(perr, errNoSupervisord) {
+			fmt.Fprintf(s.errw, "systemctl: %v\n", perr)
+			return 1
+		}
+		if perr != nil && verb != "kill" {
+			fmt.Fprintf(s.errw, "Failed to %s %s: %v\n", verb, names[0], perr)
+			return 1
+		}
+	}
+	switch verb {
+	case "is-active":
+		return s.isActive(targets, progs, o)
+	case "is-failed":
+		return s.isFailed(targets, progs, o)
+	case "status":
+		return s.status(targets, progs, o)
+	case "show":
+		return s.show(targets, progs, o)
+	case "list-dependencies":
+		for _, t := range targets {
+			fmt.Fprintln(s.out, t.name)
+		}
+		return 0
+	case "kill":
+		return s.killVerb(targets, progs, o)
+	}
+	code := 0
+	for _, t := range targets {
+		var e *exitErr
+		switch verb {
+		case "start":
+			e = s.start(t, o)
+		case "stop":
+			e = s.stop(t, o)
+		case "restart":
+			e = s.restart(t, o)
+		case "try-restart", "condrestart":
+			if s.isActiveNow(t, progs) {
+				e = s.restart(t, o)
+			}
+		case "reload":
+			e = s.reload(t, progs, o)
+		case "reload-or-restart", "force-reload", "try-reload-or-restart", "reload-or-try-restart":
+			active := s.isActiveNow(t, progs)
+			canReload := t.unit != nil && len(t.unit.Service.ExecReload) > 0
+			switch {
+			case !active && strings.HasPrefix(verb, "try-") || !active && verb == "reload-or-try-restart":
+			case active && canReload:
+				e = s.reload(t, progs, o)
+			default:
+				e = s.restart(t, o)
+			}
+		default:
+			fmt.Fprintf(s.errw, "Unknown command verb '%s'.\n", verb)
+			return 1
+		}
+		if e != nil {
+			fmt.Fprintln(s.errw, e.msg)
+			if e.code > code {
+				code = e.code
+			}
+		}
+	}
+	return code
+}
+
+// signalInit asks vmshim init to read timers and units again.
+func (s *shim) signalInit() {
+	_ = s.ctl().signal("fatbox-init", "HUP")
+}
+
+func (s *shim) isActive(targets []target, progs []procInfo, o sysOpts) int {
+	code := 3
+	for _, t := range targets {
+		v := s.viewOf(t, progs)
+		if !o.quiet {
+			fmt.Fprintln(s.out, v.ActiveState)
+		}
+		if v.ActiveState == stActive || v.ActiveState == stReloading {
+			code = 0
+		}
+	}
+	return code
+}
+
+func (s *shim) isFailed(targets []target, progs []procInfo, o sysOpts) int {
+	code := 1
+	for _, t := range targets {
+		v := s.viewOf(t, progs)
+		if !o.quiet {
+			fmt.Fprintln(s.out, v.ActiveState)
+		}
+		if v.ActiveState == stFailed {
+			code = 0
+		}
+	}
+	return code
+}
+
+// enabledState is is-enabled's answer for a target.
+func (s *shim) enabledState(t target) (string, error) {
+	if unitType(t.name) == "target" && t.unit == nil {
+		return "static", nil
+	}
+	st, err := s.loader.Enabled(t.name)
+	if err == nil {
+		return st, nil
+	}
+	if t.driven() && t.unit == nil {
+		return "enabled", nil // an image's supervisord program starts with the container
+	}
+	return "", err
+}
+
+func enabledOK(st string) bool {
+	switch st {
+	case "enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient":
+		return true
+	}
+	return false
+}
+
+func (s *shim) isEnabled(names []string, o sysOpts) int {
+	if len(names) == 0 {
+		fmt.Fprintln(s.errw, "Too few arguments.")
+		return 1
+	}
+	progs, _ := s.ctl().all()
+	code := 1
+	for _, n := range names {
+		t := s.resolve(n, progs)
+		st, err := s.enabledState(t)
+		if err != nil {
+			fmt.Fprintf(s.errw, "Failed to get unit file state for %s: No such file or directory\n", t.name)
+			continue
+		}
+		if !o.quiet {
+			fmt.Fprintln(s.out, st)
+		}
+		if enabledOK(st) {
+			code = 0
+		}
+	}
+	return code
+}
+
+// hostPath maps a path the units package returned (inside Root) to this
+// process's view.
+func (s *shim) hostPath(p string) string {
+	if s.root != "/" && strings.HasPrefix(p, s.root) {
+		return p
+	}
+	return s.path(p)
+}
+
+// applyChanges makes or removes the symlinks enable/disable computed,
+// printing what systemctl prints.
+func (s *shim) applyChanges(changes []units.Change, quiet bool) error {
+	for _, c := range changes {
+		p := s.hostPath(c.Path)
+		switch c.Op {
+		case "symlink":
+			if cur, err := os.Readlink(p); err == nil && cur == c.Target {
+				continue
+			}
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return fmt.Errorf("creating %s: %w", filepath.Dir(c.Path), err)
+			}
+			if fi, err := os.Lstat(p); err == nil {
+				if fi.Mode()&os.ModeSymlink == 0 {
+					return fmt.Errorf("%s exists and is not a symlink: remove it by hand", c.Path)
+				}
+				os.Remove(p)
+			}
+			if err := os.Symlink(c.Target, p); err != nil {
+				return fmt.Errorf("creating symlink %s: %w", c.Path, err)
+			}
+			if !quiet {
+				fmt.Fprintf(s.errw, "Created symlink %s → %s.\n", c.Path, c.Target)
+			}
+		case "unlink":
+			if err := os.Remove(p); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					continue
+				}
+				return fmt.Errorf("removing %s: %w", c.Path, err)
+			}
+			if !quiet {
+				fmt.Fprintf(s.errw, "Removed \"%s\".\n", c.Path)
+			}
+		default:
+			return fmt.Errorf("unknown change %q for %s", c.Op, c.Path)
+		}
+	}
+	return nil
+}
+
+// enableChanges computes enable/disable for a unit, plus the rcN.d links
+// when an init script of the same name exists (as systemd-sysv-install does).
+func (s *shim) enableChanges(t target, enable bool) ([]units.Change, error) {
+	var out []units.Change
+	if t.unit != nil && !t.unit.SysV {
+		var ch []units.Change
+		var err error
+		if enable {
+			ch, err = s.loader.EnableChanges(t.name)
+		} else {
+			ch, err = s.loader.DisableChanges(t.name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch...)
+	}
+	if unitType(t.name) == "service" {
+		script := s.path(filepath.Join("/etc/init.d", bareName(t.name)))
+		if fi, err := os.Stat(script); err == nil && fi.Mode().IsRegular() {
+			ch, err := s.loader.SysVLinks(bareName(t.name), enable)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ch...)
+		}
+	}
+	return out, nil
+}
+
+func (s *shim) enableVerb(verb string, names []string, o sysOpts) int {
+	if len(names) == 0 {
+		fmt.Fprintln(s.errw, "Too few arguments.")
+		return 1
+	}
+	progs, _ := s.ctl().all()
+	code := 0
+	for _, n := range names {
+		t := s.resolve(n, progs)
+		if t.masked() {
+			fmt.Fprintf(s.errw, "Failed to %s unit: Unit file %s is masked.\n", verb, t.name)
+			code = 1
+			continue
+		}
+		if t.unit == nil && !(t.driven() && verb != "enable") {
+			if t.driven() {
+				// An image's program with no unit file starts with the container anyway.
+				if o.now {
+					if e := s.start(t, o); e != nil {
+						fmt.Fprintln(s.errw, e.msg)
+						code = 1
+					}
+				}
+				continue
+			}
+			if ue := t.unsupported(); ue != nil && verb != "enable" && verb != "reenable" {
+				fmt.Fprintln(s.errw, ue.Error())
+			} else {
+				fmt.Fprintf(s.errw, "Failed to %s unit: Unit file %s does not exist.\n", strings.TrimSuffix(verb, "e")+"e", t.name)
+			}
+			code = 1
+			continue
+		}
+		var all []units.Change
+		if verb == "disable" || verb == "reenable" {
+			ch, err := s.enableChanges(t, false)
+			if err != nil {
+				fmt.Fprintf(s.errw, "Failed to disable unit %s: %v\n", t.name, err)
+				code = 1
+				continue
+			}
+			all = append(all, ch...)
+		}
+		if verb != "disable" {
+			ch, err := s.enableChanges(t, true)
+			if err != nil {
+				fmt.Fprintf(s.errw, "Failed to enable unit %s: %v\n", t.name, err)
+				code = 1
+				continue
+			}
+			if len(ch) == 0 && !o.quiet {
+				fmt.Fprintf(s.errw, "The unit files have no installation config (WantedBy=, RequiredBy=, Also=,\nAlias= settings in the [Install] section, and DefaultInstance= for template\nunits). This means they are not meant to be enabled or disabled using systemctl.\n")
+			}
+			all = append(all, ch...)
+		}
+		if err := s.applyChanges(all, o.quiet); err != nil {
+			fmt.Fprintf(s.errw, "Failed to %s unit %s: %v\n", verb, t.name, err)
+			code = 1
+			continue
+		}
+		if o.now {
+			var e *exitErr
+			if verb == "disable" {
+				e = s.stop(t, o)
+			} else {
+				e = s.start(t, o)
+			}
+			if e != nil {
+				fmt.Fprintln(s.errw, e.msg)
+				code = 1
+			}
+		}
+	}
+	s.signalInit()
+	return code
+}
+
+func (s *shim) maskVerb(verb string, names []string, o sysOpts) int {
+	code := 0
+	for _, n := range names {
+		name := unitName(n)
+		link := filepath.Join("/etc/systemd/system", name)
+		p := s.path(link)
+		if verb == "mask" {
+			if cur, err := os.Readlink(p); err == nil && cur == "/dev/null" {
+				continue
+			}
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+				fmt.Fprintf(s.errw, "Failed to mask unit: File %s already exists.\n", link)
+				code = 1
+				continue
+			}
+			os.Remove(p)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+				err = os.Symlink("/dev/null", p)
+				if err != nil {
+					fmt.Fprintf(s.errw, "Failed to mask unit: %v\n", err)
+					code = 1
+					continue
+				}
+			}
+			if !o.quiet {
+				fmt.Fprintf(s.errw, "Created symlink %s → /dev/null.\n", link)
+			}
+			if o.now {
+				if e := s.stop(s.resolve(name, nil), o); e != nil {
+					fmt.Fprintln(s.errw, e.msg)
+				}
+			}
+			continue
+		}
+		if cur, err := os.Readlink(p); err == nil && cur == "/dev/null" {
+			if err := os.Remove(p); err != nil {
+				fmt.Fprintf(s.errw, "Failed to unmask unit: %v\n", err)
+				code = 1
+				continue
+			}
+			if !o.quiet {
+				fmt.Fprintf(s.errw, "Removed \"%s\".\n", link)
+			}
+		}
+	}
+	return code
+}
+
+func (s *shim) catVerb(names []string) int {
+	code := 0
+	for i, n := range names {
+		t := s.resolve(n, nil)
+		if t.unit == nil || t.unit.Path == "" {
+			if t.unit != nil && t.unit.SysV {
+				fmt.Fprintf(s.out, "# %s is synthesized by vmshim from /etc/init.d/%s\n", t.name, bareName(t.name))
+				continue
+			}
+			fmt.Fprintf(s.errw, "No files found for %s.\n", t.name)
+			code = 1
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(s.out)
+		}
+		for j, f := range append([]string{t.unit.Path}, t.unit.DropIns...) {
+			b, err := os.ReadFile(s.hostPath(f))
+			if err != nil {
+				fmt.Fprintf(s.errw, "%v\n", err)
+				code = 1
+				continue
+			}
+			if j > 0 {
+				fmt.Fprintln(s.out)
+			}
+			fmt.Fprintf(s.out, "# %s\n%s", f, b)
+			if len(b) > 0 && b[len(b)-1] != '\n' {
+				fmt.Fprintln(s.out)
+			}
+		}
+	}
+	return code
+}
+
+func (s *shim) resetFailed(names []string) int {
+	if len(names) == 0 {
+		ents, _ := os.ReadDir(s.path(stateDir))
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".json") {
+				names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+			}
+		}
+	}
+	for _, n := range names {
+		name := unitName(n)
+		st, ok, err := s.currentState(name)
+		if err != nil || !ok || st.ActiveState != stFailed {
+			continue
+		}
+		st.ActiveState, st.SubState, st.Result = stInactive, "dead", "success"
+		st.NRestarts = 0
+		if err := s.writeState(st); err != nil {
+			fmt.Fprintf(s.errw, "Failed to reset failed state of unit %s: %v\n", name, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func (s *shim) killVerb(targets []target, progs []procInfo, o sysOpts) int {
+	sig := syscall.SIGTERM
+	if o.signal != "" {
+		n, ok := parseSignal(o.signal)
+		if !ok {
+			fmt.Fprintf(s.errw, "Failed to parse signal string %s.\n", o.signal)
+			return 1
+		}
+		sig = n
+	}
+	code := 0
+	for _, t := range targets {
+		v := s.viewOf(t, progs)
+		var pids []int
+		if v.MainPID > 0 {
+			pids = append(pids, v.MainPID)
+		}
+		if o.whom != "main" && !t.driven() && v.RunnerPID > 0 && s.isRunner(v.RunnerPID) {
+			table, _ := readProcTable()
+			for _, p := range descendants(table, v.RunnerPID) {
+				if p != v.MainPID {
+					pids = append(pids, p)
+				}
+			}
+		}
+		if len(pids) == 0 {
+			continue
+		}
+		for _, p := range pids {
+			if err := syscall.Kill(p, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				fmt.Fprintf(s.errw, "Failed to kill unit %s: %v\n", t.name, err)
+				code = 1
+			}
+		}
+	}
+	return code
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"strings"
+	"time"
+)
+
+// viewOf is the unit's runtime state whatever drives it: run-unit's state
+// file, a supervisord program's state, a timer's state, or a target's.
+func (s *shim) viewOf(t target, progs []procInfo) unitState {
+	switch {
+	case t.driven():
+		for _, p := range progs {
+			if p.Name == t.program {
+				return programView(t.name, p)
+			}
+		}
+		return unitState{Unit: t.name, ActiveState: stInactive, SubState: "dead"}
+	case unitType(t.name) == "target":
+		return unitState{Unit: t.name, ActiveState: stActive, SubState: "active", Result: "success"}
+	}
+	st, _, err := s.currentState(t.name)
+	if err != nil {
+		return unitState{Unit: t.name, ActiveState: stInactive, SubState: "dead", Message: err.Error()}
+	}
+	if unitType(t.name) == "timer" && st.ActiveState == stInactive && t.unit != nil {
+		// Enabled timers run from boot (vmshim init) even when nobody
+		// started them by hand.
+		if en, _ := s.loader.Enabled(t.name); en == "enabled" {
+			st.ActiveState, st.SubState = stActive, "waiting"
+		}
+	}
+	return st
+}
+
+// programView maps a supervisord program's state onto systemd's.
+func programView(unit string, p procInfo) unitState {
+	st := unitState{Unit: unit, MainPID: p.Pid, ExecMainPID: p.Pid, Result: "success"}
+	if p.Start > 0 {
+		st.ExecMainStart = stamp(time.Unix(p.Start, 0))
+		st.ActiveEnter = st.ExecMainStart
+		st.InactiveExit = st.ExecMainStart
+	}
+	if p.Stop > 0 && p.Stop >= p.Start {
+		st.InactiveEnter = stamp(time.Unix(p.Stop, 0))
+		st.ExecMainExit = st.InactiveEnter
+	}
+	switch strings.ToLower(p.Statename) {
+	case "running":
+		st.ActiveState, st.SubState = stActive, "running"
+	case "starting", "backoff":
+		st.ActiveState, st.SubState = stActivating, "start"
+	case "stopping":
+		st.ActiveState, st.SubState = stDeactivating, "stop-sigterm"
+	case "fatal":
+		st.ActiveState, st.SubState, st.Result = stFailed, "failed", "exit-code"
+		st.MainPID = 0
+	case "exited":
+		st.MainPID = 0
+		st.ExecMainStatus = p.Exitstatus
+		if p.Exitstatus != 0 {
+			st.ActiveState, st.SubState, st.Result = stFailed, "failed", "exit-code"
+		} else {
+			st.ActiveState, st.SubState = stInactive, "dead"
+		}
+	default:
+		st.MainPID = 0
+		st.ActiveState, st.SubState = stInactive, "dead"
+	}
+	return st
+}
