@@ -367,6 +367,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.cmdbRoutes(mux)
 	d.usageRoutes(mux)
 	d.billingRoutes(mux)
+	d.doctorRoutes(mux)
 	return mux
 }
 

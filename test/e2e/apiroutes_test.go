@@ -91,6 +91,9 @@ var routeCases = map[string][]routeCase{
 	"GET /v1/containers/{name}/stats": {
 		{"GET", "/v1/containers/nope-404/stats", "", 404, "not_found"},
 	},
+	"GET /v1/containers/{name}/doctor": {
+		{"GET", "/v1/containers/nope-404/doctor", "", 404, "not_found"},
+	},
 	"GET /v1/usage": {
 		{"GET", "/v1/usage?name=nope-404", "", 404, "not_found"},
 		{"GET", "/v1/usage?from=yesterday", "", 400, "invalid"},

@@ -122,6 +122,8 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		"GET /v1/containers/{n}/stats": api.Stats{Name: "web-01", ID: testContainer.ID, Node: "n1", State: "running", ReadAt: testTime, SampledAt: testTime,
 			Counters: api.UsageCounters{CPUNanos: 2_500_000_000, CPUSeconds: 2.5, NetBytesOut: 100 << 20, NetPacketsOut: 70000},
 			Gauges:   api.UsageGauges{MemoryUsageBytes: 64 << 20, Pids: 12}},
+		"GET /v1/containers/{n}/doctor": api.DoctorReport{Name: "web-01", OK: true, CheckedAt: testTime,
+			Checks: []api.DoctorCheck{{Check: "sshd", OK: true, Detail: "RUNNING (pid 31)", Where: "container"}}},
 		"GET /v1/usage": api.Usage{From: testTime, To: testTime.Add(time.Hour), PeriodSeconds: 3600, Rows: []api.UsageRow{{ContainerID: testContainer.ID,
 			Name: "web-01", PeriodStart: testTime, PeriodEnd: testTime.Add(time.Hour), VCPUHours: 1.5, MemoryGiBHours: 1.5, DiskGiBHours: 10, CPUSeconds: 12.5, NetBytesIn: 1000, NetBytesOut: 2000}}},
 	}
@@ -190,6 +192,7 @@ var outputArgs = map[string][]string{
 	"fatbox rm":               {"rm", "web-01"},
 	"fatbox stats":            {"stats", "web-01"},
 	"fatbox usage":            {"usage", "web-01", "--from", "2026-12-01"},
+	"fatbox doctor":           {"doctor", "web-01"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.
