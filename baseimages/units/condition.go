@@ -1,0 +1,539 @@
+package units
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// String prints the condition as written in a unit:
+// "ConditionPathExists=|!/etc/x".
+func (c Condition) String() string {
+	p := "Condition"
+	if c.Assert {
+		p = "Assert"
+	}
+	v := c.Arg
+	if c.Negate {
+		v = "!" + v
+	}
+	if c.Trigger {
+		v = "|" + v
+	}
+	return p + c.Kind + "=" + v
+}
+
+// ConditionResult is the outcome of a unit's Condition*= and Assert*= settings.
+type ConditionResult struct {
+	// ConditionsMet false: the unit is skipped, not failed ("condition
+	// failed" in systemctl status).
+	ConditionsMet bool
+	// AssertsMet false: the start fails.
+	AssertsMet bool
+	// Failed lists what did not hold (triggering ones only when none held).
+	Failed []Condition
+}
+
+// EvalConditions evaluates conditions as systemd does: every non-triggering
+// condition must hold, and if there are triggering ("|") ones at least one
+// of them must; asserts the same, separately.
+func EvalConditions(cs []Condition, root string) (ConditionResult, error) {
+	res := ConditionResult{ConditionsMet: true, AssertsMet: true}
+	for _, assert := range []bool{false, true} {
+		ok := true
+		var trig []Condition
+		anyTrig := false
+		for _, c := range cs {
+			if c.Assert != assert {
+				continue
+			}
+			held, err := c.Check(root)
+			if err != nil {
+				return ConditionResult{}, err
+			}
+			if c.Trigger {
+				anyTrig = anyTrig || held
+				if !held {
+					trig = append(trig, c)
+				}
+				continue
+			}
+			if !held {
+				ok = false
+				res.Failed = append(res.Failed, c)
+			}
+		}
+		if len(trig) > 0 && !anyTrig {
+			ok = false
+			res.Failed = append(res.Failed, trig...)
+		}
+		if assert {
+			res.AssertsMet = ok
+		} else {
+			res.ConditionsMet = ok
+		}
+	}
+	return res, nil
+}
+
+// Check evaluates the condition (with its "!" negation; "|" is for
+// EvalConditions) against the file system under root ("/" in a container).
+func (c Condition) Check(root string) (bool, error) {
+	v, err := c.check(rootFS{root: root})
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", c, err)
+	}
+	return v != c.Negate, nil
+}
+
+func notExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+func (c Condition) check(r rootFS) (bool, error) {
+	a := c.Arg
+	switch c.Kind {
+	case "PathExists":
+		_, err := r.stat(a)
+		if notExist(err) {
+			return false, nil
+		}
+		return err == nil, err
+	case "PathExistsGlob":
+		m, err := filepath.Glob(r.host(a))
+		return len(m) > 0, err
+	case "PathIsDirectory", "FileNotEmpty", "FileIsExecutable":
+		fi, err := r.stat(a)
+		if notExist(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		switch c.Kind {
+		case "PathIsDirectory":
+			return fi.IsDir(), nil
+		case "FileNotEmpty":
+			return fi.Mode().IsRegular() && fi.Size() > 0, nil
+		}
+		return fi.Mode().IsRegular() && fi.Mode()&0o111 != 0, nil
+	case "PathIsSymbolicLink":
+		fi, err := r.lstat(a)
+		if notExist(err) {
+			return false, nil
+		}
+		return err == nil && fi.Mode()&fs.ModeSymlink != 0, err
+	case "DirectoryNotEmpty":
+		fi, err := r.stat(a)
+		if notExist(err) || err == nil && !fi.IsDir() {
+			return false, nil
+		}
+		es, err := r.readDir(a)
+		return len(es) > 0, err
+	case "PathIsMountPoint":
+		return r.isMountPoint(a)
+	case "PathIsReadWrite":
+		rp, err := r.resolve(a, true)
+		if err != nil {
+			return false, err
+		}
+		err = syscall.Access(r.host(rp), 2)
+		if notExist(err) {
+			return false, nil
+		}
+		return !errors.Is(err, syscall.EROFS), nil
+	case "PathIsEncrypted", "NeedsUpdate", "Credential":
+		return false, nil
+	case "FirstBoot":
+		want, err := parseBool(a)
+		if err != nil {
+			return false, err
+		}
+		return r.exists("/run/systemd/first-boot") == want, nil
+	case "Virtualization":
+		return r.virtualization(a), nil
+	case "ACPower":
+		want, err := parseBool(a)
+		if err != nil {
+			return false, err
+		}
+		return r.onACPower() == want, nil
+	case "Capability":
+		return r.hasCapability(a)
+	case "Host":
+		host := firstLineOf(r, "/proc/sys/kernel/hostname")
+		if host == "" {
+			host = firstLineOf(r, "/etc/hostname")
+		}
+		if ok, _ := path.Match(a, host); ok {
+			return true, nil
+		}
+		return strings.EqualFold(a, firstLineOf(r, "/etc/machine-id")), nil
+	case "KernelCommandLine":
+		b, _ := r.readFile("/proc/cmdline")
+		for _, w := range strings.Fields(string(b)) {
+			if w == a || !strings.Contains(a, "=") && strings.HasPrefix(w, a+"=") {
+				return true, nil
+			}
+		}
+		return false, nil
+	case "KernelVersion":
+		return compareAll(a, firstLineOf(r, "/proc/sys/kernel/osrelease"), true), nil
+	case "Architecture":
+		return a == "native" || a == archName(runtime.GOARCH), nil
+	case "Firmware":
+		switch a {
+		case "uefi":
+			return r.exists("/sys/firmware/efi"), nil
+		case "device-tree":
+			return r.exists("/sys/firmware/devicetree/base"), nil
+		}
+		return false, nil
+	case "Environment":
+		k, v, hasV := strings.Cut(a, "=")
+		got, set := os.LookupEnv(k)
+		return set && (!hasV || got == v), nil
+	case "Security":
+		switch a {
+		case "apparmor":
+			return strings.HasPrefix(firstLineOf(r, "/sys/module/apparmor/parameters/enabled"), "Y"), nil
+		case "selinux":
+			return r.exists("/sys/fs/selinux/enforce"), nil
+		case "audit":
+			return r.exists("/proc/self/loginuid"), nil
+		}
+		return false, nil
+	case "User":
+		return a == "root" || a == "0" || a == "@system", nil
+	case "Group":
+		return a == "root" || a == "0", nil
+	case "ControlGroupController":
+		return r.cgroupControllers(a), nil
+	case "Memory":
+		return compareAll(a, strconv.FormatUint(memTotal(r), 10), false), nil
+	case "CPUs":
+		return compareAll(a, strconv.Itoa(runtime.NumCPU()), false), nil
+	case "CPUFeature":
+		b, _ := r.readFile("/proc/cpuinfo")
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if k = strings.TrimSpace(k); k == "flags" || k == "Features" {
+				for _, f := range strings.Fields(v) {
+					if strings.EqualFold(f, a) {
+						return true, nil
+					}
+				}
+				return false, nil
+			}
+		}
+		return false, nil
+	case "OSRelease":
+		return r.osRelease(a), nil
+	case "MemoryPressure", "CPUPressure", "IOPressure":
+		return true, nil
+	}
+	return false, fmt.Errorf("condition %q is not known", c.Kind)
+}
+
+func firstLineOf(r rootFS, p string) string {
+	b, err := r.readFile(p)
+	if err != nil {
+		return ""
+	}
+	s, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(s)
+}
+
+func (r rootFS) isMountPoint(p string) (bool, error) {
+	rp, err := r.resolve(p, true)
+	if err != nil {
+		return false, err
+	}
+	if b, err := r.readFile("/proc/self/mountinfo"); err == nil && (r.root == "" || r.root == "/") {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && unescapeOctal(f[4]) == rp {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	var st, pst syscall.Stat_t
+	if err := syscall.Stat(r.host(rp), &st); err != nil {
+		if notExist(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	if rp == "/" {
+		return true, nil
+	}
+	if err := syscall.Stat(r.host(path.Dir(rp)), &pst); err != nil {
+		return false, err
+	}
+	return st.Dev != pst.Dev, nil
+}
+
+// unescapeOctal decodes mountinfo's \040-style escapes.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// virtualization: a fat container is a container ("container-other" unless
+// the container= variable of PID 1 or /run/systemd/container names it).
+func (r rootFS) virtualization(a string) bool {
+	kind := firstLineOf(r, "/run/systemd/container")
+	if kind == "" {
+		if b, err := r.readFile("/proc/1/environ"); err == nil {
+			for _, kv := range strings.Split(string(b), "\x00") {
+				if v, ok := strings.CutPrefix(kv, "container="); ok {
+					kind = v
+				}
+			}
+		}
+	}
+	if kind == "" {
+		kind = "container-other"
+	}
+	if b, err := parseBool(a); err == nil {
+		return b
+	}
+	return a == "container" || a == kind
+}
+
+func (r rootFS) onACPower() bool {
+	es, _ := r.readDir("/sys/class/power_supply")
+	mains, online := 0, 0
+	for _, e := range es {
+		d := path.Join("/sys/class/power_supply", e.Name())
+		if firstLineOf(r, d+"/type") != "Mains" {
+			continue
+		}
+		mains++
+		if firstLineOf(r, d+"/online") == "1" {
+			online++
+		}
+	}
+	return mains == 0 || online > 0
+}
+
+func (r rootFS) hasCapability(name string) (bool, error) {
+	n, ok := capabilityNumber(name)
+	if !ok {
+		return false, fmt.Errorf("unknown capability %q", name)
+	}
+	b, err := r.readFile("/proc/self/status")
+	if err != nil {
+		return false, err
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapBnd:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return false, err
+			}
+			return mask&(1<<n) != 0, nil
+		}
+	}
+	return false, nil
+}
+
+func capabilityNumber(name string) (uint, bool) {
+	names := [...]string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+		"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK",
+		"IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
+		"SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL",
+		"SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON",
+		"BPF", "CHECKPOINT_RESTORE"}
+	n := strings.TrimPrefix(strings.ToUpper(name), "CAP_")
+	for i, x := range names {
+		if x == n {
+			return uint(i), true
+		}
+	}
+	return 0, false
+}
+
+func (r rootFS) cgroupControllers(a string) bool {
+	v2 := r.exists("/sys/fs/cgroup/cgroup.controllers")
+	b, _ := r.readFile("/proc/cgroups")
+	enabled := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 && f[3] == "1" {
+			enabled[f[0]] = true
+		}
+	}
+	for _, w := range strings.Fields(a) {
+		switch w {
+		case "v2":
+			if !v2 {
+				return false
+			}
+		case "v1":
+			if v2 {
+				return false
+			}
+		default:
+			if !enabled[w] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func memTotal(r rootFS) uint64 {
+	b, _ := r.readFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseUint(f[0], 10, 64)
+				return n * 1024
+			}
+		}
+	}
+	return 0
+}
+
+func (r rootFS) osRelease(a string) bool {
+	b, err := r.readFile("/etc/os-release")
+	if err != nil {
+		b, _ = r.readFile("/usr/lib/os-release")
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok {
+			fields[k] = strings.Trim(v, `"'`)
+		}
+	}
+	for _, w := range strings.Fields(a) {
+		i := strings.IndexAny(w, "<>=!")
+		if i <= 0 {
+			return false
+		}
+		if !compareOp(w[i:], fields[w[:i]], true) {
+			return false
+		}
+	}
+	return true
+}
+
+// compareAll checks every space-separated "<op>value" of spec against have
+// (versions compare segment by segment); with no operator it is a glob
+// (versions) or equality.
+func compareAll(spec, have string, version bool) bool {
+	for _, w := range strings.Fields(spec) {
+		if !compareOp(w, have, version) {
+			return false
+		}
+	}
+	return true
+}
+
+func compareOp(w, have string, version bool) bool {
+	op := ""
+	for _, o := range []string{"<=", ">=", "!=", "$=", "<", ">", "="} {
+		if strings.HasPrefix(w, o) {
+			op = o
+			break
+		}
+	}
+	want := strings.TrimSpace(strings.TrimPrefix(w, op))
+	if op == "" {
+		if version {
+			ok, _ := path.Match(want, have)
+			return ok
+		}
+		op = "="
+	}
+	var cmp int
+	if version {
+		cmp = versionCompare(have, want)
+	} else {
+		h, err1 := parseSize(have)
+		x, err2 := parseSize(want)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		switch {
+		case h < x:
+			cmp = -1
+		case h > x:
+			cmp = 1
+		}
+	}
+	switch op {
+	case "<":
+		return cmp < 0
+	case "<=":
+		return cmp <= 0
+	case ">":
+		return cmp > 0
+	case ">=":
+		return cmp >= 0
+	case "!=":
+		return cmp != 0
+	case "$=":
+		ok, _ := path.Match(want, have)
+		return ok
+	}
+	return cmp == 0
+}
+
+// versionCompare compares dotted versions numerically segment by segment
+// ("5.10.0-28-amd64" > "5.4").
+func versionCompare(a, b string) int {
+	split := func(s string) []string {
+		return strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '-' || r == '_' || r == '+' || r == '~' })
+	}
+	as, bs := split(a), split(b)
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, e1 := strconv.Atoi(as[i])
+		y, e2 := strconv.Atoi(bs[i])
+		switch {
+		case e1 == nil && e2 == nil && x != y:
+			if x < y {
+				return -1
+			}
+			return 1
+		case (e1 != nil || e2 != nil) && as[i] != bs[i]:
+			if as[i] < bs[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(as) < len(bs):
+		return -1
+	case len(as) > len(bs):
+		return 1
+	}
+	return 0
+}
