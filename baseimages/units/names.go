@@ -59,10 +59,14 @@ func templateOf(name string) string {
 	return p + "@." + suf
 }
 
-// unescapeName reverses systemd-escape: "\xNN" becomes the byte.
+// unescapeName reverses systemd-escape: "-" becomes "/", "\xNN" the byte.
 func unescapeName(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			b.WriteByte('/')
+			continue
+		}
 		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
 			if n, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
 				b.WriteByte(byte(n))
@@ -80,7 +84,7 @@ func unescapePath(s string) string {
 	if s == "-" || s == "" {
 		return "/"
 	}
-	return "/" + unescapeName(strings.ReplaceAll(s, "-", "/"))
+	return "/" + strings.TrimPrefix(unescapeName(s), "/")
 }
 
 // specifierContext resolves %-specifiers for one unit (systemd.unit(5) "Specifiers").
