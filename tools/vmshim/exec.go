@@ -106,13 +106,12 @@ func (s *shim) buildExec(u *units.Unit, invocation string) (*execCtx, error) {
 	case wd != "":
 		x.dir = wd
 	}
-	if st, err := os.Stat(s.path(x.dir)); err != nil || !st.IsDir() {
+	if st, err := os.Stat(x.dir); err != nil || !st.IsDir() {
 		if !svc.WorkingDirectoryOptional && svc.WorkingDirectory != "" {
 			return nil, fmt.Errorf("%s: WorkingDirectory=%s does not exist: create it or prefix the path with '-'", u.Name, svc.WorkingDirectory)
 		}
 		x.dir = "/"
 	}
-	x.dir = s.path(x.dir)
 	return x, nil
 }
 
@@ -214,7 +213,7 @@ func (s *shim) openOutput(x *execCtx, stdout *os.File) error {
 			case "truncate":
 				flags |= os.O_TRUNC
 			}
-			f, err := os.OpenFile(s.path(p), flags, 0o644)
+			f, err := os.OpenFile(p, flags, 0o644)
 			if err != nil {
 				return nil, fmt.Errorf("StandardOutput/StandardError=%s: %w", spec, err)
 			}
@@ -253,7 +252,7 @@ func (s *shim) lookPath(name string, env map[string]string) (string, error) {
 	}
 	for _, d := range filepath.SplitList(path) {
 		p := filepath.Join(d, name)
-		if st, err := os.Stat(s.path(p)); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
@@ -292,9 +291,6 @@ func (s *shim) spawn(x *execCtx, c units.Command, extra map[string]string) (int,
 			groups = append(groups, uint32(g))
 		}
 		sys.Credential = &syscall.Credential{Uid: uint32(x.acct.UID), Gid: uint32(x.acct.GID), Groups: groups}
-	}
-	if s.root != "/" {
-		path = s.path(path)
 	}
 	stdout, stderr := x.stdout, x.stderr
 	if stdout == nil {

@@ -68,3 +68,7 @@ func (s *shim) path(p string) string {
 }
 
 func (s *shim) ctl() *ctlClient { return &ctlClient{sock: s.sock} }
+
+// Paths the unit's processes use (ExecStart=, WorkingDirectory=,
+// PIDFile=, StandardOutput=file:, RuntimeDirectory=) are not moved under
+// VMSHIM_ROOT: in tests those processes run on the host.

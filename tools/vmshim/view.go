@@ -19,11 +19,11 @@ func (s *shim) viewOf(t target, progs []procInfo) unitState {
 	case unitType(t.name) == "target":
 		return unitState{Unit: t.name, ActiveState: stActive, SubState: "active", Result: "success"}
 	}
-	st, _, err := s.currentState(t.name)
+	st, ok, err := s.currentState(t.name)
 	if err != nil {
 		return unitState{Unit: t.name, ActiveState: stInactive, SubState: "dead", Message: err.Error()}
 	}
-	if unitType(t.name) == "timer" && st.ActiveState == stInactive && t.unit != nil {
+	if unitType(t.name) == "timer" && !ok && t.unit != nil {
 		// Enabled timers run from boot (vmshim init) even when nobody
 		// started them by hand.
 		if en, _ := s.loader.Enabled(t.name); en == "enabled" {

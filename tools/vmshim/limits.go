@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fatbox/fatbox/baseimages/units"
+)
+
+// rlimitResource maps limits.conf items to RLIMIT_* numbers.
+var rlimitResource = map[string]int{
+	"cpu": unix.RLIMIT_CPU, "fsize": unix.RLIMIT_FSIZE, "data": unix.RLIMIT_DATA,
+	"stack": unix.RLIMIT_STACK, "core": unix.RLIMIT_CORE, "rss": unix.RLIMIT_RSS,
+	"nproc": unix.RLIMIT_NPROC, "nofile": unix.RLIMIT_NOFILE, "memlock": unix.RLIMIT_MEMLOCK,
+	"as": unix.RLIMIT_AS, "locks": unix.RLIMIT_LOCKS, "sigpending": unix.RLIMIT_SIGPENDING,
+	"msgqueue": unix.RLIMIT_MSGQUEUE, "nice": unix.RLIMIT_NICE, "rtprio": unix.RLIMIT_RTPRIO,
+}
+
+// unitLimits is what a unit's processes get: the limits.conf entries for
+// its user (pam_limits precedence, through units.LimitsFor), overridden
+// item by item by the unit's own Limit*=. systemd itself ignores
+// limits.conf for services; vmshim applies it because on the VMs these
+// containers replace, admins raise nofile there and expect services
+// started with systemctl to get it.
+func (s *shim) unitLimits(u *units.Unit, a account) (map[string]units.Rlimit, map[string]string, error) {
+	out := map[string]units.Rlimit{}
+	from := map[string]string{}
+	rules, err := s.limitRules()
+	if err == nil {
+		for k, v := range units.LimitsFor(rules, a.Name, a.UID, a.GNames) {
+			out[k] = v
+			from[k] = "/etc/security/limits.conf"
+		}
+	}
+	for k, v := range u.Service.Limits {
+		out[k] = v
+		from[k] = "Limit" + strings.ToUpper(k) + "= in " + u.Name
+	}
+	return out, from, err
+}
+
+// applyLimits sets the limits on run-unit itself before it starts the
+// unit's processes, which inherit them. A value above the container's hard
+// limit is lowered to it with a warning: never a failed start.
+func (s *shim) applyLimits(unit string, lims map[string]units.Rlimit, from map[string]string, warn func(string)) {
+	for _, item := range sortedKeys(lims) {
+		want := lims[item]
+		res, ok := rlimitResource[item]
+		if !ok {
+			warn(fmt.Sprintf("%s: limit %q from %s is unknown; ignored", unit, item, from[item]))
+			continue
+		}
+		var cur syscall.Rlimit
+		if err := syscall.Getrlimit(res, &cur); err != nil {
+			continue
+		}
+		soft, hard := want.Soft, want.Hard
+		if soft > hard {
+			soft = hard
+		}
+		err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: soft, Max: hard})
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EINVAL) {
+			warn(fmt.Sprintf("%s: setting %s to %s:%s: %v", unit, item, rlimitString(soft), rlimitString(hard), err))
+			continue
+		}
+		capHard := cur.Max
+		if hard < capHard {
+			capHard = hard
+		}
+		capSoft := soft
+		if capSoft > capHard {
+			capSoft = capHard
+		}
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "NAME"
+		}
+		warn(fmt.Sprintf("%s: %s %s asks %s but the container's hard limit is %s; using %s. Fix: on the host run `fatbox update %s --ulimit %s=%s:%s`, then restart the unit",
+			unit, from[item], item, rlimitString(hard), rlimitString(cur.Max), rlimitString(capSoft), host, item, rlimitString(want.Soft), rlimitString(want.Hard)))
+		_ = syscall.Setrlimit(res, &syscall.Rlimit{Cur: capSoft, Max: capHard})
+	}
+}
+
+// limitRules reads /etc/security/limits.conf, then limits.d/*.conf in name
+// order, as pam_limits does.
+func (s *shim) limitRules() ([]units.LimitRule, error) {
+	files := []string{"/etc/security/limits.conf"}
+	if ents, err := os.ReadDir(s.path("/etc/security/limits.d")); err == nil {
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+				files = append(files, "/etc/security/limits.d/"+e.Name())
+			}
+		}
+	}
+	var out []units.LimitRule
+	var errs []error
+	for _, f := range files {
+		fh, err := os.Open(s.path(f))
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		rules, err := units.ParseLimitsConf(fh, f)
+		fh.Close()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, rules...)
+	}
+	return out, errors.Join(errs...)
+}
