@@ -278,14 +278,13 @@ func (l Loader) linkChange(p, target string) (*Change, error) {
 // DisableChanges computes the symlinks systemctl disable removes: every
 // link in /etc/systemd/system's *.wants/, *.requires/ and *.upholds/ named
 // after the unit (any instance, for a template), and its Alias= links;
-// Also= units are disabled too. Sorted by path. A SysV script with no unit
+// Also= units are disabled too (each unit's links sorted by path). A SysV script with no unit
 // yields SysVLinks(name, false).
 func (l Loader) DisableChanges(name string) ([]Change, error) {
 	var out []Change
 	if err := l.disable(normalizeName(name), map[string]bool{}, &out); err != nil {
 		return nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
 
@@ -316,11 +315,14 @@ func (l Loader) disable(name string, seen map[string]bool, out *[]Change) error 
 	if err != nil {
 		return err
 	}
+	var mine []Change
 	for _, lk := range links {
 		if l.linkEnables(lk, f, u, name) || installLinkDir(path.Base(path.Dir(lk.path))) && path.Base(lk.target) == path.Base(f.file) && path.Base(lk.path) == f.name {
-			*out = append(*out, Change{Op: "unlink", Path: lk.path})
+			mine = append(mine, Change{Op: "unlink", Path: lk.path})
 		}
 	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].Path < mine[j].Path })
+	*out = append(*out, mine...)
 	for _, a := range u.Also {
 		if err := l.disable(normalizeName(a), seen, out); err != nil {
 			return err
