@@ -23,7 +23,11 @@ func (s *shim) programLog(program string) string {
 // changes (supervisord v0.7.3 would not pick up a change on reload);
 // autostart=false so a reload never starts it; autorestart=unexpected with
 // exitcodes=0 restarts run-unit only if run-unit itself dies (it applies
-// Restart= itself and always exits 0).
+// Restart= itself and always exits 0). startsecs=1, not 0: v0.7.3 with
+// startsecs=0 never leaves its run loop after the program exits (it waits
+// for a monitor goroutine it did not start), so the program shows Running
+// forever and can never be started again. run-unit lives at least
+// `linger` (over 1 s) so it always reaches Running.
 func (s *shim) renderProgramConf(unit string, u *units.Unit) string {
 	prog := programOf(unit)
 	stopWait := 95
@@ -40,7 +44,7 @@ func (s *shim) renderProgramConf(unit string, u *units.Unit) string {
 	fmt.Fprintf(&b, "; written by vmshim for %s; removed only with the container's /run\n", unit)
 	fmt.Fprintf(&b, "[program:%s]\n", prog)
 	fmt.Fprintf(&b, "command=%s run-unit %s\n", s.self, unit)
-	b.WriteString("autostart=false\nautorestart=unexpected\nexitcodes=0\nstartsecs=0\nstartretries=3\n")
+	b.WriteString("autostart=false\nautorestart=unexpected\nexitcodes=0\nstartsecs=1\nstartretries=3\n")
 	fmt.Fprintf(&b, "stopsignal=TERM\nstopwaitsecs=%d\n", stopWait)
 	fmt.Fprintf(&b, "redirect_stderr=true\nstdout_logfile=%s\nstdout_logfile_maxbytes=10MB\nstdout_logfile_backups=3\n", s.programLog(prog))
 	return b.String()

@@ -280,6 +280,15 @@ func (s *shim) spawn(x *execCtx, c units.Command, extra map[string]string) (int,
 	if err != nil {
 		return 0, err
 	}
+	if s.root != "/" {
+		// Tests: a script that exists only under the test root (an init
+		// script in <root>/etc/init.d) runs from there.
+		if _, err := os.Stat(path); err != nil {
+			if _, err := os.Stat(s.path(path)); err == nil {
+				path = s.path(path)
+			}
+		}
+	}
 	argv = append([]string(nil), argv...)
 	if c.Argv0 != "" {
 		argv[0] = c.Argv0

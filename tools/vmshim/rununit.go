@@ -35,9 +35,11 @@ type runner struct {
 	restarts bool         // the current stop is part of an automatic restart
 }
 
-// linger is how long run-unit lives at least: supervisord v0.7.3 keeps a
-// program that ran under 2 s in its start loop for 5 s more and ignores
-// starts meanwhile, so a quick exit would swallow the next systemctl start.
+// linger is how long run-unit lives at least. supervisord v0.7.3 (with
+// the startsecs=1 of unit programs) takes a program that exits within 1 s
+// as failed to start and runs it again; and it keeps a program that ran
+// under 2 s in its start loop for 5 s more, ignoring starts meanwhile, so
+// a quick exit would swallow the next systemctl start.
 const linger = 2200 * time.Millisecond
 
 func (s *shim) runUnit(args []string) int {

@@ -75,7 +75,11 @@ func (s *shim) printStatus(w io.Writer, t target, v unitState, o sysOpts) {
 	if v.ActiveState == stFailed {
 		res = fmt.Sprintf(" (Result: %s)", orDefault(v.Result, "exit-code"))
 	}
-	fmt.Fprintf(w, "     Active: %s (%s)%s%s\n", v.ActiveState, orDefault(v.SubState, "dead"), res, since)
+	sub := " (" + orDefault(v.SubState, "dead") + ")"
+	if v.ActiveState == stFailed {
+		sub = ""
+	}
+	fmt.Fprintf(w, "     Active: %s%s%s%s\n", v.ActiveState, sub, res, since)
 	if t.unit != nil && t.unit.Timer != nil {
 		var cals []string
 		for _, c := range t.unit.Timer.OnCalendar {
@@ -103,7 +107,11 @@ func (s *shim) printStatus(w io.Writer, t target, v unitState, o sysOpts) {
 	if t.driven() {
 		fmt.Fprintf(w, "     Driven: supervisord program %s (vmshim)\n", t.program)
 	} else if unitType(t.name) == "service" && t.unit != nil {
-		fmt.Fprintf(w, "     Driven: supervisord program %s, vmshim run-unit (pid %d)\n", programOf(t.name), v.RunnerPID)
+		if v.RunnerPID > 0 && s.isRunner(v.RunnerPID) {
+			fmt.Fprintf(w, "     Driven: supervisord program %s, vmshim run-unit (pid %d)\n", programOf(t.name), v.RunnerPID)
+		} else {
+			fmt.Fprintf(w, "     Driven: supervisord program %s (vmshim run-unit)\n", programOf(t.name))
+		}
 	}
 	if t.unit != nil {
 		for _, n := range t.unit.Notes {

@@ -58,7 +58,8 @@ func programView(unit string, p procInfo) unitState {
 	case "exited":
 		st.MainPID = 0
 		st.ExecMainStatus = p.Exitstatus
-		if p.Exitstatus != 0 {
+		// -1: killed by a signal, which is how a stopped program ends.
+		if p.Exitstatus != 0 && p.Exitstatus != -1 {
 			st.ActiveState, st.SubState, st.Result = stFailed, "failed", "exit-code"
 		} else {
 			st.ActiveState, st.SubState = stInactive, "dead"
