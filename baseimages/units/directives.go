@@ -32,14 +32,17 @@ func notedReason(section, key string) string {
 			return "restarts are not rate-limited"
 		case "RestartSteps", "RestartMaxDelaySec":
 			return "restarts wait RestartSec= every time"
-		case "FileDescriptorStoreMax", "FileDescriptorStorePreserve":
+		case "FileDescriptorStoreMax", "FileDescriptorStorePreserve", "NonBlocking":
 			return "there is no file descriptor store"
 		case "USBFunctionDescriptors", "USBFunctionStrings":
 			return "there is no USB gadget support"
 		case "OOMPolicy", "ExitType", "BusName", "RebootArgument", "Personality", "SetLoginEnvironment",
 			"TTYReset", "TTYVHangup", "TTYVTDisallocate", "UtmpIdentifier", "UtmpMode", "FailureAction", "SuccessAction",
-			"ReloadSignal", "CoredumpReceive":
+			"ReloadSignal", "CoredumpReceive", "TTYColumns", "TTYRows", "RootDirectoryStartOnly",
+			"TimeoutStartFailureMode", "TimeoutStopFailureMode":
 			return "it has no effect in a fat container"
+		case "BusPolicy", "NetClass", "SysVStartPriority":
+			return "it is obsolete and ignored"
 		}
 	case "Unit":
 		switch key {
@@ -48,8 +51,10 @@ func notedReason(section, key string) string {
 		case "FailureAction", "SuccessAction", "FailureActionExitStatus", "SuccessActionExitStatus",
 			"JobTimeoutSec", "JobRunningTimeoutSec", "JobTimeoutAction", "JobTimeoutRebootArgument",
 			"RebootArgument", "StopWhenUnneeded", "AllowIsolate", "IgnoreOnIsolate", "CollectMode",
-			"OnFailureJobMode", "SurviveFinalKillSignal":
+			"OnFailureJobMode", "SurviveFinalKillSignal", "OnFailureIsolate", "OnSuccessJobMode":
 			return "it has no effect in a fat container"
+		case "IgnoreOnSnapshot":
+			return "it is obsolete and ignored"
 		}
 	case "Install":
 		switch key {
@@ -100,7 +105,7 @@ func isResource(k string) bool {
 		"BlockIOWriteBandwidth", "IPAccounting", "Slice", "Delegate", "DelegateSubgroup",
 		"ManagedOOMSwap", "ManagedOOMMemoryPressure", "ManagedOOMMemoryPressureLimit",
 		"ManagedOOMPreference", "OOMScoreAdjust", "DevicePolicy", "DeviceAllow", "DisableControllers",
-		"CoredumpFilter", "MemoryPressureWatch", "MemoryPressureThresholdSec":
+		"CoredumpFilter", "MemoryPressureWatch", "MemoryPressureThresholdSec", "DefaultMemoryLow", "DefaultMemoryMin":
 		return true
 	}
 	return false
@@ -131,7 +136,8 @@ func dependencyDirective(k string) bool {
 	switch k {
 	case "Wants", "Requires", "Requisite", "BindsTo", "PartOf", "Upholds", "Conflicts", "OnFailure",
 		"OnSuccess", "PropagatesReloadTo", "ReloadPropagatedFrom", "PropagatesStopTo", "StopPropagatedFrom",
-		"JoinsNamespaceOf":
+		"JoinsNamespaceOf", "BindTo", "PropagateReloadTo", "PropagateReloadFrom", "RequiresOverridable",
+		"RequisiteOverridable":
 		return true
 	}
 	return false

@@ -12,15 +12,16 @@ import (
 
 // builder applies assignments (a unit file, then its drop-ins) to a Unit.
 type builder struct {
-	u        *Unit
-	kind     string // unit suffix: service, timer, target
-	spec     specifierContext
-	typeSet  bool
-	stderr   bool // StandardError= given
-	rkill    bool // RestartKillSignal= given
-	startAt  assignment
-	seenNote map[string]bool
-	timerSet bool
+	u             *Unit
+	kind          string // unit suffix: service, timer, target
+	spec          specifierContext
+	typeSet       bool
+	stderr        bool // StandardError= given
+	rkill         bool // RestartKillSignal= given
+	startAt       assignment
+	seenNote      map[string]bool
+	timerSet      bool
+	permStartOnly bool // PermissionsStartOnly=yes
 	// installOnly applies [Install] only (enablement works for any unit).
 	installOnly bool
 }
@@ -443,6 +444,14 @@ func (b *builder) finishService() error {
 		return &UnsupportedError{Unit: b.u.Name, File: b.u.Path, Directive: "Restart", Value: s.Restart,
 			Why: "Restart=always and Restart=on-success are not allowed for Type=oneshot (as in systemd); use Restart=on-failure"}
 	}
+	if b.permStartOnly {
+		// Deprecated: User=/Group= apply to ExecStart= only.
+		for _, cs := range [][]Command{s.ExecStartPre, s.ExecStartPost, s.ExecReload, s.ExecStop, s.ExecStopPost, s.ExecCondition} {
+			for i := range cs {
+				cs[i].Privileged = true
+			}
+		}
+	}
 	if !b.rkill {
 		s.RestartKillSignal = s.KillSignal
 	}
@@ -546,6 +555,18 @@ func (b *builder) serviceKey(a assignment) error {
 		return exec(&s.ExecStopPost)
 	case "ExecCondition":
 		return exec(&s.ExecCondition)
+	case "ExecSearchPath":
+		if v == "" {
+			s.ExecSearchPath = nil
+			return nil
+		}
+		x, err := b.spec.resolve(v)
+		if err != nil {
+			return err
+		}
+		s.ExecSearchPath = append(s.ExecSearchPath, strings.Split(x, ":")...)
+	case "PermissionsStartOnly":
+		return boolean(&b.permStartOnly)
 	case "PIDFile":
 		p, err := b.spec.resolve(v)
 		if err != nil {

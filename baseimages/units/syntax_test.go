@@ -78,11 +78,11 @@ func TestExpand(t *testing.T) {
 func TestSpecifiers(t *testing.T) {
 	s := specifierContext{name: "getty@tty1.service", file: "/lib/systemd/system/getty@.service", hostname: "box.example", machine: "m1", arch: "x86-64"}
 	tests := map[string]string{
-		"%n %N %p %i %I": "getty@tty1.service getty@tty1 getty tty1 tty1",
+		"%n %N %p %i %I":          "getty@tty1.service getty@tty1 getty tty1 tty1",
 		"%t/%p %S %C %L %E %T %V": "/run/getty /var/lib /var/cache /var/log /etc /tmp /var/tmp",
-		"%h %u %U %g %G %s":        "/root root 0 root 0 /bin/sh",
-		"%H %l %m %a 100%%":         "box.example box m1 x86-64 100%",
-		"%y %Y":                     "/lib/systemd/system/getty@.service /lib/systemd/system",
+		"%h %u %U %g %G %s":       "/root root 0 root 0 /bin/sh",
+		"%H %l %m %a 100%%":       "box.example box m1 x86-64 100%",
+		"%y %Y":                   "/lib/systemd/system/getty@.service /lib/systemd/system",
 	}
 	for in, want := range tests {
 		got, err := s.resolve(in)
@@ -326,5 +326,19 @@ func TestUnitTypes(t *testing.T) {
 	u, err = parseString(t, "t.timer", "[Timer]\nOnBootSec=5min\nOnUnitActiveSec=1h\nUnit=other.service\nWakeSystem=yes\n")
 	if err != nil || u.Timer.OnBootSec != 5*time.Minute || u.Timer.OnUnitActiveSec != time.Hour || u.Timer.Unit != "other.service" || len(u.Notes) != 1 {
 		t.Errorf("timer: %+v %v", u, err)
+	}
+}
+
+func TestPermissionsStartOnly(t *testing.T) {
+	u, err := parseString(t, "p.service", "[Service]\nUser=app\nPermissionsStartOnly=true\nExecStartPre=/bin/mkdir -p /run/app\nExecStart=/usr/bin/app\nExecStop=/bin/kill $MAINPID\nExecSearchPath=/opt/bin:/usr/bin\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := u.Service
+	if !s.ExecStartPre[0].Privileged || s.ExecStart[0].Privileged || !s.ExecStop[0].Privileged {
+		t.Errorf("PermissionsStartOnly: pre %v start %v stop %v", s.ExecStartPre[0].Privileged, s.ExecStart[0].Privileged, s.ExecStop[0].Privileged)
+	}
+	if !reflect.DeepEqual(s.ExecSearchPath, []string{"/opt/bin", "/usr/bin"}) {
+		t.Errorf("ExecSearchPath = %q", s.ExecSearchPath)
 	}
 }

@@ -1,3 +1,27 @@
+// API notes for vmshim (tools/vmshim), relative to the contract's sketch of
+// this package. Every change is an addition; nothing was renamed or removed.
+//
+//   - LimitsFor: a side of an Rlimit that no limits.conf line sets (a "soft"
+//     line alone, or a "hard" line alone) is the constant Unchanged. Apply a
+//     result with want.Over(current): it fills Unchanged sides from the
+//     current limit and lowers soft to hard, as pam_limits does. Do not pass
+//     Unchanged to setrlimit.
+//   - Service.StandardError is resolved: when unset or "inherit" it holds
+//     StandardOutput's value, so it is never "inherit".
+//   - Load of a masked unit returns a *Unit with Masked set and an error
+//     wrapping ErrMasked.
+//   - Enabled: a SysV script with no unit is "enabled" or "disabled" (from
+//     /etc/rc[2-5].d S links, as Debian's systemctl prints through
+//     systemd-sysv-install), never "generated"; "enabled-runtime" is
+//     returned for links in /run/systemd/system.
+//   - EnableChanges/DisableChanges of a SysV-only name return SysVLinks.
+//   - Added: Loader.MachineID/BootID/KernelRelease and Loader.Parse;
+//     Service.NotifyAccess, ExecSearchPath, FinalKillSignal, SendSIGHUP,
+//     RestartForceExitStatus, RestartPreventSignals, RestartForceSignals,
+//     IgnoreSIGPIPE, StandardInput, the *DirectoryMode fields;
+//     Unit.RefuseManualStart/Stop; Timer.FixedRandomDelay; LSB.ShouldStart,
+//     ShouldStop, SysInit; Condition.String, EvalConditions; Change.String.
+
 package units
 
 import (
@@ -56,6 +80,9 @@ type Service struct {
 	ExecReload, ExecStop, ExecStopPost     []Command
 	ExecCondition                          []Command
 
+	// ExecSearchPath: where a bare program name is looked up (ExecSearchPath=); nil means
+	// /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin as systemd does.
+	ExecSearchPath  []string
 	PIDFile         string
 	NotifyAccess    string // "" (none given: main for notify), "none", "main", "exec", "all"
 	RemainAfterExit bool
