@@ -329,8 +329,8 @@ func docCheckProgram(sys doctorSys, exp doctorExpect, name string, p docProgram,
 	switch {
 	case !known:
 		return docFail(check, docRestartFix(exp, "fatbox writes supervisord.conf"), "supervisord has no docProgram %q", name)
-	case p.State != "RUNNING":
-		return docFail(check, start+fmt.Sprintf(" (its log: `fatbox logs %s %s`)", exp.Name, name), "%s is %s", name, p.State)
+	case !docRunning(p):
+		return docFail(check, start+fmt.Sprintf(" (its log: `fatbox logs %s %s`)", exp.Name, name), "%s is not running (supervisord: %s)", name, strings.ToUpper(p.State))
 	}
 	switch name {
 	case docProgSSHD:
@@ -353,6 +353,10 @@ func docCheckProgram(sys doctorSys, exp doctorExpect, name string, p docProgram,
 	}
 	return docPass(check, "RUNNING (pid %d)", p.PID)
 }
+
+// docRunning: supervisord's ctl writes states as "Running", its XML-RPC
+// as "RUNNING".
+func docRunning(p docProgram) bool { return strings.EqualFold(p.State, "RUNNING") }
 
 // docSshKeyTypes are the host keys fatbox keeps, in report order.
 var docSshKeyTypes = []string{"ed25519", "ecdsa", "rsa"}
@@ -524,7 +528,7 @@ func docCheckShim(sys doctorSys, exp doctorExpect) []doctorCheck {
 	if err != nil {
 		return docFail("systemctl", docRestartFix(exp, "fatbox starts supervisord"), "supervisord does not answer: %v", err)
 	}
-	if p := ps["fatbox-init"]; p.State != "RUNNING" {
+	if p := ps["fatbox-init"]; !docRunning(p) {
 		state := p.State
 		if p.Name == "" {
 			state = "missing from supervisord.conf"

@@ -90,9 +90,9 @@ func TestDocParsers(t *testing.T) {
 		t.Errorf("limits: %v", got)
 	}
 	status := "\x1b[0;32mcron                             RUNNING   pid 31, uptime 0:01:02\x1b[0m\n" +
-		"sshd                             STOPPED   Dec 02 03:00 AM\n"
+		"sshd                             Stopped   Dec 02 03:00 AM\n"
 	ps := docParseStatus(status)
-	if ps["cron"] != (docProgram{"cron", "RUNNING", 31}) || ps["sshd"] != (docProgram{"sshd", "STOPPED", 0}) {
+	if ps["cron"] != (docProgram{"cron", "RUNNING", 31}) || ps["sshd"] != (docProgram{"sshd", "Stopped", 0}) {
 		t.Errorf("status: %+v", ps)
 	}
 }
@@ -228,7 +228,7 @@ func newFakeSys(t *testing.T) (*fakeSys, doctorExpect) {
 		hostname: "web-01", cpus: 2, disk: 1900 << 20, up: true,
 		addrs:  []netip.Prefix{netip.MustParsePrefix("198.18.7.5/24")},
 		banner: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
-		progs: map[string]docProgram{"rsyslog": {"rsyslog", "RUNNING", 70}, "sshd": {"sshd", "RUNNING", 77},
+		progs: map[string]docProgram{"rsyslog": {"rsyslog", "Running", 70}, "sshd": {"sshd", "Running", 77},
 			"cron": {"cron", "RUNNING", 78}, "fatbox-init": {"fatbox-init", "RUNNING", 69}},
 		paths: map[string]string{"systemctl": "/.fatbox/vmshim", "service": "/.fatbox/vmshim"},
 		dirs:  map[string]bool{"/run/systemd/system": true},
