@@ -30,12 +30,11 @@ var rlimitResource = map[string]int{
 func (s *shim) unitLimits(u *units.Unit, a account) (map[string]units.Rlimit, map[string]string, error) {
 	out := map[string]units.Rlimit{}
 	from := map[string]string{}
-	rules, err := s.limitRules()
-	if err == nil {
-		for k, v := range units.LimitsFor(rules, a.Name, a.UID, a.GNames) {
-			out[k] = v
-			from[k] = "/etc/security/limits.conf"
-		}
+	rules, err := s.loader.LimitRules()
+	// Invalid lines come back in err next to the valid rules: use those.
+	for k, v := range units.LimitsFor(rules, a.Name, a.UID, a.GNames) {
+		out[k] = v
+		from[k] = "/etc/security/limits.conf"
 	}
 	for k, v := range u.Service.Limits {
 		out[k] = v
@@ -83,39 +82,8 @@ func (s *shim) applyLimits(unit string, lims map[string]units.Rlimit, from map[s
 		if host == "" {
 			host = "NAME"
 		}
-		warn(fmt.Sprintf("%s: %s %s asks %s but the container's hard limit is %s; using %s. Fix: on the host run `fatbox update %s --ulimit %s=%s:%s`, then restart the unit",
-			unit, from[item], item, rlimitString(hard), rlimitString(cur.Max), rlimitString(capSoft), host, item, rlimitString(want.Soft), rlimitString(want.Hard)))
+		warn(fmt.Sprintf("%s: %s sets %s to %s:%s but the container's hard limit is %s; using %s:%s. Fix: on the host run `fatbox update %s --ulimit %s=%s:%s`, then restart the unit",
+			unit, from[item], item, rlimitString(want.Soft), rlimitString(want.Hard), rlimitString(cur.Max), rlimitString(capSoft), rlimitString(capHard), host, item, rlimitString(want.Soft), rlimitString(want.Hard)))
 		_ = syscall.Setrlimit(res, &syscall.Rlimit{Cur: capSoft, Max: capHard})
 	}
-}
-
-// limitRules reads /etc/security/limits.conf, then limits.d/*.conf in name
-// order, as pam_limits does.
-func (s *shim) limitRules() ([]units.LimitRule, error) {
-	files := []string{"/etc/security/limits.conf"}
-	if ents, err := os.ReadDir(s.path("/etc/security/limits.d")); err == nil {
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
-				files = append(files, "/etc/security/limits.d/"+e.Name())
-			}
-		}
-	}
-	var out []units.LimitRule
-	var errs []error
-	for _, f := range files {
-		fh, err := os.Open(s.path(f))
-		if err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		rules, err := units.ParseLimitsConf(fh, f)
-		fh.Close()
-		if err != nil {
-			errs = append(errs, err)
-		}
-		out = append(out, rules...)
-	}
-	return out, errors.Join(errs...)
 }

@@ -1,0 +1,82 @@
+// Command vmshim is the static binary injected into every fat container as
+// /.fatbox/vmshim: systemctl, service, chkconfig, update-rc.d, journalctl,
+// reboot, shutdown, halt, poweroff, telinit and runlevel, all driving the
+// container's supervisord (PID 1). It dispatches on the name it was called
+// by (symlinks that firstboot makes); as "vmshim" the verb is its first
+// argument (vmshim init, vmshim run-unit x.service, vmshim doctor).
+//
+// How units run: a unit x.service whose name or Alias= (minus .service) is
+// an existing supervisord program (ssh.service → sshd, cron, rsyslog, any
+// program an image declares) is that program. Any other unit becomes the
+// program unit-x, whose command is always `/.fatbox/vmshim run-unit
+// x.service`; run-unit is the unit's supervisor and writes its state to
+// /run/vmshim/units/x.service.json at every transition, which systemctl
+// reads. The program conf lives in /run/vmshim/supervisor/, included by
+// supervisord.conf; its log, /var/log/supervisor/unit-x.log, is what
+// journalctl -u shows. `vmshim init` (program fatbox-init) creates
+// /run/systemd/system, starts the enabled units at boot and runs the
+// timers.
+//
+// Hazards:
+//   - supervisord v0.7.3 reload (supervisor.reloadConfig) keeps running
+//     programs but STARTS every autostart=true program that is stopped, and
+//     never picks up a changed [program] of an existing name. So unit
+//     programs are autostart=false with a command that never changes, and
+//     every reload is followed by a stop of each program that was down
+//     before it (reloadKeepingStopped), under /run/vmshim/lock. A program
+//     removed from the confs is stopped by a reload: confs are never removed.
+//   - v0.7.3 with startsecs=0 never leaves its run loop after the program
+//     exits (it waits for a monitor goroutine it did not start): the program
+//     shows Running forever and cannot be started again. Unit programs use
+//     startsecs=1, so run-unit lives at least `linger` (2.2 s): under 1 s
+//     supervisord would retry it as a failed start, and under 2 s it ignores
+//     the next start for 5 s.
+//   - v0.7.3 reports a program stopped by signal as Exited with exit
+//     status -1; that is inactive, not failed.
+//   - run-unit is a child subreaper (PR_SET_CHILD_SUBREAPER), so a forking
+//     daemon's orphans are re-parented to it: that is how the main PID of a
+//     forking daemon without PIDFile= is found (the one process left below
+//     run-unit once the tree settles; several: the oldest, with a log
+//     line). It reaps with wait4(-1) in one place (reaper.go) and so never
+//     uses os/exec, whose Wait would race with it.
+//   - The SysV redirect loop: Debian's /lib/lsb/init-functions.d/40-systemd
+//     sends `/etc/init.d/x start` to `systemctl start x` once
+//     /run/systemd/system exists; the script run back by run-unit would
+//     redirect again. Every command of a unit gets _SYSTEMCTL_SKIP_REDIRECT=1.
+//     A script started directly, bypassing init-functions, is not tracked:
+//     `service x stop` of such a script (tracked inactive) runs its own stop.
+//   - cron.daily vs timers: with /run/systemd/system present Debian's
+//     /etc/cron.daily/{logrotate,dpkg,apt-compat} exit early, expecting
+//     their .timer units. vmshim init runs every enabled timer (OnCalendar=,
+//     OnBootSec=/OnStartupSec= from the container's start, OnActiveSec=,
+//     OnUnitActiveSec=/OnUnitInactiveSec=, Persistent= with stamps in
+//     /var/lib/systemd/timers). A missing stamp is created at first sight
+//     without running (as systemd); a stamp older than the last elapse runs
+//     the service at once. AccuracySec= and RandomizedDelaySec= are
+//     ignored: a timer fires at its elapse. fatbox-init must not exit;
+//     supervisord restarts it if it does.
+//   - Limits: a unit's processes get the /etc/security/limits.conf entries
+//     of its User= (pam_limits precedence, units.LimitsFor), overridden item
+//     by item by the unit's Limit*=. systemd itself ignores limits.conf for
+//     services; vmshim applies it because admins of the VMs these containers
+//     replace raise nofile there and expect services to get it. A value above
+//     the container's hard limit is lowered to it with a warning in the
+//     unit's log naming the fix (fatbox update NAME --ulimit ...), never a
+//     failed start.
+//
+// What is not systemd: no dependencies are enforced (After=/Before= only
+// order the boot starts; Requires=/Wants= are not pulled in), no cgroups
+// per unit (control-group KillMode means every process below run-unit), no
+// sockets/paths/mounts, no journal (per-unit logs instead), no user
+// managers, no sd_notify credential checks (NotifyAccess=all in effect),
+// TimeoutStartSec= of a Type=oneshot with the 90 s default counts as
+// infinity (systemd's oneshot default). Directives the units package does
+// not support make the unit unloadable with a one-line message naming the
+// directive: never a partial start. Directives accepted but not enforced
+// are listed as notes in `systemctl status`.
+//
+// Tests: VMSHIM_ROOT moves every path vmshim reads or writes for itself
+// (units, state, confs, logs, passwd, power) under a directory;
+// VMSHIM_SUPERVISORD_SOCK and VMSHIM_BIN point at a test supervisord and
+// binary. The unit's own processes use real paths.
+package main
