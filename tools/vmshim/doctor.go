@@ -99,7 +99,7 @@ func doctorMain(args []string, stdout, stderr io.Writer, sys doctorSys) int {
 		fmt.Fprintln(stderr, "vmshim doctor: --expect names no container: run it through `fatbox doctor NAME`")
 		return 2
 	}
-	checks := docRunChecks(sys, exp)
+	checks := docRunChecks(sys, exp, docCheckTimeout)
 	enc := json.NewEncoder(stdout)
 	if err := enc.Encode(checks); err != nil {
 		fmt.Fprintf(stderr, "vmshim doctor: %v\n", err)
@@ -120,9 +120,9 @@ type docChecker struct {
 	run  func(sys doctorSys, exp doctorExpect) []doctorCheck
 }
 
-// docRunChecks runs every check at once, each bounded by docCheckTimeout, and
+// docRunChecks runs every check at once, each bounded by timeout, and
 // returns their lines in the order of doctorChecks.
-func docRunChecks(sys doctorSys, exp doctorExpect) []doctorCheck {
+func docRunChecks(sys doctorSys, exp doctorExpect, timeout time.Duration) []doctorCheck {
 	sys = &docOnceSys{doctorSys: sys}
 	list := doctorChecks()
 	results := make([][]doctorCheck, len(list))
@@ -137,8 +137,8 @@ func docRunChecks(sys doctorSys, exp doctorExpect) []doctorCheck {
 			var out []doctorCheck
 			select {
 			case out = <-done:
-			case <-time.After(docCheckTimeout):
-				out = []doctorCheck{{Check: c.name, Detail: fmt.Sprintf("did not finish within %s (a hung lxcfs or a stuck service)", docCheckTimeout),
+			case <-time.After(timeout):
+				out = []doctorCheck{{Check: c.name, Detail: fmt.Sprintf("did not finish within %s (a hung lxcfs or a stuck service)", timeout),
 					Fix: fmt.Sprintf("run `fatbox doctor %s` again; if it persists, `fatbox restart %s`", exp.Name, exp.Name)}}
 			}
 			mu.Lock()
