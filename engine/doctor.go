@@ -182,7 +182,7 @@ func linkState(link string) (state, master string, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, "operstate"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", "", fmt.Errorf("missing")
+			return "", "", errors.New("missing")
 		}
 		return "", "", err
 	}
