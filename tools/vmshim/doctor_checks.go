@@ -334,7 +334,7 @@ func docCheckProgram(sys doctorSys, exp doctorExpect, name string, p docProgram,
 	}
 	switch name {
 	case docProgSSHD:
-		line, err := sys.Banner("127.0.0.1:22", 2*time.Second)
+		line, err := sys.Banner("127.0.0.1:22", 4*time.Second) // sshd forks and re-executes itself per connection: slow on a loaded host
 		if err != nil || !strings.HasPrefix(line, "SSH-2.0") {
 			return docFail(check, fmt.Sprintf("`fatbox prog restart %s %s` (its log: `fatbox logs %s %s`)", exp.Name, name, exp.Name, name),
 				"RUNNING, but 127.0.0.1:22 answers %q (%v), not an SSH-2.0 banner", line, err)
