@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/baseimages/units"
+)
+
+func TestParseSystemctl(t *testing.T) {
+	cases := []struct {
+		args  []string
+		verb  string
+		names []string
+		check func(sysOpts) bool
+	}{
+		{[]string{"--no-pager", "-q", "is-active", "nginx"}, "is-active", []string{"nginx"}, func(o sysOpts) bool { return o.quiet }},
+		{[]string{"show", "x", "-p", "MainPID,ActiveState", "--value"}, "show", []string{"x"}, func(o sysOpts) bool {
+			return reflect.DeepEqual(o.props, []string{"MainPID", "ActiveState"}) && o.value
+		}},
+		{[]string{"show", "--property=Id", "-pUser", "x"}, "show", []string{"x"}, func(o sysOpts) bool { return reflect.DeepEqual(o.props, []string{"Id", "User"}) }},
+		{[]string{"enable", "--now", "a", "b"}, "enable", []string{"a", "b"}, func(o sysOpts) bool { return o.now }},
+		{[]string{"list-units", "--type=service", "--all", "--state", "failed"}, "list-units", nil, func(o sysOpts) bool {
+			return o.all && reflect.DeepEqual(o.types, []string{"service"}) && reflect.DeepEqual(o.states, []string{"failed"})
+		}},
+		{[]string{"kill", "-s", "HUP", "x"}, "kill", []string{"x"}, func(o sysOpts) bool { return o.signal == "HUP" }},
+		{[]string{"status", "-n", "5", "-l", "x"}, "status", []string{"x"}, func(o sysOpts) bool { return o.lines == 5 && o.full }},
+		{[]string{"-ql", "status", "x"}, "status", []string{"x"}, func(o sysOpts) bool { return o.quiet && o.full }},
+		{[]string{"--no-block", "--no-ask-password", "--system", "restart", "x"}, "restart", []string{"x"}, func(o sysOpts) bool { return o.noBlock }},
+		{nil, "list-units", nil, func(sysOpts) bool { return true }},
+	}
+	for _, c := range cases {
+		verb, names, o, err := parseSystemctl(c.args)
+		if err != nil {
+			t.Errorf("%v: %v", c.args, err)
+			continue
+		}
+		if verb != c.verb || len(names) != len(c.names) || len(names) > 0 && !reflect.DeepEqual(names, c.names) || !c.check(o) {
+			t.Errorf("%v: got verb %q names %q opts %+v", c.args, verb, names, o)
+		}
+	}
+	if _, _, _, err := parseSystemctl([]string{"--user", "start", "x"}); err == nil {
+		t.Error("--user accepted; it must say user managers are not supported")
+	}
+	if _, _, _, err := parseSystemctl([]string{"--bogus", "start"}); err == nil {
+		t.Error("an unknown option was accepted")
+	}
+}
+
+func TestUnitNames(t *testing.T) {
+	for in, want := range map[string]string{"nginx": "nginx.service", "x.timer": "x.timer", "/lib/systemd/system/a.service": "a.service", "getty@tty1": "getty@tty1.service"} {
+		if got := unitName(in); got != want {
+			t.Errorf("unitName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"nginx.service": "unit-nginx", "getty@tty1.service": "unit-getty@tty1", `dev-disk\x2dby.service`: "unit-dev-disk_x2dby"} {
+		if got := programOf(in); got != want {
+			t.Errorf("programOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParsePower(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		verb   string
+		args   []string
+		req    string
+		when   time.Time
+		cancel bool
+	}{
+		{"reboot", nil, "reboot", time.Time{}, false},
+		{"reboot", []string{"-f", "--no-wall"}, "reboot", time.Time{}, false},
+		{"halt", nil, "poweroff", time.Time{}, false},
+		{"poweroff", []string{"--force"}, "poweroff", time.Time{}, false},
+		{"shutdown", []string{"-h", "now"}, "poweroff", time.Time{}, false},
+		{"shutdown", []string{"-r", "now", "going down"}, "reboot", time.Time{}, false},
+		{"shutdown", []string{"-P", "+0"}, "poweroff", time.Time{}, false},
+		{"shutdown", []string{"-r", "+5"}, "reboot", now.Add(5 * time.Minute), false},
+		{"shutdown", []string{"-h", "09:30"}, "poweroff", time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC), false},
+		{"shutdown", []string{"-h", "11:15"}, "poweroff", time.Date(2026, 12, 2, 11, 15, 0, 0, time.UTC), false},
+		{"shutdown", []string{"-c"}, "poweroff", time.Time{}, true},
+		{"shutdown", nil, "poweroff", time.Time{}, false},
+		{"telinit", []string{"6"}, "reboot", time.Time{}, false},
+		{"telinit", []string{"0"}, "poweroff", time.Time{}, false},
+		{"telinit", []string{"q"}, "", time.Time{}, false},
+	}
+	for _, c := range cases {
+		req, when, cancel, err := parsePower(c.verb, c.args, now)
+		if err != nil || req != c.req || !when.Equal(c.when) || cancel != c.cancel {
+			t.Errorf("%s %v: got %q %v %v %v", c.verb, c.args, req, when, cancel, err)
+		}
+	}
+	if _, _, _, err := parsePower("shutdown", []string{"-h", "+x"}, now); err == nil {
+		t.Error("shutdown +x accepted")
+	}
+}
+
+func TestPowerRequestFile(t *testing.T) {
+	root := t.TempDir()
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now}
+	if code := s.power("reboot", nil); code != 1 || !strings.Contains(errw.String(), "fatbox restart NAME") {
+		t.Fatalf("no power dir: code %d, stderr %q; want 1 and the fix", code, errw.String())
+	}
+	if err := os.MkdirAll(filepath.Join(root, powerDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VMSHIM_NO_KILL_INIT", "1")
+	if code := s.power("shutdown", []string{"-h", "now"}); code != 0 {
+		t.Fatalf("shutdown -h now: %d %s", code, errw.String())
+	}
+	b, err := os.ReadFile(filepath.Join(root, powerDir, "request"))
+	if err != nil || string(b) != "poweroff\n" {
+		t.Fatalf("request = %q, %v", b, err)
+	}
+	out.Reset()
+	if s.power("runlevel", nil) != 0 || out.String() != "N 5\n" {
+		t.Errorf("runlevel printed %q", out.String())
+	}
+}
+
+func TestClassifyAndRestart(t *testing.T) {
+	exited := func(n int) syscall.WaitStatus { return syscall.WaitStatus(n << 8) }
+	killed := func(sig syscall.Signal) syscall.WaitStatus { return syscall.WaitStatus(sig) }
+	svc := units.Service{Type: "simple", Restart: "on-failure", SuccessExitStatus: []int{42}}
+	cases := []struct {
+		ws      syscall.WaitStatus
+		result  string
+		clean   bool
+		restart map[string]bool
+	}{
+		{exited(0), "success", true, map[string]bool{"on-failure": false, "always": true, "on-success": true, "on-abnormal": false, "no": false}},
+		{exited(42), "success", true, map[string]bool{"on-failure": false}},
+		{exited(1), "exit-code", false, map[string]bool{"on-failure": true, "on-abnormal": false, "on-success": false, "on-abort": false}},
+		{killed(syscall.SIGKILL), "signal", false, map[string]bool{"on-failure": true, "on-abnormal": true, "on-abort": true}},
+		{killed(syscall.SIGTERM), "success", true, map[string]bool{"on-failure": false, "always": true}},
+	}
+	for _, c := range cases {
+		ex := classifyExit(c.ws, svc)
+		if ex.Result != c.result || ex.Clean != c.clean {
+			t.Errorf("%v: got %+v, want %s clean=%v", c.ws, ex, c.result, c.clean)
+		}
+		for policy, want := range c.restart {
+			s := svc
+			s.Restart = policy
+			if got := shouldRestart(s, ex); got != want {
+				t.Errorf("%v with Restart=%s: restart %v, want %v", c.ws, policy, got, want)
+			}
+		}
+	}
+	one := classifyExit(killed(syscall.SIGTERM), units.Service{Type: "oneshot"})
+	if one.Clean {
+		t.Error("SIGTERM is clean for a oneshot; systemd counts it a failure there")
+	}
+	prevent := units.Service{Restart: "always", RestartPreventExitStatus: []int{3}}
+	if shouldRestart(prevent, classifyExit(exited(3), prevent)) {
+		t.Error("RestartPreventExitStatus=3 did not prevent a restart")
+	}
+	force := units.Service{Restart: "no", RestartForceExitStatus: []int{0}}
+	if !shouldRestart(force, classifyExit(exited(0), force)) {
+		t.Error("RestartForceExitStatus=0 did not force a restart")
+	}
+}
+
+func TestStartLimit(t *testing.T) {
+	now := time.Now()
+	var starts []time.Time
+	for i := 0; i < 5; i++ {
+		if startLimitHit(starts, now) {
+			t.Fatalf("limit hit after %d starts", i)
+		}
+		starts = append(starts, now.Add(-time.Duration(i)*time.Second))
+	}
+	if !startLimitHit(starts, now) {
+		t.Fatal("6th start within 10 s allowed")
+	}
+	if startLimitHit(starts, now.Add(11*time.Second)) {
+		t.Fatal("limit still hit after the interval")
+	}
+}
+
+// fakeTable is a process tree: supervisor 100 with a forked daemon 200
+// (its parent exited, so re-parented to 100), the daemon's workers 201
+// and 202, a zombie 300 and a control command 400.
+func fakeTable() map[int]proc {
+	return map[int]proc{
+		1:   {PID: 1, PPID: 0, State: 'S', Start: 1},
+		100: {PID: 100, PPID: 1, State: 'S', Start: 10},
+		200: {PID: 200, PPID: 100, State: 'S', Start: 20},
+		201: {PID: 201, PPID: 200, State: 'S', Start: 21},
+		202: {PID: 202, PPID: 201, State: 'S', Start: 22},
+		300: {PID: 300, PPID: 100, State: 'Z', Start: 15},
+		400: {PID: 400, PPID: 100, State: 'R', Start: 30},
+		500: {PID: 500, PPID: 1, State: 'S', Start: 5},
+	}
+}
+
+func TestProcessTree(t *testing.T) {
+	tab := fakeTable()
+	if got := descendants(tab, 100); !reflect.DeepEqual(got, []int{200, 201, 202, 400}) {
+		t.Errorf("descendants = %v", got)
+	}
+	pid, amb := guessMainPID(tab, 100, map[int]bool{400: true})
+	if pid != 200 || amb {
+		t.Errorf("guessMainPID = %d ambiguous=%v, want 200 (zombie and control command excluded)", pid, amb)
+	}
+	pid, amb = guessMainPID(tab, 100, nil)
+	if pid != 200 || !amb {
+		t.Errorf("with the control command counted: %d %v, want the oldest (200) and ambiguous", pid, amb)
+	}
+	if pid, _ := guessMainPID(tab, 999, nil); pid != 0 {
+		t.Errorf("no children: %d", pid)
+	}
+	p, ok := parseStat("4242 (my (weird) proc) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100")
+	if !ok || p.PID != 4242 || p.PPID != 17 || p.State != 'S' || p.Start != 98765 || p.Comm != "my (weird) proc" {
+		t.Errorf("parseStat = %+v %v", p, ok)
+	}
+}
+
+func TestProgramView(t *testing.T) {
+	cases := []struct {
+		state  string
+		status int
+		active string
+	}{
+		{"Running", 0, stActive}, {"Starting", 0, stActivating}, {"Stopped", 0, stInactive},
+		{"Exited", 0, stInactive}, {"Exited", -1, stInactive}, {"Exited", 2, stFailed},
+		{"Fatal", 0, stFailed}, {"Backoff", 0, stActivating}, {"Stopping", 0, stDeactivating},
+	}
+	for _, c := range cases {
+		v := programView("sshd.service", procInfo{Name: "sshd", Statename: c.state, Exitstatus: c.status, Pid: 7})
+		if v.ActiveState != c.active {
+			t.Errorf("%s/%d → %s, want %s", c.state, c.status, v.ActiveState, c.active)
+		}
+		if down := v.ActiveState == stInactive || v.ActiveState == stFailed; down != (v.MainPID == 0) {
+			t.Errorf("%s: MainPID %d", c.state, v.MainPID)
+		}
+	}
+}
+
+func TestXMLRPCDecode(t *testing.T) {
+	const reply = `<methodResponse><params><param><value><array><data><value><struct>
+<member><name>name</name><value><string>sshd</string></value></member>
+<member><name>statename</name><value><string>Running</string></value></member>
+<member><name>pid</name><value><int>42</int></value></member>
+<member><name>exitstatus</name><value><int>-1</int></value></member>
+<member><name>stdout_logfile</name><value><string>/var/log/supervisor/sshd.log</string></value></member>
+</struct></value></data></array></value></param></params></methodResponse>`
+	var r xresponse
+	if err := xml.Unmarshal([]byte(reply), &r); err != nil {
+		t.Fatal(err)
+	}
+	v := r.Params[0].Array.Values[0]
+	if v.member("name").str() != "sshd" || v.member("pid").num() != 42 || v.member("exitstatus").num() != -1 || v.member("statename").str() != "Running" {
+		t.Errorf("decoded %+v", v)
+	}
+	const fault = `<methodResponse><fault><value><struct><member><name>faultString</name><value><string>no such process</string></value></member></struct></value></fault></methodResponse>`
+	var f xresponse
+	if err := xml.Unmarshal([]byte(fault), &f); err != nil || f.Fault == nil || f.Fault.member("faultString").str() != "no such process" {
+		t.Errorf("fault decoded as %+v, %v", f, err)
+	}
+	var b bytes.Buffer
+	encodeParam(&b, "a<b")
+	encodeParam(&b, true)
+	if b.String() != "<param><value><string>a&lt;b</string></value></param><param><value><boolean>1</boolean></value></param>" {
+		t.Errorf("encoded %s", b.String())
+	}
+}
+
+func TestNotifyAndEnvFile(t *testing.T) {
+	m := parseNotify("READY=1\nSTATUS=Serving 3 clients\nMAINPID=77\n")
+	if m["READY"] != "1" || m["STATUS"] != "Serving 3 clients" || m["MAINPID"] != "77" {
+		t.Errorf("parseNotify = %v", m)
+	}
+	f := filepath.Join(t.TempDir(), "env")
+	os.WriteFile(f, []byte("# comment\n; also\nA=1\nexport B=\"two words\"\nC='$NOT'\nD=multi\\\nline\n\nbad line\n"), 0o644)
+	kvs, err := readEnvFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"A", "1"}, {"B", "two words"}, {"C", "$NOT"}, {"D", "multiline"}}
+	if !reflect.DeepEqual(kvs, want) {
+		t.Errorf("readEnvFile = %q, want %q", kvs, want)
+	}
+}
+
+func TestShowProperties(t *testing.T) {
+	root := t.TempDir()
+	var out bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &out, now: time.Now, loader: units.Loader{Root: root}}
+	u := &units.Unit{Name: "app.service", Path: "/etc/systemd/system/app.service", Description: "My app", WantedBy: []string{"multi-user.target"},
+		Service: units.Service{Type: "forking", Restart: "on-failure", User: "app", TimeoutStartSec: 90 * time.Second, TimeoutStopSec: 30 * time.Second, RestartSec: 100 * time.Millisecond,
+			ExecReload: []units.Command{{Argv: []string{"/bin/kill", "-HUP", "$MAINPID"}}}, Limits: map[string]units.Rlimit{"nofile": {Soft: 1024, Hard: 65535}}}}
+	tg := target{asked: "app", name: "app.service", unit: u}
+	st := unitState{Unit: "app.service", ActiveState: stActive, SubState: "running", MainPID: 321, ExecMainPID: 321, NRestarts: 2, Result: "success", ActiveEnter: "2026-12-02T03:00:00Z"}
+	props := map[string]string{}
+	for _, p := range s.properties(tg, st) {
+		props[p.k] = p.v
+	}
+	for k, want := range map[string]string{
+		"Id": "app.service", "LoadState": "loaded", "ActiveState": "active", "SubState": "running", "MainPID": "321",
+		"NRestarts": "2", "Type": "forking", "Restart": "on-failure", "User": "app", "CanReload": "yes",
+		"FragmentPath": "/etc/systemd/system/app.service", "TimeoutStopUSec": "30s", "TimeoutStartUSec": "1min 30s",
+		"RestartUSec": "100ms", "LimitNOFILE": "65535", "LimitNOFILESoft": "1024", "WantedBy": "multi-user.target", "Description": "My app",
+	} {
+		if props[k] != want {
+			t.Errorf("%s=%q, want %q", k, props[k], want)
+		}
+	}
+	if _, ok := props["LoadError"]; ok {
+		t.Error("LoadError on a loaded unit: Ansible's systemd module would fail")
+	}
+	if !strings.HasPrefix(props["ActiveEnterTimestamp"], "Wed 2026-12-02 ") {
+		t.Errorf("ActiveEnterTimestamp=%q", props["ActiveEnterTimestamp"])
+	}
+
+	missing := target{asked: "nope", name: "nope.service", loadErr: units.ErrNotFound}
+	out.Reset()
+	s.show([]target{missing}, nil, sysOpts{props: []string{"LoadState", "ActiveState"}})
+	if out.String() != "LoadState=not-found\nActiveState=inactive\n" {
+		t.Errorf("show -p of a missing unit printed %q", out.String())
+	}
+	out.Reset()
+	bad := target{asked: "b", name: "b.service", loadErr: &units.UnsupportedError{Unit: "b.service", Directive: "RootDirectory", Value: "/x", Why: "no chroot here"}}
+	s.show([]target{bad}, nil, sysOpts{props: []string{"LoadState", "LoadError"}, value: true})
+	if !strings.HasPrefix(out.String(), "bad-setting\n") || !strings.Contains(out.String(), "RootDirectory=/x") {
+		t.Errorf("show --value of an unsupported unit printed %q", out.String())
+	}
+}
+
+func TestSystemdDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "infinity", 90 * time.Second: "1min 30s", 100 * time.Millisecond: "100ms", 25 * time.Hour: "1d 1h"} {
+		if got := systemdDuration(d); got != want {
+			t.Errorf("%v → %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestNextElapse(t *testing.T) {
+	daily, err := units.ParseCalendar("daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	tm := &units.Timer{OnCalendar: []units.Calendar{daily}}
+	if got := nextElapse(tm, now, now.Add(-time.Hour), now, time.Time{}, unitState{}, false); !got.Equal(time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("daily next = %v", got)
+	}
+	boot := now.Add(-10 * time.Minute)
+	tm = &units.Timer{OnBootSec: 15 * time.Minute, OnUnitActiveSec: time.Hour}
+	if got := nextElapse(tm, now, boot, now, time.Time{}, unitState{}, false); !got.Equal(boot.Add(15 * time.Minute)) {
+		t.Errorf("OnBootSec next = %v", got)
+	}
+	svc := unitState{ActiveEnter: stamp(now.Add(-30 * time.Minute))}
+	if got := nextElapse(tm, now, boot, now, now.Add(-30*time.Minute), svc, true); !got.Equal(now.Add(30 * time.Minute)) {
+		t.Errorf("OnUnitActiveSec next = %v", got)
+	}
+}
+
+func TestPersistentStamp(t *testing.T) {
+	root := t.TempDir()
+	s := &shim{root: root, now: time.Now}
+	daily, _ := units.ParseCalendar("daily")
+	u := &units.Unit{Name: "logrotate.timer", Timer: &units.Timer{OnCalendar: []units.Calendar{daily}, Persistent: true}}
+	now := time.Now()
+	if s.persistentCatchUp(u, now) {
+		t.Fatal("a missing stamp fired the timer; systemd creates it without running")
+	}
+	if _, err := os.Stat(s.stampPath(u.Name)); err != nil {
+		t.Fatalf("stamp not created: %v", err)
+	}
+	if s.persistentCatchUp(u, now) {
+		t.Fatal("a fresh stamp fired the timer")
+	}
+	old := now.Add(-50 * time.Hour)
+	os.Chtimes(s.stampPath(u.Name), old, old)
+	if !s.persistentCatchUp(u, now) {
+		t.Fatal("a stamp two days old did not fire a daily timer")
+	}
+}
+
+func TestOrderByAfter(t *testing.T) {
+	mk := func(name string, after ...string) target {
+		return target{name: name, unit: &units.Unit{Name: name, After: after}}
+	}
+	got := orderByAfter([]target{mk("app.service", "db.service"), mk("db.service"), mk("web.service", "app.service")})
+	var names []string
+	for _, g := range got {
+		names = append(names, g.name)
+	}
+	if !reflect.DeepEqual(names, []string{"db.service", "app.service", "web.service"}) {
+		t.Errorf("order = %v", names)
+	}
+}
+
+func TestLookupAccount(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/bash\napp:x:1001:1001::/srv/app:/bin/sh\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\napp:x:1001:\nadm:x:4:syslog,app\nwww:x:33:\n"), 0o644)
+	s := &shim{root: root}
+	a, err := s.lookupAccount("app", "", []string{"www"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.UID != 1001 || a.GID != 1001 || a.Home != "/srv/app" || !reflect.DeepEqual(a.Groups, []int{4, 33}) || !reflect.DeepEqual(a.GNames, []string{"app", "adm", "www"}) {
+		t.Errorf("account = %+v", a)
+	}
+	if _, err := s.lookupAccount("ghost", "", nil); err == nil || !strings.Contains(err.Error(), "useradd") {
+		t.Errorf("missing user: %v", err)
+	}
+}
