@@ -36,6 +36,9 @@ start)
     echo "fatbox daemon already running (pid $(cat "$PIDFILE")); \`make stop\` stops it"
   else
     mkdir -p /run/fatbox
+    # Containers' ulimits cannot pass the daemon's own hard limits (without
+    # CAP_SYS_RESOURCE): raise what this shell may, as fatbox.service does.
+    ulimit -Hn 1048576 2>/dev/null && ulimit -Sn 1048576 2>/dev/null || true
     setsid "$BIN" daemon >>"$LOG" 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
     for _ in $(seq 1 300); do   # it answers once it has reconciled (autostarts included)
