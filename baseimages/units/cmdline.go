@@ -140,11 +140,11 @@ done:
 // substituted as is, keeping one word; "$$" is a literal "$"; unset
 // variables expand to nothing; ${VAR:-default} and ${VAR:+alternative} work
 // as in systemd ≥247. With NoEnvExpand (":" prefix) Argv is returned as is.
-// The first word (the program) is never split.
+// The program (Argv[0]) is never expanded, as in systemd.
 func (c Command) Expand(env map[string]string) []string {
 	out := make([]string, 0, len(c.Argv))
 	for i, w := range c.Argv {
-		if c.NoEnvExpand {
+		if c.NoEnvExpand || i == 0 {
 			out = append(out, w)
 			continue
 		}

@@ -46,10 +46,11 @@ func notedReason(section, key string) string {
 		}
 	case "Unit":
 		switch key {
-		case "StartLimitIntervalSec", "StartLimitInterval", "StartLimitBurst", "StartLimitAction":
+		case "StartLimitIntervalSec", "StartLimitInterval", "StartLimitBurst":
 			return "restarts are not rate-limited"
-		case "FailureAction", "SuccessAction", "FailureActionExitStatus", "SuccessActionExitStatus",
-			"JobTimeoutSec", "JobRunningTimeoutSec", "JobTimeoutAction", "JobTimeoutRebootArgument",
+		case "FailureAction", "SuccessAction", "FailureActionExitStatus", "SuccessActionExitStatus", "JobTimeoutAction", "StartLimitAction":
+			return "the container is not rebooted or stopped when the unit ends (run reboot or poweroff)"
+		case "JobTimeoutSec", "JobRunningTimeoutSec", "JobTimeoutRebootArgument",
 			"RebootArgument", "StopWhenUnneeded", "AllowIsolate", "IgnoreOnIsolate", "CollectMode",
 			"OnFailureJobMode", "SurviveFinalKillSignal", "OnFailureIsolate", "OnSuccessJobMode":
 			return "it has no effect in a fat container"

@@ -22,6 +22,7 @@ type builder struct {
 	seenNote      map[string]bool
 	timerSet      bool
 	permStartOnly bool // PermissionsStartOnly=yes
+	successAction bool // SuccessAction= given (a unit may then have no command at all)
 	// installOnly applies [Install] only (enablement works for any unit).
 	installOnly bool
 }
@@ -223,11 +224,16 @@ func (b *builder) unitKey(a assignment) error {
 	if dependencyDirective(a.key) {
 		return b.depNote(a)
 	}
+	if a.key == "SuccessAction" && a.value != "" && a.value != "none" {
+		b.successAction = true
+	}
 	if kind, assert, ok := conditionDirective(a.key); ok {
 		return b.condition(a, kind, assert)
 	}
 	if why := notedReason("Unit", a.key); why != "" {
-		b.notNote(a, why)
+		if worthNoting(a.value) {
+			b.notNote(a, why)
+		}
 		return nil
 	}
 	b.note(fmt.Sprintf("%s= in [Unit] is unknown and ignored (%s:%d)", a.key, a.file, a.line))
@@ -434,7 +440,7 @@ func (b *builder) finishService() error {
 	if !b.typeSet && len(s.ExecStart) == 0 {
 		s.Type = "oneshot"
 	}
-	if len(s.ExecStart) == 0 && len(s.ExecStop) == 0 {
+	if len(s.ExecStart) == 0 && len(s.ExecStop) == 0 && !b.successAction {
 		return fmt.Errorf("%s has no ExecStart= or ExecStop=; add ExecStart= (the shim cannot run it)", b.u.Name)
 	}
 	if len(s.ExecStart) > 1 && s.Type != "oneshot" {
@@ -819,7 +825,7 @@ func (b *builder) serviceKey(a assignment) error {
 			return nil
 		}
 		if why := notedReason("Service", a.key); why != "" {
-			if a.value != "" && !isFalse(a.value) {
+			if worthNoting(a.value) {
 				b.notNote(a, why)
 			}
 			return nil
@@ -829,10 +835,14 @@ func (b *builder) serviceKey(a assignment) error {
 	return nil
 }
 
-// isFalse reports a value that switches a noted feature off (nothing to note).
-func isFalse(v string) bool {
+// worthNoting is false for values that switch a noted feature off
+// (empty, a false boolean, "none"): there is nothing to tell the user.
+func worthNoting(v string) bool {
+	if v == "" || v == "none" {
+		return false
+	}
 	b, err := parseBool(v)
-	return err == nil && !b
+	return err != nil || b
 }
 
 // output parses StandardOutput=/StandardError=.
@@ -870,6 +880,10 @@ func exitStatuses(v string, codes *[]int, sigs *[]syscall.Signal) error {
 			*codes = append(*codes, n)
 			continue
 		}
+		if n, ok := exitStatusName(w); ok {
+			*codes = append(*codes, n)
+			continue
+		}
 		sig, err := parseSignal(w)
 		if err != nil {
 			return fmt.Errorf("%q is neither an exit status nor a signal", w)
@@ -877,4 +891,60 @@ func exitStatuses(v string, codes *[]int, sigs *[]syscall.Signal) error {
 		*sigs = append(*sigs, sig)
 	}
 	return nil
+}
+
+// exitStatusName maps the exit status names systemd accepts (LSB and BSD
+// sysexits.h) to numbers.
+func exitStatusName(n string) (int, bool) {
+	switch n {
+	case "SUCCESS":
+		return 0, true
+	case "FAILURE":
+		return 1, true
+	case "INVALIDARGUMENT":
+		return 2, true
+	case "NOTIMPLEMENTED":
+		return 3, true
+	case "NOPERMISSION":
+		return 4, true
+	case "NOTINSTALLED":
+		return 5, true
+	case "NOTCONFIGURED":
+		return 6, true
+	case "NOTRUNNING":
+		return 7, true
+	case "USAGE":
+		return 64, true
+	case "DATAERR":
+		return 65, true
+	case "NOINPUT":
+		return 66, true
+	case "NOUSER":
+		return 67, true
+	case "NOHOST":
+		return 68, true
+	case "UNAVAILABLE":
+		return 69, true
+	case "SOFTWARE":
+		return 70, true
+	case "OSERR":
+		return 71, true
+	case "OSFILE":
+		return 72, true
+	case "CANTCREAT":
+		return 73, true
+	case "IOERR":
+		return 74, true
+	case "TEMPFAIL":
+		return 75, true
+	case "PROTOCOL":
+		return 76, true
+	case "NOPERM":
+		return 77, true
+	case "CONFIG":
+		return 78, true
+	case "EXCEPTION":
+		return 255, true
+	}
+	return 0, false
 }

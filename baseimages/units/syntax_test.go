@@ -342,3 +342,15 @@ func TestPermissionsStartOnly(t *testing.T) {
 		t.Errorf("ExecSearchPath = %q", s.ExecSearchPath)
 	}
 }
+
+func TestExitStatusNamesAndSuccessAction(t *testing.T) {
+	u, err := parseString(t, "tmp.service", "[Service]\nType=oneshot\nExecStart=/bin/systemd-tmpfiles --create\nSuccessExitStatus=DATAERR CANTCREAT 3 SIGHUP\n")
+	if err != nil || !reflect.DeepEqual(u.Service.SuccessExitStatus, []int{65, 73, 3}) || len(u.Service.SuccessSignals) != 1 {
+		t.Errorf("SuccessExitStatus: %v %v", u, err)
+	}
+	// Debian's systemd-reboot.service: no command, only SuccessAction=.
+	u, err = parseString(t, "r.service", "[Unit]\nDefaultDependencies=no\nSuccessAction=reboot-force\n")
+	if err != nil || u.Service.Type != "oneshot" || len(u.Notes) != 1 || !strings.Contains(u.Notes[0], "run reboot or poweroff") {
+		t.Errorf("SuccessAction unit: %+v %v", u, err)
+	}
+}
