@@ -1,0 +1,65 @@
+package firstboot
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestShimLinks: with a shim, every boot links its command names to it:
+// /usr/local is the shim's whatever is there; a package's file under /usr
+// is never replaced; supervisord runs its init and includes its programs.
+func TestShimLinks(t *testing.T) {
+	rootfs, state := t.TempDir(), t.TempDir()
+	for _, d := range []string{"usr/local/sbin", "usr/bin", "usr/sbin"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A package's journalctl and someone's own script in /usr/local/sbin.
+	pkg := filepath.Join(rootfs, "usr/bin/journalctl")
+	if err := os.WriteFile(pkg, []byte("#!real journalctl\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "usr/local/sbin/systemctl"), []byte("#!old\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.VMShim = "/.fatbox/vmshim"
+	for range 2 { // idempotent
+		if err := Write(rootfs, state, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range ShimLinks() {
+		p := filepath.Join(rootfs, l.Path)
+		got, err := os.Readlink(p)
+		if p == pkg {
+			if err == nil || read(t, p) != "#!real journalctl\n" {
+				t.Fatalf("the package's %s was replaced (link %q, err %v)", l.Path, got, err)
+			}
+			continue
+		}
+		if err != nil || got != "/.fatbox/vmshim" {
+			t.Fatalf("%s: link %q, err %v", l.Path, got, err)
+		}
+	}
+	conf := read(t, filepath.Join(rootfs, "etc/supervisor/supervisord.conf"))
+	for _, want := range []string{"[program:" + ShimInitProgram + "]\ncommand=/.fatbox/vmshim init\nautostart=true", "[include]\nfiles = " + ShimInclude + "\n"} {
+		if !strings.Contains(conf, want) {
+			t.Fatalf("supervisord.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	// Without a shim: no links, no init program, no include.
+	rootfs2 := t.TempDir()
+	if err := Write(rootfs2, state, testConfig(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(rootfs2, "usr/local/sbin/systemctl")); err == nil {
+		t.Fatal("links made without a shim")
+	}
+	if conf := read(t, filepath.Join(rootfs2, "etc/supervisor/supervisord.conf")); strings.Contains(conf, ShimInitProgram) || strings.Contains(conf, "[include]") {
+		t.Fatalf("shim config without a shim:\n%s", conf)
+	}
+}
