@@ -79,6 +79,13 @@ func (l Loader) specifiers(name, file string) specifierContext {
 		s.kernel = l.firstLine("/proc/sys/kernel/osrelease")
 	}
 	s.arch = archName(runtime.GOARCH)
+	if b, err := l.fs().readFile("/etc/passwd"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Split(line, ":"); len(f) == 7 && f[0] == "root" {
+				s.shell = f[6]
+			}
+		}
+	}
 	s.osr = map[string]string{}
 	b, err := l.fs().readFile("/etc/os-release")
 	if err != nil {

@@ -96,6 +96,7 @@ type specifierContext struct {
 	boot     string
 	kernel   string
 	arch     string
+	shell    string // root's login shell (%s)
 	osr      map[string]string // os-release fields
 }
 
@@ -165,7 +166,10 @@ func (s specifierContext) resolve(in string) (string, error) {
 		case 'U', 'G':
 			v = "0"
 		case 's':
-			v = "/bin/sh"
+			v = s.shell
+			if v == "" {
+				v = "/bin/sh"
+			}
 		case 'H':
 			v = s.hostname
 		case 'l':

@@ -22,6 +22,7 @@ type builder struct {
 	seenNote      map[string]bool
 	timerSet      bool
 	permStartOnly bool // PermissionsStartOnly=yes
+	startTimeout  bool // TimeoutStartSec= or TimeoutSec= given
 	successAction bool // SuccessAction= given (a unit may then have no command at all)
 	// installOnly applies [Install] only (enablement works for any unit).
 	installOnly bool
@@ -440,6 +441,9 @@ func (b *builder) finishService() error {
 	if !b.typeSet && len(s.ExecStart) == 0 {
 		s.Type = "oneshot"
 	}
+	if s.Type == "oneshot" && !b.startTimeout {
+		s.TimeoutStartSec = 0 // systemd: no start timeout for oneshot unless set
+	}
 	if len(s.ExecStart) == 0 && len(s.ExecStop) == 0 && !b.successAction {
 		return fmt.Errorf("%s has no ExecStart= or ExecStop=; add ExecStart= (the shim cannot run it)", b.u.Name)
 	}
@@ -697,11 +701,13 @@ func (b *builder) serviceKey(a assignment) error {
 	case "RestartSec":
 		return timeout(&s.RestartSec, 100*time.Millisecond)
 	case "TimeoutSec":
+		b.startTimeout = v != ""
 		if err := timeout(&s.TimeoutStartSec, 90*time.Second); err != nil {
 			return err
 		}
 		s.TimeoutStopSec = s.TimeoutStartSec
 	case "TimeoutStartSec":
+		b.startTimeout = v != ""
 		return timeout(&s.TimeoutStartSec, 90*time.Second)
 	case "TimeoutStopSec":
 		return timeout(&s.TimeoutStopSec, 90*time.Second)

@@ -97,7 +97,8 @@ func oddBackslashes(s string) bool {
 // splitWords splits s into words the way systemd's extract_first_word does
 // with EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE: whitespace separates words, single
 // and double quotes group (anywhere in a word), C escapes are decoded inside
-// and outside quotes. quoted[i] reports whether word i had any quoting or
+// and outside quotes; an unknown escape is kept as written (systemd warns
+// and does the same). literal[i] reports whether word i had any quoting or
 // escaping (a lone ";" written as "\;" is not a separator).
 func splitWords(s string) (words []string, literal []bool, err error) {
 	i := 0
@@ -120,11 +121,23 @@ func splitWords(s string) (words []string, literal []bool, err error) {
 			case c == '\\':
 				lit = true
 				if i+1 >= len(s) {
-					return nil, nil, fmt.Errorf("trailing backslash in %q", s)
+					b.WriteByte('\\') // systemd keeps a trailing backslash
+					i++
+					continue
+				}
+				if s[i+1] == ';' && b.Len() == 0 && quote == 0 && (i+2 >= len(s) || isSpace(s[i+2])) {
+					b.WriteByte(';') // "\;" alone: a literal ";" argument, not a separator
+					i += 2
+					continue
 				}
 				r, n, e := unescapeOne(s[i+1:])
 				if e != nil {
-					return nil, nil, fmt.Errorf("%w in %q", e, s)
+					// As systemd (EXTRACT_CUNESCAPE_RELAX): an unknown or
+					// invalid escape keeps the backslash and the next byte.
+					b.WriteByte('\\')
+					b.WriteByte(s[i+1])
+					i += 2
+					continue
 				}
 				b.WriteString(r)
 				i += 1 + n
@@ -169,7 +182,7 @@ func unescapeOne(s string) (string, int, error) {
 		return "\v", 1, nil
 	case 's':
 		return " ", 1, nil
-	case '\\', '"', '\'', ' ', ';', '$':
+	case '\\', '"', '\'':
 		return s[:1], 1, nil
 	case 'x':
 		if len(s) < 3 {

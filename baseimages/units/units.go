@@ -102,7 +102,7 @@ type Service struct {
 
 	Restart           string        // no (default), on-success, on-failure, on-abnormal, on-watchdog, on-abort, always
 	RestartSec        time.Duration // default 100ms
-	TimeoutStartSec   time.Duration // default 90s; 0 means none ("infinity")
+	TimeoutStartSec   time.Duration // default 90s, none for Type=oneshot; 0 means none ("infinity")
 	TimeoutStopSec    time.Duration // default 90s; 0 means none ("infinity")
 	KillMode          string        // control-group (default), mixed, process, none
 	KillSignal        syscall.Signal
