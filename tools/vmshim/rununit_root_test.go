@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+// shimEnv is a test root with a real supervisord (ochinchina v0.7.3, as in
+// containers) whose include dir is the root's /run/vmshim/supervisor, and
+// the vmshim binary built from this package.
+type shimEnv struct {
+	t    *testing.T
+	root string
+	bin  string
+	env  []string
+}
+
+func supervisordBinary() string {
+	if p := os.Getenv("FATBOX_SUPERVISORD"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../../bin/supervisord")
+	return p
+}
+
+func newShimEnv(t *testing.T) *shimEnv {
+	t.Helper()
+	harness.RequireRoot(t)
+	sup := supervisordBinary()
+	_, err := os.Stat(sup)
+	harness.Require(t, err == nil, "supervisord binary %s (make supervisord, or FATBOX_SUPERVISORD)", sup)
+	// Unix socket paths must stay short: a short root under /tmp.
+	root, err := os.MkdirTemp("/tmp", "vmshim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	bin := filepath.Join(root, "vmshim")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building vmshim: %v\n%s", err, out)
+	}
+	for _, d := range []string{"etc/systemd/system", "lib/systemd/system", "etc/init.d", "etc/security", "run/vmshim/supervisor", "var/log/supervisor"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	for _, f := range []string{"passwd", "group"} {
+		b, err := os.ReadFile("/etc/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, "etc", f), b, 0o644)
+	}
+	sock := filepath.Join(root, "run/supervisord.sock")
+	conf := fmt.Sprintf(`[supervisord]
+logfile=%[1]s/var/log/supervisor/supervisord.log
+pidfile=%[1]s/run/supervisord.pid
+[unix_http_server]
+file=%[2]s
+[supervisorctl]
+serverurl=unix://%[2]s
+[program:sleeper]
+command=/bin/sleep 100000
+autostart=true
+autorestart=true
+stdout_logfile=%[1]s/var/log/supervisor/sleeper.log
+[include]
+files = %[1]s/run/vmshim/supervisor/*.conf
+`, root, sock)
+	os.WriteFile(filepath.Join(root, "supervisord.conf"), []byte(conf), 0o644)
+	e := &shimEnv{t: t, root: root, bin: bin, env: append(os.Environ(), "VMSHIM_ROOT="+root, "VMSHIM_SUPERVISORD_SOCK="+sock, "VMSHIM_BIN="+bin)}
+	cmd := exec.Command(sup, "-c", filepath.Join(root, "supervisord.conf"))
+	cmd.Env = e.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Stop every unit through vmshim first (run-unit kills its
+		// processes), then supervisord, then anything left below it.
+		ents, _ := os.ReadDir(filepath.Join(root, "run/vmshim/units"))
+		for _, en := range ents {
+			e.run("systemctl", "stop", strings.TrimSuffix(en.Name(), ".json"))
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("supervisord did not create its socket")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return e
+}
+
+func (e *shimEnv) unit(name, text string) {
+	if err := os.WriteFile(filepath.Join(e.root, "lib/systemd/system", name), []byte(text), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// run runs vmshim VERB ARGS and returns stdout, stderr and the exit code.
+func (e *shimEnv) run(args ...string) (string, string, int) {
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = e.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("vmshim %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (e *shimEnv) must(args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.run(args...)
+	if code != 0 {
+		e.t.Fatalf("vmshim %v: exit %d\nstdout: %s\nstderr: %s\nlog:\n%s", args, code, out, errs, e.log(args[len(args)-1]))
+	}
+	return out
+}
+
+func (e *shimEnv) prop(unit, p string) string {
+	return strings.TrimSpace(e.must("systemctl", "show", "-p", p, "--value", unit))
+}
+
+func (e *shimEnv) log(unit string) string {
+	b, _ := os.ReadFile(filepath.Join(e.root, "var/log/supervisor", programOf(unitName(unit))+".log"))
+	return string(b)
+}
+
+// waitProp waits until a property has a value none of not.
+func (e *shimEnv) waitProp(unit, p string, within time.Duration, not ...string) string {
+	e.t.Helper()
+	end := time.Now().Add(within)
+	for {
+		v := e.prop(unit, p)
+		ok := true
+		for _, n := range not {
+			ok = ok && v != n
+		}
+		if ok || time.Now().After(end) {
+			return v
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func ppidOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	p, _ := parseStat(string(b))
+	return p.PPID
+}
+
+func TestRunUnitUnderSupervisord(t *testing.T) {
+	e := newShimEnv(t)
+	marker := filepath.Join(e.root, "stopped-with")
+
+	// A forking daemon without PIDFile=: its real process (a grandchild
+	// whose parents exit) is found and tracked, and Restart=on-failure
+	// brings it back after kill -9.
+	e.unit("forker.service", `[Unit]
+Description=forking daemon without a PID file
+[Service]
+Type=forking
+ExecStart=/bin/sh -c '( ( exec sleep 3000 ) & ) ; exit 0'
+ExecStop=/bin/sh -c 'echo "$MAINPID" > `+marker+`; kill $MAINPID'
+Restart=on-failure
+RestartSec=200ms
+`)
+	e.must("systemctl", "start", "forker")
+	if got := e.prop("forker", "ActiveState"); got != "active" {
+		t.Fatalf("forker ActiveState=%s\n%s", got, e.log("forker"))
+	}
+	main, _ := strconv.Atoi(e.prop("forker", "MainPID"))
+	if main <= 0 || procComm(main) != "sleep" {
+		t.Fatalf("forker MainPID=%d (%s), want the sleep daemon\n%s", main, procComm(main), e.log("forker"))
+	}
+	syscall.Kill(main, syscall.SIGKILL)
+	newMain := e.waitProp("forker", "MainPID", 5*time.Second, strconv.Itoa(main), "0")
+	if n := e.prop("forker", "NRestarts"); n != "1" || newMain == "0" || newMain == strconv.Itoa(main) {
+		t.Fatalf("after kill -9: NRestarts=%s MainPID=%s (was %d)\n%s", n, newMain, main, e.log("forker"))
+	}
+	if _, _, code := e.run("systemctl", "is-active", "forker"); code != 0 {
+		t.Fatalf("is-active after the restart: %d", code)
+	}
+	e.must("systemctl", "stop", "forker")
+	if b, _ := os.ReadFile(marker); strings.TrimSpace(string(b)) != newMain {
+		t.Errorf("ExecStop saw MAINPID=%q, want %s", b, newMain)
+	}
+	if _, _, code := e.run("systemctl", "is-active", "forker"); code != 3 {
+		t.Errorf("is-active after stop: exit %d, want 3", code)
+	}
+	if n, _ := strconv.Atoi(newMain); alive(n) {
+		t.Errorf("daemon %s still alive after stop", newMain)
+	}
+
+	// A failing oneshot: systemd's message and exit 1; status exits 3.
+	e.unit("bad.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+	_, errs, code := e.run("systemctl", "start", "bad")
+	if code != 1 || !strings.Contains(errs, "Job for bad.service failed because the control process exited with error code.") {
+		t.Errorf("start bad: exit %d, stderr %q", code, errs)
+	}
+	if out, _, code := e.run("systemctl", "status", "bad"); code != 3 || !strings.Contains(out, "failed (Result: exit-code)") {
+		t.Errorf("status bad: exit %d\n%s", code, out)
+	}
+	if _, errs, code := e.run("systemctl", "start", "nope"); code != 5 || !strings.Contains(errs, "Unit nope.service not found.") {
+		t.Errorf("start nope: exit %d, %q", code, errs)
+	}
+
+	// A simple service as User=nobody gets Environment=, WorkingDirectory=
+	// and the nofile of limits.conf (capped at this host's hard limit).
+	var hard syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &hard)
+	want := hard.Max
+	if want > 4096 {
+		want = 4096
+	}
+	os.WriteFile(filepath.Join(e.root, "etc/security/limits.conf"), []byte(fmt.Sprintf("nobody soft nofile %d\nnobody hard nofile %d\n", want, want)), 0o644)
+	e.unit("env.service", `[Service]
+User=nobody
+Environment=GREETING=hello
+WorkingDirectory=/tmp
+ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep 3000'
+`)
+	e.must("systemctl", "start", "env")
+	end := time.Now().Add(5 * time.Second)
+	for !strings.Contains(e.log("env"), "nobody hello /tmp") && time.Now().Before(end) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if line := fmt.Sprintf("nobody hello /tmp %d", want); !strings.Contains(e.log("env"), line) {
+		t.Errorf("env.service log lacks %q:\n%s", line, e.log("env"))
+	}
+	out, _, _ := e.run("journalctl", "-u", "env", "-n", "5")
+	if !strings.Contains(out, "nobody hello") {
+		t.Errorf("journalctl -u env:\n%s", out)
+	}
+
+	// A supervisord program is driven directly (once past its startsecs).
+	if got := e.waitProp("sleeper", "ActiveState", 5*time.Second, "activating"); got != "active" {
+		b, _ := os.ReadFile(filepath.Join(e.root, "var/log/supervisor/supervisord.log"))
+		t.Fatalf("sleeper ActiveState=%s\n%s", got, b)
+	}
+	e.must("systemctl", "stop", "sleeper")
+	if out, _, code := e.run("systemctl", "is-active", "sleeper"); code != 3 || strings.TrimSpace(out) != "inactive" {
+		t.Errorf("sleeper after stop: %q %d", out, code)
+	}
+	e.must("systemctl", "start", "sleeper")
+}
+
+func TestRunUnitNotify(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	harness.Require(t, err == nil, "python3 for the Type=notify test program")
+	e := newShimEnv(t)
+	script := filepath.Join(e.root, "notifier.py")
+	os.WriteFile(script, []byte(`import os, socket, time
+time.sleep(0.4)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1\nSTATUS=serving", os.environ["NOTIFY_SOCKET"])
+while True: time.sleep(1)
+`), 0o644)
+	e.unit("notifier.service", fmt.Sprintf("[Service]\nType=notify\nExecStart=%s %s\nRestart=on-failure\nRestartSec=100ms\n", py, script))
+	start := time.Now()
+	e.must("systemctl", "start", "notifier")
+	if time.Since(start) < 400*time.Millisecond {
+		t.Errorf("start returned after %s, before READY=1", time.Since(start))
+	}
+	if got := e.prop("notifier", "StatusText"); got != "serving" {
+		t.Errorf("StatusText=%q", got)
+	}
+	main, _ := strconv.Atoi(e.prop("notifier", "MainPID"))
+	if !strings.Contains(procComm(main), "python") {
+		t.Fatalf("MainPID %d is %q", main, procComm(main))
+	}
+	syscall.Kill(main, syscall.SIGKILL)
+	e.waitProp("notifier", "MainPID", 5*time.Second, strconv.Itoa(main), "0")
+	if got := e.waitProp("notifier", "ActiveState", 5*time.Second, "activating"); got != "active" {
+		t.Fatalf("after kill -9: %s\n%s", got, e.log("notifier"))
+	}
+	if n := e.prop("notifier", "NRestarts"); n != "1" {
+		t.Errorf("NRestarts=%s", n)
+	}
+}
