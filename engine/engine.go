@@ -460,7 +460,7 @@ func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
 		first := []string{}
 		if ps, err := e.Programs(cctx, rec.Name); err == nil {
 			for _, p := range ps {
-				if strings.HasPrefix(p.Name, "unit-") && p.State == "RUNNING" {
+				if strings.HasPrefix(p.Name, "unit-") && strings.EqualFold(p.State, "running") {
 					first = append(first, p.Name)
 				}
 			}
