@@ -138,7 +138,7 @@ func TestSysV(t *testing.T) {
 	if !u.SysV || u.Path != "" || u.Description != "LSB: Regular background program processing daemon" || s.Type != "forking" ||
 		!reflect.DeepEqual(s.ExecStart[0].Argv, []string{"/etc/init.d/cron", "start"}) || !reflect.DeepEqual(s.ExecStop[0].Argv, []string{"/etc/init.d/cron", "stop"}) ||
 		len(s.ExecReload) != 1 || s.ExecReload[0].Argv[1] != "reload" || !s.RemainAfterExit || s.GuessMainPID || s.TimeoutStartSec != 5*time.Minute ||
-		s.KillMode != "process" || !reflect.DeepEqual(s.Environment, []string{"_SYSTEMCTL_SKIP_REDIRECT=1"}) || !reflect.DeepEqual(u.WantedBy, []string{"multi-user.target"}) {
+		s.KillMode != "process" || !reflect.DeepEqual(s.SuccessExitStatus, []int{5, 6}) || s.IgnoreSIGPIPE || !reflect.DeepEqual(s.Environment, []string{"_SYSTEMCTL_SKIP_REDIRECT=1"}) || !reflect.DeepEqual(u.WantedBy, []string{"multi-user.target"}) {
 		t.Errorf("SysV cron: %s", dump(u, time.Time{}))
 	}
 	u, err = l.Load("ssh")

@@ -140,20 +140,18 @@ func (l Loader) sysvScripts() ([]string, error) {
 	return out, nil
 }
 
-// hasReload reports whether an init script's case statement lists reload or force-reload.
+// hasReload reports whether an init script supports reload the way
+// systemd-sysv-generator decides it: a line that is not a comment has a
+// usage string listing reload ("{start|stop|reload}", "|reload|", ...).
 func hasReload(script []byte) bool {
 	for _, line := range strings.Split(string(script), "\n") {
 		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "#") {
+		if t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		i := strings.Index(t, ")")
-		if i <= 0 {
-			continue
-		}
-		for _, label := range strings.Split(t[:i], "|") {
-			label = strings.Trim(strings.TrimSpace(label), `"'`)
-			if label == "reload" || label == "force-reload" {
+		l := strings.ToLower(t)
+		for _, pat := range []string{"{reload|", "{reload}", "{reload\"", "|reload|", "|reload}", "|reload\""} {
+			if strings.Contains(l, pat) {
 				return true
 			}
 		}
@@ -175,9 +173,8 @@ func (l Loader) sysvUnit(name string) (*Unit, bool, error) {
 	b := newBuilder(name, l.specifiers(name, script))
 	u := b.u
 	u.SysV = true
-	u.Description = "LSB: " + lsb.ShortDescription
-	if lsb.ShortDescription == "" {
-		u.Description = "LSB: " + strings.TrimSuffix(name, ".service")
+	if lsb.ShortDescription != "" {
+		u.Description = "LSB: " + lsb.ShortDescription
 	}
 	u.Documentation = []string{"man:systemd-sysv-generator(8)"}
 	for _, p := range lsb.Provides {
@@ -210,6 +207,9 @@ func (l Loader) sysvUnit(name string) (*Unit, bool, error) {
 	s.SendSIGKILL = true
 	s.KillSignal = syscall.SIGTERM
 	s.Environment = []string{"_SYSTEMCTL_SKIP_REDIRECT=1"}
+	if bytes.Contains(data, []byte("### BEGIN INIT INFO")) {
+		s.SuccessExitStatus = []int{5, 6} // LSB "not installed", "not configured"
+	}
 	b.typeSet = true
 	if err := l.applyDropIns(b, name, ""); err != nil {
 		return nil, true, err
