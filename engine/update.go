@@ -88,6 +88,8 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 	}
 	if next.PendingUlimits && running {
 		notes = append(notes, fmt.Sprintf("ulimits take effect at the next start: `fatbox restart %s`", name))
+	} else if !running && !maps.Equal(next.Ulimits, rec.Ulimits) {
+		notes = append(notes, "ulimits take effect when it starts")
 	}
 	if u.DiskBytes != nil && next.DiskMiB == rec.DiskMiB {
 		next.PendingDiskMiB = 0 // the size in force was asked for again: a pending grow is cancelled
