@@ -166,7 +166,7 @@ func (l Loader) linkEnables(lk link, f found, u *Unit, asked string) bool {
 	if inDepDir {
 		return matches
 	}
-	return contains(u.Aliases, base) && base != asked && base != f.name && path.Base(lk.target) == path.Base(f.file)
+	return contains(u.Aliases, base) && base != f.name && path.Base(lk.target) == path.Base(f.file)
 }
 
 // EnableChanges computes the symlinks systemctl enable creates, as systemd
@@ -198,6 +198,9 @@ func (l Loader) enable(name string, seen map[string]bool, out *[]Change) error {
 	if f.masked {
 		return fmt.Errorf("unit %q is masked (%s); run systemctl unmask %s first: %w", name, f.link, name, ErrMasked)
 	}
+	if f.file != "" && f.name != name && templateOf(name) == "" {
+		return fmt.Errorf("%q is an alias of %q: enable %s instead", name, f.name, f.name)
+	}
 	if f.file == "" {
 		if _, ok := l.sysvScript(name); ok {
 			cs, err := l.SysVLinks(name, true)
@@ -224,6 +227,14 @@ func (l Loader) enable(name string, seen map[string]bool, out *[]Change) error {
 		}
 		return nil
 	}
+	for _, a := range u.Aliases { // systemd links aliases first
+		if a == name || a == f.name || validName(a) != nil {
+			continue
+		}
+		if err := want(path.Join("/etc/systemd/system", a)); err != nil {
+			return err
+		}
+	}
 	if linkName != "" {
 		for _, t := range u.WantedBy {
 			if err := want(path.Join("/etc/systemd/system", t+".wants", linkName)); err != nil {
@@ -234,14 +245,6 @@ func (l Loader) enable(name string, seen map[string]bool, out *[]Change) error {
 			if err := want(path.Join("/etc/systemd/system", t+".requires", linkName)); err != nil {
 				return err
 			}
-		}
-	}
-	for _, a := range u.Aliases {
-		if a == name || a == f.name || validName(a) != nil {
-			continue
-		}
-		if err := want(path.Join("/etc/systemd/system", a)); err != nil {
-			return err
 		}
 	}
 	for _, a := range u.Also {
@@ -278,7 +281,8 @@ func (l Loader) linkChange(p, target string) (*Change, error) {
 // DisableChanges computes the symlinks systemctl disable removes: every
 // link in /etc/systemd/system's *.wants/, *.requires/ and *.upholds/ named
 // after the unit (any instance, for a template), and its Alias= links;
-// Also= units are disabled too (each unit's links sorted by path). A SysV script with no unit
+// Also= units are disabled too (each unit's alias links, then its
+// dependency links, sorted by path). A SysV script with no unit
 // yields SysVLinks(name, false).
 func (l Loader) DisableChanges(name string) ([]Change, error) {
 	var out []Change
@@ -321,7 +325,14 @@ func (l Loader) disable(name string, seen map[string]bool, out *[]Change) error 
 			mine = append(mine, Change{Op: "unlink", Path: lk.path})
 		}
 	}
-	sort.Slice(mine, func(i, j int) bool { return mine[i].Path < mine[j].Path })
+	// Alias links (top level) first, then dependency links; each sorted.
+	sort.Slice(mine, func(i, j int) bool {
+		di, dj := path.Dir(mine[i].Path) == "/etc/systemd/system", path.Dir(mine[j].Path) == "/etc/systemd/system"
+		if di != dj {
+			return di
+		}
+		return mine[i].Path < mine[j].Path
+	})
 	*out = append(*out, mine...)
 	for _, a := range u.Also {
 		if err := l.disable(normalizeName(a), seen, out); err != nil {

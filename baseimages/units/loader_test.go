@@ -227,12 +227,12 @@ func TestEnableDisable(t *testing.T) {
 		}
 	}
 	cs, err := l.EnableChanges("rsyslog")
-	want := []Change{{"symlink", "/etc/systemd/system/multi-user.target.wants/rsyslog.service", "/lib/systemd/system/rsyslog.service"},
-		{"symlink", "/etc/systemd/system/syslog.service", "/lib/systemd/system/rsyslog.service"}}
+	want := []Change{{"symlink", "/etc/systemd/system/syslog.service", "/lib/systemd/system/rsyslog.service"},
+		{"symlink", "/etc/systemd/system/multi-user.target.wants/rsyslog.service", "/lib/systemd/system/rsyslog.service"}}
 	if err != nil || !reflect.DeepEqual(cs, want) {
 		t.Errorf("EnableChanges(rsyslog) = %v, %v", cs, err)
 	}
-	if got := cs[0].String(); got != "Created symlink /etc/systemd/system/multi-user.target.wants/rsyslog.service → /lib/systemd/system/rsyslog.service." {
+	if got := cs[1].String(); got != "Created symlink /etc/systemd/system/multi-user.target.wants/rsyslog.service → /lib/systemd/system/rsyslog.service." {
 		t.Errorf("String = %q", got)
 	}
 	if cs, err := l.EnableChanges("ssh"); err != nil || len(cs) != 0 {
@@ -242,11 +242,11 @@ func TestEnableDisable(t *testing.T) {
 		t.Errorf("EnableChanges(static) = %v, %v", cs, err)
 	}
 	cs, err = l.DisableChanges("ssh")
-	want = []Change{{"unlink", "/etc/systemd/system/multi-user.target.wants/ssh.service", ""}, {"unlink", "/etc/systemd/system/sshd.service", ""}}
+	want = []Change{{"unlink", "/etc/systemd/system/sshd.service", ""}, {"unlink", "/etc/systemd/system/multi-user.target.wants/ssh.service", ""}}
 	if err != nil || !reflect.DeepEqual(cs, want) {
 		t.Errorf("DisableChanges(ssh) = %v, %v", cs, err)
 	}
-	if got := cs[1].String(); got != `Removed "/etc/systemd/system/sshd.service".` {
+	if got := cs[0].String(); got != `Removed "/etc/systemd/system/sshd.service".` {
 		t.Errorf("String = %q", got)
 	}
 	// Also= and DefaultInstance=.
