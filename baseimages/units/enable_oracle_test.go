@@ -10,24 +10,28 @@ import (
 )
 
 // TestEnableAgainstSystemctl compares Enabled, EnableChanges and
-// DisableChanges on testdata/debian with what systemd 252's systemctl
-// --root prints for the same tree (testdata/enable.golden, from
-// gen-enable.py; its copies leave out /etc/init.d, so SysV handling is
-// tested elsewhere).
+// DisableChanges on testdata/debian and testdata/oracle (templates with
+// DefaultInstance, Also=, RequiredBy=, /run links, masks, aliases) with
+// what systemd 252's systemctl --root prints for the same trees
+// (testdata/enable.golden, from gen-enable.py; its copies leave out
+// /etc/init.d, so SysV handling is tested elsewhere).
 func TestEnableAgainstSystemctl(t *testing.T) {
 	f, err := os.Open("testdata/enable.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS("testdata/debian")); err != nil {
-		t.Fatal(err)
+	loaders := map[string]Loader{}
+	for _, name := range []string{"debian", "oracle"} {
+		root := t.TempDir()
+		if err := os.CopyFS(root, os.DirFS("testdata/"+name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(root + "/etc/init.d"); err != nil {
+			t.Fatal(err)
+		}
+		loaders[name] = Loader{Root: root}
 	}
-	if err := os.RemoveAll(root + "/etc/init.d"); err != nil {
-		t.Fatal(err)
-	}
-	l := Loader{Root: root}
 	type result struct {
 		RC  int
 		Out []string
@@ -36,6 +40,7 @@ func TestEnableAgainstSystemctl(t *testing.T) {
 	n := 0
 	for sc.Scan() {
 		var rec struct {
+			Root      string
 			Unit      string
 			IsEnabled result `json:"is-enabled"`
 			Enable    result
@@ -45,6 +50,7 @@ func TestEnableAgainstSystemctl(t *testing.T) {
 			t.Fatal(err)
 		}
 		n++
+		l := loaders[rec.Root]
 		if st, err := l.Enabled(rec.Unit); err != nil || st != rec.IsEnabled.Out[0] {
 			t.Errorf("Enabled(%s) = %q, %v; systemctl says %q", rec.Unit, st, err, rec.IsEnabled.Out[0])
 		}

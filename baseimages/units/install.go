@@ -83,10 +83,11 @@ func hasInstall(u *Unit) bool {
 }
 
 // Enabled returns the unit's enablement state as systemctl is-enabled
-// prints it: "enabled" (an [Install] symlink exists in /etc/systemd/system),
+// prints it: "enabled" (an [Install] symlink exists in /etc/systemd/system;
+// for a template asked as "x@.service", one of its DefaultInstance),
 // "enabled-runtime" (in /run/systemd/system), "disabled", "static" (no
-// [Install] section), "indirect" (only Also=, or a template with no
-// DefaultInstance), "masked", "alias" (name is an alias symlink of another
+// [Install] section), "indirect" (only Also=, a template with no
+// DefaultInstance, or a template whose other instances are linked), "masked", "alias" (name is an alias symlink of another
 // unit). A SysV script with no unit is "enabled" when /etc/rc[2-5].d has an
 // S link for it, else "disabled" (what Debian's systemctl prints through
 // systemd-sysv-install).
@@ -122,19 +123,32 @@ func (l Loader) Enabled(name string) (string, error) {
 		}
 		return "", l.notFound(name)
 	}
+	// A template asked by its own name is enabled through its default
+	// instance; links of other instances only make it "indirect".
+	prefix, inst, suf, isTmpl := splitTemplate(name)
+	template := isTmpl && inst == ""
+	indirect := false
 	for i, dir := range configDirs() {
 		links, err := l.configLinks(dir)
 		if err != nil {
 			return "", err
 		}
 		for _, lk := range links {
-			if l.linkEnables(lk, f, u, name) {
-				if i == 0 {
-					return "enabled", nil
-				}
-				return "enabled-runtime", nil
+			if !l.linkEnables(lk, f, u, name) {
+				continue
 			}
+			if template && installLinkDir(path.Base(path.Dir(lk.path))) && path.Base(lk.path) != prefix+"@"+u.DefaultInstance+"."+suf {
+				indirect = true
+				continue
+			}
+			if i == 0 {
+				return "enabled", nil
+			}
+			return "enabled-runtime", nil
 		}
+	}
+	if indirect {
+		return "indirect", nil
 	}
 	own := u.Aliases
 	if len(own) > 0 && own[0] == name {

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Regenerate enable.golden from systemd 252's systemctl working offline on
-a copy of debian/ (systemctl --root=DIR: no running systemd needed):
+copies of debian/ and oracle/ (systemctl --root=DIR: no running systemd):
     python3 gen-enable.py > enable.golden
 For each unit: is-enabled in the tree as committed, and the output of
 enable and of disable, each on a fresh copy. /etc/init.d is left out of the
 copies so systemctl does not hand SysV scripts to update-rc.d."""
 import json, os, shutil, subprocess, tempfile
 
-UNITS = ["nginx.service", "ssh.service", "sshd.service", "cron.service", "rsyslog.service", "logrotate.timer",
+ROOTS = {"debian": None, "oracle": ["tty@.service", "tty@tty2.service", "tty@tty3.service", "pair.service", "helper.service",
+                                     "only-also.service", "masked.service", "web.service", "www.service", "app@.service"]}
+DEBIAN = ["nginx.service", "ssh.service", "sshd.service", "cron.service", "rsyslog.service", "logrotate.timer",
          "logrotate.service", "apt-daily.timer", "e2scrub@.service", "e2scrub_reap.service", "e2scrub_all.timer",
          "dpkg-db-backup.timer"]
 
-def fresh():
+def fresh(root):
     tmp = tempfile.mkdtemp()
     r = os.path.join(tmp, "r")
-    shutil.copytree("debian", r, symlinks=True, ignore=shutil.ignore_patterns("init.d", "rc?.d"))
+    shutil.copytree(root, r, symlinks=True, ignore=shutil.ignore_patterns("init.d", "rc?.d"))
     return tmp, r
 
 def run(r, *args):
@@ -23,10 +25,11 @@ def run(r, *args):
     lines = [l.replace(r, "") for l in (p.stdout + p.stderr).splitlines()]
     return p.returncode, lines
 
-for u in UNITS:
-    rec = {"unit": u}
+for root, units in ROOTS.items():
+  for u in units or DEBIAN:
+    rec = {"root": root, "unit": u}
     for op in ("is-enabled", "enable", "disable"):
-        tmp, r = fresh()
+        tmp, r = fresh(root)
         rc, lines = run(r, op, u)
         rec[op] = {"rc": rc, "out": lines}
         shutil.rmtree(tmp)
