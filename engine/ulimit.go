@@ -76,7 +76,7 @@ func specRlimits(rec *inventory.Record) ([]specs.POSIXRlimit, error) {
 		u := us[n]
 		t, ok := limits.RlimitType(n)
 		if !ok {
-			return nil, fmt.Errorf("container %q records an unknown ulimit %q: remove it with `fatbox update %s --ulimit` of the limits it should have", rec.Name, n, rec.Name)
+			return nil, fmt.Errorf("container %q records ulimit %q, which this fatbox does not know (a record written by a newer fatbox?): run that version, or upgrade this one", rec.Name, n)
 		}
 		if err := host.Check("ulimit", n, limits.Ulimit{Soft: u.Soft, Hard: u.Hard}); err != nil {
 			return nil, conflictf("start %q: %v; or lower the container's: `fatbox update %s --ulimit %s=...`", rec.Name, err, rec.Name, n)

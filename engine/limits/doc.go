@@ -1,7 +1,7 @@
 // Package limits is the one validation layer for a container's sizes and
 // limits. The CLI (tools/fatbox) parses flags with it and the daemon checks
 // API requests with it, so an API client cannot do what the CLI refuses.
-// It is pure: no root, no I/O but ReadHost.
+// It is pure: no root, no I/O but ReadHost and ReadHostUlimits.
 //
 // Every refusal is an *Error that names the field (as the caller passes it:
 // "--memory" from the CLI, "memory_bytes" from the daemon), the value, the
