@@ -68,9 +68,8 @@
 // order the boot starts; Requires=/Wants= are not pulled in), no cgroups
 // per unit (control-group KillMode means every process below run-unit), no
 // sockets/paths/mounts, no journal (per-unit logs instead), no user
-// managers, no sd_notify credential checks (NotifyAccess=all in effect),
-// TimeoutStartSec= of a Type=oneshot with the 90 s default counts as
-// infinity (systemd's oneshot default). Directives the units package does
+// managers, no sd_notify credential checks (NotifyAccess=all in effect).
+// Directives the units package does
 // not support make the unit unloadable with a one-line message naming the
 // directive: never a partial start. Directives accepted but not enforced
 // are listed as notes in `systemctl status`.

@@ -19,6 +19,9 @@ func (s *shim) initMain(args []string) int {
 			fmt.Fprintf(s.errw, "vmshim init: creating %s: %v\n", d, err)
 		}
 	}
+	if err := s.writeLSBHook(); err != nil {
+		s.logInit("%v: /etc/init.d scripts called directly will not be tracked", err)
+	}
 	hup := make(chan os.Signal, 4)
 	signal.Notify(hup, syscall.SIGHUP)
 	term := make(chan os.Signal, 1)

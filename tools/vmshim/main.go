@@ -17,6 +17,12 @@ func run(args []string) int {
 	s := newShim()
 	verb := filepath.Base(args[0])
 	rest := args[1:]
+	if verb == "init" {
+		// Called as /sbin/init by a script (invoke-rc.d checks it exists;
+		// sysvinit's init run by a user acts as telinit): never the boot
+		// loop, which is only `vmshim init`.
+		return s.power("telinit", rest)
+	}
 	if verb == "vmshim" || strings.HasPrefix(verb, "vmshim.") {
 		if len(rest) == 0 {
 			fmt.Fprintln(s.errw, usage)

@@ -62,9 +62,6 @@ func (s *shim) runUnit(args []string) int {
 		return 0
 	}
 	r.u, r.svc = u, u.Service
-	if r.svc.Type == "oneshot" && r.svc.TimeoutStartSec == 90*time.Second {
-		r.svc.TimeoutStartSec = 0 // systemd: no start timeout for oneshot by default
-	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		r.logf("warning: PR_SET_CHILD_SUBREAPER: %v: a forking daemon's main PID may not be found", err)
 	}

@@ -18,6 +18,14 @@ func (s *shim) systemctl(args []string) int {
 		fmt.Fprintf(s.errw, "systemctl: %v\n", err)
 		return 1
 	}
+	if o.root != "" && filepath.Clean(o.root) != "/" {
+		// systemctl --root=DIR (deb-systemd-helper in a chroot): unit
+		// files and links under DIR; nothing is started.
+		alt := *s
+		alt.root = filepath.Join(s.root, o.root)
+		alt.loader.Root = alt.root
+		s = &alt
+	}
 	switch verb {
 	case "daemon-reload":
 		s.signalInit()

@@ -11,7 +11,7 @@ type sysOpts struct {
 	quiet, noBlock, all, full, noLegend, value, now, force, plain bool
 	props                                                         []string
 	types, states                                                 []string
-	signal, whom                                                  string
+	signal, whom, root                                            string
 	lines                                                         int
 }
 
@@ -67,6 +67,14 @@ func parseSystemctl(args []string) (verb string, names []string, o sysOpts, err 
 			if a == "--failed" {
 				o.states = append(o.states, "failed")
 			}
+		case a == "--global":
+			// deb-systemd-helper's flag for user units: nothing to do here
+		case a == "--root" || strings.HasPrefix(a, "--root="):
+			v, err := value(&i, a, "--root")
+			if err != nil {
+				return "", nil, o, err
+			}
+			o.root = v
 		case a == "--user" || strings.HasPrefix(a, "--user=") || a == "-H" || strings.HasPrefix(a, "--host") || a == "-M" || strings.HasPrefix(a, "--machine"):
 			return "", nil, o, fmt.Errorf("%s is not supported: vmshim manages the container's system services only", a)
 		case a == "-p" || strings.HasPrefix(a, "--property") || strings.HasPrefix(a, "-p"):
