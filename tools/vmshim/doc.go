@@ -43,8 +43,16 @@
 //     sends `/etc/init.d/x start` to `systemctl start x` once
 //     /run/systemd/system exists; the script run back by run-unit would
 //     redirect again. Every command of a unit gets _SYSTEMCTL_SKIP_REDIRECT=1.
-//     A script started directly, bypassing init-functions, is not tracked:
-//     `service x stop` of such a script (tracked inactive) runs its own stop.
+//     Images without the systemd package lack that hook: vmshim init writes
+//     its own, /lib/lsb/init-functions.d/40-vmshim (only when 40-systemd is
+//     absent), so `/etc/init.d/x start` of a script sourcing init-functions
+//     runs as the tracked unit. A script that does not source
+//     init-functions is not tracked when called directly: `service x stop`
+//     of such a script (tracked inactive) runs its own stop.
+//   - /sbin/init: Debian's invoke-rc.d blocks every start from package
+//     scripts when /sbin/init is missing and there is no policy-rc.d. vmshim
+//     init links it to vmshim where no file exists; called as init, vmshim
+//     acts as telinit (never the boot loop, which is only `vmshim init`).
 //   - cron.daily vs timers: with /run/systemd/system present Debian's
 //     /etc/cron.daily/{logrotate,dpkg,apt-compat} exit early, expecting
 //     their .timer units. vmshim init runs every enabled timer (OnCalendar=,

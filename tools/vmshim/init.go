@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,6 +20,7 @@ func (s *shim) initMain(args []string) int {
 			fmt.Fprintf(s.errw, "vmshim init: creating %s: %v\n", d, err)
 		}
 	}
+	s.ensureInitLink()
 	if err := s.writeLSBHook(); err != nil {
 		s.logInit("%v: /etc/init.d scripts called directly will not be tracked", err)
 	}
@@ -195,5 +197,20 @@ func (s *shim) bootUnits() {
 		case <-time.After(15 * time.Second):
 			s.logInit("%s is still starting after 15 s; going on with the next unit", t.name)
 		}
+	}
+}
+
+// ensureInitLink makes /sbin/init a link to vmshim when the image has none
+// (no systemd or sysvinit package): Debian's invoke-rc.d refuses to start
+// anything from a maintainer script ("No init system and policy-rc.d
+// missing! Defaulting to block") without it. A real file is never
+// replaced. Called as init, vmshim acts as telinit.
+func (s *shim) ensureInitLink() {
+	p := s.path("/sbin/init")
+	if _, err := os.Lstat(p); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err := os.Symlink(s.self, p); err != nil {
+		s.logInit("linking /sbin/init to %s: %v (invoke-rc.d will not start services from package scripts)", s.self, err)
 	}
 }
