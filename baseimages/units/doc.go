@@ -34,9 +34,12 @@
 //     systemd-analyze calendar (testdata/calendar.golden, both 2026 DST
 //     changes in Europe/Berlin); a local time that occurs twice elapses once,
 //     one skipped by DST is skipped.
-//   - Conditions and asserts evaluated under the root; limits.conf rules with
-//     pam_limits precedence (user over @group over "*"; "*" and @group never
-//     apply to root; KiB and minutes converted).
+//   - Conditions and asserts evaluated under the root; limits.conf rules as
+//     Debian 12's pam_limits applies them (checked against the real module,
+//     testdata/limits.golden): the user and uid ranges over @group and @gid
+//     ranges over "*", later lines winning among equals; "*" and @group by
+//     name never apply to root; "<domain> -" means no limits; KiB and
+//     minutes converted.
 //
 // Every [Unit], [Service], [Install] and [Timer] directive of systemd 252 is
 // one of (TestEveryDirectiveClassified checks the whole table):
@@ -72,7 +75,14 @@
 //   - Enabled for a SysV script reads rc2-5.d S links and answers enabled or
 //     disabled, as Debian's systemctl does, not systemd's "generated".
 //   - LimitsFor returns Unchanged for a side no rule sets: apply results with
-//     Rlimit.Over(current), never pass Unchanged to setrlimit.
+//     Rlimit.Over(current), never pass Unchanged to setrlimit. Debian's
+//     pam_limits also resets every limit to PID 1's (/proc/1/limits) first;
+//     a service the shim starts inherits PID 1's limits through supervisord
+//     already, so the rules alone are returned. Raising a hard limit needs
+//     CAP_SYS_RESOURCE, which a container may lack.
+//   - Every expectation recorded from real systemd, systemctl, pam_limits
+//     and systemd-sysv-generator has its generator in testdata/gen-*.py;
+//     rerun them on a Debian 12 host after changing a case.
 //   - Calendar.Next uses the location of the time it is given unless the
 //     expression names a zone: pass time.Now() (time.Local) in a container,
 //     a fixed location in tests.

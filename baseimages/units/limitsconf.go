@@ -16,7 +16,7 @@ import (
 type LimitRule struct {
 	Domain string // "alice", "@group", "*", "1000:", "1000:2000", ":999"
 	Type   string // "soft", "hard" or "-" (both)
-	Item   string // "nofile", "nproc", ... (also maxlogins etc, which LimitsFor ignores)
+	Item   string // "nofile", "nproc", ... (also maxlogins etc, which LimitsFor ignores); "" for "<domain> -"
 	Value  string // as written: a number, "unlimited", "infinity" or "-1"
 	File   string
 	Line   int
@@ -69,7 +69,7 @@ func pamOtherItem(item string) bool {
 // pamValue converts a limits.conf value to an rlimit value.
 func pamValue(item, v string) (uint64, error) {
 	scale, _ := pamItem(item)
-	if v == "unlimited" || v == "infinity" || v == "-1" && scale != 'i' {
+	if scale != 'i' && (v == "unlimited" || v == "infinity" || v == "-1" || v == "-") {
 		return Infinity, nil
 	}
 	if scale == 'i' {
@@ -116,11 +116,16 @@ func ParseLimitsConf(r io.Reader, file string) ([]LimitRule, error) {
 		bad := func(why string, args ...any) {
 			errs = append(errs, fmt.Errorf("%s:%d: %s (see limits.conf(5))", file, n, fmt.Sprintf(why, args...)))
 		}
+		if len(f) == 2 && f[1] == "-" {
+			// "<domain> -": no limits at all for a matching user.
+			out = append(out, LimitRule{Domain: f[0], Type: "-", File: file, Line: n})
+			continue
+		}
 		if len(f) != 4 {
 			bad("want <domain> <type> <item> <value>, got %d fields", len(f))
 			continue
 		}
-		rule := LimitRule{Domain: f[0], Type: f[1], Item: strings.ToLower(f[2]), Value: f[3], File: file, Line: n}
+		rule := LimitRule{Domain: f[0], Type: strings.ToLower(f[1]), Item: strings.ToLower(f[2]), Value: strings.ToLower(f[3]), File: file, Line: n}
 		switch rule.Type {
 		case "soft", "hard", "-":
 		default:
@@ -194,72 +199,127 @@ const (
 	prioNone
 )
 
-// domainPriority returns how a rule's domain applies to a user.
-func domainPriority(domain, user string, uid int, groups []string) int {
+// LimitUser is who a login is for: pam_limits matches limits.conf domains
+// against the name, the uid (uid ranges), the group names (@group) and the
+// gids (@gid ranges: the primary gid, or any gid for "@:gid").
+type LimitUser struct {
+	Name   string
+	UID    int
+	GID    int      // primary group id
+	Groups []string // names of all groups, primary included
+	GIDs   []int    // ids of all groups, primary included
+}
+
+// parseRange parses "min:max", "min:" and ":id" (after any @); one is set for ":id".
+func parseRange(s string) (lo, hi int, one, ok bool) {
+	a, b, _ := strings.Cut(s, ":")
+	var err error
+	hi = int(^uint(0) >> 1)
 	switch {
-	case domain == user:
+	case a == "" && b == "":
+		return 0, 0, false, false
+	case a == "":
+		if hi, err = strconv.Atoi(b); err != nil {
+			return 0, 0, false, false
+		}
+		return hi, hi, true, true
+	}
+	if lo, err = strconv.Atoi(a); err != nil {
+		return 0, 0, false, false
+	}
+	if b != "" {
+		if hi, err = strconv.Atoi(b); err != nil {
+			return 0, 0, false, false
+		}
+	}
+	return lo, hi, false, true
+}
+
+// matchDomain returns how a rule's domain applies to u, as Debian's
+// pam_limits decides it: the user's name and uid ranges count as the user;
+// @group and @gid ranges as a group; "*" as the default. Debian does not
+// apply "*" and @group (by name) to root; uid and gid ranges it does.
+// forNoLimits matches the two-field "<domain> -" lines, which have no
+// root exception and ignore "*".
+func matchDomain(domain string, u LimitUser, forNoLimits bool) int {
+	switch {
+	case domain == u.Name:
 		return prioUser
 	case domain == "*":
-		if uid == 0 {
-			return prioNone // "group and wildcard limits are not applied to the root user"
-		}
-		return prioDefault
-	case strings.HasPrefix(domain, "@") && !strings.Contains(domain, ":"):
-		if uid == 0 {
+		if u.UID == 0 || forNoLimits {
 			return prioNone
 		}
-		for _, g := range groups {
+		return prioDefault
+	case strings.HasPrefix(domain, "%"):
+		return prioNone // maxlogins only
+	case strings.HasPrefix(domain, "@") && strings.Contains(domain, ":"):
+		lo, hi, one, ok := parseRange(domain[1:])
+		if !ok {
+			return prioNone
+		}
+		if one {
+			for _, g := range u.GIDs {
+				if g == hi {
+					return prioGroup
+				}
+			}
+			return prioNone
+		}
+		if u.GID >= lo && u.GID <= hi {
+			return prioGroup
+		}
+		return prioNone
+	case strings.HasPrefix(domain, "@"):
+		if u.UID == 0 && !forNoLimits {
+			return prioNone
+		}
+		for _, g := range u.Groups {
 			if g == domain[1:] {
 				return prioGroup
 			}
 		}
 		return prioNone
-	case strings.Contains(domain, ":") && !strings.HasPrefix(domain, "@") && !strings.HasPrefix(domain, "%"):
-		lo, hi, _ := strings.Cut(domain, ":")
-		min, max := 0, int(^uint(0)>>1)
-		var err error
-		if lo != "" {
-			if min, err = strconv.Atoi(lo); err != nil {
-				return prioNone
-			}
-		}
-		if hi != "" {
-			if max, err = strconv.Atoi(hi); err != nil {
-				return prioNone
-			}
-		}
-		if uid < min || uid > max {
-			return prioNone
-		}
-		if lo != "" && lo == hi {
+	case strings.Contains(domain, ":"):
+		lo, hi, _, ok := parseRange(domain)
+		if ok && u.UID >= lo && u.UID <= hi {
 			return prioUser
 		}
-		if uid == 0 && min != 0 {
-			return prioNone
-		}
-		return prioGroup
 	}
-	return prioNone // %group (maxlogins), @gid ranges: not resource limits here
+	return prioNone
 }
 
 // LimitsFor computes the limits pam_limits would set at a login of user
-// (uid, groups by name) from rules in file order: an entry for the user
-// beats @group beats "*" (later lines win among equals); "*" and @group do
-// not apply to root; "uid:uid" counts as the user, other uid ranges as a
-// group. Values are converted to rlimit units (KiB items to bytes, cpu
-// minutes to seconds, nice to 20-nice). A side no rule sets is Unchanged:
-// combine with the current limit through Rlimit.Over.
+// (uid, groups by name); see LimitsForUser, which also matches gid ranges.
 func LimitsFor(rules []LimitRule, user string, uid int, groups []string) map[string]Rlimit {
+	return LimitsForUser(rules, LimitUser{Name: user, UID: uid, GID: -1, Groups: groups})
+}
+
+// LimitsForUser computes the limits Debian's pam_limits sets at a login of
+// u from rules in file order: an entry for the user (or a uid range) beats
+// a group beats "*", later lines win among equals; "*" and @group do not
+// apply to root. Values are converted to rlimit units (KiB items to bytes,
+// cpu minutes to seconds, nice to 20-nice). A side no rule sets is
+// Unchanged: combine with the current limit through Rlimit.Over. A
+// matching "<domain> -" line means no limits at all: the result is nil.
+// nofile "unlimited" is Infinity; pam_limits uses /proc/sys/fs/nr_open
+// instead (Loader.LimitsForUser does that).
+func LimitsForUser(rules []LimitRule, u LimitUser) map[string]Rlimit {
 	type side struct {
 		v    uint64
 		prio int
 	}
 	soft, hard := map[string]side{}, map[string]side{}
 	for _, r := range rules {
+		if r.Item == "" {
+			if matchDomain(r.Domain, u, true) != prioNone {
+				return nil
+			}
+			continue
+		}
 		if _, ok := pamItem(r.Item); !ok {
 			continue
 		}
-		p := domainPriority(r.Domain, user, uid, groups)
+		p := matchDomain(r.Domain, u, false)
 		if p == prioNone {
 			continue
 		}
@@ -292,4 +352,25 @@ func LimitsFor(rules []LimitRule, user string, uid int, groups []string) map[str
 		out[item] = rl
 	}
 	return out
+}
+
+// LimitsForUser reads the limits.conf rules under Root and computes u's
+// limits (LimitsForUser), with nofile "unlimited" replaced by
+// <Root>/proc/sys/fs/nr_open as pam_limits does. Invalid lines are
+// reported in the error alongside the result.
+func (l Loader) LimitsForUser(u LimitUser) (map[string]Rlimit, error) {
+	rules, err := l.LimitRules()
+	out := LimitsForUser(rules, u)
+	if rl, ok := out["nofile"]; ok && (rl.Soft == Infinity || rl.Hard == Infinity) {
+		if n, perr := strconv.ParseUint(firstLineOf(l.fs(), "/proc/sys/fs/nr_open"), 10, 64); perr == nil {
+			if rl.Soft == Infinity {
+				rl.Soft = n
+			}
+			if rl.Hard == Infinity {
+				rl.Hard = n
+			}
+			out["nofile"] = rl
+		}
+	}
+	return out, err
 }

@@ -6,6 +6,12 @@
 //     result with want.Over(current): it fills Unchanged sides from the
 //     current limit and lowers soft to hard, as pam_limits does. Do not pass
 //     Unchanged to setrlimit.
+//   - LimitsForUser(rules, LimitUser{Name, UID, GID, Groups, GIDs}) also
+//     matches @gid ranges, and returns nil when a "<domain> -" line says
+//     "no limits" for the user; LimitsFor(rules, user, uid, groups) wraps
+//     it. Loader.LimitsForUser reads the rules and maps nofile "unlimited"
+//     to /proc/sys/fs/nr_open as pam_limits does (setrlimit refuses
+//     RLIM_INFINITY for nofile): prefer it.
 //   - Service.StandardError is resolved: when unset or "inherit" it holds
 //     StandardOutput's value, so it is never "inherit".
 //   - Load of a masked unit returns a *Unit with Masked set and an error
