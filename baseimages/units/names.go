@@ -96,7 +96,7 @@ type specifierContext struct {
 	boot     string
 	kernel   string
 	arch     string
-	shell    string // root's login shell (%s)
+	shell    string            // root's login shell (%s)
 	osr      map[string]string // os-release fields
 }
 
