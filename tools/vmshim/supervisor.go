@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -133,6 +134,9 @@ func (c *ctlClient) call(method string, params ...any) ([]xvalue, error) {
 		conn, err = net.DialTimeout("unix", c.sock, 2*time.Second)
 		if err == nil || time.Now().After(deadline) {
 			break
+		}
+		if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ECONNREFUSED) {
+			break // EACCES (not root) and the like do not go away
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
