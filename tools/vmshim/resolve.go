@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/fatbox/fatbox/baseimages/units"
@@ -38,11 +37,16 @@ func bareName(name string) string {
 	return name
 }
 
-var programUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.@-]`)
-
-// programOf names the supervisord program of a unit: x.service → unit-x.
+// programOf names the supervisord program of a unit: x.service → unit-x
+// (characters a supervisord section name cannot hold become "_").
 func programOf(unit string) string {
-	return programPrefix + programUnsafe.ReplaceAllString(bareName(unit), "_")
+	return programPrefix + strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '@', r == '-':
+			return r
+		}
+		return '_'
+	}, bareName(unit))
 }
 
 // target is what a unit name on the command line turned out to be.
