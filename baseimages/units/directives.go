@@ -36,7 +36,7 @@ func notedReason(section, key string) string {
 			return "there is no file descriptor store"
 		case "USBFunctionDescriptors", "USBFunctionStrings":
 			return "there is no USB gadget support"
-		case "OOMPolicy", "ExitType", "BusName", "RebootArgument", "Personality", "SetLoginEnvironment",
+		case "OOMPolicy", "ExitType", "RebootArgument", "Personality", "SetLoginEnvironment",
 			"TTYReset", "TTYVHangup", "TTYVTDisallocate", "UtmpIdentifier", "UtmpMode", "FailureAction", "SuccessAction",
 			"ReloadSignal", "CoredumpReceive", "TTYColumns", "TTYRows", "RootDirectoryStartOnly",
 			"TimeoutStartFailureMode", "TimeoutStopFailureMode":

@@ -60,8 +60,9 @@
 //     Type=dbus and Type=notify-reload, .socket units and Sockets=/OpenFile=
 //     (socket activation), RootDirectory/RootImage and relatives,
 //     DynamicUser=yes, PAMName, TTYPath, StandardInput other than null,
-//     tty/socket/fd output, credentials (LoadCredential, SetCredential,
-//     ImportCredential), .path/.mount/.automount/.swap/... units, a second
+//     tty/socket/fd output, credentials given to the service
+//     (LoadCredential=ID:PATH, SetCredential; the optional LoadCredential=ID
+//     and ImportCredential are noted), .path/.mount/.automount/.swap/... units, a second
 //     ExecStart= outside Type=oneshot, Restart=always/on-success with
 //     oneshot, fractional seconds and "~" ranges in calendars, and unknown
 //     [Service] or [Timer] directives (a typo would otherwise change what

@@ -261,6 +261,15 @@ func (l Loader) loadFile(f found, asked string, installOnly bool) (*Unit, error)
 	if installOnly {
 		return b.u, nil
 	}
+	links, err := l.aliasLinks(f)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range links {
+		if !contains(b.u.Aliases, a) {
+			b.u.Aliases = append(b.u.Aliases, a)
+		}
+	}
 	if err := b.finish(); err != nil {
 		return nil, err
 	}
@@ -419,6 +428,39 @@ func (l Loader) WantsOf(target string) ([]string, error) {
 	out := make([]string, 0, len(seen))
 	for n := range seen {
 		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// aliasLinks lists the symlinks in the search path's top level that point
+// to f's unit file under another name (systemd knows the unit by those names
+// too: /etc/systemd/system/sshd.service → ssh.service, kmod.service →
+// systemd-modules-load.service), sorted.
+func (l Loader) aliasLinks(f found) ([]string, error) {
+	if templateOf(f.name) != "" {
+		return nil, nil // an instance: links to the template are not its names
+	}
+	r := l.fs()
+	real, err := r.resolve(f.file, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range unitDirs() {
+		es, err := r.readDir(d)
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", d, err)
+		}
+		for _, e := range es {
+			n := e.Name()
+			if e.Type()&fs.ModeSymlink == 0 || n == f.name || unitSuffix(n) != unitSuffix(f.name) || contains(out, n) {
+				continue
+			}
+			if rp, err := r.resolve(path.Join(d, n), true); err == nil && rp == real {
+				out = append(out, n)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out, nil

@@ -306,6 +306,12 @@ func TestRootConfinesSymlinks(t *testing.T) {
 	if err != nil || u.Name != "a.service" || u.Path != "/lib/systemd/system/a.service" || u.Aliases[0] != "b.service" {
 		t.Errorf("Load(b) = %+v, %v", u, err)
 	}
+	// Asked by its own name, the unit still knows the alias link.
+	symlink(t, root, "usr/lib/systemd/system/c.service", "a.service")
+	u, err = Loader{Root: root}.Load("a")
+	if err != nil || !reflect.DeepEqual(u.Aliases, []string{"b.service", "c.service"}) {
+		t.Errorf("Load(a).Aliases = %v, %v", u.Aliases, err)
+	}
 	outside := t.TempDir()
 	writeFile(t, outside, "x.service", "[Service]\nExecStart=/bin/x\n", 0o644)
 	symlink(t, root, "etc/systemd/system/up.service", strings.Repeat("../", 20)+outside+"/x.service")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,9 +22,10 @@ type builder struct {
 	startAt       assignment
 	seenNote      map[string]bool
 	timerSet      bool
-	permStartOnly bool // PermissionsStartOnly=yes
-	startTimeout  bool // TimeoutStartSec= or TimeoutSec= given
-	successAction bool // SuccessAction= given (a unit may then have no command at all)
+	permStartOnly bool       // PermissionsStartOnly=yes
+	startTimeout  bool       // TimeoutStartSec= or TimeoutSec= given
+	busName       assignment // the last BusName=
+	successAction bool       // SuccessAction= given (a unit may then have no command at all)
 	// installOnly applies [Install] only (enablement works for any unit).
 	installOnly bool
 }
@@ -438,8 +440,15 @@ func (b *builder) finish() error {
 func (b *builder) finishService() error {
 	s := &b.u.Service
 	at := b.startAt
+	if !b.typeSet && b.busName.value != "" {
+		return b.unsupported(b.busName, "a service with BusName= and no Type= is Type=dbus, which needs a D-Bus system bus to tell when it is ready; if the daemon does not need D-Bus activation, set Type=simple in a drop-in (systemctl edit)")
+	}
 	if !b.typeSet && len(s.ExecStart) == 0 {
 		s.Type = "oneshot"
+	}
+	// Parents before children, as systemd creates them.
+	for _, d := range []*[]string{&s.RuntimeDirectory, &s.StateDirectory, &s.LogsDirectory, &s.CacheDirectory, &s.ConfigurationDirectory} {
+		*d = sortedUnique(*d)
 	}
 	if s.Type == "oneshot" && !b.startTimeout {
 		s.TimeoutStartSec = 0 // systemd: no start timeout for oneshot unless set
@@ -575,6 +584,11 @@ func (b *builder) serviceKey(a assignment) error {
 			return err
 		}
 		s.ExecSearchPath = append(s.ExecSearchPath, strings.Split(x, ":")...)
+	case "BusName":
+		b.busName = a
+		if v != "" && b.typeSet {
+			b.notNote(a, "there is no D-Bus name to wait for")
+		}
 	case "PermissionsStartOnly":
 		return boolean(&b.permStartOnly)
 	case "PIDFile":
@@ -683,6 +697,11 @@ func (b *builder) serviceKey(a assignment) error {
 		return b.unsupported(a, "services have no terminal in a fat container")
 	case "LoadCredential", "LoadCredentialEncrypted", "SetCredential", "SetCredentialEncrypted", "ImportCredential":
 		if v == "" {
+			return nil
+		}
+		if a.key == "ImportCredential" || a.key == "LoadCredential" && !strings.Contains(v, ":") {
+			// Taken from the system's credential store if it has one: optional.
+			b.notNote(a, "there is no credential store; the service starts without it")
 			return nil
 		}
 		return b.unsupported(a, "there is no $CREDENTIALS_DIRECTORY; give the daemon its secret through a file it reads")
@@ -953,4 +972,19 @@ func exitStatusName(n string) (int, bool) {
 		return 255, true
 	}
 	return 0, false
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) < 2 {
+		return in
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	u := out[:1]
+	for _, x := range out[1:] {
+		if x != u[len(u)-1] {
+			u = append(u, x)
+		}
+	}
+	return u
 }

@@ -18,8 +18,8 @@ type assignment struct {
 
 // lexUnit splits a unit file into assignments (systemd.syntax(7)): "#" and
 // ";" comment lines, "[Section]" headers, trailing-backslash continuation
-// (the backslash and newline become a space; comment lines inside a
-// continuation are skipped).
+// (the backslash becomes a space, the next line is appended with its
+// leading whitespace; comment lines inside a continuation are skipped).
 func lexUnit(file string, r io.Reader) ([]assignment, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
@@ -33,29 +33,31 @@ func lexUnit(file string, r io.Reader) ([]assignment, error) {
 	)
 	for sc.Scan() {
 		n++
-		raw := sc.Text()
+		raw := strings.TrimSuffix(sc.Text(), "\r")
 		if n == 1 {
 			raw = strings.TrimPrefix(raw, "\ufeff")
 		}
-		line := strings.TrimSpace(raw)
-		if inCont {
-			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
-				continue
-			}
-		} else {
-			if line == "" || line[0] == '#' || line[0] == ';' {
+		lead := strings.TrimLeft(raw, " \t")
+		if strings.HasPrefix(lead, "#") || strings.HasPrefix(lead, ";") {
+			continue // comments, also inside a continuation
+		}
+		if !inCont {
+			if lead == "" {
 				continue
 			}
 			start = n
 		}
-		if oddBackslashes(line) {
-			cont.WriteString(strings.TrimSuffix(line, "\\"))
+		// As systemd: a line whose last byte is an unescaped backslash
+		// continues; the backslash becomes a space and the next line is
+		// appended as is, leading whitespace included.
+		if oddBackslashes(raw) {
+			cont.WriteString(raw[:len(raw)-1])
 			cont.WriteByte(' ')
 			inCont = true
 			continue
 		}
-		cont.WriteString(line)
-		full := cont.String()
+		cont.WriteString(raw)
+		full := strings.TrimSpace(cont.String())
 		cont.Reset()
 		inCont = false
 		if strings.HasPrefix(full, "[") {

@@ -15,7 +15,7 @@ func TestLexContinuationAndComments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(as) != 2 || as[0].key != "ExecStart" || as[0].value != "/bin/echo a  b  c" || as[0].line != 4 || as[1].line != 8 {
+	if len(as) != 2 || as[0].key != "ExecStart" || as[0].value != "/bin/echo a    b    c" || as[0].line != 4 || as[1].line != 8 {
 		t.Fatalf("got %+v", as)
 	}
 	if _, err := lexUnit("x", strings.NewReader("Foo=bar\n")); err == nil {
@@ -192,7 +192,7 @@ LimitCORE=infinity
 UMask=0027
 Nice=-5
 StandardOutput=append:/var/log/web.log
-StateDirectory=web web/cache
+StateDirectory=web/cache web
 RuntimeDirectory=web
 RuntimeDirectoryMode=0750
 RuntimeDirectoryPreserve=restart
@@ -277,6 +277,7 @@ func TestUnsupported(t *testing.T) {
 	tests := []struct{ src, directive, why string }{
 		{"[Service]\nType=dbus\nBusName=org.x\nExecStart=/bin/x\n", "Type", "D-Bus"},
 		{"[Service]\nExecStart=/bin/x\nDynamicUser=yes\n", "DynamicUser", "adduser --system"},
+		{"[Service]\nBusName=org.freedesktop.login1\nExecStart=/bin/x\n", "BusName", "Type=dbus"},
 		{"[Service]\nExecStart=/bin/x\nRootDirectory=/srv/root\n", "RootDirectory", "another root"},
 		{"[Service]\nExecStart=/bin/x\nPAMName=login\n", "PAMName", "PAM"},
 		{"[Service]\nExecStart=/bin/x\nTTYPath=/dev/tty1\n", "TTYPath", "terminal"},
@@ -352,5 +353,12 @@ func TestExitStatusNamesAndSuccessAction(t *testing.T) {
 	u, err = parseString(t, "r.service", "[Unit]\nDefaultDependencies=no\nSuccessAction=reboot-force\n")
 	if err != nil || u.Service.Type != "oneshot" || len(u.Notes) != 1 || !strings.Contains(u.Notes[0], "run reboot or poweroff") {
 		t.Errorf("SuccessAction unit: %+v %v", u, err)
+	}
+}
+
+func TestOptionalCredentialsNoted(t *testing.T) {
+	u, err := parseString(t, "tmpfiles.service", "[Service]\nType=oneshot\nExecStart=/bin/systemd-tmpfiles --create\nLoadCredential=tmpfiles.extra\nImportCredential=tmpfiles.*\n")
+	if err != nil || len(u.Notes) != 2 || !strings.Contains(u.Notes[0], "no credential store") {
+		t.Errorf("optional credentials: %v %v", u, err)
 	}
 }
