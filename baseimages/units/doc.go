@@ -57,15 +57,16 @@
 //     unit; After/Before and targets are recorded silently), unknown
 //     directives in [Unit] and [Install] (systemd only warns about them);
 //   - refused with an UnsupportedError that names the file, line and fix:
-//     Type=dbus and Type=notify-reload, .socket units and Sockets=/OpenFile=
-//     (socket activation), RootDirectory/RootImage and relatives,
-//     DynamicUser=yes, PAMName, TTYPath, StandardInput other than null,
-//     tty/socket/fd output, credentials given to the service
-//     (LoadCredential=ID:PATH, SetCredential; the optional LoadCredential=ID
-//     and ImportCredential are noted), .path/.mount/.automount/.swap/... units, a second
-//     ExecStart= outside Type=oneshot, Restart=always/on-success with
-//     oneshot, fractional seconds and "~" ranges in calendars, and unknown
-//     [Service] or [Timer] directives (a typo would otherwise change what
+//     Type=dbus (also implied by BusName= without Type=), Type=notify-reload,
+//     .socket units and Sockets=/OpenFile= (socket activation),
+//     RootDirectory/RootImage and relatives, DynamicUser=yes, PAMName,
+//     TTYPath, StandardInput other than null, tty/socket/fd output,
+//     credentials handed to the service (LoadCredential=ID:PATH,
+//     SetCredential; the optional LoadCredential=ID and ImportCredential are
+//     noted), .path/.mount/.automount/.swap/... units, a second ExecStart=
+//     outside Type=oneshot, Restart=always/on-success with oneshot,
+//     fractional seconds and "~" ranges in calendars, and unknown [Service]
+//     or [Timer] directives (a typo would otherwise change what
 //     runs; an X- prefix marks a directive to ignore).
 //
 // Hazards:
