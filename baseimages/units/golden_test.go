@@ -134,7 +134,8 @@ func TestDebianUnitsGolden(t *testing.T) {
 	for _, name := range []string{"nginx", "ssh.service", "sshd", "cron", "rsyslog", "logrotate.service", "logrotate.timer",
 		"dpkg-db-backup.service", "dpkg-db-backup.timer", "apt-daily.timer", "apt-daily.service", "apt-daily-upgrade.timer",
 		"apt-daily-upgrade.service", "e2scrub_all.timer", "e2scrub_all.service", "e2scrub_reap.service", "e2scrub@-dev-sda1.service",
-		"e2scrub_fail@dm-0.service"} {
+		"e2scrub_fail@dm-0.service", "mariadb", "mysql", "apache2", "redis-server", "postgresql@15-main", "php8.2-fpm",
+		"memcached", "haproxy", "pg_dump@15-main.timer"} {
 		t.Run(name, func(t *testing.T) {
 			u, err := l.Load(name)
 			if err != nil {

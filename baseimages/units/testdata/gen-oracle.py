@@ -12,7 +12,12 @@ ROOTS = {
     "debian": ["apt-daily-upgrade.service", "apt-daily-upgrade.timer", "apt-daily.service", "apt-daily.timer",
                "cron.service", "dpkg-db-backup.service", "dpkg-db-backup.timer", "e2scrub_all.service",
                "e2scrub_all.timer", "e2scrub_reap.service", "e2scrub@dev-sda1.service", "e2scrub_fail@dm-0.service",
-               "logrotate.service", "logrotate.timer", "nginx.service", "rsyslog.service", "ssh.service"],
+               "logrotate.service", "logrotate.timer", "nginx.service", "rsyslog.service", "ssh.service",
+               "apache-htcacheclean.service", "apache-htcacheclean@web.service", "apache2.service", "apache2@site.service",
+               "haproxy.service", "mariadb.service", "mariadb@bootstrap.service", "mariadb@db2.service", "memcached.service",
+               "pg_basebackup@15-main.service", "pg_basebackup@15-main.timer", "pg_dump@15-main.service", "pg_dump@15-main.timer",
+               "postgresql.service", "postgresql@15-main.service", "php8.2-fpm.service", "redis-server.service",
+               "redis-server@cache.service"],
     "oracle": ["web.service", "app@one.service", "app@two.service", "my-app-worker.service", "batch.service"],
 }
 
