@@ -33,7 +33,10 @@ func supervisordBinary() string {
 	return p
 }
 
-func newShimEnv(t *testing.T) *shimEnv {
+func newShimEnv(t *testing.T) *shimEnv { return newShimEnvWith(t, nil) }
+
+// newShimEnvWith calls prepare on the root before supervisord starts.
+func newShimEnvWith(t *testing.T, prepare func(root, bin string)) *shimEnv {
 	t.Helper()
 	harness.RequireRoot(t)
 	sup := supervisordBinary()
@@ -78,6 +81,9 @@ stdout_logfile=%[1]s/var/log/supervisor/sleeper.log
 files = %[1]s/run/vmshim/supervisor/*.conf
 `, root, sock)
 	os.WriteFile(filepath.Join(root, "supervisord.conf"), []byte(conf), 0o644)
+	if prepare != nil {
+		prepare(root, bin)
+	}
 	e := &shimEnv{t: t, root: root, bin: bin, env: append(os.Environ(), "VMSHIM_ROOT="+root, "VMSHIM_SUPERVISORD_SOCK="+sock, "VMSHIM_BIN="+bin)}
 	cmd := exec.Command(sup, "-c", filepath.Join(root, "supervisord.conf"))
 	cmd.Env = e.env
@@ -182,6 +188,7 @@ func ppidOf(pid int) int {
 }
 
 func TestRunUnitUnderSupervisord(t *testing.T) {
+	t.Parallel()
 	e := newShimEnv(t)
 	marker := filepath.Join(e.root, "stopped-with")
 
@@ -278,6 +285,7 @@ ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep
 }
 
 func TestRunUnitNotify(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	harness.Require(t, err == nil, "python3 for the Type=notify test program")
 	e := newShimEnv(t)
@@ -308,5 +316,66 @@ while True: time.sleep(1)
 	}
 	if n := e.prop("notifier", "NRestarts"); n != "1" {
 		t.Errorf("NRestarts=%s", n)
+	}
+}
+
+// TestInitBoot: vmshim init, as the supervisord program fatbox-init,
+// starts the enabled units and runs the enabled timers.
+func TestInitBoot(t *testing.T) {
+	t.Parallel()
+	ticks := ""
+	e := newShimEnvWith(t, func(root, bin string) {
+		ticks = filepath.Join(root, "ticks")
+		files := map[string]string{
+			"lib/systemd/system/app.service":         "[Service]\nExecStart=/bin/sleep 3000\n[Install]\nWantedBy=multi-user.target\n",
+			"lib/systemd/system/off.service":         "[Service]\nExecStart=/bin/sleep 3000\n[Install]\nWantedBy=multi-user.target\n",
+			"lib/systemd/system/tick.timer":          "[Timer]\nOnCalendar=*:*:0/2\n[Install]\nWantedBy=timers.target\n",
+			"lib/systemd/system/tick.service":        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo tick >> " + ticks + "'\n",
+			"run/vmshim/supervisor/fatbox-init.conf": fmt.Sprintf("[program:fatbox-init]\ncommand=%s init\nautostart=true\nautorestart=true\npriority=1\nstdout_logfile=%s/var/log/supervisor/fatbox-init.log\n", bin, root),
+		}
+		for f, text := range files {
+			os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755)
+			os.WriteFile(filepath.Join(root, f), []byte(text), 0o644)
+		}
+		for link, target := range map[string]string{
+			"etc/systemd/system/multi-user.target.wants/app.service": "/lib/systemd/system/app.service",
+			"etc/systemd/system/timers.target.wants/tick.timer":      "/lib/systemd/system/tick.timer",
+		} {
+			os.MkdirAll(filepath.Dir(filepath.Join(root, link)), 0o755)
+			os.Symlink(target, filepath.Join(root, link))
+		}
+	})
+	// supervisord runs fatbox-init with the test's environment.
+	if got := e.waitProp("app", "ActiveState", 10*time.Second, "inactive", "activating"); got != "active" {
+		b, _ := os.ReadFile(filepath.Join(e.root, "var/log/supervisor/fatbox-init.log"))
+		t.Fatalf("enabled app.service is %s after boot\n%s", got, b)
+	}
+	if got := e.prop("off", "ActiveState"); got != "inactive" {
+		t.Errorf("off.service (not enabled) is %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "run/systemd/system")); err != nil {
+		t.Errorf("init did not create /run/systemd/system: %v", err)
+	}
+	end := time.Now().Add(8 * time.Second)
+	for time.Now().Before(end) {
+		if b, _ := os.ReadFile(ticks); strings.Count(string(b), "tick") >= 2 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(ticks); strings.Count(string(b), "tick") < 2 {
+		log, _ := os.ReadFile(filepath.Join(e.root, "var/log/supervisor/fatbox-init.log"))
+		t.Fatalf("tick.timer (every 2 s) fired %d times in 8 s\n%s", strings.Count(string(b), "tick"), log)
+	}
+	out := e.must("systemctl", "list-timers", "--no-legend")
+	if !strings.Contains(out, "tick.timer") || !strings.Contains(out, "tick.service") {
+		t.Errorf("list-timers:\n%s", out)
+	}
+	e.must("systemctl", "stop", "tick.timer")
+	time.Sleep(500 * time.Millisecond) // a run already started may finish
+	b, _ := os.ReadFile(ticks)
+	time.Sleep(3 * time.Second)
+	if b2, _ := os.ReadFile(ticks); len(b2) != len(b) {
+		t.Errorf("tick.timer fired after systemctl stop")
 	}
 }
