@@ -281,7 +281,7 @@ func (s *shim) reload(t target, progs []procInfo, o sysOpts) *exitErr {
 	if v.ActiveState != stActive && v.ActiveState != stReloading {
 		return fail(1, "%s is not active, cannot reload.", t.name)
 	}
-	if err := s.runSync(t.unit, t.unit.Service.ExecReload, mainPIDEnv(v.MainPID), t.unit.Service.TimeoutStartSec); err != nil {
+	if err := s.runSync(t.unit, t.unit.Service.ExecReload, mainPIDEnv(v.MainPID), t.unit.Service.TimeoutStartSec, s.logOf(t)); err != nil {
 		fmt.Fprintf(s.errw, "%s: %v\n", t.name, err)
 		return jobFailed(t.name, "exit-code")
 	}
@@ -290,13 +290,13 @@ func (s *shim) reload(t target, progs []procInfo, o sysOpts) *exitErr {
 
 // runSync runs commands of a unit one after another, as its user, from
 // systemctl (ExecReload=), appending their output to the unit's log.
-func (s *shim) runSync(u *units.Unit, cmds []units.Command, extra map[string]string, timeout time.Duration) error {
+func (s *shim) runSync(u *units.Unit, cmds []units.Command, extra map[string]string, timeout time.Duration, logPath string) error {
 	x, err := s.buildExec(u, newInvocationID())
 	if err != nil {
 		return err
 	}
 	defer x.close()
-	logf, err := os.OpenFile(s.programLog(programOf(u.Name)), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		logf = os.Stdout
 	} else {
