@@ -86,8 +86,8 @@ func hasInstall(u *Unit) bool {
 // prints it: "enabled" (an [Install] symlink exists in /etc/systemd/system;
 // for a template asked as "x@.service", one of its DefaultInstance),
 // "enabled-runtime" (in /run/systemd/system), "disabled", "static" (no
-// [Install] section), "indirect" (only Also=, a template with no
-// DefaultInstance, or a template whose other instances are linked), "masked", "alias" (name is an alias symlink of another
+// [Install] section), "indirect" (only Also=, or a template whose other
+// instances are linked), "masked", "alias" (name is an alias symlink of another
 // unit). A SysV script with no unit is "enabled" when /etc/rc[2-5].d has an
 // S link for it, else "disabled" (what Debian's systemctl prints through
 // systemd-sysv-install).
@@ -159,8 +159,6 @@ func (l Loader) Enabled(name string) (string, error) {
 		return "indirect", nil
 	case len(u.WantedBy)+len(u.RequiredBy)+len(own) == 0:
 		return "static", nil
-	case strings.HasSuffix(strings.TrimSuffix(name, "."+unitSuffix(name)), "@") && u.DefaultInstance == "":
-		return "indirect", nil
 	}
 	return "disabled", nil
 }
@@ -189,8 +187,11 @@ func (l Loader) linkEnables(lk link, f found, u *Unit, asked string) bool {
 // unit file; Also= units are enabled too. A template uses the instance asked
 // for, else DefaultInstance=. Links that already exist are left out, so an
 // enabled unit yields no changes; a unit without [Install] yields none
-// either (check Enabled for "static"). A SysV script with no unit yields
-// SysVLinks(name, true).
+// either (check Enabled for "static"). A vendor alias (/lib/.../mysql.service
+// → mariadb.service) enables the unit it names; an alias link in
+// /etc/systemd/system is refused, as systemctl does; so is a template with
+// WantedBy= and no DefaultInstance= (enable an instance). A SysV script with
+// no unit yields SysVLinks(name, true).
 func (l Loader) EnableChanges(name string) ([]Change, error) {
 	var out []Change
 	err := l.enable(normalizeName(name), map[string]bool{}, &out)
@@ -212,8 +213,20 @@ func (l Loader) enable(name string, seen map[string]bool, out *[]Change) error {
 	if f.masked {
 		return fmt.Errorf("unit %q is masked (%s); run systemctl unmask %s first: %w", name, f.link, name, ErrMasked)
 	}
+	asked := name
 	if f.file != "" && f.name != name && templateOf(name) == "" {
-		return fmt.Errorf("%q is an alias of %q: enable %s instead", name, f.name, f.name)
+		// systemctl follows a vendor alias (/lib/.../mysql.service → mariadb)
+		// but refuses a link in its own config dirs (/etc/.../sshd.service).
+		first, err := l.find(name)
+		if err != nil {
+			return err
+		}
+		for _, d := range configDirs() {
+			if path.Dir(first.link) == d {
+				return fmt.Errorf("%q is an alias of %q: enable %s instead", name, f.name, f.name)
+			}
+		}
+		name = f.name
 	}
 	if f.file == "" {
 		if _, ok := l.sysvScript(name); ok {
@@ -226,6 +239,9 @@ func (l Loader) enable(name string, seen map[string]bool, out *[]Change) error {
 	linkName := f.name
 	if p, inst, suf, tmpl := splitTemplate(f.name); tmpl && inst == "" {
 		if u.DefaultInstance == "" {
+			if len(u.WantedBy)+len(u.RequiredBy) > 0 {
+				return fmt.Errorf("%s is a template with no DefaultInstance=: enable an instance, e.g. %s@NAME.%s", f.name, p, suf)
+			}
 			linkName = ""
 		} else {
 			linkName = p + "@" + u.DefaultInstance + "." + suf
@@ -242,7 +258,7 @@ func (l Loader) enable(name string, seen map[string]bool, out *[]Change) error {
 		return nil
 	}
 	for _, a := range u.Aliases { // systemd links aliases first
-		if a == name || a == f.name || validName(a) != nil {
+		if a == name || a == asked || a == f.name || validName(a) != nil {
 			continue
 		}
 		if err := want(path.Join("/etc/systemd/system", a)); err != nil {

@@ -11,7 +11,9 @@ ROOTS = {"debian": None, "oracle": ["tty@.service", "tty@tty2.service", "tty@tty
                                      "only-also.service", "masked.service", "web.service", "www.service", "app@.service"]}
 DEBIAN = ["nginx.service", "ssh.service", "sshd.service", "cron.service", "rsyslog.service", "logrotate.timer",
          "logrotate.service", "apt-daily.timer", "e2scrub@.service", "e2scrub_reap.service", "e2scrub_all.timer",
-         "dpkg-db-backup.timer"]
+         "dpkg-db-backup.timer", "mariadb.service", "mysql.service", "redis-server.service", "postgresql.service",
+         "postgresql@15-main.service", "pg_dump@15-main.timer", "apache2@.service", "apache-htcacheclean@.service",
+         "mariadb@bootstrap.service"]
 
 def fresh(root):
     tmp = tempfile.mkdtemp()
