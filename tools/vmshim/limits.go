@@ -30,9 +30,10 @@ var rlimitResource = map[string]int{
 func (s *shim) unitLimits(u *units.Unit, a account) (map[string]units.Rlimit, map[string]string, error) {
 	out := map[string]units.Rlimit{}
 	from := map[string]string{}
-	rules, err := s.loader.LimitRules()
+	gids := append([]int{a.GID}, a.Groups...)
 	// Invalid lines come back in err next to the valid rules: use those.
-	for k, v := range units.LimitsFor(rules, a.Name, a.UID, a.GNames) {
+	lims, err := s.loader.LimitsForUser(units.LimitUser{Name: a.Name, UID: a.UID, GID: a.GID, Groups: a.GNames, GIDs: gids})
+	for k, v := range lims {
 		out[k] = v
 		from[k] = "/etc/security/limits.conf"
 	}
@@ -58,10 +59,9 @@ func (s *shim) applyLimits(unit string, lims map[string]units.Rlimit, from map[s
 		if err := syscall.Getrlimit(res, &cur); err != nil {
 			continue
 		}
+		// A side limits.conf does not set stays as it is (units.Unchanged).
+		want = want.Over(units.Rlimit{Soft: cur.Cur, Hard: cur.Max})
 		soft, hard := want.Soft, want.Hard
-		if soft > hard {
-			soft = hard
-		}
 		err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: soft, Max: hard})
 		if err == nil {
 			continue
