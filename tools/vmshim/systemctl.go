@@ -27,6 +27,13 @@ func (s *shim) systemctl(args []string) int {
 		s = &alt
 	}
 	switch verb {
+	case "--version":
+		// Scripts read the number after "systemd": Debian 12's.
+		fmt.Fprintln(s.out, "systemd 252 (252-vmshim)\n+PAM -SELINUX -APPARMOR (vmshim: systemctl for fat containers, driving supervisord)")
+		return 0
+	case "--help":
+		fmt.Fprintln(s.out, "systemctl [OPTIONS...] COMMAND ...\n\nvmshim's systemctl: start stop restart try-restart reload reload-or-restart status show cat\nenable disable reenable preset mask unmask is-active is-enabled is-failed list-units\nlist-unit-files list-timers daemon-reload reset-failed kill is-system-running get-default\npoweroff reboot halt. Units run as supervisord programs; logs: journalctl -u UNIT.")
+		return 0
 	case "daemon-reload":
 		s.signalInit()
 		return 0

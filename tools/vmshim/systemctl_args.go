@@ -67,6 +67,10 @@ func parseSystemctl(args []string) (verb string, names []string, o sysOpts, err 
 			if a == "--failed" {
 				o.states = append(o.states, "failed")
 			}
+		case a == "--version":
+			return "--version", nil, o, nil
+		case a == "-h" || a == "--help":
+			return "--help", nil, o, nil
 		case a == "--global":
 			// deb-systemd-helper's flag for user units: nothing to do here
 		case a == "--root" || strings.HasPrefix(a, "--root="):
