@@ -51,15 +51,10 @@ func (s *shim) renderProgramConf(unit string, u *units.Unit) string {
 }
 
 // ensureProgram writes the unit's program conf if it is missing and
-// reloads supervisord (re-stopping what the reload started). It returns
-// whether supervisord knows the program afterwards.
+// reloads supervisord (re-stopping what the reload started), so that
+// supervisord knows the program afterwards. The caller holds lockRun.
 func (s *shim) ensureProgram(unit string, u *units.Unit) error {
 	prog := programOf(unit)
-	unlock, err := s.lockRun()
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	c := s.ctl()
 	_, known, err := c.info(prog)
 	if err != nil {

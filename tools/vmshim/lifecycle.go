@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +67,16 @@ func (s *shim) start(t target, o sysOpts) *exitErr {
 	c := s.ctl()
 	switch {
 	case t.driven():
-		if err := c.start(t.program, true); err != nil {
+		unlock, err := s.lockRun()
+		if err != nil {
+			return fail(1, "Failed to start %s: %v", t.name, err)
+		}
+		err = c.start(t.program, false)
+		unlock()
+		if err == nil && !o.noBlock {
+			err = s.waitProgramSettled(t.program, 30*time.Second)
+		}
+		if err != nil {
 			return fail(1, "Failed to start %s: %v", t.name, err)
 		}
 		if o.noBlock {
@@ -93,15 +103,12 @@ func (s *shim) start(t target, o sysOpts) *exitErr {
 func (s *shim) startUnitProgram(t target, o sysOpts) *exitErr {
 	c := s.ctl()
 	prog := programOf(t.name)
-	if err := s.ensureProgram(t.name, t.unit); err != nil {
-		return fail(1, "Failed to start %s: %v", t.name, err)
-	}
 	old, _, err := s.currentState(t.name)
 	if err != nil {
 		return fail(1, "Failed to start %s: %v", t.name, err)
 	}
 	p, _, err := c.info(prog)
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoSupervisord) {
 		return fail(1, "Failed to start %s: %v", t.name, err)
 	}
 	if p.running() {
@@ -115,7 +122,19 @@ func (s *shim) startUnitProgram(t target, o sysOpts) *exitErr {
 			return fail(1, "Failed to start %s: %v", t.name, err)
 		}
 	}
-	if err := c.start(prog, false); err != nil {
+	// The conf, the reload and the start under one lock: another start's
+	// reload re-stops every program that was down before it, which must
+	// not catch this one between its reload and its start.
+	unlock, err := s.lockRun()
+	if err != nil {
+		return fail(1, "Failed to start %s: %v", t.name, err)
+	}
+	err = s.ensureProgram(t.name, t.unit)
+	if err == nil {
+		err = c.start(prog, false)
+	}
+	unlock()
+	if err != nil {
 		return fail(1, "Failed to start %s: %v", t.name, err)
 	}
 	if o.noBlock {
@@ -145,7 +164,10 @@ func (s *shim) startUnitProgram(t target, o sysOpts) *exitErr {
 			// the program is still winding down: ask again.
 			lastKick = time.Now()
 			if p, _, err := c.info(prog); err == nil && !p.running() {
-				_ = c.start(prog, false)
+				if unlock, err := s.lockRun(); err == nil {
+					_ = c.start(prog, false)
+					unlock()
+				}
 			}
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
@@ -228,6 +250,24 @@ func (s *shim) stop(t target, o sysOpts) *exitErr {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fail(1, "Failed to stop %s: it is still stopping after %s; see journalctl -u %s", t.name, limit, t.name)
+}
+
+// waitProgramSettled waits until a driven program leaves Starting/Backoff.
+func (s *shim) waitProgramSettled(prog string, limit time.Duration) error {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		p, _, err := s.ctl().info(prog)
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(p.Statename) {
+		case "starting", "backoff":
+		default:
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("program %q is still starting after %s", prog, limit)
 }
 
 func (s *shim) waitProgramDown(prog string, limit time.Duration) error {

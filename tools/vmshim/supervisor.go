@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -117,9 +118,29 @@ func encodeParam(b *bytes.Buffer, p any) {
 // errNoSupervisord says the control socket did not answer.
 var errNoSupervisord = errors.New("supervisord is not answering")
 
-// call runs one XML-RPC method. The socket is retried for a few seconds:
-// supervisord re-creates it on every reload.
+// call runs one XML-RPC method. supervisord closes and re-creates its
+// socket on every reload, resetting the connections waiting in its
+// backlog: a call that got no answer for that reason is made again, for
+// up to 10 s (every method vmshim uses may be repeated).
 func (c *ctlClient) call(method string, params ...any) ([]xvalue, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := c.callOnce(method, params...)
+		if err == nil || !retryable(err) || time.Now().After(deadline) {
+			return out, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// retryable: the request never reached a live server (a socket that is
+// missing or refusing is retried by callOnce's dial).
+func retryable(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func (c *ctlClient) callOnce(method string, params ...any) ([]xvalue, error) {
 	var body bytes.Buffer
 	body.WriteString(`<?xml version="1.0"?><methodCall><methodName>` + method + `</methodName><params>`)
 	for _, p := range params {
@@ -141,7 +162,7 @@ func (c *ctlClient) call(method string, params ...any) ([]xvalue, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w on %q (%v): is this a fat container with supervisord as PID 1?", errNoSupervisord, c.sock, err)
+		return nil, fmt.Errorf("%w on %q (%w): is this a fat container with supervisord as PID 1?", errNoSupervisord, c.sock, err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(120 * time.Second))
