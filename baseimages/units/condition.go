@@ -178,8 +178,7 @@ func (c Condition) check(r rootFS) (bool, error) {
 		}
 		return strings.EqualFold(a, firstLineOf(r, "/etc/machine-id")), nil
 	case "KernelCommandLine":
-		b, _ := r.readFile("/proc/cmdline")
-		for _, w := range strings.Fields(string(b)) {
+		for _, w := range r.kernelCommandLine() {
 			if w == a || !strings.Contains(a, "=") && strings.HasPrefix(w, a+"=") {
 				return true, nil
 			}
@@ -301,26 +300,67 @@ func unescapeOctal(s string) string {
 	return b.String()
 }
 
-// virtualization: a fat container is a container ("container-other" unless
-// the container= variable of PID 1 or /run/systemd/container names it).
-func (r rootFS) virtualization(a string) bool {
-	kind := firstLineOf(r, "/run/systemd/container")
-	if kind == "" {
-		if b, err := r.readFile("/proc/1/environ"); err == nil {
-			for _, kv := range strings.Split(string(b), "\x00") {
-				if v, ok := strings.CutPrefix(kv, "container="); ok {
-					kind = v
+// detectContainer names the container manager as systemd's
+// detect_container() does (openvz, wsl, container= of /run/systemd/container
+// or PID 1's environment, podman, docker), "" when none is found.
+func (r rootFS) detectContainer() string {
+	if r.exists("/proc/vz") && !r.exists("/proc/bc") {
+		return "openvz"
+	}
+	if rel := firstLineOf(r, "/proc/sys/kernel/osrelease"); strings.Contains(rel, "Microsoft") || strings.Contains(rel, "WSL") {
+		return "wsl"
+	}
+	if v := firstLineOf(r, "/run/systemd/container"); v != "" {
+		return v
+	}
+	if b, err := r.readFile("/proc/1/environ"); err == nil {
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "container="); ok && v != "" {
+				if v == "oci" {
+					return "container-other" // systemd's name for container=oci
 				}
+				return v
 			}
 		}
 	}
+	if r.exists("/run/.containerenv") {
+		return "podman"
+	}
+	if r.exists("/.dockerenv") {
+		return "docker"
+	}
+	return ""
+}
+
+// virtualization answers ConditionVirtualization=. A fat container is a
+// container even when nothing marks it as one (systemd would say "none"
+// there): it is "container-other" then, so units meant to skip containers
+// (ConditionVirtualization=!container) do. Virtual machines are not
+// detected: "vm" and hypervisor names are false.
+func (r rootFS) virtualization(a string) bool {
+	kind := r.detectContainer()
 	if kind == "" {
 		kind = "container-other"
+	}
+	if a == "private-users" {
+		m := strings.Fields(firstLineOf(r, "/proc/self/uid_map"))
+		return len(m) == 3 && !(m[0] == "0" && m[1] == "0" && m[2] == "4294967295")
 	}
 	if b, err := parseBool(a); err == nil {
 		return b
 	}
 	return a == "container" || a == kind
+}
+
+// kernelCommandLine is what systemd reads for ConditionKernelCommandLine=:
+// in a container /proc/cmdline is the host's, so PID 1's command line.
+func (r rootFS) kernelCommandLine() []string {
+	if r.detectContainer() != "" {
+		b, _ := r.readFile("/proc/1/cmdline")
+		return strings.FieldsFunc(string(b), func(c rune) bool { return c == 0 })
+	}
+	b, _ := r.readFile("/proc/cmdline")
+	return strings.Fields(string(b))
 }
 
 func (r rootFS) onACPower() bool {

@@ -66,6 +66,22 @@ func TestConditions(t *testing.T) {
 			t.Errorf("%s = %v, %v; want %v", tt.c, got, err, tt.want)
 		}
 	}
+	// In a container: the manager's name, and PID 1's command line.
+	writeFile(t, root, ".dockerenv", "", 0o644)
+	writeFile(t, root, "proc/1/cmdline", "/.fatbox/supervisord\x00-c\x00/etc/supervisord.conf\x00", 0o644)
+	for _, tt := range []struct {
+		c    Condition
+		want bool
+	}{
+		{Condition{Kind: "Virtualization", Arg: "docker"}, true},
+		{Condition{Kind: "Virtualization", Arg: "container-other"}, false},
+		{Condition{Kind: "KernelCommandLine", Arg: "console"}, false},
+		{Condition{Kind: "KernelCommandLine", Arg: "-c"}, true},
+	} {
+		if got, err := tt.c.Check(root); err != nil || got != tt.want {
+			t.Errorf("in docker: %s = %v, %v; want %v", tt.c, got, err, tt.want)
+		}
+	}
 	if _, err := (Condition{Kind: "Capability", Arg: "CAP_NOPE"}).Check(root); err == nil {
 		t.Error("unknown capability accepted")
 	}
