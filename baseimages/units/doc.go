@@ -85,6 +85,12 @@
 //   - Every expectation recorded from real systemd, systemctl, pam_limits
 //     and systemd-sysv-generator has its generator in testdata/gen-*.py;
 //     rerun them on a Debian 12 host after changing a case.
+//   - ConditionVirtualization: a fat container is always a container
+//     ("container-other" when nothing names the manager), where systemd
+//     would say "none"; so units that skip containers skip here. In a
+//     container ConditionKernelCommandLine= reads PID 1's command line, as
+//     systemd does. TestConditionsAgainstSystemdAnalyze needs systemd-analyze
+//     (package systemd) on the test machine.
 //   - Calendar.Next uses the location of the time it is given unless the
 //     expression names a zone: pass time.Now() (time.Local) in a container,
 //     a fixed location in tests.
