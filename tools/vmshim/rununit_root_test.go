@@ -379,3 +379,40 @@ func TestInitBoot(t *testing.T) {
 		t.Errorf("tick.timer fired after systemctl stop")
 	}
 }
+
+// TestConcurrentStarts: six units started at once (each start writes a
+// conf and reloads supervisord) all end up running, and so does the
+// autostart program the reloads must not disturb.
+func TestConcurrentStarts(t *testing.T) {
+	t.Parallel()
+	e := newShimEnv(t)
+	e.waitProp("sleeper", "ActiveState", 5*time.Second, "activating")
+	const n = 6
+	for i := 0; i < n; i++ {
+		e.unit(fmt.Sprintf("c%d.service", i), fmt.Sprintf("[Service]\nExecStart=/bin/sleep %d\n", 3000+i))
+	}
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			out, errOut, code := e.run("systemctl", "start", fmt.Sprintf("c%d", i))
+			if code != 0 {
+				errs <- fmt.Sprintf("start c%d: exit %d %s%s", i, code, out, errOut)
+				return
+			}
+			errs <- ""
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if m := <-errs; m != "" {
+			t.Error(m)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if got := e.prop(fmt.Sprintf("c%d", i), "ActiveState"); got != "active" {
+			t.Errorf("c%d is %s after concurrent starts", i, got)
+		}
+	}
+	if got := e.prop("sleeper", "ActiveState"); got != "active" {
+		t.Errorf("sleeper is %s after the reloads", got)
+	}
+}
