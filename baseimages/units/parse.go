@@ -67,6 +67,12 @@ func defaultService() Service {
 }
 
 // Parse reads one unit file (no drop-ins, no search), resolving specifiers
+// with the context of the running system (Loader{Root: "/"}).
+func Parse(name, file string, r io.Reader) (*Unit, error) {
+	return Loader{}.Parse(name, file, r)
+}
+
+// Parse reads one unit file (no drop-ins, no search), resolving specifiers
 // with l's context (hostname, machine id: see Loader).
 func (l Loader) Parse(name, file string, r io.Reader) (*Unit, error) {
 	name = normalizeName(name)
