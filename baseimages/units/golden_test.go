@@ -163,6 +163,18 @@ func TestDebianUnitsGolden(t *testing.T) {
 	}
 }
 
+// TestDebianDbusRefused: polkit.service is Type=dbus.
+func TestDebianDbusRefused(t *testing.T) {
+	_, err := Loader{Root: debianRoot(t)}.Load("polkit")
+	var ue *UnsupportedError
+	if !errors.As(err, &ue) || ue.Directive != "Type" || ue.Value != "dbus" || ue.File != "/lib/systemd/system/polkit.service" || ue.Line == 0 {
+		t.Fatalf("Load(polkit) = %v, want an UnsupportedError for Type=dbus", err)
+	}
+	if st, err := (Loader{Root: debianRoot(t)}).Enabled("polkit"); err != nil || st != "static" {
+		t.Errorf("Enabled(polkit) = %q, %v: enablement must work for units the shim cannot run", st, err)
+	}
+}
+
 // TestDebianSocketRefused: ssh.socket asks for socket activation.
 func TestDebianSocketRefused(t *testing.T) {
 	l := Loader{Root: debianRoot(t)}
