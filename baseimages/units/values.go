@@ -3,6 +3,7 @@ package units
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -382,3 +383,97 @@ func parseMode(s string) (uint32, error) {
 }
 
 const syscallENOTDIR = syscall.ENOTDIR
+
+// exitStatuses parses "0 1 SIGKILL 255" into statuses and signals.
+func exitStatuses(v string, codes *[]int, sigs *[]syscall.Signal) error {
+	for _, w := range strings.Fields(v) {
+		if n, err := strconv.Atoi(w); err == nil {
+			if n < 0 || n > 255 {
+				return fmt.Errorf("exit status %d is out of range 0..255", n)
+			}
+			*codes = append(*codes, n)
+			continue
+		}
+		if n, ok := exitStatusName(w); ok {
+			*codes = append(*codes, n)
+			continue
+		}
+		sig, err := parseSignal(w)
+		if err != nil {
+			return fmt.Errorf("%q is neither an exit status nor a signal", w)
+		}
+		*sigs = append(*sigs, sig)
+	}
+	return nil
+}
+
+// exitStatusName maps the exit status names systemd accepts (LSB and BSD
+// sysexits.h) to numbers.
+func exitStatusName(n string) (int, bool) {
+	switch n {
+	case "SUCCESS":
+		return 0, true
+	case "FAILURE":
+		return 1, true
+	case "INVALIDARGUMENT":
+		return 2, true
+	case "NOTIMPLEMENTED":
+		return 3, true
+	case "NOPERMISSION":
+		return 4, true
+	case "NOTINSTALLED":
+		return 5, true
+	case "NOTCONFIGURED":
+		return 6, true
+	case "NOTRUNNING":
+		return 7, true
+	case "USAGE":
+		return 64, true
+	case "DATAERR":
+		return 65, true
+	case "NOINPUT":
+		return 66, true
+	case "NOUSER":
+		return 67, true
+	case "NOHOST":
+		return 68, true
+	case "UNAVAILABLE":
+		return 69, true
+	case "SOFTWARE":
+		return 70, true
+	case "OSERR":
+		return 71, true
+	case "OSFILE":
+		return 72, true
+	case "CANTCREAT":
+		return 73, true
+	case "IOERR":
+		return 74, true
+	case "TEMPFAIL":
+		return 75, true
+	case "PROTOCOL":
+		return 76, true
+	case "NOPERM":
+		return 77, true
+	case "CONFIG":
+		return 78, true
+	case "EXCEPTION":
+		return 255, true
+	}
+	return 0, false
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) < 2 {
+		return in
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	u := out[:1]
+	for _, x := range out[1:] {
+		if x != u[len(u)-1] {
+			u = append(u, x)
+		}
+	}
+	return u
+}
