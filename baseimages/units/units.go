@@ -21,6 +21,14 @@
 //     systemd-sysv-install), never "generated"; "enabled-runtime" is
 //     returned for links in /run/systemd/system.
 //   - EnableChanges/DisableChanges of a SysV-only name return SysVLinks.
+//     EnableChanges follows a vendor alias (/lib/.../mysql.service) but
+//     refuses an alias link in /etc/systemd/system (sshd.service) and a
+//     template with WantedBy= and no DefaultInstance=, as systemctl does.
+//   - Behaviour matching systemd that callers may not expect:
+//     Type=oneshot has no start timeout unless TimeoutStartSec= is set;
+//     Unit.Aliases also lists alias symlinks found in the search path;
+//     Unit.Description is "" when the unit has none (systemctl shows the
+//     name); BusName= without Type= is Type=dbus (refused).
 //   - Added: Loader.MachineID/BootID/KernelRelease and Loader.Parse;
 //     Service.NotifyAccess, ExecSearchPath, FinalKillSignal, SendSIGHUP,
 //     RestartForceExitStatus, RestartPreventSignals, RestartForceSignals,
@@ -45,7 +53,7 @@ type Unit struct {
 
 	Description     string
 	Documentation   []string
-	Aliases         []string // [Install] Alias=, plus the asked name when it was loaded through an alias symlink
+	Aliases         []string // the asked name if it is an alias, [Install] Alias=, alias symlinks in the search path
 	WantedBy        []string // [Install] WantedBy=
 	RequiredBy      []string // [Install] RequiredBy=
 	Also            []string // [Install] Also=
