@@ -25,7 +25,8 @@ const vmparityData = "testdata/vmparity"
 // TestVMParity: what a VM admin does with systemctl, service, /etc/init.d,
 // Debian packages, logrotate and Ansible works in fat containers through the
 // vmshim. Two containers: "app" gets the legacy deploy, nginx, logrotate and
-// Ansible (in parallel), "svc" the forking and notify daemons and a reboot.
+// Ansible (in parallel), "svc" concurrent starts, the forking and notify
+// daemons and a reboot.
 func TestVMParity(t *testing.T) {
 	debs, _ := filepath.Glob(filepath.Join(harness.CacheDir(), "debs", "nginx*.deb"))
 	harness.Require(t, len(debs) >= 2, "nginx and nginx-common .deb files in %s (tools/setup-host.sh --test fetches them)",
@@ -49,7 +50,34 @@ func TestVMParity(t *testing.T) {
 	t.Run("NginxPackage", func(t *testing.T) { t.Parallel(); e.nginxPackage(t, app.IP, debs) })
 	t.Run("LogrotateDaily", func(t *testing.T) { t.Parallel(); e.logrotateDaily(t, app.IP) })
 	t.Run("AnsibleModules", func(t *testing.T) { t.Parallel(); e.ansibleModules(t, app.IP) })
-	t.Run("DaemonsAndReboot", func(t *testing.T) { t.Parallel(); e.daemonsAndReboot(t, "vmp-svc", svc.IP) })
+	// One after the other on their own container: a reboot ends the container.
+	t.Run("Svc", func(t *testing.T) {
+		t.Parallel()
+		t.Run("ConcurrentStarts", func(t *testing.T) { e.concurrentStarts(t, svc.IP) })
+		t.Run("DaemonsAndReboot", func(t *testing.T) { e.daemonsAndReboot(t, "vmp-svc", svc.IP) })
+	})
+}
+
+// concurrentStarts: units started at the same moment (deploy scripts that
+// background their starts, a package's postinst while a timer fires) all
+// run; none stops another's.
+func (e *vmEnv) concurrentStarts(t *testing.T, ip string) {
+	const n = 6
+	e.must(t, ip, fmt.Sprintf(`for i in $(seq %d); do printf '[Service]\nExecStart=/bin/sleep 1000%%s\n' $i > /etc/systemd/system/vmp-c$i.service; done && systemctl daemon-reload`, n))
+	out := e.must(t, ip, fmt.Sprintf(`for i in $(seq %d); do (timeout 30 systemctl start vmp-c$i; echo "start vmp-c$i: exit $?") & done; wait`, n))
+	var names []string
+	for i := 1; i <= n; i++ {
+		names = append(names, fmt.Sprintf("vmp-c%d", i))
+		if want := fmt.Sprintf("start vmp-c%d: exit 0", i); !strings.Contains(out, want) {
+			t.Errorf("%s did not start: %s", names[i-1], out)
+		}
+	}
+	time.Sleep(2 * time.Second) // a unit stopped behind its starter's back shows by now
+	states, _ := e.inside(t, ip, "systemctl is-active "+strings.Join(names, " "))
+	if got := strings.Fields(states); len(got) != n || slices.ContainsFunc(got, func(s string) bool { return s != "active" }) {
+		t.Errorf("%d units started at once are %q, want all active", n, got)
+	}
+	e.must(t, ip, "systemctl stop "+strings.Join(names, " "))
 }
 
 // legacyDeploy runs testdata/vmparity/deploy.sh unchanged from the host with
@@ -301,7 +329,7 @@ func (e *vmEnv) ansibleModules(t *testing.T, ip string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "ansible", "vmp", "-i", inv, "-m", module, "-a", args)
-		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+cfg, "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1",
+		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+cfg, "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PIPELINING=True",
 			"ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(dir, "cp"))
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "vmp | "+want+" =>") {
