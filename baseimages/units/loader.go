@@ -401,27 +401,34 @@ func (l Loader) List() ([]string, error) {
 }
 
 // WantsOf lists the units linked in <dir>/<target>.wants/ and .requires/
-// across the search path (what starting target pulls in), sorted. Links to
-// /dev/null are left out.
+// across the search path (what starting target pulls in), sorted; for an
+// alias (default.target → multi-user.target) those of the unit it names
+// too. Links to /dev/null are left out.
 func (l Loader) WantsOf(target string) ([]string, error) {
 	target = normalizeName(target)
+	names := []string{target}
+	if f, err := l.locate(target); err == nil && f.file != "" && f.name != target {
+		names = append(names, f.name) // default.target → multi-user.target
+	}
 	r := l.fs()
 	seen := map[string]bool{}
 	for _, d := range unitDirs() {
 		for _, sub := range []string{".wants", ".requires"} {
-			dir := path.Join(d, target+sub)
-			es, err := r.readDir(dir)
-			if err != nil {
-				return nil, fmt.Errorf("list %q: %w", dir, err)
-			}
-			for _, e := range es {
-				if unitSuffix(e.Name()) == "" {
-					continue
+			for _, name := range names {
+				dir := path.Join(d, name+sub)
+				es, err := r.readDir(dir)
+				if err != nil {
+					return nil, fmt.Errorf("list %q: %w", dir, err)
 				}
-				if rp, err := r.resolve(path.Join(dir, e.Name()), true); err == nil && rp == "/dev/null" {
-					continue
+				for _, e := range es {
+					if unitSuffix(e.Name()) == "" {
+						continue
+					}
+					if rp, err := r.resolve(path.Join(dir, e.Name()), true); err == nil && rp == "/dev/null" {
+						continue
+					}
+					seen[e.Name()] = true
 				}
-				seen[e.Name()] = true
 			}
 		}
 	}

@@ -274,6 +274,12 @@ func TestEnableDisable(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(wants, []string{"cron.service", "ssh.service"}) {
 		t.Errorf("WantsOf = %v, %v", wants, err)
 	}
+	writeFile(t, root, "lib/systemd/system/multi-user.target", "[Unit]\nDescription=Multi-User System\n", 0o644)
+	symlink(t, root, "etc/systemd/system/default.target", "/lib/systemd/system/multi-user.target")
+	wants, err = l.WantsOf("default.target")
+	if err != nil || !reflect.DeepEqual(wants, []string{"cron.service", "ssh.service"}) {
+		t.Errorf("WantsOf(default.target) = %v, %v", wants, err)
+	}
 	wants, _ = l.WantsOf("timers.target")
 	if !reflect.DeepEqual(wants, []string{"logrotate.timer"}) {
 		t.Errorf("WantsOf(timers) = %v", wants)
