@@ -254,22 +254,29 @@ func (e *vmEnv) nginxPackage(t *testing.T, ip string, debs []string) {
 }
 
 // nginxMaster is nginx's MainPID, checked to be its real master process
-// (and the pid in its PIDFile).
+// and the pid in its PIDFile. A master that just replaced another (the
+// postinst's binary upgrade) may take a moment to be followed: asked again
+// for up to 10 s, in one shell so the answers belong together.
 func (e *vmEnv) nginxMaster(t *testing.T, ip string) int {
 	t.Helper()
-	pid := e.mainPID(t, ip, "nginx")
-	if pid == 0 {
-		t.Fatalf("systemctl show -p MainPID nginx is 0 with nginx started")
+	const probe = `pid=$(systemctl show -p MainPID --value nginx) && echo "$pid" && cat /proc/$pid/comm && ` +
+		`tr '\0' ' ' </proc/$pid/cmdline && echo && cat /run/nginx.pid`
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		out, code := e.inside(t, ip, probe)
+		last = fmt.Sprintf("exit %d: %q", code, out)
+		if f := strings.Split(out, "\n"); code == 0 && len(f) >= 4 {
+			pid, comm, cmdline, pidfile := strings.TrimSpace(f[0]), strings.TrimSpace(f[1]), f[2], strings.TrimSpace(f[3])
+			if pid != "0" && comm == "nginx" && strings.Contains(cmdline, "master process") && pidfile == pid {
+				return atoi(t, pid)
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
 	}
-	comm := strings.TrimSpace(e.must(t, ip, fmt.Sprintf("cat /proc/%d/comm", pid)))
-	cmdline := e.must(t, ip, fmt.Sprintf("tr '\\0' ' ' </proc/%d/cmdline", pid))
-	if comm != "nginx" || !strings.Contains(cmdline, "master process") {
-		t.Fatalf("nginx's MainPID %d is %q (%q), not nginx's master", pid, comm, cmdline)
-	}
-	if got := atoi(t, e.must(t, ip, "cat /run/nginx.pid")); got != pid {
-		t.Errorf("nginx's MainPID %d, its PIDFile /run/nginx.pid says %d", pid, got)
-	}
-	return pid
+	t.Fatalf("nginx's MainPID is not its master (the pid in /run/nginx.pid, named nginx, \"master process\"): MainPID, comm, cmdline, pid file: %s", last)
+	return 0
 }
 
 // logrotateDaily: with /run/systemd/system present Debian's cron.daily
