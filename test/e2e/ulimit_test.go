@@ -115,6 +115,19 @@ func TestUlimits(t *testing.T) {
 	})
 	e.ssh(java.IP, "rm /etc/security/limits.d/99-toohigh.conf")
 
+	// A service started through systemctl gets its user's limits.conf
+	// entry too (systemd would ignore limits.conf; a VM's init scripts that
+	// `su` to the app user did not): values below the container's, so the
+	// check fails if the service only inherited supervisord's.
+	soft, hard := n/2, n/2+1
+	e.ssh(java.IP, fmt.Sprintf(`printf 'javaapp soft nofile %d\njavaapp hard nofile %d\n' > /etc/security/limits.d/50-javaapp.conf &&
+printf '[Service]\nUser=javaapp\nExecStart=/bin/sleep 1000\n' > /etc/systemd/system/javaapp.service && systemctl start javaapp`, soft, hard))
+	lim := strings.Fields(e.ssh(java.IP, `grep 'open files' /proc/$(systemctl show -p MainPID --value javaapp)/limits; stat -c %U /proc/$(systemctl show -p MainPID --value javaapp)`))
+	if len(lim) < 6 || lim[3] != strconv.FormatUint(soft, 10) || lim[4] != strconv.FormatUint(hard, 10) || lim[len(lim)-1] != "javaapp" {
+		t.Errorf("a systemctl-started service of javaapp: open files limits and owner %v, want %d %d javaapp", lim, soft, hard)
+	}
+	e.ssh(java.IP, "systemctl stop javaapp && rm /etc/security/limits.d/50-javaapp.conf")
+
 	// The defaults: nofile 65536 and memlock unlimited, as far as the host allows.
 	want := min(65536, max)
 	if u := def.Ulimits["nofile"]; u.Soft != want || u.Hard != want {
