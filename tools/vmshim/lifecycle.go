@@ -103,6 +103,9 @@ func (s *shim) start(t target, o sysOpts) *exitErr {
 func (s *shim) startUnitProgram(t target, o sysOpts) *exitErr {
 	c := s.ctl()
 	prog := programOf(t.name)
+	if st, _, err := s.currentState(t.name); err == nil && st.runnerDied {
+		s.cleanupDeadRunner(t.name, st)
+	}
 	old, _, err := s.currentState(t.name)
 	if err != nil {
 		return fail(1, "Failed to start %s: %v", t.name, err)
@@ -221,6 +224,10 @@ func (s *shim) stop(t target, o sysOpts) *exitErr {
 		return s.setTimerActive(t, false)
 	}
 	prog := programOf(t.name)
+	if st, _, err := s.currentState(t.name); err == nil && st.runnerDied {
+		s.cleanupDeadRunner(t.name, st)
+		return nil
+	}
 	p, known, err := c.info(prog)
 	if err != nil {
 		return fail(1, "Failed to stop %s: %v", t.name, err)
@@ -411,4 +418,46 @@ func describeWait(ws syscall.WaitStatus) string {
 		return fmt.Sprintf("killed by signal %s", ws.Signal())
 	}
 	return fmt.Sprintf("wait status %d", ws)
+}
+
+// cleanupDeadRunner handles a unit whose run-unit died (kill -9, OOM): its
+// processes run on unsupervised and hold run-unit's stdout, a pipe to
+// supervisord, which therefore never sees run-unit exit and shows the
+// program Running. Stop the program (so supervisord does not restart it
+// when the pipe closes), end what the unit left behind (the old main
+// process and its children: TERM, KILL after 5 s), and wait for
+// supervisord to notice.
+func (s *shim) cleanupDeadRunner(unit string, st unitState) {
+	c := s.ctl()
+	prog := programOf(unit)
+	_ = c.stop(prog, false)
+	if st.orphanMain > 0 {
+		table, _ := readProcTable()
+		pids := append([]int{st.orphanMain}, descendants(table, st.orphanMain)...)
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGTERM)
+		}
+		end := time.Now().Add(5 * time.Second)
+		for time.Now().Before(end) && anyAlive(pids) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, p := range pids {
+			if alive(p) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	}
+	_ = s.waitProgramDown(prog, 15*time.Second)
+	st.ActiveState, st.SubState = stFailed, "failed"
+	st.InactiveEnter = stamp(s.now())
+	_ = s.writeState(st)
+}
+
+func anyAlive(pids []int) bool {
+	for _, p := range pids {
+		if alive(p) {
+			return true
+		}
+	}
+	return false
 }

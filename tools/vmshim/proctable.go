@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // proc is one line of /proc/<pid>/stat that the supervisor needs.
@@ -133,4 +134,28 @@ func procComm(pid int) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// procStartTime is when pid started (zero time if unknown: never after anything).
+func procStartTime(pid int) time.Time {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	p, ok := parseStat(string(b))
+	if !ok {
+		return time.Time{}
+	}
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(stat), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			bt, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			const clkTck = 100 // USER_HZ on every Linux ABI Go supports
+			return time.Unix(bt, 0).Add(time.Duration(p.Start) * time.Second / clkTck)
+		}
+	}
+	return time.Time{}
 }

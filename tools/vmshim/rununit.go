@@ -51,8 +51,8 @@ func (s *shim) runUnit(args []string) int {
 	defer r.lingerOn()
 	r.st = unitState{Unit: r.name, RunnerPID: r.self, InvocationID: newInvocationID(), Result: "success"}
 	if old, ok, _ := s.readState(r.name); ok {
-		r.st.NRestarts = 0
 		r.st.ActiveEnter, r.st.ActiveExit, r.st.InactiveEnter = old.ActiveEnter, old.ActiveExit, old.InactiveEnter
+		r.reapOrphanedMain(old)
 	}
 	u, err := s.loader.Load(r.name)
 	if err != nil {
@@ -708,4 +708,31 @@ func (r *runner) checkConditions() (bool, string) {
 		return false, firstTrigger
 	}
 	return true, ""
+}
+
+// reapOrphanedMain: when the previous run-unit of this unit died without
+// stopping it (kill -9, OOM) and supervisord started run-unit again, the
+// old main process still runs, no longer supervised. Stop it first so the
+// unit does not run twice.
+func (r *runner) reapOrphanedMain(old unitState) {
+	if old.RunnerPID <= 0 || old.RunnerPID == r.self || r.s.isRunner(old.RunnerPID, r.name) || !alive(old.MainPID) {
+		return
+	}
+	switch old.ActiveState {
+	case stActive, stActivating, stReloading, stDeactivating:
+	default:
+		return
+	}
+	// The pid must still be that process: started no later than the unit's main.
+	if ms := parseStamp(old.ExecMainStart); ms.IsZero() || procStartTime(old.MainPID).After(ms.Add(2*time.Second)) {
+		return
+	}
+	r.logf("%s: the previous vmshim run-unit (pid %d) died; stopping its main process %d before starting again", r.name, old.RunnerPID, old.MainPID)
+	_ = syscall.Kill(old.MainPID, syscall.SIGTERM)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && alive(old.MainPID); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if alive(old.MainPID) {
+		_ = syscall.Kill(old.MainPID, syscall.SIGKILL)
+	}
 }

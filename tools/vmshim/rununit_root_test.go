@@ -178,6 +178,11 @@ func (e *shimEnv) waitProp(unit, p string, within time.Duration, not ...string) 
 	}
 }
 
+func procCmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
 func ppidOf(pid int) int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -270,6 +275,25 @@ ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep
 	out, _, _ := e.run("journalctl", "-u", "env", "-n", "5")
 	if !strings.Contains(out, "nobody hello") {
 		t.Errorf("journalctl -u env:\n%s", out)
+	}
+
+	// run-unit killed -9: the unit shows failed (not a stale active), and a
+	// restart ends the unsupervised leftover instead of running it twice.
+	old, _ := strconv.Atoi(e.prop("env", "MainPID"))
+	runner := ppidOf(old)
+	if !strings.Contains(procCmdline(runner), "run-unit") {
+		t.Fatalf("env's main %d has parent %d (%q), not its run-unit", old, runner, procCmdline(runner))
+	}
+	syscall.Kill(runner, syscall.SIGKILL)
+	if got := e.waitProp("env", "ActiveState", 5*time.Second, "active"); got != "failed" {
+		t.Errorf("env after kill -9 of its run-unit: %s, want failed", got)
+	}
+	e.must("systemctl", "restart", "env")
+	if alive(old) {
+		t.Errorf("the old main %d still runs after restart", old)
+	}
+	if got := e.prop("env", "ActiveState"); got != "active" {
+		t.Errorf("env after restart: %s", got)
 	}
 
 	// A supervisord program is driven directly (once past its startsecs).

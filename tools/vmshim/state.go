@@ -35,19 +35,23 @@ type unitState struct {
 	ActiveEnter    string `json:"active_enter,omitempty"`
 	InactiveEnter  string `json:"inactive_enter,omitempty"`
 
-	ExecMainCode     string   `json:"exec_main_code,omitempty"` // exited, killed, dumped
-	ExecMainPID      int      `json:"exec_main_pid,omitempty"`
-	ExecMainStart    string   `json:"exec_main_start,omitempty"`
-	ExecMainExit     string   `json:"exec_main_exit,omitempty"`
-	ActiveExit       string   `json:"active_exit,omitempty"`
-	InactiveExit     string   `json:"inactive_exit,omitempty"`
-	InvocationID     string   `json:"invocation_id,omitempty"`
-	RunnerPID        int      `json:"runner_pid,omitempty"`
-	StatusText       string   `json:"status_text,omitempty"`
-	ConditionResult  *bool    `json:"condition_result,omitempty"`
-	ConditionFailed  string   `json:"condition_failed,omitempty"`
-	Message          string   `json:"message,omitempty"` // why it failed, for status
-	StartLimitStarts []string `json:"start_limit_starts,omitempty"`
+	ExecMainCode    string `json:"exec_main_code,omitempty"` // exited, killed, dumped
+	ExecMainPID     int    `json:"exec_main_pid,omitempty"`
+	ExecMainStart   string `json:"exec_main_start,omitempty"`
+	ExecMainExit    string `json:"exec_main_exit,omitempty"`
+	ActiveExit      string `json:"active_exit,omitempty"`
+	InactiveExit    string `json:"inactive_exit,omitempty"`
+	InvocationID    string `json:"invocation_id,omitempty"`
+	RunnerPID       int    `json:"runner_pid,omitempty"`
+	StatusText      string `json:"status_text,omitempty"`
+	ConditionResult *bool  `json:"condition_result,omitempty"`
+	ConditionFailed string `json:"condition_failed,omitempty"`
+	Message         string `json:"message,omitempty"` // why it failed, for status
+
+	// runnerDied is set by currentState: run-unit died (kill -9, OOM)
+	// without writing its last transition.
+	runnerDied bool
+	orphanMain int // the main PID it left behind, if still alive
 }
 
 func (s *shim) statePath(unit string) string {
@@ -80,28 +84,35 @@ func (s *shim) currentState(unit string) (unitState, bool, error) {
 	}
 	switch st.ActiveState {
 	case stActive, stActivating, stDeactivating, stReloading:
-		if st.RunnerPID > 0 && !s.isRunner(st.RunnerPID) {
+		if st.RunnerPID > 0 && !s.isRunner(st.RunnerPID, unit) {
 			st.ActiveState, st.SubState = stFailed, "failed"
 			if st.Result == "" || st.Result == "success" {
 				st.Result = "signal"
 			}
 			st.Message = "vmshim run-unit (pid " + fmt.Sprint(st.RunnerPID) + ") died; the unit's processes are no longer supervised"
+			st.runnerDied = true
+			if alive(st.MainPID) {
+				st.orphanMain = st.MainPID
+			}
 			st.MainPID = 0
 		}
 	}
 	return st, true, nil
 }
 
-// isRunner reports whether pid is alive and a vmshim run-unit.
-func (s *shim) isRunner(pid int) bool {
-	if syscall.Kill(pid, 0) != nil && !errors.Is(syscall.Kill(pid, 0), syscall.EPERM) {
+// isRunner reports whether pid is alive and the vmshim run-unit of unit
+// (its command line ends in "run-unit <unit>": a reused pid is not).
+func (s *shim) isRunner(pid int, unit string) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return false
 	}
-	return strings.Contains(string(b), "run-unit")
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	n := len(args)
+	return n >= 2 && args[n-2] == "run-unit" && unitName(args[n-1]) == unit
 }
 
 // writeState replaces the state file atomically.

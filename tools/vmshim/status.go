@@ -107,7 +107,7 @@ func (s *shim) printStatus(w io.Writer, t target, v unitState, o sysOpts) {
 	if t.driven() {
 		fmt.Fprintf(w, "     Driven: supervisord program %s (vmshim)\n", t.program)
 	} else if unitType(t.name) == "service" && t.unit != nil {
-		if v.RunnerPID > 0 && s.isRunner(v.RunnerPID) {
+		if v.RunnerPID > 0 && s.isRunner(v.RunnerPID, t.name) {
 			fmt.Fprintf(w, "     Driven: supervisord program %s, vmshim run-unit (pid %d)\n", programOf(t.name), v.RunnerPID)
 		} else {
 			fmt.Fprintf(w, "     Driven: supervisord program %s (vmshim run-unit)\n", programOf(t.name))

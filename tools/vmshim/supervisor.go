@@ -33,8 +33,10 @@ type procInfo struct {
 }
 
 func (p procInfo) running() bool {
+	// Backoff (between retries, no process) counts as down: v0.7.3 also
+	// leaves a program stopped during its startsecs in Backoff for good.
 	switch strings.ToLower(p.Statename) {
-	case "running", "starting", "stopping", "backoff":
+	case "running", "starting", "stopping":
 		return true
 	}
 	return false

@@ -535,7 +535,7 @@ func (s *shim) killVerb(targets []target, progs []procInfo, o sysOpts) int {
 		if v.MainPID > 0 {
 			pids = append(pids, v.MainPID)
 		}
-		if o.whom != "main" && !t.driven() && v.RunnerPID > 0 && s.isRunner(v.RunnerPID) {
+		if o.whom != "main" && !t.driven() && v.RunnerPID > 0 && s.isRunner(v.RunnerPID, t.name) {
 			table, _ := readProcTable()
 			for _, p := range descendants(table, v.RunnerPID) {
 				if p != v.MainPID {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -95,24 +94,8 @@ func (s *shim) setTimerActive(t target, on bool) *exitErr {
 
 // containerStart is when the container started: PID 1's start time.
 func containerStart() time.Time {
-	b, err := os.ReadFile("/proc/1/stat")
-	if err != nil {
-		return time.Now()
-	}
-	p, ok := parseStat(string(b))
-	if !ok {
-		return time.Now()
-	}
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return time.Now()
-	}
-	for _, line := range strings.Split(string(stat), "\n") {
-		if v, ok := strings.CutPrefix(line, "btime "); ok {
-			bt, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			const clkTck = 100 // USER_HZ on every Linux ABI Go supports
-			return time.Unix(bt, 0).Add(time.Duration(p.Start) * time.Second / clkTck)
-		}
+	if t := procStartTime(1); !t.IsZero() {
+		return t
 	}
 	return time.Now()
 }
