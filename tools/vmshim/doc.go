@@ -32,7 +32,15 @@
 //     supervisord would retry it as a failed start, and under 2 s it ignores
 //     the next start for 5 s.
 //   - v0.7.3 reports a program stopped by signal as Exited with exit
-//     status -1; that is inactive, not failed.
+//     status -1; that is inactive, not failed. A program stopped during its
+//     startsecs stays in Backoff for good: Backoff counts as down.
+//   - supervisord reads run-unit's stdout through a pipe that the unit's
+//     processes inherit (that is how their output reaches the log). If
+//     run-unit is killed -9 the daemon keeps the pipe open and supervisord
+//     never sees run-unit exit (the program stays Running, autorestart
+//     never fires). systemctl reports such a unit failed (the state file's
+//     runner_pid is no longer a run-unit of that unit) and its next
+//     stop/start/restart ends the leftover processes first.
 //   - run-unit is a child subreaper (PR_SET_CHILD_SUBREAPER), so a forking
 //     daemon's orphans are re-parented to it: that is how the main PID of a
 //     forking daemon without PIDFile= is found (the one process left below
