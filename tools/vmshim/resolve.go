@@ -117,5 +117,8 @@ func (s *shim) resolve(asked string, progs []procInfo) target {
 			}
 		}
 	}
+	if t.unit != nil && !t.unit.SysV {
+		t.program = s.programRunning(t.unit, progs)
+	}
 	return t
 }

@@ -39,6 +39,8 @@ type shim struct {
 	errw   io.Writer
 	now    func() time.Time
 	loader units.Loader
+
+	progCmds map[string]string // supervisord.conf's program commands, read once
 }
 
 func newShim() *shim {

@@ -418,3 +418,39 @@ func TestLookupAccount(t *testing.T) {
 		t.Errorf("missing user: %v", err)
 	}
 }
+
+func TestProgramRunningSameDaemon(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"usr/libexec/tomcat10/tomcat-start.sh", "usr/sbin/sshd", "usr/bin/python3", "opt/app.py", "opt/other.py"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), nil, 0o755)
+	}
+	os.MkdirAll(filepath.Join(root, "etc/supervisor"), 0o755)
+	os.WriteFile(filepath.Join(root, supervisordConf), []byte(`[supervisord]
+logfile=/x
+[program:tomcat]
+command=/usr/libexec/tomcat10/tomcat-start.sh
+autostart=false
+[program:sshd]
+command=/bin/sh -c 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e'
+[program:app]
+command=/usr/bin/python3 /opt/app.py
+`), 0o644)
+	s := &shim{root: root}
+	progs := []procInfo{{Name: "tomcat"}, {Name: "sshd"}, {Name: "app"}, {Name: "unit-x"}}
+	unit := func(argv ...string) *units.Unit {
+		return &units.Unit{Service: units.Service{ExecStart: []units.Command{{Argv: argv}}}}
+	}
+	for want, u := range map[string]*units.Unit{
+		"tomcat": unit("/bin/sh", "/usr/libexec/tomcat10/tomcat-start.sh"),
+		"sshd":   unit("/usr/sbin/sshd", "-D", "$SSHD_OPTS"),
+		"":       unit("/usr/bin/python3", "/opt/other.py"),
+	} {
+		if got := s.programRunning(u, progs); got != want {
+			t.Errorf("%v: program %q, want %q", u.Service.ExecStart[0].Argv, got, want)
+		}
+	}
+	if got := s.programRunning(unit("/usr/bin/python3", "/opt/app.py"), progs); got != "app" {
+		t.Errorf("python3 /opt/app.py: %q, want app (the script, not the interpreter, names the daemon)", got)
+	}
+}
