@@ -90,8 +90,11 @@ func (s *shim) listUnits(patterns []string, o sysOpts) int {
 			continue
 		}
 		desc := t.name
-		if t.unit != nil && t.unit.Description != "" {
+		switch {
+		case t.unit != nil && t.unit.Description != "":
 			desc = t.unit.Description
+		case t.driven():
+			desc = "supervisord program " + t.program
 		}
 		mark := " "
 		if v.ActiveState == stFailed && !o.plain {
