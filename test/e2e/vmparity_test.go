@@ -28,6 +28,7 @@ const vmparityData = "testdata/vmparity"
 // Ansible (in parallel), "svc" concurrent starts, the forking and notify
 // daemons and a reboot.
 func TestVMParity(t *testing.T) {
+	t.Parallel()
 	debs, _ := filepath.Glob(filepath.Join(harness.CacheDir(), "debs", "nginx*.deb"))
 	harness.Require(t, len(debs) >= 2, "nginx and nginx-common .deb files in %s (tools/setup-host.sh --test fetches them)",
 		filepath.Join(harness.CacheDir(), "debs"))
