@@ -56,6 +56,10 @@ func (s *shim) bootSet(progs []procInfo) []target {
 		}
 		seen[name] = true
 		t := s.resolve(name, progs)
+		if strings.HasPrefix(t.name, "systemd-") && !t.driven() {
+			s.logInit("not starting %s: part of systemd itself, which does not run in a fat container", t.name)
+			return
+		}
 		if t.driven() || t.unit == nil || seen["u:"+t.name] {
 			if t.unit == nil && !t.driven() && t.loadErr != nil {
 				s.logInit("not starting %s: %v", name, t.loadErr)
@@ -63,6 +67,10 @@ func (s *shim) bootSet(progs []procInfo) []target {
 			return
 		}
 		seen["u:"+t.name] = true
+		if why := systemdInternal(t); why != "" {
+			s.logInit("not starting %s: %s", t.name, why)
+			return
+		}
 		out = append(out, t)
 	}
 	for _, tg := range bootTargets {
@@ -213,4 +221,21 @@ func (s *shim) ensureInitLink() {
 	if err := os.Symlink(s.self, p); err != nil {
 		s.logInit("linking /sbin/init to %s: %v (invoke-rc.d will not start services from package scripts)", s.self, err)
 	}
+}
+
+// systemdInternal says why a unit belongs to systemd itself (a package may
+// pull the systemd package into an image: systemd-logind,
+// systemd-update-utmp-runlevel, ...): with supervisord as PID 1 those
+// fail or make no sense, so boot leaves them alone. "" for other units.
+func systemdInternal(t target) string {
+	if t.unit == nil || len(t.unit.Service.ExecStart) == 0 || len(t.unit.Service.ExecStart[0].Argv) == 0 {
+		return ""
+	}
+	exe := t.unit.Service.ExecStart[0].Argv[0]
+	for _, dir := range []string{"/lib/systemd/", "/usr/lib/systemd/"} {
+		if strings.HasPrefix(exe, dir) {
+			return "part of systemd itself (" + exe + "), which does not run in a fat container"
+		}
+	}
+	return ""
 }

@@ -86,7 +86,7 @@ func (s *shim) start(t target, o sysOpts) *exitErr {
 		if err != nil {
 			return fail(1, "Failed to start %s: %v", t.name, err)
 		}
-		if v := programView(t.name, p); v.ActiveState == stFailed {
+		if v := programView(t.name, p, successCodes(t)); v.ActiveState == stFailed {
 			return jobFailed(t.name, v.Result)
 		}
 		return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,7 +13,7 @@ func (s *shim) viewOf(t target, progs []procInfo) unitState {
 	case t.driven():
 		for _, p := range progs {
 			if p.Name == t.program {
-				return programView(t.name, p)
+				return programView(t.name, p, successCodes(t))
 			}
 		}
 		return unitState{Unit: t.name, ActiveState: stInactive, SubState: "dead"}
@@ -33,8 +34,17 @@ func (s *shim) viewOf(t target, progs []procInfo) unitState {
 	return st
 }
 
+// successCodes are the exit statuses a unit counts as clean besides 0
+// (SuccessExitStatus=: 143 for most Java services).
+func successCodes(t target) []int {
+	if t.unit == nil {
+		return nil
+	}
+	return t.unit.Service.SuccessExitStatus
+}
+
 // programView maps a supervisord program's state onto systemd's.
-func programView(unit string, p procInfo) unitState {
+func programView(unit string, p procInfo, success []int) unitState {
 	st := unitState{Unit: unit, MainPID: p.Pid, ExecMainPID: p.Pid, Result: "success"}
 	if p.Start > 0 {
 		st.ExecMainStart = stamp(time.Unix(p.Start, 0))
@@ -59,7 +69,7 @@ func programView(unit string, p procInfo) unitState {
 		st.MainPID = 0
 		st.ExecMainStatus = p.Exitstatus
 		// -1: killed by a signal, which is how a stopped program ends.
-		if p.Exitstatus != 0 && p.Exitstatus != -1 {
+		if p.Exitstatus != 0 && p.Exitstatus != -1 && !slices.Contains(success, p.Exitstatus) {
 			st.ActiveState, st.SubState, st.Result = stFailed, "failed", "exit-code"
 		} else {
 			st.ActiveState, st.SubState = stInactive, "dead"

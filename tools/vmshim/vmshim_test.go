@@ -236,13 +236,24 @@ func TestProgramView(t *testing.T) {
 		{"Fatal", 0, stFailed}, {"Backoff", 0, stActivating}, {"Stopping", 0, stDeactivating},
 	}
 	for _, c := range cases {
-		v := programView("sshd.service", procInfo{Name: "sshd", Statename: c.state, Exitstatus: c.status, Pid: 7})
+		v := programView("sshd.service", procInfo{Name: "sshd", Statename: c.state, Exitstatus: c.status, Pid: 7}, nil)
 		if v.ActiveState != c.active {
 			t.Errorf("%s/%d → %s, want %s", c.state, c.status, v.ActiveState, c.active)
 		}
 		if down := v.ActiveState == stInactive || v.ActiveState == stFailed; down != (v.MainPID == 0) {
 			t.Errorf("%s: MainPID %d", c.state, v.MainPID)
 		}
+	}
+}
+
+func TestProgramViewSuccessExitStatus(t *testing.T) {
+	// Tomcat ends with 143 on SIGTERM; tomcat10.service has SuccessExitStatus=143.
+	p := procInfo{Name: "tomcat", Statename: "Exited", Exitstatus: 143}
+	if v := programView("tomcat10.service", p, []int{143}); v.ActiveState != stInactive {
+		t.Errorf("exit 143 with SuccessExitStatus=143: %s", v.ActiveState)
+	}
+	if v := programView("tomcat10.service", p, nil); v.ActiveState != stFailed {
+		t.Errorf("exit 143 without SuccessExitStatus: %s", v.ActiveState)
 	}
 }
 
