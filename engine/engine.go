@@ -304,13 +304,19 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 	}
 	root := l.RootfsDir()
 	fb := firstboot.Config{Hostname: name, IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}
+	// A power request left by the last run was acted on before this boot,
+	// except a poweroff when nothing but autostart boots it (the daemon was
+	// down when it was asked, and the host restarted since): it stays down.
+	left, dir, err := preparePowerDir(l)
+	if err != nil {
+		return err
+	}
+	if left == powerPoweroff && inventory.CauseOf(ctx).Kind == inventory.CauseAutostart {
+		return errPoweredOff
+	}
 	var powerDir string
 	if e.VMShim != "" {
-		// A request left by the last run was acted on before this boot.
-		if powerDir, err = preparePowerDir(l); err != nil {
-			return err
-		}
-		fb.VMShim = runtime.VMShim
+		powerDir, fb.VMShim = dir, runtime.VMShim
 	}
 	if err := firstboot.Write(root, l.Dir, fb); err != nil {
 		return err
@@ -520,6 +526,7 @@ func (e *Engine) stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	rec.StopReason = "" // stopped through the API
 	if err := e.beginTakeDown(ctx, &rec, inventory.StatusStopping); err != nil {
 		return err
 	}

@@ -26,23 +26,33 @@ const (
 	powerPoweroff = "poweroff"
 )
 
-// crashLoopWindow: a container whose init exits on its own (no power
-// request) this soon after its boot is left stopped, not booted again.
-const crashLoopWindow = time.Minute
+// An end on its own (a crash or a reboot) within earlyEnd of the boot is
+// early; loopAfter early ends in a row make a loop, left stopped.
+const (
+	earlyEnd  = time.Minute
+	loopAfter = 3
+)
+
+// errPoweredOff: an autostart found the container's last request was a
+// poweroff (asked while the daemon was down): it stays down.
+var errPoweredOff = errors.New("shut down from inside before the daemon saw it")
 
 func powerDir(l rootfs.Layout) string { return filepath.Join(l.DiskDir(), "power") }
 
-// preparePowerDir makes the power dir on the mounted disk and drops a
-// request left by the last run (acted on before this boot).
-func preparePowerDir(l rootfs.Layout) (string, error) {
-	dir := powerDir(l)
+// preparePowerDir makes the power dir on the mounted disk and clears the
+// request left by the last run, returning it (powerRequest's values).
+// Whatever the container left there that is not a regular file is removed
+// too (without following links), so nothing inside can make boots fail.
+func preparePowerDir(l rootfs.Layout) (left, dir string, err error) {
+	dir = powerDir(l)
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("power dir of %q: %w", l.Dir, err)
+		return "", "", fmt.Errorf("power dir of %q: %w", l.Dir, err)
 	}
-	if err := os.Remove(filepath.Join(dir, "request")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("clear the last power request of %q: %w", l.Dir, err)
+	left = powerRequest(l)
+	if err := os.RemoveAll(filepath.Join(dir, "request")); err != nil {
+		return "", "", fmt.Errorf("clear the last power request of %q: %w", l.Dir, err)
 	}
-	return dir, nil
+	return left, dir, nil
 }
 
 // powerRequest is what the container asked before its init exited:
@@ -56,7 +66,7 @@ func powerRequest(l rootfs.Layout) string {
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > 64 {
 		return ""
 	}
 	buf := make([]byte, 64)
@@ -75,12 +85,18 @@ func powerRequest(l rootfs.Layout) string {
 // through pidfds in one epoll set, so the daemon notices a container that
 // ends on its own (a reboot or poweroff inside, a crash) without polling runc.
 type initWatch struct {
-	mu     sync.Mutex
-	epfd   int // 0 until Watch
-	ctx    context.Context
-	byFD   map[int32]watched
-	byName map[string]int32
-	booted map[string]time.Time // last boot by this process
+	mu       sync.Mutex
+	watching bool
+	epfd     int
+	ctx      context.Context
+	onErr    func(name string, err error)
+	byFD     map[int32]watched
+	byName   map[string]int32
+	booted   map[string]time.Time // last boot by this process
+	early    map[string]int       // early ends in a row
+	handlers sync.WaitGroup
+	// exited, in tests, replaces initExited.
+	exited func(name string, pid int)
 }
 
 type watched struct {
@@ -93,27 +109,38 @@ type watched struct {
 // own, a reboot asked from inside boots it again (same IP, MAC, host keys,
 // disk), a poweroff records it stopped (StopPoweroff, cause "inside"; it
 // stays down across daemon and host restarts until started), and anything
-// else is a crash (StopCrashed: booted again if autostart, unless it
-// crashed within a minute of its boot). The daemon calls it once, after
-// Reconcile.
-func (e *Engine) Watch(ctx context.Context) error {
+// else is a crash (StopCrashed: booted again if autostart). Three early
+// ends in a row (within a minute of the boot) are a loop, left stopped.
+// onErr hears what could not be done (the daemon logs it). The daemon calls
+// Watch once, after Reconcile, and WaitHandlers before it exits.
+func (e *Engine) Watch(ctx context.Context, onErr func(name string, err error)) error {
+	// pidfd_open (Linux 5.3) on ourselves proves the kernel has it.
+	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err != nil {
+		return fmt.Errorf("watch containers: pidfd_open: %w (Linux 5.3 or later is needed)", err)
+	} else {
+		unix.Close(fd)
+	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("watch containers: epoll: %w", err)
 	}
+	recs, err := e.Inventory.List(ctx)
+	if err != nil {
+		unix.Close(epfd)
+		return fmt.Errorf("watch containers: %w", err)
+	}
+	if onErr == nil {
+		onErr = func(string, error) {}
+	}
 	w := &e.inits
 	w.mu.Lock()
-	if w.epfd != 0 {
+	if w.watching {
 		w.mu.Unlock()
 		unix.Close(epfd)
 		return errors.New("watch containers: already watching")
 	}
-	w.epfd, w.ctx = epfd, ctx
+	w.watching, w.epfd, w.ctx, w.onErr = true, epfd, ctx, onErr
 	w.mu.Unlock()
-	recs, err := e.Inventory.List(ctx)
-	if err != nil {
-		return fmt.Errorf("watch containers: %w", err)
-	}
 	for _, r := range recs {
 		if r.Node != e.Node || r.Status != inventory.StatusRunning {
 			continue
@@ -121,16 +148,27 @@ func (e *Engine) Watch(ctx context.Context) error {
 		if st, pid, err := e.Runtime.State(ctx, r.Name); err == nil && st == "running" {
 			e.watch(r.Name, pid, false)
 		} else if err == nil {
-			go e.initExited(ctx, r.Name, 0) // ended since Reconcile
+			e.handle(r.Name, 0) // ended since Reconcile
 		}
 	}
 	go e.watchLoop(ctx, epfd)
 	return nil
 }
 
+// WaitHandlers waits (until ctx ends) for the handling of exits under way,
+// so a daemon that stops does not cut a reboot in the middle.
+func (e *Engine) WaitHandlers(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { e.inits.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
 // watch adds a container's init to the watch (replacing an older one of
 // the same name); a no-op before Watch. fromBoot records the boot time for
-// the crash-loop rule.
+// the loop rule.
 func (e *Engine) watch(name string, pid int, fromBoot bool) {
 	w := &e.inits
 	w.mu.Lock()
@@ -141,7 +179,7 @@ func (e *Engine) watch(name string, pid int, fromBoot bool) {
 		}
 		w.booted[name] = time.Now()
 	}
-	if w.epfd == 0 || pid <= 0 {
+	if !w.watching || pid <= 0 {
 		return
 	}
 	if w.byFD == nil {
@@ -151,16 +189,18 @@ func (e *Engine) watch(name string, pid int, fromBoot bool) {
 		w.dropLocked(old)
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		// Gone already (ESRCH): handle it as an exit seen now.
-		if errors.Is(err, unix.ESRCH) && w.ctx != nil {
-			go e.initExited(w.ctx, name, pid)
-		}
+	if errors.Is(err, unix.ESRCH) {
+		e.handleLocked(name, pid) // gone already: an exit seen now
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		unix.Close(fd)
+	if err == nil {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		w.onErr(name, fmt.Errorf("watch its init (pid %d): %w; a reboot or shutdown from inside is handled at the daemon's next start", pid, err))
 		return
 	}
 	w.byFD[int32(fd)] = watched{name: name, pid: pid}
@@ -176,6 +216,28 @@ func (w *initWatch) dropLocked(fd int32) {
 	unix.Close(int(fd))
 }
 
+// handle runs the exit's handling in its own goroutine, counted for
+// WaitHandlers, on a context that a daemon stopping does not cancel.
+func (e *Engine) handle(name string, pid int) {
+	e.inits.mu.Lock()
+	defer e.inits.mu.Unlock()
+	e.handleLocked(name, pid)
+}
+
+func (e *Engine) handleLocked(name string, pid int) {
+	w := &e.inits
+	w.handlers.Add(1)
+	f, ctx := w.exited, context.WithoutCancel(w.ctx)
+	go func() {
+		defer w.handlers.Done()
+		if f != nil {
+			f(name, pid)
+			return
+		}
+		e.initExited(ctx, name, pid)
+	}()
+}
+
 func (e *Engine) watchLoop(ctx context.Context, epfd int) {
 	w := &e.inits
 	defer func() {
@@ -184,13 +246,14 @@ func (e *Engine) watchLoop(ctx context.Context, epfd int) {
 			w.dropLocked(fd)
 		}
 		unix.Close(w.epfd)
-		w.epfd = 0
+		w.watching = false
 		w.mu.Unlock()
 	}()
 	evs := make([]unix.EpollEvent, 32)
 	for ctx.Err() == nil {
-		n, err := unix.EpollWait(epfd, evs, 1000)
+		n, err := unix.EpollWait(epfd, evs, 500)
 		if err != nil && !errors.Is(err, unix.EINTR) {
+			w.onErr("", fmt.Errorf("watch containers: epoll_wait: %w; reboots and shutdowns from inside are handled at the daemon's next start", err))
 			return
 		}
 		for _, ev := range evs[:max(n, 0)] {
@@ -202,14 +265,10 @@ func (e *Engine) watchLoop(ctx context.Context, epfd int) {
 			if ok {
 				if k, _ := unix.Poll(pfd, 0); k > 0 && pfd[0].Revents&unix.POLLIN != 0 {
 					w.dropLocked(ev.Fd)
-				} else {
-					ok = false
+					e.handleLocked(x.name, x.pid)
 				}
 			}
 			w.mu.Unlock()
-			if ok {
-				go e.initExited(ctx, x.name, x.pid)
-			}
 		}
 	}
 }
@@ -217,65 +276,139 @@ func (e *Engine) watchLoop(ctx context.Context, epfd int) {
 // initExited acts on a watched init that exited: if the record still says
 // running and runc agrees it is not (a stop, restart or remove through the
 // API holds the name's lock and changes the record first), the container
-// ended on its own.
+// ended on its own. A store or runc error is retried, never taken for a
+// death: acting on a guess could take down a container booted meanwhile.
 func (e *Engine) initExited(ctx context.Context, name string, pid int) {
+	var err error
+	for try := 0; try < 5; try++ {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * time.Second)
+		}
+		var retry bool
+		if retry, err = e.initExitedOnce(ctx, name, pid); !retry {
+			break
+		}
+	}
+	if err != nil {
+		e.inits.onErr(name, err)
+	}
+}
+
+func (e *Engine) initExitedOnce(ctx context.Context, name string, pid int) (retry bool, err error) {
 	unlock := e.lock(name)
 	defer unlock()
 	rec, err := e.local(ctx, name)
-	if err != nil || rec.Status != inventory.StatusRunning {
-		return
+	if errors.Is(err, inventory.ErrNotFound) {
+		return false, nil // removed meanwhile
 	}
-	if st, cur, err := e.Runtime.State(ctx, name); err == nil && st == "running" {
+	if err != nil {
+		return true, fmt.Errorf("its init exited; reading its record: %w", err)
+	}
+	if rec.Status != inventory.StatusRunning {
+		return false, nil
+	}
+	st, cur, err := e.Runtime.State(ctx, name)
+	if err != nil {
+		return true, fmt.Errorf("its init exited; asking runc: %w", err)
+	}
+	if st == "running" {
 		if cur != pid { // booted again meanwhile: follow the new init
 			e.watch(name, cur, false)
 		}
-		return
+		return false, nil
 	}
 	e.inits.mu.Lock()
-	recent := time.Since(e.inits.booted[name]) < crashLoopWindow
+	early := time.Since(e.inits.booted[name]) < earlyEnd
 	e.inits.mu.Unlock()
-	// Errors have no caller here; the record and the event log say what
-	// happened, and a failed boot leaves it stopped for `fatbox start`.
-	_, _ = e.endedOnItsOwn(ctx, rec, powerRequest(rootfs.Layout{Dir: e.dir(name)}), recent)
+	return false, e.endedOnItsOwn(ctx, rec, powerRequest(rootfs.Layout{Dir: e.dir(name)}), early)
 }
 
 // endedOnItsOwn takes down what is left of a container recorded running
-// whose init is gone, and records why: req is its power request. It
-// returns whether it booted it again. The caller holds the name's lock.
-func (e *Engine) endedOnItsOwn(ctx context.Context, rec inventory.Record, req string, recent bool) (bool, error) {
+// whose init is gone, and records why: req is its power request, early
+// says it ended within a minute of its boot. The intent is recorded first
+// (status stopping with the reason), so a daemon that dies mid-way finishes
+// it in Reconcile. The caller holds the name's lock.
+func (e *Engine) endedOnItsOwn(ctx context.Context, rec inventory.Record, req string, early bool) error {
+	name := rec.Name
+	loop := e.countEarly(name, early && req != powerPoweroff)
+	switch {
+	case req == powerReboot && loop:
+		rec.StopReason = inventory.StopRebootLoop
+	case req == powerReboot:
+		rec.StopReason = inventory.StopRebooting
+	case req == powerPoweroff:
+		rec.StopReason = inventory.StopPoweroff
+	case loop:
+		rec.StopReason = inventory.StopCrashLoop
+	default:
+		rec.StopReason = inventory.StopCrashed
+	}
+	cause := inventory.Cause{Kind: inventory.CauseReconcile, Detail: "init exited"}
+	if req != "" {
+		cause = inventory.Cause{Kind: inventory.CauseInside, Detail: req}
+	}
+	ctx = inventory.WithCause(ctx, cause)
+	rec.Status = inventory.StatusStopping
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return fmt.Errorf("it ended on its own (%s); recording it: %w", rec.StopReason, err)
+	}
+	_, err := e.finishEnd(ctx, rec)
+	return err
+}
+
+// finishEnd takes a container whose record says stopping because it ended
+// on its own down, records it stopped, and boots it again when it asked a
+// reboot or crashed with autostart. Reconcile calls it for such a record
+// left by a daemon that died mid-way.
+func (e *Engine) finishEnd(ctx context.Context, rec inventory.Record) (booted bool, err error) {
 	name := rec.Name
 	if err := e.halt(ctx, name); err != nil {
-		return false, err
+		return false, fmt.Errorf("take down what is left of it (%s): %w", rec.StopReason, err)
 	}
-	inside := func(what string) context.Context {
-		return inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseInside, Detail: what})
+	boot := rec.StopReason == inventory.StopRebooting || (rec.StopReason == inventory.StopCrashed && rec.Autostart)
+	if rec.StopReason == inventory.StopRebooting {
+		rec.StopReason = ""
 	}
 	rec.Status = inventory.StatusStopped
-	switch req {
-	case powerReboot:
-		if err := e.Inventory.Put(inside(powerReboot), rec); err != nil {
-			return false, err
-		}
-		if _, err := e.start(inside(powerReboot), name); err != nil {
-			return false, fmt.Errorf("reboot %q: %w", name, err)
-		}
-		return true, nil
-	case powerPoweroff:
-		rec.StopReason = inventory.StopPoweroff
-		return false, e.Inventory.Put(inside(powerPoweroff), rec)
+	if err := e.Inventory.Put(ctx, rec); err != nil {
+		return false, fmt.Errorf("record it stopped: %w", err)
 	}
-	rec.StopReason = inventory.StopCrashed
-	if recent {
-		rec.StopReason = inventory.StopCrashLoop
-	}
-	if err := e.Inventory.Put(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseReconcile, Detail: "init exited"}), rec); err != nil {
-		return false, err
-	}
-	if !rec.Autostart || recent {
+	if !boot {
 		return false, nil
 	}
-	if _, err := e.start(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseAutostart}), name); err != nil {
-		return false, fmt.Errorf("boot %q again after a crash: %w", name, err)
+	bctx := ctx
+	if rec.StopReason == inventory.StopCrashed {
+		bctx = inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseAutostart})
+	}
+	if _, err := e.start(bctx, name); err != nil {
+		if rec.StopReason == "" { // a reboot: say why it is down
+			if cur, gerr := e.Inventory.Get(ctx, name); gerr == nil && cur.Status == inventory.StatusStopped {
+				cur.StopReason = inventory.StopRebootFailed
+				_ = e.Inventory.Put(ctx, cur)
+			}
+		}
+		return false, fmt.Errorf("boot it again: %w", err)
 	}
 	return true, nil
+}
+
+// countEarly counts early ends in a row and says whether this one makes a
+// loop; a late end starts the count again.
+func (e *Engine) countEarly(name string, early bool) bool {
+	w := &e.inits
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.early == nil {
+		w.early = map[string]int{}
+	}
+	if !early {
+		delete(w.early, name)
+		return false
+	}
+	w.early[name]++
+	if w.early[name] >= loopAfter {
+		delete(w.early, name)
+		return true
+	}
+	return false
 }

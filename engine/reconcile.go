@@ -142,7 +142,19 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		}
 		rep.Removed = append(rep.Removed, name)
 		return nil
-	case inventory.StatusStopping: // the daemon died mid-stop: finish it
+	case inventory.StatusStopping:
+		if rec.StopReason != "" {
+			// It ended on its own and the daemon died recording it:
+			// finish that (a reboot or an autostart crash boots again).
+			booted, err := e.finishEnd(ctx, rec)
+			if booted {
+				rep.Started = append(rep.Started, name)
+			} else if err == nil {
+				rep.Stopped = append(rep.Stopped, name)
+			}
+			return err
+		}
+		// The daemon died mid-stop: finish it.
 		if err := e.halt(ctx, name); err != nil {
 			return fmt.Errorf("finish stop: %w", err)
 		}
@@ -171,13 +183,15 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		// Its disk may still be mounted (the daemon died, not the host):
 		// a reboot or poweroff asked from inside is honoured.
 		if req := powerRequest(rootfs.Layout{Dir: e.dir(name)}); req != "" {
-			booted, err := e.endedOnItsOwn(ctx, rec, req, false)
-			if booted {
+			if err := e.endedOnItsOwn(ctx, rec, req, false); err != nil {
+				return err
+			}
+			if cur, err := e.Inventory.Get(ctx, name); err == nil && cur.Status == inventory.StatusRunning {
 				rep.Started = append(rep.Started, name)
-			} else if err == nil {
+			} else {
 				rep.Stopped = append(rep.Stopped, name)
 			}
-			return err
+			return nil
 		}
 	}
 	// Not running: take down whatever is left (a runc state of a dead
@@ -196,7 +210,20 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		return err
 	}
 	if rec.Autostart {
-		if _, err := e.start(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseAutostart}), name); err != nil {
+		_, err := e.start(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseAutostart}), name)
+		if errors.Is(err, errPoweredOff) {
+			// Shut down from inside while the daemon was down, and the
+			// host restarted since: it stays down, as asked.
+			if cur, gerr := e.Inventory.Get(ctx, name); gerr == nil {
+				cur.StopReason = inventory.StopPoweroff
+				if err := e.Inventory.Put(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseInside, Detail: powerPoweroff}), cur); err != nil {
+					return err
+				}
+			}
+			rep.Stopped = append(rep.Stopped, name)
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("autostart: %w", err)
 		}
 		rep.Started = append(rep.Started, name)

@@ -37,7 +37,9 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	}
 	if st, _, err := e.Runtime.State(ctx, name); err != nil {
 		return rec, err
-	} else if st == "running" || rec.Status == inventory.StatusCreating {
+	} else if st == "running" || rec.Status != inventory.StatusStopped {
+		// A record not yet stopped whose init is gone ended on its own a
+		// moment ago: the power watcher records it first.
 		return rec, conflictf("container %q is %s: stop it first (`fatbox stop %s`), then rename", name, firstNonEmpty(st, rec.Status), name)
 	}
 	if _, err := e.Inventory.Get(ctx, newName); err == nil {

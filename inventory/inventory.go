@@ -38,9 +38,14 @@ const (
 
 // Stop reasons of a container that stopped on its own (Record.StopReason).
 const (
-	StopPoweroff  = "poweroff from inside" // shutdown -h, poweroff, halt inside: stays down until started
-	StopCrashed   = "crashed"              // its init exited with no shutdown asked; autostart boots it again
-	StopCrashLoop = "crash loop"           // crashed again within a minute of its boot: left stopped
+	StopPoweroff     = "poweroff from inside" // shutdown -h, poweroff, halt inside: stays down until started
+	StopCrashed      = "crashed"              // its init exited with no shutdown asked; autostart boots it again
+	StopCrashLoop    = "crash loop"           // crashed again and again right after its boot: left stopped
+	StopRebootLoop   = "reboot loop"          // rebooted again and again right after its boot: left stopped
+	StopRebootFailed = "reboot failed"        // asked a reboot from inside; the boot failed (the daemon's log says why)
+	// StopRebooting marks the record (status stopping) of a reboot under
+	// way, so a daemon that dies mid-way boots it at its next start.
+	StopRebooting = "rebooting"
 )
 
 // kindError is an error whose text is msg and which matches kind.

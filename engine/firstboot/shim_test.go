@@ -63,3 +63,20 @@ func TestShimLinks(t *testing.T) {
 		t.Fatalf("shim config without a shim:\n%s", conf)
 	}
 }
+
+// TestShimLinkBlocked: a directory where a link goes is skipped; the boot
+// goes on and the other links are made.
+func TestShimLinkBlocked(t *testing.T) {
+	rootfs, state := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "usr/local/sbin/reboot/x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.VMShim = "/.fatbox/vmshim"
+	if err := Write(rootfs, state, cfg); err != nil {
+		t.Fatalf("a blocked link failed the boot: %v", err)
+	}
+	if got, err := os.Readlink(filepath.Join(rootfs, "usr/local/sbin/systemctl")); err != nil || got != "/.fatbox/vmshim" {
+		t.Fatalf("systemctl: %q %v", got, err)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,18 +134,73 @@ func TestRebootAndShutdownFromInside(t *testing.T) {
 		t.Fatalf("a poweroff while the daemon was down: %+v", in)
 	}
 
-	// An init killed from outside right after its boot: a crash loop, left
-	// stopped (booting it again would only crash again).
+	// The same, and the host restarts before the daemon comes back (the
+	// disk is no longer mounted): the autostart finds the poweroff and
+	// leaves it down.
 	e.ok("start", "pw-01")
-	pid := e.inspect("pw-01").PID
-	if out, err := exec.Command("kill", "-9", strconv.Itoa(pid)).CombinedOutput(); err != nil {
-		t.Fatalf("kill -9 %d: %v %s", pid, err, out)
+	e.ssh(c.IP, "true")
+	e.d.kill9(t)
+	e.sshFireAndForget(c.IP, "poweroff")
+	waitFor(t, 30*time.Second, "runc says pw-01 stopped", func() bool {
+		out, err := exec.Command("runc", "--root", root, "state", "pw-01").Output()
+		var st struct{ Status string }
+		return err == nil && json.Unmarshal(out, &st) == nil && st.Status == "stopped"
+	})
+	simulateHostRestart(t, e, "pw-01")
+	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	if in := e.inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
+		t.Fatalf("a poweroff while the daemon was down, then a host restart: %+v", in)
 	}
-	waitFor(t, 30*time.Second, "pw-01 recorded stopped after its init died", func() bool { return e.inspect("pw-01").Status == "stopped" })
+
+	// An init killed from outside is a crash: autostart boots it again;
+	// the third early crash in a row is a loop, left stopped.
+	e.ok("start", "pw-01")
+	for i := 1; i <= 3; i++ {
+		pid := e.inspect("pw-01").PID
+		if out, err := exec.Command("kill", "-9", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			t.Fatalf("kill -9 %d: %v %s", pid, err, out)
+		}
+		if i < 3 {
+			waitFor(t, 30*time.Second, "pw-01 booted again after crash "+strconv.Itoa(i), func() bool {
+				in := e.inspect("pw-01")
+				return in.State == "running" && in.PID != 0 && in.PID != pid
+			})
+			if got := lastEvents(e.eventsOf("pw-01"), 2); got != "stopped reconcile(init exited), started autostart" {
+				t.Fatalf("events after crash %d: %s", i, got)
+			}
+			continue
+		}
+		waitFor(t, 30*time.Second, "pw-01 left stopped after its third early crash", func() bool { return e.inspect("pw-01").Status == "stopped" })
+	}
 	if in := e.inspect("pw-01"); in.StopReason != "crash loop" || in.State == "running" {
-		t.Fatalf("after its init was killed: %+v", in)
+		t.Fatalf("after three early crashes: %+v", in)
 	}
 	if got := lastEvents(e.eventsOf("pw-01"), 1); got != "stopped reconcile(init exited)" {
-		t.Fatalf("events after the crash: %s", got)
+		t.Fatalf("events after the crash loop: %s", got)
+	}
+	// Stopped through the API, it says no reason.
+	e.ok("start", "pw-01")
+	e.ok("stop", "pw-01")
+	if in := e.inspect("pw-01"); in.StopReason != "" {
+		t.Fatalf("stopped through the API: reason %q", in.StopReason)
+	}
+}
+
+// simulateHostRestart takes down what a host restart takes down of a
+// stopped container: runc's state, its mounts and netns (its disk stays).
+func simulateHostRestart(t *testing.T, e *vmEnv, name string) {
+	t.Helper()
+	root := daemon.RuncRoot(e.state)
+	if out, err := exec.Command("runc", "--root", root, "delete", "-f", name).CombinedOutput(); err != nil {
+		t.Fatalf("runc delete %s: %v %s", name, err, out)
+	}
+	cdir := filepath.Join(e.state, "containers", name)
+	for _, m := range []string{filepath.Join(cdir, "rootfs"), filepath.Join(cdir, "disk")} {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			t.Fatalf("unmount %s: %v", m, err)
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "del", "fatbox-"+name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns del fatbox-%s: %v %s", name, err, out)
 	}
 }
