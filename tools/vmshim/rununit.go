@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -32,6 +33,7 @@ type runner struct {
 	born     time.Time
 	self     int
 	control  map[int]bool // control commands running now (not the main process)
+	out      *os.File     // where the unit's processes and run-unit's own lines write
 	restarts bool         // the current stop is part of an automatic restart
 }
 
@@ -62,6 +64,28 @@ func (s *shim) runUnit(args []string) int {
 		return 0
 	}
 	r.u, r.svc = u, u.Service
+	// The unit's processes write to a pipe run-unit copies to its stdout
+	// (supervisord's pipe to the log), not to that pipe itself: a process
+	// left running after the unit stopped (KillMode=process, an init
+	// script's stray) would otherwise keep supervisord's pipe open, and
+	// supervisord would never see run-unit exit, nor start it again.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		r.logf("%v", err)
+		r.set(stFailed, "failed", "resources")
+		return 0
+	}
+	r.out = pw
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(os.Stdout, pr); close(copied) }()
+	defer func() {
+		// Flush what the unit wrote; leftovers holding the pipe do not block the exit.
+		pw.Close()
+		select {
+		case <-copied:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}()
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		r.logf("warning: PR_SET_CHILD_SUBREAPER: %v: a forking daemon's main PID may not be found", err)
 	}
@@ -101,7 +125,11 @@ func (r *runner) lingerOn() {
 }
 
 func (r *runner) logf(format string, args ...any) {
-	fmt.Fprintf(os.Stdout, "vmshim: %s\n", fmt.Sprintf(format, args...))
+	out := r.out
+	if out == nil {
+		out = os.Stdout
+	}
+	fmt.Fprintf(out, "vmshim: %s\n", fmt.Sprintf(format, args...))
 }
 
 func (r *runner) stopping() bool {
@@ -256,7 +284,7 @@ func (r *runner) start() (phase, exitInfo) {
 
 	x, err := r.s.buildExec(r.u, r.st.InvocationID)
 	if err == nil {
-		err = r.s.openOutput(x, os.Stdout)
+		err = r.s.openOutput(x, r.out)
 	}
 	if err == nil {
 		err = r.s.makeUnitDirs(r.u, x)

@@ -296,6 +296,21 @@ ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep
 		t.Errorf("env after restart: %s", got)
 	}
 
+	// KillMode=process leaves a child running after stop; it must not keep
+	// supervisord from seeing run-unit exit (the next start would hang).
+	e.unit("left.service", "[Service]\nExecStart=/bin/sh -c 'sleep 2999 & exec sleep 3001'\nKillMode=process\n")
+	e.must("systemctl", "start", "left")
+	e.must("systemctl", "stop", "left")
+	t.Cleanup(func() { exec.Command("pkill", "-f", "^sleep 2999$").Run() })
+	start := time.Now()
+	e.must("systemctl", "start", "left")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("start after a stop that left a process took %s", d)
+	}
+	if got := e.prop("left", "ActiveState"); got != "active" {
+		t.Errorf("left after restart: %s", got)
+	}
+
 	// A supervisord program is driven directly (once past its startsecs).
 	if got := e.waitProp("sleeper", "ActiveState", 5*time.Second, "activating"); got != "active" {
 		b, _ := os.ReadFile(filepath.Join(e.root, "var/log/supervisor/supervisord.log"))
