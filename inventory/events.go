@@ -141,13 +141,27 @@ func changeEvents(old, new Record) []string {
 	case old.Status != StatusStopped && old.Status != StatusCreating && new.Status == StatusStopped:
 		out = append(out, EventStopped)
 	}
-	if old.Status != StatusCreating && (old.CPUs != new.CPUs || old.MemoryMiB != new.MemoryMiB || old.DiskMiB != new.DiskMiB || old.SwapMiB != new.SwapMiB) {
+	if old.Status != StatusCreating && (old.CPUs != new.CPUs || old.MemoryMiB != new.MemoryMiB || old.DiskMiB != new.DiskMiB || old.SwapMiB != new.SwapMiB ||
+		ulimitsChanged(old, new)) {
 		out = append(out, EventResized)
 	}
 	if old.Status != StatusCreating && (old.Owner != new.Owner || old.App != new.App || old.Env != new.Env || !maps.Equal(old.Labels, new.Labels)) {
 		out = append(out, EventLabels)
 	}
 	return out
+}
+
+// ulimitsChanged reports whether the ulimits in force changed: set on a
+// stopped container (they are what its next start applies), or applied
+// by a start after an update left them pending. Limits changed on a
+// running container are pending, not in force, and record nothing until
+// that start (as a disk grow left pending). A record from before ulimits
+// (nil) getting its defaults at a start is no change.
+func ulimitsChanged(old, new Record) bool {
+	if new.PendingUlimits {
+		return false
+	}
+	return old.PendingUlimits || (old.Ulimits != nil && !maps.Equal(old.Ulimits, new.Ulimits))
 }
 
 // Events returns up to limit events with Seq > after, in order (limit <= 0:

@@ -159,3 +159,31 @@ func TestEventSeqConcurrent(t *testing.T) {
 		seen[e.Seq] = true
 	}
 }
+
+// A change of the ulimits in force is a resize: set on a stopped
+// container, or applied by the start after an update left them pending.
+// Limits left pending on a running container are not in force yet.
+func TestChangeEventsUlimits(t *testing.T) {
+	lo := map[string]Ulimit{"nofile": {Soft: 1024, Hard: 1024}}
+	hi := map[string]Ulimit{"nofile": {Soft: 65536, Hard: 65536}}
+	run := Record{Name: "a", Status: StatusRunning, Ulimits: lo}
+	stopped := Record{Name: "a", Status: StatusStopped, Ulimits: lo}
+	with := func(r Record, f func(*Record)) Record { f(&r); return r }
+	for _, c := range []struct {
+		what     string
+		old, new Record
+		want     string
+	}{
+		{"set on a stopped container", stopped, with(stopped, func(r *Record) { r.Ulimits = hi }), "[resized]"},
+		{"left pending on a running one", run, with(run, func(r *Record) { r.Ulimits, r.PendingUlimits = hi, true }), "[]"},
+		{"applied by the start", with(stopped, func(r *Record) { r.Ulimits, r.PendingUlimits = hi, true }),
+			with(run, func(r *Record) { r.Ulimits = hi }), "[started resized]"},
+		{"a start with nothing pending", stopped, run, "[started]"},
+		{"the defaults given to a record from before ulimits", with(stopped, func(r *Record) { r.Ulimits = nil }), run, "[started]"},
+		{"set at create", Record{Name: "a", Status: StatusCreating}, run, "[created]"},
+	} {
+		if got := fmt.Sprint(changeEvents(c.old, c.new)); got != c.want {
+			t.Errorf("%s: %s, want %s", c.what, got, c.want)
+		}
+	}
+}
