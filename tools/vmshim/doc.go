@@ -34,13 +34,18 @@
 //   - v0.7.3 reports a program stopped by signal as Exited with exit
 //     status -1; that is inactive, not failed. A program stopped during its
 //     startsecs stays in Backoff for good: Backoff counts as down.
-//   - supervisord reads run-unit's stdout through a pipe that the unit's
-//     processes inherit (that is how their output reaches the log). If
-//     run-unit is killed -9 the daemon keeps the pipe open and supervisord
-//     never sees run-unit exit (the program stays Running, autorestart
-//     never fires). systemctl reports such a unit failed (the state file's
-//     runner_pid is no longer a run-unit of that unit) and its next
-//     stop/start/restart ends the leftover processes first.
+//   - supervisord reads run-unit's stdout through a pipe and sees run-unit
+//     exit only when every holder of that pipe has closed it. The unit's
+//     processes therefore write to a pipe of run-unit's own, which it copies
+//     to supervisord's: a process left after stop (KillMode=process, an init
+//     script's stray) would otherwise keep supervisord from ever seeing
+//     run-unit exit (the program stays Running and cannot be started
+//     again). Such a leftover gets EPIPE if it writes to stdout after its
+//     run-unit is gone. A run-unit killed -9 is therefore seen at once and
+//     restarted by supervisord (autorestart=unexpected); the new one ends
+//     the old, unsupervised main process before starting the unit, and
+//     systemctl reports a unit whose runner_pid is no longer its run-unit
+//     as failed.
 //   - run-unit is a child subreaper (PR_SET_CHILD_SUBREAPER), so a forking
 //     daemon's orphans are re-parented to it: that is how the main PID of a
 //     forking daemon without PIDFile= is found (the one process left below

@@ -277,21 +277,23 @@ ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep
 		t.Errorf("journalctl -u env:\n%s", out)
 	}
 
-	// run-unit killed -9: the unit shows failed (not a stale active), and a
-	// restart ends the unsupervised leftover instead of running it twice.
+	// run-unit killed -9: supervisord sees it exit (it alone holds
+	// supervisord's pipe) and runs it again, which ends the unsupervised
+	// old main process before starting the unit afresh: never twice.
 	old, _ := strconv.Atoi(e.prop("env", "MainPID"))
 	runner := ppidOf(old)
 	if !strings.Contains(procCmdline(runner), "run-unit") {
 		t.Fatalf("env's main %d has parent %d (%q), not its run-unit", old, runner, procCmdline(runner))
 	}
 	syscall.Kill(runner, syscall.SIGKILL)
-	if got := e.waitProp("env", "ActiveState", 5*time.Second, "active"); got != "failed" {
-		t.Errorf("env after kill -9 of its run-unit: %s, want failed", got)
+	newMain = e.waitProp("env", "MainPID", 15*time.Second, strconv.Itoa(old), "0")
+	if newMain == strconv.Itoa(old) || newMain == "0" || alive(old) {
+		t.Errorf("after kill -9 of run-unit: MainPID %s (was %d, alive %v)\n%s", newMain, old, alive(old), e.log("env"))
+	}
+	if got := e.prop("env", "ActiveState"); got != "active" {
+		t.Errorf("env after its run-unit was killed: %s", got)
 	}
 	e.must("systemctl", "restart", "env")
-	if alive(old) {
-		t.Errorf("the old main %d still runs after restart", old)
-	}
 	if got := e.prop("env", "ActiveState"); got != "active" {
 		t.Errorf("env after restart: %s", got)
 	}
