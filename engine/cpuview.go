@@ -2,10 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -34,8 +36,11 @@ import (
 // read-only over those paths, in place of lxcfs's cpuinfo and cpu/online
 // (engine/lxcfs's remount leaves a target alone that something other than
 // lxcfs covers). `fatbox update --cpus` rewrites them in place (same inode,
-// so the binds show the new content at once) when the vCPU count changes;
-// a reader at that instant may see a short file.
+// so the binds show the new content at once) when the set of CPUs changes
+// (its count, or the host CPUs of a cpuset that moved): new bytes written
+// over the old, then the file cut to their length, so a reader at that
+// instant sees old or new content (or, in a longer file, the new bytes
+// followed by the old tail), never an empty file.
 
 // cpuViewFiles are the files of the view, by name, and where they are bound.
 func cpuViewFiles() []struct{ name, target string } {
@@ -77,13 +82,32 @@ func (e *Engine) writeCPUView(rec inventory.Record) error {
 	list := cpuRange(len(cpus))
 	content := map[string][]byte{"cpuinfo": renderCPUInfo(host, cpus), "online": list, "possible": list, "present": list}
 	for _, f := range cpuViewFiles() {
-		// WriteFile truncates an existing file: the inode, and so the
-		// container's bind of it, stays.
-		if err := os.WriteFile(filepath.Join(dir, f.name), content[f.name], 0o644); err != nil {
+		if err := rewriteInPlace(filepath.Join(dir, f.name), content[f.name]); err != nil {
 			return fmt.Errorf("CPU view of %q: %w", rec.Name, err)
 		}
 	}
 	return nil
+}
+
+// rewriteInPlace writes b over the file at p (made if missing) and cuts it
+// to len(b): the inode, and so a container's bind of it, stays, and a
+// reader at any instant sees the old bytes, the new ones, or a mix of the
+// two, never an empty file (O_TRUNC would empty it first).
+func rewriteInPlace(p string, b []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
+	return errors.Join(err, f.Close())
+}
+
+// sameCPUs reports whether two views show the same host CPUs, in order.
+func sameCPUs(a, b inventory.Record) bool {
+	return slices.Equal(viewCPUs(a), viewCPUs(b))
 }
 
 // cpuViewMounts writes rec's view and returns extra (lxcfs's binds)

@@ -216,3 +216,78 @@ func TestCPUViewFiles(t *testing.T) {
 		}
 	}
 }
+
+// A rewrite keeps the inode (the container's bind follows it), leaves the
+// new bytes only, and a reader at any instant never sees an empty file
+// (as Ansible's fact gathering would, reading cpuinfo while an update
+// rewrites it).
+func TestRewriteInPlace(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cpuinfo")
+	long, short := []byte(strings.Repeat("processor\t: 0\n\n", 64)), []byte("processor\t: 0\n\n")
+	if err := rewriteInPlace(p, long); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	empty := make(chan int, 1)
+	go func() {
+		defer close(empty)
+		n := 0
+		for {
+			select {
+			case <-stop:
+				empty <- n
+				return
+			default:
+			}
+			if b, err := os.ReadFile(p); err == nil && len(b) == 0 {
+				n++
+			}
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		b := long
+		if i%2 == 0 {
+			b = short
+		}
+		if err := rewriteInPlace(p, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if n := <-empty; n > 0 {
+		t.Errorf("a reader saw an empty file %d times during the rewrites", n)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != string(long) {
+		t.Errorf("after the rewrites: %q %v, want the last content only", got, err)
+	}
+	if fi, err := os.Stat(p); err != nil || !os.SameFile(before, fi) {
+		t.Errorf("the file was replaced, not rewritten in place (%v)", err)
+	}
+	if err := rewriteInPlace(filepath.Join(t.TempDir(), "none", "x"), short); err == nil {
+		t.Error("a write into a missing directory succeeded")
+	}
+}
+
+// The view is rewritten when the set of CPUs changes, not only its count:
+// a cpuset that moved to other host CPUs shows their cpuinfo blocks.
+func TestSameCPUs(t *testing.T) {
+	for _, c := range []struct {
+		a, b inventory.Record
+		want bool
+	}{
+		{inventory.Record{Cpuset: "0-1"}, inventory.Record{Cpuset: "0-1"}, true},
+		{inventory.Record{Cpuset: "0-1"}, inventory.Record{Cpuset: "2-3"}, false},
+		{inventory.Record{Cpuset: "0-1"}, inventory.Record{Cpuset: "0-2"}, false},
+		{inventory.Record{CPUs: 1.5}, inventory.Record{CPUs: 2}, true},
+		{inventory.Record{CPUs: 1.5}, inventory.Record{Cpuset: "1-2", CPUs: 2}, false},
+	} {
+		if got := sameCPUs(c.a, c.b); got != c.want {
+			t.Errorf("sameCPUs(%q/%v, %q/%v) = %v", c.a.Cpuset, c.a.CPUs, c.b.Cpuset, c.b.CPUs, got)
+		}
+	}
+}

@@ -73,8 +73,9 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 		if err := e.Runtime.Update(ctx, name, limitsOf(next)); err != nil {
 			return rec, nil, err
 		}
-		if len(viewCPUs(next)) != len(viewCPUs(rec)) {
-			// nproc follows the new cpuset; cpuinfo and cpu/online follow here.
+		if !sameCPUs(next, rec) {
+			// nproc follows the new cpuset; cpuinfo and cpu/online follow
+			// here, also when the count stays but the cpuset moved.
 			if err := e.writeCPUView(next); err != nil {
 				return rec, nil, errors.Join(err, e.Runtime.Update(context.Background(), name, limitsOf(rec)))
 			}
