@@ -16,21 +16,31 @@ var (
 	ErrConflict = errors.New("conflicts with the current state")
 )
 
-// kindError is an error whose text is msg and which matches kind.
+// kindError is an error whose text is msg and which matches kind and,
+// when the message wrapped one with %w, its cause (so errors.As still
+// finds, say, a *limits.Error; the daemon answers by kind first).
 type kindError struct {
-	msg  string
-	kind error
+	msg   string
+	kind  error
+	cause error
 }
 
 func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+// newKindError formats like fmt.Errorf (%w wraps) and adds kind.
+func newKindError(kind error, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &kindError{err.Error(), kind, err}
+}
 
 // invalidf is an ErrInvalid error with the message as formatted.
 func invalidf(format string, args ...any) error {
-	return &kindError{fmt.Sprintf(format, args...), ErrInvalid}
+	return newKindError(ErrInvalid, format, args...)
 }
 
-// conflictf is an ErrConflict error with the message as formatted.
+// conflictf is an ErrConflict error with the message as formatted; %w
+// wraps.
 func conflictf(format string, args ...any) error {
-	return &kindError{fmt.Sprintf(format, args...), ErrConflict}
+	return newKindError(ErrConflict, format, args...)
 }

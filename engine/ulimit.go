@@ -79,7 +79,7 @@ func specRlimits(rec *inventory.Record) ([]specs.POSIXRlimit, error) {
 			return nil, fmt.Errorf("container %q records ulimit %q, which this fatbox does not know (a record written by a newer fatbox?): run that version, or upgrade this one", rec.Name, n)
 		}
 		if err := host.Check("ulimit", n, limits.Ulimit{Soft: u.Soft, Hard: u.Hard}); err != nil {
-			return nil, conflictf("start %q: %v; or lower the container's: `fatbox update %s --ulimit %s=...`", rec.Name, err, rec.Name, n)
+			return nil, conflictf("start %q: %w; or lower the container's: `fatbox update %s --ulimit %s=...`", rec.Name, err, rec.Name, n)
 		}
 		out = append(out, specs.POSIXRlimit{Type: t, Soft: u.Soft, Hard: u.Hard})
 	}

@@ -66,7 +66,8 @@ func TestUlimitsOfRecords(t *testing.T) {
 		over := host.Max["nofile"] + 1
 		r := inventory.Record{Name: "u", Ulimits: map[string]inventory.Ulimit{"nofile": {Soft: over, Hard: over}}}
 		_, err := specRlimits(&r)
-		if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "fatbox update u --ulimit nofile=") || !strings.Contains(err.Error(), "restart the daemon") {
+		var le *limits.Error
+		if !errors.Is(err, ErrConflict) || !errors.Is(err, limits.ErrInvalid) || !errors.As(err, &le) || le.Field != "ulimit" || !strings.Contains(err.Error(), "fatbox update u --ulimit nofile=") || !strings.Contains(err.Error(), "restart the daemon") {
 			t.Errorf("specRlimits above the host: %v", err)
 		}
 	}

@@ -41,10 +41,15 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, api.CodeNotFound
 	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists):
 		return http.StatusConflict, api.CodeExists
+	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict):
+		// Before the invalid sentinels: the engine's kind is the answer
+		// when it wraps another package's refusal (a recorded ulimit the
+		// host no longer allows is a conflict, not a bad request).
+		return http.StatusConflict, api.CodeConflict
 	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, engine.ErrInvalid), errors.Is(err, ipam.ErrInvalidPool), errors.Is(err, ipam.ErrInvalid),
 		errors.Is(err, baseimages.ErrInvalid), errors.Is(err, limits.ErrInvalid):
 		return http.StatusBadRequest, api.CodeInvalid
-	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict), errors.Is(err, limits.ErrOvercommit),
+	case errors.Is(err, limits.ErrOvercommit),
 		errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrPoolInUse), errors.Is(err, ipam.ErrPoolFull), errors.Is(err, ipam.ErrPoolConflict),
 		errors.Is(err, baseimages.ErrInUse):
 		return http.StatusConflict, api.CodeConflict

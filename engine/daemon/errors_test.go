@@ -103,6 +103,7 @@ func TestClassifyOthers(t *testing.T) {
 		{"store.TxnError", &store.TxnError{Index: 1, Err: store.ErrConflict}, 503, api.CodeBusy},
 		{"limits.ParseSize", func() error { _, err := limits.ParseSize("memory_bytes", "2X"); return err }(), 400, api.CodeInvalid},
 		{"limits.Error overcommit", &limits.Error{Field: "cpu", Rule: "r", Fix: "f", Err: limits.ErrOvercommit}, 409, api.CodeConflict},
+		{"engine.ErrConflict wrapping a limits.Error", fmt.Errorf("start: %w: %w", engine.ErrConflict, &limits.Error{Field: "ulimit", Rule: "r", Fix: "f", Err: limits.ErrInvalid}), 409, api.CodeConflict},
 	} {
 		status, code := classify(c.err)
 		if status != c.status || code != c.code {
