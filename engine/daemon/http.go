@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -147,7 +148,8 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // serve wraps the API: request id, caller check, body cap and read
 // deadline, a recovered panic answered as a 500 with the request id, and a
-// log line with the caller's uid for every mutating request.
+// log line with the caller's uid for every mutating request and every
+// read that runs a process inside a container (runsInside).
 func (d *Daemon) serve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -160,6 +162,7 @@ func (d *Daemon) serve(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
+		audit := mutating || runsInside(r)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -176,7 +179,7 @@ func (d *Daemon) serve(next http.Handler) http.Handler {
 			case sw.status >= 500:
 				d.log.Error("request", "request_id", id, "uid", p.uid, "pid", p.pid, "method", r.Method, "path", r.URL.Path,
 					"status", sw.status, "ms", time.Since(start).Milliseconds(), "error", sw.err)
-			case mutating:
+			case audit:
 				d.log.Info("request", "request_id", id, "uid", p.uid, "pid", p.pid, "method", r.Method, "path", r.URL.Path,
 					"status", sw.status, "ms", time.Since(start).Milliseconds(), "error", sw.err)
 			}
@@ -193,6 +196,16 @@ func (d *Daemon) serve(next http.Handler) http.Handler {
 			d.notifyCMDB() // the sync loops apply the change's events soon
 		}
 	})
+}
+
+// runsInside reports whether a read runs a process inside a container:
+// `GET /v1/containers/{name}/doctor` runs `vmshim doctor` as root through
+// runc exec, so it is audited as exec is. The escaped path is what the
+// mux matches {name} against.
+func runsInside(r *http.Request) bool {
+	parts := strings.Split(r.URL.EscapedPath(), "/")
+	return r.Method == http.MethodGet && len(parts) == 5 && parts[0] == "" && parts[1] == "v1" && parts[2] == "containers" &&
+		parts[3] != "" && parts[4] == "doctor"
 }
 
 // httpServer is the API's server with its limits.

@@ -540,3 +540,38 @@ func TestServeCause(t *testing.T) {
 		t.Fatalf("cause %+v (uid %v), request %s", got, got.UID, id)
 	}
 }
+
+// Doctor runs a root process inside the container (runc exec): its GET is
+// audited as a mutating request is; other reads are not.
+func TestServeAuditsDoctor(t *testing.T) {
+	d, lb := testDaemon()
+	h := d.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, 200, struct{}{}) }))
+	for _, c := range []struct {
+		method, path string
+		audited      bool
+	}{
+		{"GET", "/v1/containers/web-01/doctor", true},
+		{"GET", "/v1/containers/web-01/doctor?x=1", true},
+		{"GET", "/v1/containers/web-01", false},
+		{"GET", "/v1/containers/doctor", false},
+		{"GET", "/v1/containers//doctor", false},
+		{"GET", "/v1/containers/web-01/doctor/x", false},
+		{"HEAD", "/v1/containers/web-01/doctor", false},
+		{"GET", "/v1/status", false},
+	} {
+		before := len(lb.records(t, "request"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, withPeer(httptest.NewRequest(c.method, c.path, nil), peer{ok: true, pid: 31, uid: 4242}))
+		rs := lb.records(t, "request")
+		if got := len(rs) > before; got != c.audited {
+			t.Errorf("%s %s: audited %v, want %v", c.method, c.path, got, c.audited)
+			continue
+		}
+		if c.audited {
+			r := rs[len(rs)-1]
+			if r["uid"] != 4242.0 || r["pid"] != 31.0 || r["method"] != "GET" || r["path"] != "/v1/containers/web-01/doctor" || r["status"] != 200.0 || r["level"] != "INFO" {
+				t.Errorf("%s: audit record %v", c.path, r)
+			}
+		}
+	}
+}
