@@ -66,7 +66,7 @@ func (r *runner) runControl(c units.Command, extra map[string]string, deadline t
 	}
 	r.control[pid] = true
 	defer delete(r.control, pid)
-	ws, out := r.waitPid(pid, deadline, extra["MAINPID"] == "" && deadline.IsZero() == false || true)
+	ws, out := r.waitPid(pid, deadline, true)
 	if out != outExited {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		if _, o := r.waitPid(pid, time.Now().Add(5*time.Second), false); o != outExited {
