@@ -182,6 +182,11 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 		t.Errorf("v2's server %d still runs after service orders stop", v2)
 	}
 	statuses(3) // LSB: program is not running
+	// The init script's own words, through journalctl as on a VM.
+	if out := e.must(t, ip, "journalctl -u orders --no-pager"); strings.Count(out, "Starting order service") < 2 ||
+		!strings.Contains(out, "Stopping order service") {
+		t.Errorf("journalctl -u orders lacks the init script's start (twice) and stop lines:\n%s", out)
+	}
 }
 
 // nginxPackage installs Debian's nginx from .deb files copied in and drives
