@@ -25,7 +25,7 @@ type kindError struct {
 	cause error
 }
 
-func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Error() string   { return e.msg }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.cause} }
 
 // newKindError formats like fmt.Errorf (%w wraps) and adds kind.
