@@ -82,7 +82,7 @@ func (e *Engine) Doctor(ctx context.Context, name string) (DoctorReport, error) 
 	}
 	st, pid, err := e.Runtime.State(ctx, name)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("doctor of %q: ask runc its state: %w", name, err)
 	}
 	if st != "running" {
 		if st == "" {
@@ -100,7 +100,10 @@ func (e *Engine) Doctor(ctx context.Context, name string) (DoctorReport, error) 
 			"%s is missing inside: the in-container checks cannot run", runtime.VMShim)
 		return rep, nil
 	}
-	exp, err := e.doctorExpect(ctx, rec)
+	inForce, ferr := e.ulimitsInForce(rec)
+	forExpect := rec
+	forExpect.Ulimits = inForce
+	exp, err := e.doctorExpect(ctx, forExpect)
 	if err != nil {
 		return rep, err
 	}
@@ -115,7 +118,7 @@ func (e *Engine) Doctor(ctx context.Context, name string) (DoctorReport, error) 
 		runtime.Streams{Stdout: &limitedBuffer{b: &out, n: 1 << 20}, Stderr: &limitedBuffer{b: &errb, n: 64 << 10}})
 	if err != nil {
 		if ctx.Err() != nil {
-			return rep, ctx.Err()
+			return rep, fmt.Errorf("doctor of %q: %w", name, ctx.Err())
 		}
 		rep.host("vmshim", false, fmt.Sprintf("run `fatbox doctor %s` again; if it persists, `fatbox restart %s`", name, name),
 			"`vmshim doctor` could not run: %v", err)
@@ -128,7 +131,7 @@ func (e *Engine) Doctor(ctx context.Context, name string) (DoctorReport, error) 
 		return rep, nil
 	}
 	rep.host("vmshim", true, "", "%s answers", runtime.VMShim)
-	rep.Checks = append(rep.Checks, inside...)
+	rep.Checks = append(rep.Checks, notePendingUlimits(inside, rec, inForce, ferr)...)
 	return rep, nil
 }
 

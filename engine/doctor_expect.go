@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 
@@ -65,7 +67,9 @@ func (x doctorExpect) json() (string, error) {
 
 // procViews are the files lxcfs virtualises under /proc, bound into every
 // container while lxcfs runs.
-var procViews = []string{"/proc/cpuinfo", "/proc/diskstats", "/proc/loadavg", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime"}
+func procViews() []string {
+	return []string{"/proc/cpuinfo", "/proc/diskstats", "/proc/loadavg", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime"}
+}
 
 // doctorExpect gathers the expectation of a running container from its
 // record, its pool, its image, the host keys in its state dir and the
@@ -73,7 +77,7 @@ var procViews = []string{"/proc/cpuinfo", "/proc/diskstats", "/proc/loadavg", "/
 func (e *Engine) doctorExpect(ctx context.Context, rec inventory.Record) (doctorExpect, error) {
 	pool, _, err := e.IPAM.GetPool(ctx, rec.Pool)
 	if err != nil && !errors.Is(err, ipam.ErrPoolNotFound) {
-		return doctorExpect{}, err
+		return doctorExpect{}, fmt.Errorf("doctor of %q: read its pool %q: %w", rec.Name, rec.Pool, err)
 	}
 	progs := baseimages.DefaultPrograms()
 	if img, err := e.Images.Inspect(rec.Image); err == nil {
@@ -145,14 +149,14 @@ func rlimitValue(v uint64) int64 {
 // or, when it does not answer, the /proc files it should cover.
 func lxcfsViews(m *lxcfs.Manager) []string {
 	if m.Healthy() != nil {
-		return append([]string(nil), procViews...)
+		return procViews()
 	}
 	var out []string
 	for _, mt := range lxcfs.Mounts(m.Dir) {
 		out = append(out, mt.Destination)
 	}
 	if len(out) == 0 {
-		return append([]string(nil), procViews...)
+		return procViews()
 	}
 	return out
 }
@@ -197,8 +201,12 @@ func hostUptime() (float64, error) {
 	return v, nil
 }
 
+// doctorTextMax caps each text of a check from inside, in bytes.
+const doctorTextMax = 1 << 10
+
 // parseDoctorOutput reads `vmshim doctor`'s JSON report; every line is
-// marked as run in the container.
+// marked as run in the container. Its texts come from a process inside,
+// which root in there could replace: each is cleaned (doctorText).
 func parseDoctorOutput(b []byte) ([]DoctorCheck, error) {
 	var raw []struct {
 		Check  string `json:"check"`
@@ -215,14 +223,40 @@ func parseDoctorOutput(b []byte) ([]DoctorCheck, error) {
 	}
 	out := make([]DoctorCheck, 0, len(raw))
 	for _, r := range raw {
-		if r.Check == "" {
+		name := doctorText(r.Check)
+		if name == "" {
 			return nil, errors.New("a check without a name")
 		}
-		c := DoctorCheck{Check: r.Check, OK: r.OK, Detail: r.Detail, Where: DoctorContainer}
+		c := DoctorCheck{Check: name, OK: r.OK, Detail: doctorText(r.Detail), Where: DoctorContainer}
 		if !r.OK {
-			c.Fix = r.Fix
+			c.Fix = doctorText(r.Fix)
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// doctorText is a text from inside a container made safe to print on the
+// host: invalid UTF-8 replaced, tabs and line breaks made spaces, other
+// control and format runes (ESC, bidi overrides, zero-width) dropped, and
+// at most doctorTextMax bytes, cut at a rune with "…".
+func doctorText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) <= doctorTextMax {
+		return s
+	}
+	const more = "…"
+	cut := doctorTextMax - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }

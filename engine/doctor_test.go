@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 
@@ -90,12 +91,41 @@ func TestParseDoctorOutput(t *testing.T) {
 	if cs[1].OK || cs[1].Fix != "`fatbox prog start web-01 sshd`" || cs[1].Where != DoctorContainer {
 		t.Errorf("failed check: %+v", cs[1])
 	}
-	for _, bad := range []string{"", "doctor: not built yet", "[]", `[{"ok":true}]`, `{"check":"x"}`} {
+	for _, bad := range []string{"", "doctor: not built yet", "[]", `[{"ok":true}]`, `{"check":"x"}`, `[{"check":"\u001b\u202e","ok":true}]`} {
 		if _, err := parseDoctorOutput([]byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
 	if !(DoctorReport{Checks: cs[:1]}).OK() || (DoctorReport{Checks: cs}).OK() {
 		t.Error("OK")
+	}
+}
+
+// The texts of a report come from a process inside the container: the
+// host drops control and format runes (a terminal escape, a bidi
+// override) and caps each at about 1 KiB.
+func TestParseDoctorOutputSanitises(t *testing.T) {
+	long := strings.Repeat("é", 3000)
+	cs, err := parseDoctorOutput([]byte(`[{"check":"ss\u001b[2Jhd","ok":false,` +
+		`"detail":"sshd\u001b]0;owned\u0007 is\tSTOPPED\n\u202eevil\u200b","fix":"` + long + `"},` +
+		`{"check":"dns","ok":true,"detail":"` + long + `"}]`))
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("%+v %v", cs, err)
+	}
+	if cs[0].Check != "ss[2Jhd" || cs[0].Detail != "sshd]0;owned is STOPPED evil" {
+		t.Errorf("check %q detail %q: control runes kept", cs[0].Check, cs[0].Detail)
+	}
+	for _, s := range []string{cs[0].Fix, cs[1].Detail} {
+		if len(s) > doctorTextMax || len(s) < doctorTextMax-8 || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") {
+			t.Errorf("a long text: %d bytes, valid %v, ends %q", len(s), utf8.ValidString(s), s[len(s)-6:])
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"plain text", "plain text"}, {"a\x00b\x7fc", "abc"}, {"\xffx", "\uFFFDx"}, {"a\u0085b", "ab"},
+		{"tab\there\r\n", "tab here  "}, {"日本", "日本"},
+	} {
+		if got := doctorText(c.in); got != c.want {
+			t.Errorf("doctorText(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -81,10 +82,21 @@ func printDoctor(w io.Writer, rep api.DoctorReport) error {
 	return err
 }
 
-// oneLine keeps a table row on one line whatever a detail holds.
+// oneLine keeps a table row on one line whatever a detail holds, without
+// control or format runes (the daemon cleans what comes from inside a
+// container; an older one may not).
 func oneLine(s string) string {
-	if s == "" {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return ' '
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
+	if s = strings.Join(strings.Fields(s), " "); s == "" {
 		return "-"
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return s
 }

@@ -87,3 +87,14 @@ func TestDoctorPassedExitsZero(t *testing.T) {
 		t.Errorf("%v: %q", err, out)
 	}
 }
+
+// A table row stays one line of plain text whatever a detail holds.
+func TestDoctorOneLine(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", "-"}, {"sshd is\nSTOPPED", "sshd is STOPPED"}, {"a\x1b[2Jb\x07", "a[2Jb"}, {"\u202eevil\u200b", "evil"}, {"\x1b", "-"},
+	} {
+		if got := oneLine(c.in); got != c.want {
+			t.Errorf("oneLine(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
