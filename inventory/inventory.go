@@ -130,10 +130,11 @@ type Record struct {
 	// start (DiskMiB is always the size in force).
 	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
 	// Ulimits are the container's resource limits by name (nofile, nproc,
-	// memlock, core, stack), as in force from its last start; nil in
-	// records made before ulimits were recorded (they get the defaults).
-	// PendingUlimits says an update changed them while it ran: they take
-	// effect at the next start.
+	// memlock, core, stack): those it starts with; nil in records made
+	// before ulimits were recorded (they get the defaults). PendingUlimits
+	// says an update changed them while it ran: they take effect at the
+	// next start, and the ones in force are those of the spec it runs with
+	// (<state>/containers/<name>/bundle/config.json).
 	Ulimits        map[string]Ulimit `json:"ulimits,omitempty"`
 	PendingUlimits bool              `json:"pending_ulimits,omitempty"`
 	Status         string            `json:"status"`

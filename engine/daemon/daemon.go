@@ -295,7 +295,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	// From now on a container that ends on its own (reboot, poweroff
 	// inside, a crash) is noticed and handled (engine/power.go).
-	if err := d.engine.Watch(ctx, func(name string, err error) { d.log.Error("container ended on its own", "container", name, "error", err) }); err != nil {
+	if err := d.engine.Watch(ctx, func(name string, err error) {
+		d.log.Error("container ended on its own", "container", name, "error", err)
+	}); err != nil {
 		d.log.Error("containers will not be watched: a reboot or shutdown from inside is handled at the daemon's next start", "error", err)
 	}
 	go d.sampleUsage(ctx) // usage.go: after Reconcile, so it samples what runs now
