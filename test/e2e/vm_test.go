@@ -529,8 +529,9 @@ func TestHostRestart(t *testing.T) {
 		t.Fatalf("after restart: %q", got)
 	}
 	// The stop before it stopped the programs in order: cron, then sshd, then syslog.
-	// (fatbox-init, the shim's timers, goes with supervisord's own SIGTERM.)
-	stops := e.ssh(a.IP, `grep -o 'stop the program" program=[a-z-]*' /var/log/supervisor/supervisord.log | cut -d= -f2 | grep -vx fatbox-init | tr '\n' ' '`)
+	// (fatbox-init, the shim's timers, goes with supervisord's own SIGTERM;
+	// the shim's unit-* programs, apps, go first.)
+	stops := e.ssh(a.IP, `grep -o 'stop the program" program=[a-z0-9_.@-]*' /var/log/supervisor/supervisord.log | cut -d= -f2 | grep -vx fatbox-init | grep -v '^unit-' | tr '\n' ' '`)
 	if !strings.HasPrefix(stops, "cron sshd rsyslog") {
 		t.Fatalf("stop order in supervisord's log: %q", stops)
 	}
