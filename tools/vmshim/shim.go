@@ -26,6 +26,8 @@ const (
 	defaultSock   = "/run/supervisord.sock"
 	// programPrefix names the supervisord program of a unit: x.service → unit-x.
 	programPrefix = "unit-"
+	// initProgram is the supervisord program that runs `vmshim init`.
+	initProgram = "fatbox-init"
 )
 
 // shim carries what every verb needs. VMSHIM_ROOT (tests only) moves every

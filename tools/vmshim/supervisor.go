@@ -269,7 +269,9 @@ func (c *ctlClient) reloadKeepingStopped() error {
 	}
 	var errs []error
 	for _, p := range before {
-		if !p.running() {
+		// A program between automatic restarts (Backoff) is meant to come
+		// back, and vmshim's own init always is.
+		if st := strings.ToLower(p.Statename); (st == "stopped" || st == "exited" || st == "fatal") && p.Name != initProgram {
 			if err := c.stop(p.Name, false); err != nil {
 				errs = append(errs, fmt.Errorf("re-stopping %q after reload: %w", p.Name, err))
 			}

@@ -172,7 +172,7 @@ func (s *shim) systemctl(args []string) int {
 
 // signalInit asks vmshim init to read timers and units again.
 func (s *shim) signalInit() {
-	_ = s.ctl().signal("fatbox-init", "HUP")
+	_ = s.ctl().signal(initProgram, "HUP")
 }
 
 func (s *shim) isActive(targets []target, progs []procInfo, o sysOpts) int {
