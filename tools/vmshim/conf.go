@@ -66,7 +66,7 @@ func (s *shim) ensureProgram(unit string, u *units.Unit) error {
 	if err := s.writeProgramConf(unit, u); err != nil {
 		return err
 	}
-	if err := c.reloadKeepingStopped(); err != nil {
+	if err := s.reloadKeepingStopped(); err != nil {
 		return err
 	}
 	if _, known, err = c.info(prog); err != nil {

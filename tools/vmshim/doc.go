@@ -22,9 +22,17 @@
 //     programs but STARTS every autostart=true program that is stopped, and
 //     never picks up a changed [program] of an existing name. So unit
 //     programs are autostart=false with a command that never changes, and
-//     every reload is followed by a stop of each program that was down
-//     before it (reloadKeepingStopped), under /run/vmshim/lock. A program
-//     removed from the confs is stopped by a reload: confs are never removed.
+//     every reload is followed by a stop of each program that had run and
+//     was down before it (reloadKeepingStopped), under /run/vmshim/lock
+//     with the start that needed the reload. A program that never ran
+//     (start time 0) is left alone: at boot it may be about to be
+//     autostarted, and a stop then would cancel that for good. A program
+//     stopped during its startsecs stays in Backoff for good, so vmshim
+//     marks what it stops on purpose (/run/vmshim/stopped/<program>) and
+//     shows it inactive; a start of such a program is asked again each
+//     second while v0.7.3 still ignores it (up to 5 s after a short run).
+//     A program removed from the confs is stopped by a reload: confs are
+//     never removed.
 //   - v0.7.3 with startsecs=0 never leaves its run loop after the program
 //     exits (it waits for a monitor goroutine it did not start): the program
 //     shows Running forever and cannot be started again. Unit programs use

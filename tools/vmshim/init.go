@@ -182,7 +182,7 @@ func (s *shim) bootUnits() {
 		}
 		names = append(names, t.name)
 	}
-	if err := c.reloadKeepingStopped(); err != nil {
+	if err := s.reloadKeepingStopped(); err != nil {
 		s.logInit("reloading supervisord: %v", err)
 	}
 	unlock()

@@ -71,10 +71,11 @@ func (s *shim) start(t target, o sysOpts) *exitErr {
 		if err != nil {
 			return fail(1, "Failed to start %s: %v", t.name, err)
 		}
+		s.markStopped(t.program, false)
 		err = c.start(t.program, false)
 		unlock()
 		if err == nil && !o.noBlock {
-			err = s.waitProgramSettled(t.program, 30*time.Second)
+			err = s.waitProgramStarted(t.program, 30*time.Second)
 		}
 		if err != nil {
 			return fail(1, "Failed to start %s: %v", t.name, err)
@@ -208,6 +209,7 @@ func (s *shim) stop(t target, o sysOpts) *exitErr {
 	c := s.ctl()
 	switch {
 	case t.driven():
+		s.markStopped(t.program, true)
 		if err := c.stop(t.program, false); err != nil {
 			return fail(1, "Failed to stop %s: %v", t.name, err)
 		}
@@ -259,22 +261,30 @@ func (s *shim) stop(t target, o sysOpts) *exitErr {
 	return fail(1, "Failed to stop %s: it is still stopping after %s; see journalctl -u %s", t.name, limit, t.name)
 }
 
-// waitProgramSettled waits until a driven program leaves Starting/Backoff.
-func (s *shim) waitProgramSettled(prog string, limit time.Duration) error {
+// waitProgramStarted waits until a driven program is Running (or Fatal,
+// or Exited after it ran: its own business). v0.7.3 ignores a start while
+// its previous run is still winding down (up to 5 s after a program that
+// ran under 2 s), so a program still down is asked again every second.
+func (s *shim) waitProgramStarted(prog string, limit time.Duration) error {
+	c := s.ctl()
 	end := time.Now().Add(limit)
+	lastKick := time.Now()
 	for time.Now().Before(end) {
-		p, _, err := s.ctl().info(prog)
+		p, _, err := c.info(prog)
 		if err != nil {
 			return err
 		}
-		switch strings.ToLower(p.Statename) {
-		case "starting", "backoff":
-		default:
+		switch st := strings.ToLower(p.Statename); {
+		case st == "running", st == "fatal":
 			return nil
+		case st == "starting":
+		case downState(st) && time.Since(lastKick) > time.Second:
+			lastKick = time.Now()
+			_ = c.start(prog, false)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("program %q is still starting after %s", prog, limit)
+	return fmt.Errorf("program %q did not start within %s: see its log in %s", prog, limit, logDir)
 }
 
 func (s *shim) waitProgramDown(prog string, limit time.Duration) error {

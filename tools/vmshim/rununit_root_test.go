@@ -322,6 +322,21 @@ ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep
 	if out, _, code := e.run("systemctl", "is-active", "sleeper"); code != 3 || strings.TrimSpace(out) != "inactive" {
 		t.Errorf("sleeper after stop: %q %d", out, code)
 	}
+	// A unit's first start reloads supervisord, which v0.7.3 answers by
+	// starting every stopped autostart program: sleeper must stay stopped.
+	e.unit("late.service", "[Service]\nExecStart=/bin/sleep 3003\n")
+	e.must("systemctl", "start", "late")
+	if out, _, code := e.run("systemctl", "is-active", "sleeper"); code != 3 {
+		t.Errorf("sleeper after another unit's first start (a reload): %q %d, want inactive", out, code)
+	}
+	if out, _ := exec.Command("pgrep", "-fx", "/bin/sleep 100000").Output(); len(out) > 0 {
+		// (other tests' supervisords run their own sleeper: only flag ours)
+		for _, f := range strings.Fields(string(out)) {
+			if pid, _ := strconv.Atoi(f); strings.Contains(procCmdline(ppidOf(pid)), e.root) {
+				t.Errorf("sleeper runs again (pid %d) after the reload", pid)
+			}
+		}
+	}
 	e.must("systemctl", "start", "sleeper")
 }
 

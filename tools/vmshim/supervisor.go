@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -259,7 +260,8 @@ func (c *ctlClient) reload() error {
 // running before the reload. Stopping a program that is down only marks it
 // stopped-by-user, which also cancels an autostart the reload queued but has
 // not run yet, so it is done whatever state the program shows after.
-func (c *ctlClient) reloadKeepingStopped() error {
+func (s *shim) reloadKeepingStopped() error {
+	c := s.ctl()
 	before, err := c.all()
 	if err != nil {
 		return err
@@ -268,13 +270,39 @@ func (c *ctlClient) reloadKeepingStopped() error {
 		return err
 	}
 	var errs []error
+	var restopped []string
 	for _, p := range before {
 		// A program between automatic restarts (Backoff) is meant to come
-		// back, and vmshim's own init always is.
-		if st := strings.ToLower(p.Statename); (st == "stopped" || st == "exited" || st == "fatal") && p.Name != initProgram {
+		// back, and vmshim's own init always is. One never started (start
+		// time 0) is autostart=false, which a reload leaves alone, or about
+		// to be autostarted at boot: stopping it would cancel that start.
+		// A Backoff vmshim itself left (it stopped the program during its
+		// startsecs) is a stopped program too.
+		st := strings.ToLower(p.Statename)
+		down := (st == "stopped" || st == "exited" || st == "fatal") && p.Start > 0 ||
+			st == "backoff" && s.stoppedOnPurpose(p.Name)
+		if down && p.Name != initProgram {
+			s.markStopped(p.Name, true)
 			if err := c.stop(p.Name, false); err != nil {
 				errs = append(errs, fmt.Errorf("re-stopping %q after reload: %w", p.Name, err))
 			}
+			restopped = append(restopped, p.Name)
+		}
+	}
+	// Let the kills land, so nobody sees them running in between.
+	for end := time.Now().Add(3 * time.Second); len(restopped) > 0 && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		all, err := c.all()
+		if err != nil {
+			break
+		}
+		up := false
+		for _, p := range all {
+			if slices.Contains(restopped, p.Name) && !downState(p.Statename) {
+				up = true
+			}
+		}
+		if !up {
+			break
 		}
 	}
 	return errors.Join(errs...)

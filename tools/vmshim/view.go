@@ -13,7 +13,11 @@ func (s *shim) viewOf(t target, progs []procInfo) unitState {
 	case t.driven():
 		for _, p := range progs {
 			if p.Name == t.program {
-				return programView(t.name, p, successCodes(t))
+				v := programView(t.name, p, successCodes(t))
+				if downState(p.Statename) && s.stoppedOnPurpose(p.Name) {
+					v.ActiveState, v.SubState, v.MainPID = stInactive, "dead", 0
+				}
+				return v
 			}
 		}
 		return unitState{Unit: t.name, ActiveState: stInactive, SubState: "dead"}
