@@ -302,8 +302,22 @@ ExecStart=/bin/sh -c 'echo "$(id -un) $GREETING $(pwd) $(ulimit -n)"; exec sleep
 	// supervisord from seeing run-unit exit (the next start would hang).
 	e.unit("left.service", "[Service]\nExecStart=/bin/sh -c 'sleep 2999 & exec sleep 3001'\nKillMode=process\n")
 	e.must("systemctl", "start", "left")
+	leftMain, _ := strconv.Atoi(e.prop("left", "MainPID"))
+	var stray int
+	table, _ := readProcTable()
+	for _, p := range descendants(table, ppidOf(leftMain)) {
+		if strings.TrimSpace(procCmdline(p)) == "sleep 2999" {
+			stray = p
+		}
+	}
+	if stray == 0 {
+		t.Fatalf("no stray sleep 2999 below left.service's run-unit")
+	}
+	t.Cleanup(func() { syscall.Kill(stray, syscall.SIGKILL) })
 	e.must("systemctl", "stop", "left")
-	t.Cleanup(func() { exec.Command("pkill", "-f", "^sleep 2999$").Run() })
+	if !alive(stray) {
+		t.Fatalf("KillMode=process killed the stray %d too", stray)
+	}
 	start := time.Now()
 	e.must("systemctl", "start", "left")
 	if d := time.Since(start); d > 10*time.Second {
