@@ -43,10 +43,12 @@ func jobFailed(unit, result string) *exitErr {
 // loadFailure is the message for a unit that cannot be acted on; nil if it can.
 func loadFailure(t target, action string) *exitErr {
 	switch {
+	case t.masked() && action != "stop":
+		return fail(1, "Failed to %s %s: Unit %s is masked.", action, t.name, t.name)
 	case t.driven():
 		return nil
 	case t.masked():
-		return fail(1, "Failed to %s %s: Unit %s is masked.", action, t.name, t.name)
+		return nil
 	case t.notFound():
 		if action == "stop" {
 			return fail(5, "Failed to stop %s: Unit %s not loaded.", t.name, t.name)
@@ -203,7 +205,7 @@ func (s *shim) stopProgramAndWait(prog, unit string, limit time.Duration) error 
 }
 
 func (s *shim) stop(t target, o sysOpts) *exitErr {
-	if e := loadFailure(t, "stop"); e != nil && !t.masked() {
+	if e := loadFailure(t, "stop"); e != nil {
 		return e
 	}
 	c := s.ctl()

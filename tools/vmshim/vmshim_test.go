@@ -465,3 +465,27 @@ command=/usr/bin/python3 /opt/app.py
 		t.Errorf("python3 /opt/app.py: %q, want app (the script, not the interpreter, names the daemon)", got)
 	}
 }
+
+func TestLoadFailure(t *testing.T) {
+	masked := target{name: "ssh.service", loadErr: units.ErrMasked, program: "sshd"}
+	if e := loadFailure(masked, "start"); e == nil || e.code != 1 || !strings.Contains(e.msg, "is masked") {
+		t.Errorf("start of a masked unit a program stands for: %v", e)
+	}
+	if e := loadFailure(masked, "stop"); e != nil {
+		t.Errorf("stop of a masked unit: %v", e)
+	}
+	missing := target{name: "x.service", loadErr: units.ErrNotFound}
+	if e := loadFailure(missing, "start"); e == nil || e.code != 5 || e.msg != "Failed to start x.service: Unit x.service not found." {
+		t.Errorf("start of a missing unit: %+v", e)
+	}
+	if e := loadFailure(missing, "stop"); e == nil || e.code != 5 || e.msg != "Failed to stop x.service: Unit x.service not loaded." {
+		t.Errorf("stop of a missing unit: %+v", e)
+	}
+	bad := target{name: "b.service", loadErr: &units.UnsupportedError{Unit: "b.service", Directive: "RootDirectory", Value: "/srv", Why: "no chroot"}}
+	if e := loadFailure(bad, "start"); e == nil || e.code != 1 || strings.Contains(e.msg, "\n") || !strings.Contains(e.msg, "RootDirectory=/srv") {
+		t.Errorf("start of an unsupported unit: %+v (want one line naming the directive)", e)
+	}
+	if e := jobFailed("a.service", "timeout"); !strings.HasPrefix(e.msg, "Job for a.service failed because a timeout was exceeded.") {
+		t.Errorf("jobFailed: %q", e.msg)
+	}
+}
