@@ -98,6 +98,11 @@
 // per unit (control-group KillMode means every process below run-unit), no
 // sockets/paths/mounts, no journal (per-unit logs instead), no user
 // managers, no sd_notify credential checks (NotifyAccess=all in effect).
+// A supervisord program the image autostarts (sshd, cron, rsyslog) starts
+// at boot whatever its unit's enablement: `systemctl disable cron` does not
+// survive a reboot (mask refuses later starts only). Without root the
+// supervisord socket is closed: systemctl as another user reads the
+// state files of unit-x programs but cannot see supervisord's own programs.
 // Directives the units package does
 // not support make the unit unloadable with a one-line message naming the
 // directive: never a partial start. Directives accepted but not enforced
