@@ -65,7 +65,7 @@ func (s *shim) journalctl(args []string) int {
 		fmt.Fprintf(s.errw, "journalctl: there is no journal in a fat container; only `journalctl -u UNIT` is supported (it shows %s/<program>.log). Other logs: %s and /var/log/syslog.\n", logDir, logDir)
 		return 1
 	}
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	var files []string
 	for _, u := range unitsAsked {
 		t := s.resolve(u, progs)

@@ -65,7 +65,7 @@ func typeOK(name string, types []string) bool {
 }
 
 func (s *shim) listUnits(patterns []string, o sysOpts) int {
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	tw := tabwriter.NewWriter(s.out, 0, 0, 1, ' ', 0)
 	if !o.noLegend {
 		fmt.Fprintln(tw, "  UNIT\tLOAD\tACTIVE\tSUB\tDESCRIPTION")

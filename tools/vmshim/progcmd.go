@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/fatbox/fatbox/baseimages/units"
 )
@@ -113,4 +116,41 @@ func (s *shim) programRunning(u *units.Unit, progs []procInfo) string {
 		}
 	}
 	return ""
+}
+
+// programs lists supervisord's programs. Without access to its socket (a
+// user other than root) it falls back to programsFromConf.
+func (s *shim) programs() ([]procInfo, error) {
+	progs, err := s.ctl().all()
+	if err != nil && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) {
+		return s.programsFromConf(), err
+	}
+	return progs, err
+}
+
+// programsFromConf lists the programs of supervisord.conf, each Running
+// with the pid of the oldest process whose command line holds its daemon's
+// path, or Stopped: enough for systemctl status and is-active.
+func (s *shim) programsFromConf() []procInfo {
+	table, _ := readProcTable()
+	cmdlines := map[int]string{}
+	for pid := range table {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
+			cmdlines[pid] = " " + strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ") + " "
+		}
+	}
+	var out []procInfo
+	cmds := s.programCommands()
+	for _, name := range sortedKeys(cmds) {
+		p := procInfo{Name: name, Statename: "Stopped"}
+		for path := range s.daemonPaths([]string{cmds[name]}) {
+			for pid, cl := range cmdlines {
+				if strings.Contains(cl, " "+path+" ") && (p.Pid == 0 || table[pid].Start < table[p.Pid].Start) {
+					p.Pid, p.Statename = pid, "Running"
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }

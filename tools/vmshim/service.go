@@ -34,7 +34,7 @@ func (s *shim) service(args []string) int {
 	if action == "--full-restart" {
 		action = "restart"
 	}
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	t := s.resolve(name, progs)
 	script := s.path(filepath.Join("/etc/init.d", bareName(t.name)))
 	if t.notFound() {
@@ -95,7 +95,7 @@ func (s *shim) serviceStatusAll() int {
 		fmt.Fprintf(s.errw, "service: %v\n", err)
 		return 1
 	}
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	var names []string
 	for _, e := range ents {
 		n := e.Name()

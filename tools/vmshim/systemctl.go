@@ -95,7 +95,7 @@ func (s *shim) systemctl(args []string) int {
 		fmt.Fprintf(s.errw, "Too few arguments.\n")
 		return 1
 	}
-	progs, perr := s.ctl().all()
+	progs, perr := s.programs()
 	targets := make([]target, len(names))
 	for i, n := range names {
 		targets[i] = s.resolve(n, progs)

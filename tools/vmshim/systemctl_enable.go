@@ -38,7 +38,7 @@ func (s *shim) isEnabled(names []string, o sysOpts) int {
 		fmt.Fprintln(s.errw, "Too few arguments.")
 		return 1
 	}
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	code := 1
 	for _, n := range names {
 		t := s.resolve(n, progs)
@@ -143,7 +143,7 @@ func (s *shim) enableVerb(verb string, names []string, o sysOpts) int {
 		fmt.Fprintln(s.errw, "Too few arguments.")
 		return 1
 	}
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	code := 0
 	for _, n := range names {
 		t := s.resolve(n, progs)

@@ -45,7 +45,7 @@ func (s *shim) removeRCLinks(name string) error {
 // deb-systemd-helper would: its rc links if it has a script, its unit's
 // [Install] links if it has a unit.
 func (s *shim) sysvEnable(name string, enable bool) error {
-	progs, _ := s.ctl().all()
+	progs, _ := s.programs()
 	t := s.resolve(name, progs)
 	if t.notFound() {
 		return fmt.Errorf("%s: no unit and no /etc/init.d/%s: install the script first", name, name)
@@ -145,7 +145,7 @@ func (s *shim) chkconfig(args []string) int {
 		}
 		return 0
 	case len(pos) == 1:
-		progs, _ := s.ctl().all()
+		progs, _ := s.programs()
 		st, err := s.enabledState(s.resolve(pos[0], progs))
 		if err != nil || !enabledOK(st) {
 			return 1

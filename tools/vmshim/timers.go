@@ -264,7 +264,7 @@ func (s *shim) fireTimer(ts *timerSet, u *units.Unit, now time.Time) {
 			ts.running[u.Name] = false
 			ts.mu.Unlock()
 		}()
-		progs, _ := s.ctl().all()
+		progs, _ := s.programs()
 		t := s.resolve(svcName, progs)
 		if e := s.start(t, sysOpts{}); e != nil {
 			s.logInit("%s: %s", u.Name, strings.ReplaceAll(e.msg, "\n", " "))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -487,5 +488,35 @@ func TestLoadFailure(t *testing.T) {
 	}
 	if e := jobFailed("a.service", "timeout"); !strings.HasPrefix(e.msg, "Job for a.service failed because a timeout was exceeded.") {
 		t.Errorf("jobFailed: %q", e.msg)
+	}
+}
+
+func TestProgramsFromConf(t *testing.T) {
+	// A stand-in daemon: a copy of sleep under the test root's path, run
+	// for real (the lookup reads /proc).
+	root := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := filepath.Join(root, "daemon")
+	b, _ := os.ReadFile(sleep)
+	os.WriteFile(daemon, b, 0o755)
+	s := &shim{root: "/"}
+	s.progCmds = map[string]string{"d": daemon + " 300", "gone": "/nonexistent/x"}
+	cmd := exec.Command(daemon, "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	got := map[string]procInfo{}
+	for _, p := range s.programsFromConf() {
+		got[p.Name] = p
+	}
+	if p := got["d"]; p.Statename != "Running" || p.Pid != cmd.Process.Pid {
+		t.Errorf("d = %+v, want Running with pid %d", p, cmd.Process.Pid)
+	}
+	if p := got["gone"]; p.Statename != "Stopped" {
+		t.Errorf("gone = %+v", p)
 	}
 }
