@@ -101,8 +101,9 @@
 // A supervisord program the image autostarts (sshd, cron, rsyslog) starts
 // at boot whatever its unit's enablement: `systemctl disable cron` does not
 // survive a reboot (mask refuses later starts only). Without root the
-// supervisord socket is closed: systemctl as another user reads the
-// state files of unit-x programs but cannot see supervisord's own programs.
+// supervisord socket is closed: systemctl as another user reads the state
+// files of unit-x programs and finds supervisord.conf's programs by their
+// daemon's command line in /proc.
 // Directives the units package does
 // not support make the unit unloadable with a one-line message naming the
 // directive: never a partial start. Directives accepted but not enforced
