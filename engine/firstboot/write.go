@@ -69,7 +69,9 @@ func ShimLinks() []ShimLink {
 	for _, n := range []string{"systemctl", "journalctl"} {
 		ls = append(ls, ShimLink{Path: "/usr/local/bin/" + n, Replace: true}, ShimLink{Path: "/usr/bin/" + n})
 	}
-	for _, n := range []string{"reboot", "shutdown", "halt", "poweroff", "telinit", "runlevel", "chkconfig"} {
+	// /usr/sbin/init (= /sbin/init): invoke-rc.d refuses every package's
+	// start without it; vmshim called as init acts as telinit.
+	for _, n := range []string{"reboot", "shutdown", "halt", "poweroff", "telinit", "runlevel", "chkconfig", "init"} {
 		ls = append(ls, ShimLink{Path: "/usr/sbin/" + n})
 	}
 	return ls
