@@ -80,3 +80,50 @@ func TestShimLinkBlocked(t *testing.T) {
 		t.Fatalf("systemctl: %q %v", got, err)
 	}
 }
+
+// TestShimDisabledPrograms: programs the shim recorded as disabled are
+// written autostart=false; the shim's own init never is; junk is ignored.
+func TestShimDisabledPrograms(t *testing.T) {
+	rootfs, state := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "etc/fatbox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/fatbox/disabled-programs"), []byte("# x\ncron\nfatbox-init\nno-such\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.VMShim = "/.fatbox/vmshim"
+	if err := Write(rootfs, state, cfg); err != nil {
+		t.Fatal(err)
+	}
+	conf := read(t, filepath.Join(rootfs, "etc/supervisor/supervisord.conf"))
+	for prog, want := range map[string]string{"cron": "false", "sshd": "true", ShimInitProgram: "true"} {
+		if !strings.Contains(programBlock(conf, prog), "autostart="+want+"\n") {
+			t.Fatalf("%s: want autostart=%s in:\n%s", prog, want, conf)
+		}
+	}
+	// A symlink out of the root is not followed.
+	os.Remove(filepath.Join(rootfs, "etc/fatbox/disabled-programs"))
+	outside := filepath.Join(t.TempDir(), "list")
+	os.WriteFile(outside, []byte("sshd\n"), 0o644)
+	os.Symlink(outside, filepath.Join(rootfs, "etc/fatbox/disabled-programs"))
+	if err := Write(rootfs, state, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if conf := read(t, filepath.Join(rootfs, "etc/supervisor/supervisord.conf")); !strings.Contains(programBlock(conf, "sshd"), "autostart=true\n") {
+		t.Fatalf("followed a link out of the root:\n%s", conf)
+	}
+}
+
+// programBlock is the [program:name] section of a supervisord.conf.
+func programBlock(conf, name string) string {
+	i := strings.Index(conf, "[program:"+name+"]\n")
+	if i < 0 {
+		return ""
+	}
+	b := conf[i:]
+	if j := strings.Index(b, "\n\n"); j >= 0 {
+		b = b[:j+1]
+	}
+	return b
+}

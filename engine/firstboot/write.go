@@ -45,6 +45,9 @@ type Config struct {
 	// systemctl, service, reboot, ... to it (ShimLinks), supervisord runs
 	// its init and includes the programs it makes for units.
 	VMShim string
+
+	// disabled are the programs DisabledProgramsFile names (Write reads it).
+	disabled map[string]bool
 }
 
 // ShimLink is one command name vmshim answers to inside a container.
@@ -76,6 +79,12 @@ func ShimLinks() []ShimLink {
 	}
 	return ls
 }
+
+// DisabledProgramsFile, inside the container, lists the image's programs
+// `systemctl disable` or `mask` turned off (vmshim writes it): with a shim,
+// each boot writes them autostart=false. The container writes it, so it is
+// read inside the root, 4 KiB at most, and only names programs there are.
+const DisabledProgramsFile = "/etc/fatbox/disabled-programs"
 
 // ShimInclude is the glob of the supervisord program files vmshim writes
 // for the units it runs (on /run: gone at every boot, made again by its
@@ -154,7 +163,13 @@ func (cfg Config) render() (*files, error) {
 		progs = append(append([]baseimages.Program(nil), progs...),
 			baseimages.Program{Name: ShimInitProgram, Command: cfg.VMShim + " init", Autostart: true, Priority: 1})
 	}
-	conf := baseimages.RenderSupervisord(baseimages.MergePrograms(baseimages.DefaultPrograms(), progs), SupervisorLogDir)
+	merged := baseimages.MergePrograms(baseimages.DefaultPrograms(), progs)
+	for i := range merged {
+		if cfg.disabled[merged[i].Name] && merged[i].Name != ShimInitProgram {
+			merged[i].Autostart = false
+		}
+	}
+	conf := baseimages.RenderSupervisord(merged, SupervisorLogDir)
 	if cfg.VMShim != "" {
 		conf += "[include]\nfiles = " + ShimInclude + "\n"
 	}
@@ -242,6 +257,23 @@ func hostNameservers(path string) ([]netip.Addr, error) {
 // writing anything, never writes outside rootfs whatever symlinks the image
 // holds, and is idempotent.
 func Write(rootfs, stateDir string, cfg Config) error {
+	r, err := openRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if cfg.VMShim != "" {
+		b, err := r.readSmall(DisabledProgramsFile, 4096)
+		if err != nil {
+			return err
+		}
+		cfg.disabled = map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				cfg.disabled[l] = true
+			}
+		}
+	}
 	f, err := cfg.render()
 	if err != nil {
 		return err
@@ -250,11 +282,6 @@ func Write(rootfs, stateDir string, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	r, err := openRoot(rootfs)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	type file struct {
 		path string
 		data []byte

@@ -73,7 +73,9 @@ func TestRebootAndShutdownFromInside(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.90.0/24")
 	c := e.create("pw-01", "--memory", "256M", "--disk", "1G")
-	e.ssh(c.IP, "echo kept > /root/note")
+	// cron, an image's program, disabled through systemctl: stays down at
+	// the boot after (supervisord would start it from fatbox's config).
+	e.ssh(c.IP, "echo kept > /root/note && systemctl disable cron")
 	key := hostKey(t, c.IP)
 
 	// reboot: a new init, same identity, files kept; two events from inside.
@@ -94,6 +96,13 @@ func TestRebootAndShutdownFromInside(t *testing.T) {
 	}
 	if got := lastEvents(e.eventsOf("pw-01"), 2); got != "stopped inside(reboot), started inside(reboot)" {
 		t.Fatalf("events after reboot: %s", got)
+	}
+	if got := e.ssh(c.IP, "systemctl is-enabled cron; systemctl is-active cron; pgrep -x cron || echo none"); got != "disabled\ninactive\nnone\n" {
+		t.Fatalf("a disabled cron after reboot: %q", got)
+	}
+	e.ssh(c.IP, "systemctl enable --now cron")
+	if got := e.ssh(c.IP, "systemctl is-enabled cron; systemctl is-active cron"); got != "enabled\nactive\n" {
+		t.Fatalf("cron enabled again: %q", got)
 	}
 
 	// shutdown -h now: stopped, says why, and stays stopped across a

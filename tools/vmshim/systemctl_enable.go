@@ -198,6 +198,15 @@ func (s *shim) enableVerb(verb string, names []string, o sysOpts) int {
 			code = 1
 			continue
 		}
+		if t.driven() {
+			// The image's program starts with supervisord's config, not
+			// through the unit's links: fatbox reads this at boot.
+			if err := s.setProgramDisabled(t.program, verb == "disable"); err != nil {
+				fmt.Fprintf(s.errw, "Failed to %s unit %s: %v\n", verb, t.name, err)
+				code = 1
+				continue
+			}
+		}
 		if o.now {
 			var e *exitErr
 			if verb == "disable" {
@@ -217,10 +226,28 @@ func (s *shim) enableVerb(verb string, names []string, o sysOpts) int {
 
 func (s *shim) maskVerb(verb string, names []string, o sysOpts) int {
 	code := 0
+	progs, _ := s.programs()
 	for _, n := range names {
 		name := unitName(n)
 		link := filepath.Join("/etc/systemd/system", name)
 		p := s.path(link)
+		// An image's program masked stays down at boot; unmasked, it is
+		// back only if its unit is enabled.
+		program := s.resolve(name, progs).program
+		defer func() {
+			if program == "" {
+				return
+			}
+			cur, _ := os.Readlink(p)
+			down := cur == "/dev/null" // masked, whatever was asked
+			if !down {
+				st, err := s.loader.Enabled(name)
+				down = err != nil || !enabledOK(st)
+			}
+			if err := s.setProgramDisabled(program, down); err != nil {
+				fmt.Fprintf(s.errw, "Failed to %s unit %s: %v\n", verb, name, err)
+			}
+		}()
 		if verb == "mask" {
 			if cur, err := os.Readlink(p); err == nil && cur == "/dev/null" {
 				continue
