@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,36 +72,102 @@ func TestUnitNames(t *testing.T) {
 func TestParsePower(t *testing.T) {
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	cases := []struct {
-		verb   string
-		args   []string
-		req    string
-		when   time.Time
-		cancel bool
+		verb string
+		args []string
+		want powerCmd
 	}{
-		{"reboot", nil, "reboot", time.Time{}, false},
-		{"reboot", []string{"-f", "--no-wall"}, "reboot", time.Time{}, false},
-		{"halt", nil, "poweroff", time.Time{}, false},
-		{"poweroff", []string{"--force"}, "poweroff", time.Time{}, false},
-		{"shutdown", []string{"-h", "now"}, "poweroff", time.Time{}, false},
-		{"shutdown", []string{"-r", "now", "going down"}, "reboot", time.Time{}, false},
-		{"shutdown", []string{"-P", "+0"}, "poweroff", time.Time{}, false},
-		{"shutdown", []string{"-r", "+5"}, "reboot", now.Add(5 * time.Minute), false},
-		{"shutdown", []string{"-h", "09:30"}, "poweroff", time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC), false},
-		{"shutdown", []string{"-h", "11:15"}, "poweroff", time.Date(2026, 12, 2, 11, 15, 0, 0, time.UTC), false},
-		{"shutdown", []string{"-c"}, "poweroff", time.Time{}, true},
-		{"shutdown", nil, "poweroff", time.Time{}, false},
-		{"telinit", []string{"6"}, "reboot", time.Time{}, false},
-		{"telinit", []string{"0"}, "poweroff", time.Time{}, false},
-		{"telinit", []string{"q"}, "", time.Time{}, false},
+		{"reboot", nil, powerCmd{req: "reboot"}},
+		{"reboot", []string{"-f", "--no-wall"}, powerCmd{req: "reboot"}},
+		{"reboot", []string{"-fn"}, powerCmd{req: "reboot"}},
+		{"reboot", []string{"-p"}, powerCmd{req: "reboot"}},
+		{"reboot", []string{"--halt"}, powerCmd{req: "poweroff"}},
+		{"reboot", []string{"-w"}, powerCmd{}},
+		{"halt", nil, powerCmd{req: "poweroff"}},
+		{"halt", []string{"--reboot"}, powerCmd{req: "reboot"}},
+		{"poweroff", []string{"--force"}, powerCmd{req: "poweroff"}},
+		{"shutdown", []string{"-h", "now"}, powerCmd{req: "poweroff"}},
+		{"shutdown", []string{"-r", "now", "going down"}, powerCmd{req: "reboot"}},
+		{"shutdown", []string{"-P", "+0"}, powerCmd{req: "poweroff"}},
+		{"shutdown", []string{"-r", "+5"}, powerCmd{req: "reboot", when: now.Add(5 * time.Minute)}},
+		{"shutdown", []string{"-h", "09:30"}, powerCmd{req: "poweroff", when: time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC)}},
+		{"shutdown", []string{"-h", "11:15"}, powerCmd{req: "poweroff", when: time.Date(2026, 12, 2, 11, 15, 0, 0, time.UTC)}},
+		{"shutdown", []string{"-c"}, powerCmd{req: "poweroff", cancel: true}},
+		{"shutdown", []string{"--show"}, powerCmd{req: "poweroff", show: true}},
+		// no time: "+1" as systemd, not now
+		{"shutdown", nil, powerCmd{req: "poweroff", when: now.Add(time.Minute)}},
+		{"shutdown", []string{"-r"}, powerCmd{req: "reboot", when: now.Add(time.Minute)}},
+		{"shutdown", []string{"-k", "now"}, powerCmd{req: "poweroff", dryRun: true}},
+		{"shutdown", []string{"-rk", "now"}, powerCmd{req: "reboot", dryRun: true}},
+		{"telinit", []string{"6"}, powerCmd{req: "reboot"}},
+		{"telinit", []string{"0"}, powerCmd{req: "poweroff"}},
+		{"telinit", []string{"q"}, powerCmd{}},
+		{"runlevel", nil, powerCmd{}},
 	}
 	for _, c := range cases {
-		req, when, cancel, err := parsePower(c.verb, c.args, now)
-		if err != nil || req != c.req || !when.Equal(c.when) || cancel != c.cancel {
-			t.Errorf("%s %v: got %q %v %v %v", c.verb, c.args, req, when, cancel, err)
+		got, err := parsePower(c.verb, c.args, now)
+		if err != nil || got != c.want {
+			t.Errorf("%s %v: got %+v %v, want %+v", c.verb, c.args, got, err, c.want)
 		}
 	}
-	if _, _, _, err := parsePower("shutdown", []string{"-h", "+x"}, now); err == nil {
-		t.Error("shutdown +x accepted")
+	for _, verb := range []string{"reboot", "halt", "poweroff", "shutdown", "telinit", "runlevel"} {
+		helps := [][]string{{"--help"}, {"now", "--help"}}
+		if verb != "shutdown" {
+			helps = append(helps, []string{"-h"})
+		}
+		for _, args := range helps {
+			if got, err := parsePower(verb, args, now); err != nil || !got.help || got.req != "" {
+				t.Errorf("%s %v: got %+v %v, want help only", verb, args, got, err)
+			}
+		}
+		for _, args := range [][]string{{"--hlep"}, {"-x"}, {"--bogus", "now"}} {
+			if got, err := parsePower(verb, args, now); err == nil {
+				t.Errorf("%s %v accepted: %+v", verb, args, got)
+			}
+		}
+	}
+	for _, c := range [][]string{{"shutdown", "-h", "+x"}, {"shutdown", "-r", "soon"}, {"telinit"}, {"telinit", "7"}, {"reboot", "now"}} {
+		if got, err := parsePower(c[0], c[1:], now); err == nil {
+			t.Errorf("%v accepted: %+v", c, got)
+		}
+	}
+}
+
+// TestPowerHelpDoesNotAct: --help, -h and a typo print and never write a
+// power request (which would reboot the container).
+func TestPowerHelpDoesNotAct(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, powerDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VMSHIM_NO_KILL_INIT", "1")
+	cases := []struct {
+		verb string
+		args []string
+		code int
+		out  string
+	}{
+		{"reboot", []string{"--help"}, 0, "usage: reboot"},
+		{"reboot", []string{"-h"}, 0, "usage: reboot"},
+		{"halt", []string{"--help"}, 0, "usage: halt"},
+		{"poweroff", []string{"-h"}, 0, "usage: poweroff"},
+		{"shutdown", []string{"--help"}, 0, "usage: shutdown"},
+		{"telinit", []string{"--help"}, 0, "usage: telinit"},
+		{"runlevel", []string{"--help"}, 0, "usage: runlevel"},
+		{"reboot", []string{"--hlep"}, 1, "unknown option"},
+		{"shutdown", []string{"-r", "--nwo"}, 1, "unknown option"},
+		{"shutdown", []string{"-k", "now"}, 0, "keeps running"},
+		{"shutdown", []string{"-r", "tomorrow"}, 1, "invalid time"},
+	}
+	for _, c := range cases {
+		var out, errw bytes.Buffer
+		s := &shim{root: root, out: &out, errw: &errw, now: time.Now}
+		code := s.power(c.verb, c.args)
+		if code != c.code || !strings.Contains(out.String()+errw.String(), c.out) {
+			t.Errorf("%s %v: code %d, out %q, err %q; want %d and %q", c.verb, c.args, code, out.String(), errw.String(), c.code, c.out)
+		}
+		if _, err := os.Stat(filepath.Join(root, powerDir, "request")); err == nil {
+			t.Fatalf("%s %v wrote a power request", c.verb, c.args)
+		}
 	}
 }
 
@@ -518,5 +585,29 @@ func TestProgramsFromConf(t *testing.T) {
 	}
 	if p := got["gone"]; p.Statename != "Stopped" {
 		t.Errorf("gone = %+v", p)
+	}
+}
+
+// TestCancelShutdownSparesReusedPID: a stale pid file naming a process that
+// is not a waiting vmshim (here the test itself) kills nothing.
+func TestCancelShutdownSparesReusedPID(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, runDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	line := fmt.Sprintf("%d reboot %s\n", os.Getpid(), time.Now().Add(time.Hour).Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(root, shutdownPID), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now}
+	if code := s.power("shutdown", []string{"--show"}); code != 0 || out.Len() != 0 {
+		t.Errorf("--show of a dead schedule: %d %q", code, out.String())
+	}
+	if code := s.power("shutdown", []string{"-c"}); code != 0 {
+		t.Fatalf("shutdown -c: %d %s", code, errw.String())
+	}
+	if _, err := os.Stat(filepath.Join(root, shutdownPID)); err == nil {
+		t.Error("pid file kept after shutdown -c")
 	}
 }
