@@ -74,6 +74,12 @@
 //     scripts when /sbin/init is missing and there is no policy-rc.d. vmshim
 //     init links it to vmshim where no file exists; called as init, vmshim
 //     acts as telinit (never the boot loop, which is only `vmshim init`).
+//     The boot loop holds /run/vmshim/init.lock: a second `vmshim init`
+//     typed by hand refuses rather than start the units and fire every
+//     timer twice.
+//   - Power verbs never act on --help, -h (reboot/halt/poweroff/telinit;
+//     for shutdown -h is power off, as systemd) or an unknown option: they
+//     print usage. shutdown without a time means +1 minute, as systemd's.
 //   - cron.daily vs timers: with /run/systemd/system present Debian's
 //     /etc/cron.daily/{logrotate,dpkg,apt-compat} exit early, expecting
 //     their .timer units. vmshim init runs every enabled timer (OnCalendar=,

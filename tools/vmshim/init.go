@@ -15,6 +15,20 @@ import (
 // container look systemd-managed, starts the enabled units, then runs the
 // timers forever.
 func (s *shim) initMain(args []string) int {
+	if len(args) > 0 {
+		if args[0] == "--help" || args[0] == "-h" {
+			fmt.Fprintln(s.out, initUsage)
+			return 0
+		}
+		fmt.Fprintf(s.errw, "vmshim init: unexpected arguments %q\n%s\n", args, initUsage)
+		return 2
+	}
+	release, err := s.lockInit()
+	if err != nil {
+		fmt.Fprintf(s.errw, "vmshim init: %v\n", err)
+		return 1
+	}
+	defer release()
 	for _, d := range []string{systemdRunDir, stateDir, confDir, notifyDir, timerStampDir, logDir} {
 		if err := os.MkdirAll(s.path(d), 0o755); err != nil {
 			fmt.Fprintf(s.errw, "vmshim init: creating %s: %v\n", d, err)
@@ -35,6 +49,34 @@ func (s *shim) initMain(args []string) int {
 	s.bootUnits()
 	s.timerLoop(hup)
 	return 0
+}
+
+const initUsage = `usage: vmshim init
+the boot loop of supervisord program fatbox-init: starts the enabled units and runs the timers;
+it runs once per container (to power off or reboot: telinit 0|6, poweroff, reboot)`
+
+// lockInit holds /run/vmshim/init.lock for the life of the boot loop: a
+// second `vmshim init` (typed by hand) would start the units again and
+// fire every timer twice.
+func (s *shim) lockInit() (func(), error) {
+	if err := os.MkdirAll(s.path(runDir), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %q: %w", runDir, err)
+	}
+	p := s.path(initLockFile)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening %q: %w", initLockFile, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("already running (supervisord program %q holds %q); "+
+				"it starts the units and runs the timers once per container: use systemctl to start units, "+
+				"`/.fatbox/supervisord ctl -s unix:///run/supervisord.sock restart %s` to rerun it", initProgram, initLockFile, initProgram)
+		}
+		return nil, fmt.Errorf("locking %q: %w", initLockFile, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func (s *shim) logInit(format string, args ...any) {

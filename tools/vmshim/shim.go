@@ -18,6 +18,7 @@ const (
 	timersFile    = "/run/vmshim/timers.json"
 	shutdownPID   = "/run/vmshim/shutdown.pid"
 	lockFile      = "/run/vmshim/lock"
+	initLockFile  = "/run/vmshim/init.lock"
 	systemdRunDir = "/run/systemd/system"
 	logDir        = "/var/log/supervisor"
 	timerStampDir = "/var/lib/systemd/timers"

@@ -611,3 +611,30 @@ func TestCancelShutdownSparesReusedPID(t *testing.T) {
 		t.Error("pid file kept after shutdown -c")
 	}
 }
+
+// TestInitRunsOnce: a second `vmshim init` (typed by hand while
+// fatbox-init runs) refuses instead of starting the units and timers twice;
+// arguments are refused, --help prints usage.
+func TestInitRunsOnce(t *testing.T) {
+	root := t.TempDir()
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now}
+	release, err := s.lockInit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := s.initMain(nil); code != 1 || !strings.Contains(errw.String(), "already running") {
+		t.Errorf("second init: code %d, stderr %q; want 1 and already running", code, errw.String())
+	}
+	release()
+	if _, err := s.lockInit(); err != nil {
+		t.Errorf("lock after release: %v", err)
+	}
+	errw.Reset()
+	if code := s.initMain([]string{"6"}); code != 2 || !strings.Contains(errw.String(), "usage") {
+		t.Errorf("vmshim init 6: code %d, stderr %q", code, errw.String())
+	}
+	if code := s.initMain([]string{"--help"}); code != 0 || !strings.Contains(out.String(), "usage: vmshim init") {
+		t.Errorf("vmshim init --help: code %d, out %q", code, out.String())
+	}
+}
