@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fatbox/fatbox/baseimages/units"
 )
@@ -32,15 +36,8 @@ func (s *shim) makeUnitDirs(u *units.Unit, x *execCtx) error {
 			if mode == 0 {
 				mode = 0o755
 			}
-			hp := p
-			if err := os.MkdirAll(hp, mode); err != nil {
-				return fmt.Errorf("%s: creating %s: %w", u.Name, p, err)
-			}
-			_ = os.Chmod(hp, mode)
-			if x.asUser {
-				if err := os.Chown(hp, x.acct.UID, x.acct.GID); err != nil {
-					return fmt.Errorf("%s: chown %s: %w", u.Name, p, err)
-				}
+			if err := makeDirNoFollow(set.base, d, uint32(mode), x.asUser, x.acct.UID, x.acct.GID); err != nil {
+				return fmt.Errorf("%s: %w", u.Name, err)
 			}
 			paths = append(paths, p)
 		}
@@ -67,4 +64,53 @@ func (s *shim) removeRuntimeDirs(u *units.Unit, restarting bool) {
 		}
 		os.RemoveAll(filepath.Join("/run", d))
 	}
+}
+
+// makeDirNoFollow creates the directory rel below base (/var/lib, ...)
+// and its parents, sets its mode and, when chown is set, its owner,
+// without following a symlink below base: a unit's user owns its
+// StateDirectory= and could otherwise swap a subdirectory for a link to
+// /etc and have run-unit (root) chown what it points to.
+func makeDirNoFollow(base, rel string, mode uint32, chown bool, uid, gid int) error {
+	p := filepath.Join(base, rel)
+	if filepath.IsAbs(rel) {
+		return fmt.Errorf("%q: a unit directory is relative to %s", rel, base)
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return fmt.Errorf("creating %q: %w", base, err)
+	}
+	fd, err := unix.Open(base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", base, err)
+	}
+	defer func() { unix.Close(fd) }()
+	for _, c := range strings.Split(rel, "/") {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			return fmt.Errorf("%q: \"..\" is not allowed in a unit directory; name a path below the base", p)
+		}
+		if err := unix.Mkdirat(fd, c, 0o755); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("creating %q: %w", p, err)
+		}
+		next, err := unix.Openat(fd, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENOTDIR) {
+				return fmt.Errorf("creating %q: %q is a symlink or not a directory; remove it (vmshim does not follow links in unit directories)", p, c)
+			}
+			return fmt.Errorf("creating %q: %w", p, err)
+		}
+		unix.Close(fd)
+		fd = next
+	}
+	if err := unix.Fchmod(fd, mode&0o7777); err != nil {
+		return fmt.Errorf("chmod %q: %w", p, err)
+	}
+	if chown {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return fmt.Errorf("chown %q: %w", p, err)
+		}
+	}
+	return nil
 }
