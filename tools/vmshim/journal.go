@@ -9,11 +9,31 @@ import (
 	"time"
 )
 
-// journalctl shows a unit's log: the supervisord log of its program.
-func (s *shim) journalctl(args []string) int {
-	var unitsAsked []string
-	lines := -1
-	follow := false
+// journalArgs are the journalctl options vmshim acts on.
+type journalArgs struct {
+	units  []string
+	lines  int // -1: all
+	follow bool
+}
+
+// journalShortWithValue are journalctl's short options that take a value.
+const journalShortWithValue = "unSUopDtMF"
+
+// parseJournal reads journalctl's command line: -u and -n (also clustered
+// as -fu UNIT, -xeu UNIT, -n20), -f and -e; the rest is accepted and
+// ignored (the whole log is shown). -f without -n shows the last 10
+// lines first, as journalctl does.
+func parseJournal(args []string) journalArgs {
+	ja := journalArgs{lines: -1}
+	end, linesSet := false, false
+	setLines := func(v string) {
+		linesSet = true
+		if v == "all" {
+			ja.lines = -1
+		} else if n, err := strconv.Atoi(strings.TrimPrefix(v, "+")); err == nil {
+			ja.lines = n
+		}
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func() string {
@@ -24,43 +44,70 @@ func (s *shim) journalctl(args []string) int {
 			return ""
 		}
 		switch {
-		case a == "-u" || a == "--unit":
-			unitsAsked = append(unitsAsked, next())
+		case a == "--unit":
+			ja.units = append(ja.units, next())
 		case strings.HasPrefix(a, "--unit="):
-			unitsAsked = append(unitsAsked, strings.TrimPrefix(a, "--unit="))
-		case strings.HasPrefix(a, "-u") && len(a) > 2:
-			unitsAsked = append(unitsAsked, a[2:])
-		case a == "-n" || a == "--lines":
-			if n, err := strconv.Atoi(next()); err == nil {
-				lines = n
-			}
+			ja.units = append(ja.units, strings.TrimPrefix(a, "--unit="))
+		case a == "--lines":
+			setLines(next())
 		case strings.HasPrefix(a, "--lines="):
-			if n, err := strconv.Atoi(strings.TrimPrefix(a, "--lines=")); err == nil {
-				lines = n
-			}
-		case strings.HasPrefix(a, "-n") && len(a) > 2:
-			if n, err := strconv.Atoi(a[2:]); err == nil {
-				lines = n
-			}
-		case a == "-f" || a == "--follow":
-			follow = true
-		case a == "-e" || a == "--pager-end":
-			if lines < 0 {
-				lines = 1000
-			}
-		case a == "-xe" || a == "-ex" || a == "-xeu" || a == "-eu":
-			if lines < 0 {
-				lines = 1000
-			}
-			if strings.HasSuffix(a, "u") {
-				unitsAsked = append(unitsAsked, next())
-			}
-		case a == "--since" || a == "-S" || a == "--until" || a == "-U" || a == "-o" || a == "--output" || a == "-p" || a == "--priority" || a == "-t" || a == "--identifier":
+			setLines(strings.TrimPrefix(a, "--lines="))
+		case a == "--follow":
+			ja.follow = true
+		case a == "--pager-end":
+			end = true
+		case a == "--since" || a == "--until" || a == "--output" || a == "--priority" || a == "--identifier" ||
+			a == "--boot" && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-"):
 			next() // accepted; the whole log is shown
+		case strings.HasPrefix(a, "--") || a == "-" || !strings.HasPrefix(a, "-"):
+			// --no-pager, --since=..., -o short ... accepted
 		default:
-			// -x, -q, --no-pager, -b, --no-hostname, --since=..., -o short ... accepted
+			// A cluster of short options; one taking a value ends it
+			// with the rest of the word or the next argument.
+			for k := 1; k < len(a); k++ {
+				c := a[k]
+				if strings.IndexByte(journalShortWithValue, c) < 0 {
+					switch c {
+					case 'f':
+						ja.follow = true
+					case 'e':
+						end = true
+					}
+					continue
+				}
+				v := a[k+1:]
+				if v == "" && c == 'n' {
+					// -n's value is optional: alone it means 10
+					v = "10"
+					if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+						v = next()
+					}
+				} else if v == "" {
+					v = next()
+				}
+				switch c {
+				case 'u':
+					ja.units = append(ja.units, v)
+				case 'n':
+					setLines(v)
+				}
+				break
+			}
 		}
 	}
+	if !linesSet && (ja.follow || end) {
+		ja.lines = 10
+		if end && !ja.follow {
+			ja.lines = 1000
+		}
+	}
+	return ja
+}
+
+// journalctl shows a unit's log: the supervisord log of its program.
+func (s *shim) journalctl(args []string) int {
+	ja := parseJournal(args)
+	unitsAsked, lines, follow := ja.units, ja.lines, ja.follow
 	if len(unitsAsked) == 0 {
 		fmt.Fprintf(s.errw, "journalctl: there is no journal in a fat container; only `journalctl -u UNIT` is supported (it shows %s/<program>.log). Other logs: %s and /var/log/syslog.\n", logDir, logDir)
 		return 1

@@ -638,3 +638,27 @@ func TestInitRunsOnce(t *testing.T) {
 		t.Errorf("vmshim init --help: code %d, out %q", code, out.String())
 	}
 }
+
+func TestParseJournal(t *testing.T) {
+	cases := []struct {
+		args []string
+		want journalArgs
+	}{
+		{[]string{"-u", "nginx"}, journalArgs{units: []string{"nginx"}, lines: -1}},
+		{[]string{"-fu", "nginx"}, journalArgs{units: []string{"nginx"}, lines: 10, follow: true}},
+		{[]string{"-xefu", "nginx"}, journalArgs{units: []string{"nginx"}, lines: 10, follow: true}},
+		{[]string{"-xeu", "nginx"}, journalArgs{units: []string{"nginx"}, lines: 1000}},
+		{[]string{"-unginx", "-n20"}, journalArgs{units: []string{"nginx"}, lines: 20}},
+		{[]string{"--no-pager", "-n", "5", "--unit=a", "-u", "b"}, journalArgs{units: []string{"a", "b"}, lines: 5}},
+		{[]string{"-n", "-u", "a"}, journalArgs{units: []string{"a"}, lines: 10}},
+		{[]string{"-f", "-n", "all", "-u", "a"}, journalArgs{units: []string{"a"}, lines: -1, follow: true}},
+		{[]string{"-u", "a", "--since", "today", "-o", "cat", "-b"}, journalArgs{units: []string{"a"}, lines: -1}},
+		{[]string{"-u", "a", "-f", "-n", "3"}, journalArgs{units: []string{"a"}, lines: 3, follow: true}},
+	}
+	for _, c := range cases {
+		got := parseJournal(c.args)
+		if strings.Join(got.units, ",") != strings.Join(c.want.units, ",") || got.lines != c.want.lines || got.follow != c.want.follow {
+			t.Errorf("%v: got %+v, want %+v", c.args, got, c.want)
+		}
+	}
+}
