@@ -61,6 +61,31 @@ func (s *shim) sysvEnable(name string, enable bool) error {
 	return nil
 }
 
+// sysvDefaults is update-rc.d NAME defaults (start and stop are its old
+// spellings): the script's rc links from its LSB header, only when it has
+// none. Existing links are the admin's choice and a package's postinst
+// runs defaults at every upgrade: a service disabled by hand stays
+// disabled. A unit's [Install] links are deb-systemd-helper's business, as
+// with Debian's update-rc.d.
+func (s *shim) sysvDefaults(name string, disabled bool) error {
+	if fi, err := os.Stat(s.path("/etc/init.d/" + name)); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("initscript does not exist: /etc/init.d/%s: install the script first", name)
+	}
+	if len(s.rcLinks(name)) > 0 {
+		s.signalInit()
+		return nil
+	}
+	ch, err := s.loader.SysVLinks(name, !disabled)
+	if err != nil {
+		return err
+	}
+	if err := s.applyChanges(ch, true); err != nil {
+		return err
+	}
+	s.signalInit()
+	return nil
+}
+
 // updateRCD is Debian's update-rc.d.
 func (s *shim) updateRCD(args []string) int {
 	var pos []string
@@ -81,13 +106,11 @@ func (s *shim) updateRCD(args []string) int {
 	name, action := pos[0], pos[1]
 	var err error
 	switch action {
-	case "defaults", "defaults-disabled", "enable", "start":
-		if action == "defaults-disabled" {
-			err = s.sysvEnable(name, false)
-		} else {
-			err = s.sysvEnable(name, true)
-		}
-	case "disable", "stop":
+	case "defaults", "defaults-disabled", "start", "stop":
+		err = s.sysvDefaults(name, action == "defaults-disabled")
+	case "enable":
+		err = s.sysvEnable(name, true)
+	case "disable":
 		err = s.sysvEnable(name, false)
 	case "remove":
 		if _, serr := os.Stat(s.path("/etc/init.d/" + name)); serr == nil && !force {
