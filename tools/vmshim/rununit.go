@@ -195,18 +195,14 @@ func (r *runner) loop() {
 			r.set(stInactive, "dead", "success")
 			return
 		case phStopped:
-			r.stopSequence(false)
-			r.set(stInactive, "dead", "success")
-			r.logf("Stopped %s.", r.describe())
+			r.stopped(r.stopSequence(false))
 			return
 		case phDone:
 			r.runStopPost()
 			ex = exitInfo{Result: "success", Code: "exited", Clean: true}
 		case phExited:
 			<-r.stopReq
-			r.stopSequence(true)
-			r.set(stInactive, "dead", "success")
-			r.logf("Stopped %s.", r.describe())
+			r.stopped(r.stopSequence(true))
 			return
 		case phFailed:
 			ex = fail
@@ -215,8 +211,7 @@ func (r *runner) loop() {
 			var stopped bool
 			ex, stopped = r.supervise()
 			if stopped {
-				r.set(stInactive, "dead", "success")
-				r.logf("Stopped %s.", r.describe())
+				r.stopped(ex.Result)
 				return
 			}
 		}
@@ -245,6 +240,18 @@ func (r *runner) loop() {
 		}
 		return
 	}
+}
+
+// stopped records the end of a stop: inactive, or failed with result
+// timeout when processes had to be killed at TimeoutStopSec=, as systemd.
+func (r *runner) stopped(result string) {
+	if result == "timeout" {
+		r.set(stFailed, "failed", "timeout")
+		r.logf("%s: Failed with result 'timeout'.", r.name)
+		return
+	}
+	r.set(stInactive, "dead", "success")
+	r.logf("Stopped %s.", r.describe())
 }
 
 func (r *runner) describe() string {

@@ -486,3 +486,46 @@ func TestConcurrentStarts(t *testing.T) {
 		t.Errorf("sleeper is %s after the reloads", got)
 	}
 }
+
+// TestStopTimeoutLeavesFailed: a main process that ignores SIGTERM is
+// killed at TimeoutStopSec=; systemctl stop succeeds (the job is done) and
+// the unit is failed with Result=timeout, as with systemd, so a script or
+// monitor can see the unclean stop.
+func TestStopTimeoutLeavesFailed(t *testing.T) {
+	t.Parallel()
+	e := newShimEnv(t)
+	e.unit("stubborn.service", `[Service]
+ExecStart=/bin/sh -c 'trap "" TERM; while :; do sleep 0.2; done'
+TimeoutStopSec=1
+`)
+	e.must("systemctl", "start", "stubborn")
+	main, _ := strconv.Atoi(e.prop("stubborn", "MainPID"))
+	if main <= 0 {
+		t.Fatalf("MainPID=%d\n%s", main, e.log("stubborn"))
+	}
+	start := time.Now()
+	e.must("systemctl", "stop", "stubborn")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stop took %s with TimeoutStopSec=1", d)
+	}
+	if alive(main) {
+		t.Errorf("main %d still alive after stop", main)
+	}
+	if got := e.prop("stubborn", "ActiveState") + "/" + e.prop("stubborn", "Result"); got != "failed/timeout" {
+		t.Errorf("after a stop that needed SIGKILL: %s, want failed/timeout\n%s", got, e.log("stubborn"))
+	}
+	if _, _, code := e.run("systemctl", "is-failed", "--quiet", "stubborn"); code != 0 {
+		t.Errorf("is-failed: %d, want 0", code)
+	}
+	// A clean stop stays inactive/success, and a start clears the failure.
+	e.unit("polite.service", "[Service]\nExecStart=/bin/sleep 3000\n")
+	e.must("systemctl", "start", "polite")
+	e.must("systemctl", "stop", "polite")
+	if got := e.prop("polite", "ActiveState") + "/" + e.prop("polite", "Result"); got != "inactive/success" {
+		t.Errorf("clean stop: %s, want inactive/success", got)
+	}
+	e.must("systemctl", "start", "stubborn")
+	if got := e.prop("stubborn", "ActiveState"); got != "active" {
+		t.Errorf("start after a failed stop: %s", got)
+	}
+}

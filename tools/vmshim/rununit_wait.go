@@ -99,8 +99,7 @@ func (r *runner) supervise() (ex exitInfo, stopped bool) {
 		gone := false
 		select {
 		case <-r.stopReq:
-			r.stopSequence(true)
-			return exitInfo{}, true
+			return exitInfo{Result: r.stopSequence(true)}, true
 		case m, ok := <-msgs:
 			if !ok {
 				msgs = nil
@@ -136,8 +135,7 @@ func (r *runner) supervise() (ex exitInfo, stopped bool) {
 	if r.svc.RemainAfterExit && ex.Clean {
 		r.set(stActive, "exited", "success")
 		<-r.stopReq
-		r.stopSequence(true)
-		return exitInfo{}, true
+		return exitInfo{Result: r.stopSequence(true)}, true
 	}
 	r.stopSequenceAfterExit(ex)
 	return ex, false
@@ -179,8 +177,10 @@ func (r *runner) stopDeadline() time.Time {
 
 // stopSequence is a stop of a started unit: ExecStop= with $MAINPID, then
 // KillSignal= per KillMode=, SIGKILL for survivors at TimeoutStopSec=, then
-// ExecStopPost=.
-func (r *runner) stopSequence(started bool) {
+// ExecStopPost=. It returns the unit's result: "timeout" when processes
+// were still there at TimeoutStopSec= (systemd then leaves the unit
+// failed), else "success".
+func (r *runner) stopSequence(started bool) string {
 	r.set(stDeactivating, "stop", "")
 	r.logf("Stopping %s...", r.describe())
 	deadline := r.stopDeadline()
@@ -197,10 +197,15 @@ func (r *runner) stopSequence(started bool) {
 			}
 		}
 	}
-	r.terminate(deadline)
+	result := "success"
+	if r.terminate(deadline) {
+		result = "timeout"
+		r.st.Result = result // ExecStopPost= sees SERVICE_RESULT=timeout
+	}
 	r.runStopPost()
 	r.s.removeRuntimeDirs(r.u, false)
 	r.st.MainPID = 0
+	return result
 }
 
 // stopSequenceAfterExit is the stop after the main process ended on its own.
@@ -268,11 +273,13 @@ func (r *runner) runControlNoStop(c units.Command, extra map[string]string, dead
 	return ws, out
 }
 
-// terminate signals what is left per KillMode= and waits for it to go.
-func (r *runner) terminate(deadline time.Time) {
+// terminate signals what is left per KillMode= and waits for it to go;
+// it says whether the deadline passed with processes left (then killed
+// with FinalKillSignal= unless SendSIGKILL=no).
+func (r *runner) terminate(deadline time.Time) (timedOut bool) {
 	mode := orDefault(r.svc.KillMode, "control-group")
 	if mode == "none" {
-		return
+		return false
 	}
 	sig := r.svc.KillSignal
 	if sig == 0 {
@@ -291,7 +298,7 @@ func (r *runner) terminate(deadline time.Time) {
 	}
 	left := targets()
 	if len(left) == 0 {
-		return
+		return false
 	}
 	r.set(stDeactivating, "stop-sigterm", "")
 	for _, p := range left {
@@ -313,12 +320,12 @@ func (r *runner) terminate(deadline time.Time) {
 	for time.Now().Before(deadline) {
 		r.reap.reapAll()
 		if len(targets()) == 0 {
-			return
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !r.svc.SendSIGKILL {
-		return
+		return true
 	}
 	final := r.svc.FinalKillSignal
 	if final == 0 {
@@ -335,6 +342,7 @@ func (r *runner) terminate(deadline time.Time) {
 		r.reap.reapAll()
 		time.Sleep(50 * time.Millisecond)
 	}
+	return true
 }
 
 // killAll signals every process below run-unit (start timeouts).
