@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fatbox/fatbox/baseimages/units"
 )
@@ -17,6 +18,18 @@ func (s *shim) confPath(program string) string {
 // programLog is the log a program's output goes to (journalctl reads it).
 func (s *shim) programLog(program string) string {
 	return filepath.Join(s.path(logDir), program+".log")
+}
+
+// stopBound is the longest a stop of run-unit can take: ExecStop= and the
+// KillSignal= wait share TimeoutStopSec=, survivors get 5 s after SIGKILL,
+// and ExecStopPost= gets TimeoutStopSec= of its own (and 5 s after its
+// SIGKILL), as in systemd. supervisord's stopwaitsecs must not cut that
+// short: a run-unit killed mid-stop leaves the unit's processes behind.
+func stopBound(svc units.Service) time.Duration {
+	if svc.TimeoutStopSec <= 0 {
+		return 24 * time.Hour
+	}
+	return 2*svc.TimeoutStopSec + 15*time.Second
 }
 
 // renderProgramConf is the supervisord program of a unit. Its command never
@@ -32,13 +45,7 @@ func (s *shim) renderProgramConf(unit string, u *units.Unit) string {
 	prog := programOf(unit)
 	stopWait := 95
 	if u != nil {
-		if t := u.Service.TimeoutStopSec; t > 0 {
-			stopWait = int(t.Seconds()) + 5
-		} else {
-			stopWait = 24 * 3600
-		}
-		// ExecStop and the kill each get TimeoutStopSec in systemd; run-unit
-		// bounds the whole stop by it, so +5 s is its margin.
+		stopWait = int(stopBound(u.Service).Seconds())
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "; written by vmshim for %s; removed only with the container's /run\n", unit)

@@ -246,8 +246,8 @@ func (s *shim) stop(t target, o sysOpts) *exitErr {
 		return nil
 	}
 	limit := 24 * time.Hour
-	if t.unit != nil && t.unit.Service.TimeoutStopSec > 0 {
-		limit = t.unit.Service.TimeoutStopSec + 10*time.Second
+	if t.unit != nil {
+		limit = stopBound(t.unit.Service) + 5*time.Second
 	}
 	end := time.Now().Add(limit)
 	for time.Now().Before(end) {

@@ -662,3 +662,24 @@ func TestParseJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestProgramStopWait: supervisord's stopwaitsecs covers the whole stop
+// run-unit may take (ExecStop and the kill, then ExecStopPost, each
+// TimeoutStopSec=), so supervisord never kills run-unit mid-stop.
+func TestProgramStopWait(t *testing.T) {
+	s := &shim{root: t.TempDir(), self: "/.fatbox/vmshim"}
+	cases := []struct {
+		stop time.Duration
+		want string
+	}{
+		{90 * time.Second, "stopwaitsecs=195\n"},
+		{3 * time.Second, "stopwaitsecs=21\n"},
+		{0, "stopwaitsecs=86400\n"},
+	}
+	for _, c := range cases {
+		u := &units.Unit{Name: "x.service", Service: units.Service{TimeoutStopSec: c.stop}}
+		if conf := s.renderProgramConf("x.service", u); !strings.Contains(conf, c.want) {
+			t.Errorf("TimeoutStopSec=%s: conf\n%s\nwant %q", c.stop, conf, c.want)
+		}
+	}
+}
