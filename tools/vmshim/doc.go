@@ -103,7 +103,9 @@
 // order the boot starts; Requires=/Wants= are not pulled in), no cgroups
 // per unit (control-group KillMode means every process below run-unit), no
 // sockets/paths/mounts, no journal (per-unit logs instead), no user
-// managers, no sd_notify credential checks (NotifyAccess=all in effect).
+// managers, NotifyAccess=all in effect (but MAINPID= is taken only from
+// root or when it names a process of the unit: the notify socket is open
+// to every user, and stop signals the main PID as root).
 // A supervisord program the image autostarts (sshd, cron, rsyslog) starts
 // at boot whatever its unit's enablement: `systemctl disable cron` does not
 // survive a reboot (mask refuses later starts only). Without root the

@@ -8,14 +8,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // notifySock is the NOTIFY_SOCKET of a Type=notify unit. Any sender is
-// accepted (no SCM_CREDENTIALS check: NotifyAccess=all in effect).
+// accepted (NotifyAccess=all in effect), but the socket is open to every
+// user of the container: the kernel's SCM_CREDENTIALS of each datagram are
+// kept, and run-unit takes MAINPID= only from root or when it names a
+// process of the unit (else any user could make `systemctl stop` signal
+// PID 1 or another user's process as root).
 type notifySock struct {
 	conn *net.UnixConn
 	path string
-	msgs chan map[string]string
+	msgs chan notifyMsg
+}
+
+// notifyMsg is one datagram and its sender (uid -1: the kernel gave no
+// credentials).
+type notifyMsg struct {
+	fields   map[string]string
+	pid, uid int
 }
 
 func (s *shim) openNotify(unit string) (*notifySock, error) {
@@ -33,21 +46,32 @@ func (s *shim) openNotify(unit string) (*notifySock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket %s: %w", p, err)
 	}
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+	}
 	_ = os.Chmod(p, 0o777) // services running as User= must reach it
-	n := &notifySock{conn: conn, path: p, msgs: make(chan map[string]string, 64)}
+	n := &notifySock{conn: conn, path: p, msgs: make(chan notifyMsg, 64)}
 	go n.read()
 	return n, nil
 }
 
 func (n *notifySock) read() {
 	buf := make([]byte, 8192)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 	for {
-		k, _, err := n.conn.ReadFromUnix(buf)
+		k, oobn, _, _, err := n.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			close(n.msgs)
 			return
 		}
-		m := parseNotify(string(buf[:k]))
+		m := notifyMsg{fields: parseNotify(string(buf[:k])), pid: -1, uid: -1}
+		if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for i := range cmsgs {
+				if cred, err := unix.ParseUnixCredentials(&cmsgs[i]); err == nil {
+					m.pid, m.uid = int(cred.Pid), int(cred.Uid)
+				}
+			}
+		}
 		select {
 		case n.msgs <- m:
 		default: // a flood of STATUS= updates: drop rather than block

@@ -387,6 +387,42 @@ while True: time.sleep(1)
 	if n := e.prop("notifier", "NRestarts"); n != "1" {
 		t.Errorf("NRestarts=%s", n)
 	}
+
+	// The notify socket is open to every user; MAINPID= naming a process
+	// outside the unit from a non-root sender is ignored (else `systemctl
+	// stop` would signal it as root).
+	cur := e.prop("notifier", "MainPID")
+	if err := os.Chmod(e.root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(e.root, notifyDir, "notifier.service")
+	sender := "/usr/bin/python3" // a user's python (pyenv's shims under /root are not nobody's)
+	_, err = os.Stat(sender)
+	harness.Require(t, err == nil, "%s (runnable by nobody) for the notify sender", sender)
+	// The victim: a root process outside the unit (not PID 1, should this
+	// regress and the cleanup's stop signal it).
+	victim := exec.Command("/bin/sleep", "3000")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	vpid := strconv.Itoa(victim.Process.Pid)
+	send := exec.Command(sender, "-c", `import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(("MAINPID=" + sys.argv[2] + "\nSTATUS=hijacked").encode(), sys.argv[1])`, sock, vpid)
+	send.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("sending as nobody: %v\n%s", err, out)
+	}
+	if got := e.waitProp("notifier", "StatusText", 3*time.Second, "serving"); got != "hijacked" {
+		t.Fatalf("the datagram did not arrive: StatusText=%q", got)
+	}
+	if got := e.prop("notifier", "MainPID"); got != cur {
+		t.Errorf("MAINPID=%s from nobody accepted: MainPID %s, was %s", vpid, got, cur)
+	}
+	if !strings.Contains(e.log("notifier"), "ignoring MAINPID="+vpid) {
+		t.Errorf("no log line for the refused MAINPID=\n%s", e.log("notifier"))
+	}
 }
 
 // TestInitBoot: vmshim init, as the supervisord program fatbox-init,

@@ -293,12 +293,17 @@ func (r *runner) startNotify(extra map[string]string, deadline time.Time) (phase
 }
 
 // handleNotify applies one sd_notify message; it reports READY=1.
-func (r *runner) handleNotify(m map[string]string) bool {
+func (r *runner) handleNotify(msg notifyMsg) bool {
+	m := msg.fields
 	if v, ok := m["MAINPID"]; ok {
 		if pid, err := strconv.Atoi(v); err == nil && pid > 0 && pid != r.st.MainPID {
-			r.logf("%s: main PID is now %d (MAINPID=)", r.name, pid)
-			r.st.MainPID = pid
-			r.st.ExecMainPID = pid
+			if msg.uid == 0 || r.isUnitProcess(pid) {
+				r.logf("%s: main PID is now %d (MAINPID=)", r.name, pid)
+				r.st.MainPID = pid
+				r.st.ExecMainPID = pid
+			} else {
+				r.logf("%s: ignoring MAINPID=%d from pid %d (uid %d): not a process of this unit; only root may name another", r.name, pid, msg.pid, msg.uid)
+			}
 		}
 	}
 	if v, ok := m["STATUS"]; ok {
@@ -318,6 +323,20 @@ func (r *runner) handleNotify(m map[string]string) bool {
 		}
 	}
 	return ready
+}
+
+// isUnitProcess says whether pid runs below this run-unit.
+func (r *runner) isUnitProcess(pid int) bool {
+	table, err := readProcTable()
+	if err != nil {
+		return false
+	}
+	for _, p := range descendants(table, r.self) {
+		if p == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // checkConditions evaluates Condition*=/Assert*=: triggering ones ("|")

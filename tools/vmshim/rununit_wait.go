@@ -82,7 +82,7 @@ func (r *runner) runControl(c units.Command, extra map[string]string, deadline t
 func (r *runner) supervise() (ex exitInfo, stopped bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	var msgs <-chan map[string]string
+	var msgs <-chan notifyMsg
 	if r.notify != nil {
 		msgs = r.notify.msgs
 	}
