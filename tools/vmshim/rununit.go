@@ -33,6 +33,8 @@ type runner struct {
 	control  map[int]bool // control commands running now (not the main process)
 	out      *os.File     // where the unit's processes and run-unit's own lines write
 	restarts bool         // the current stop is part of an automatic restart
+
+	pidFileRefused bool // logged once: PIDFile= named a process outside the unit
 }
 
 // linger is how long run-unit lives at least. supervisord v0.7.3 (with

@@ -565,3 +565,55 @@ TimeoutStopSec=1
 		t.Errorf("start after a failed stop: %s", got)
 	}
 }
+
+// TestPIDFileOfUserService: a PID file not owned by root naming a process
+// outside the unit is refused (as systemd does), so a service running as
+// User= cannot make `systemctl stop` signal another process as root.
+func TestPIDFileOfUserService(t *testing.T) {
+	t.Parallel()
+	e := newShimEnv(t)
+	if err := os.Chmod(e.root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.root, "piddir")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	victim := exec.Command("/bin/sleep", "3000")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	pidFile := filepath.Join(dir, "evil.pid")
+	e.unit("evil.service", fmt.Sprintf(`[Service]
+Type=forking
+User=nobody
+PIDFile=%s
+TimeoutStartSec=2
+ExecStart=/bin/sh -c '( exec sleep 3001 ) & echo %d > %s'
+`, pidFile, victim.Process.Pid, pidFile))
+	if _, _, code := e.run("systemctl", "start", "evil"); code == 0 {
+		t.Errorf("start succeeded with MainPID %s (victim %d)", e.prop("evil", "MainPID"), victim.Process.Pid)
+	}
+	e.run("systemctl", "stop", "evil")
+	if err := victim.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the victim (pid %d) was killed through a user's PID file", victim.Process.Pid)
+	}
+	if !strings.Contains(e.log("evil"), "not owned by root") {
+		t.Errorf("no log line naming the refused PID file\n%s", e.log("evil"))
+	}
+
+	// The same unit whose PID file names its own daemon is tracked.
+	e.unit("good.service", fmt.Sprintf(`[Service]
+Type=forking
+User=nobody
+PIDFile=%[1]s/good.pid
+ExecStart=/bin/sh -c '( exec sleep 3002 ) & echo $! > %[1]s/good.pid'
+`, dir))
+	e.must("systemctl", "start", "good")
+	main, _ := strconv.Atoi(e.prop("good", "MainPID"))
+	if !strings.Contains(procCmdline(main), "sleep 3002") {
+		t.Errorf("good MainPID %d is %q\n%s", main, procCmdline(main), e.log("good"))
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -218,13 +219,33 @@ func sameInts(a, b []int) bool {
 	return true
 }
 
+// readPIDFile reads PIDFile=. As systemd, a PID file not owned by root
+// may only name a process of the unit: a service running as User= could
+// otherwise point its main PID at any process and have the stop signal it
+// as root.
 func (r *runner) readPIDFile() int {
-	b, err := os.ReadFile(r.svc.PIDFile)
+	f, err := os.Open(r.svc.PIDFile)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64))
 	if err != nil {
 		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && !r.isUnitProcess(pid) {
+		if !r.pidFileRefused {
+			r.pidFileRefused = true
+			r.logf("%s: ignoring PID %d in %s: the file is not owned by root and the process is not one of this unit", r.name, pid, r.svc.PIDFile)
+		}
 		return 0
 	}
 	return pid
