@@ -14,10 +14,20 @@ import (
 // them from the config fatbox writes at every boot, so a unit link alone
 // would not keep them down: fatbox's firstboot reads this file and writes
 // them autostart=false (engine/firstboot: DisabledProgramsFile).
-const disabledPrograms = "/etc/fatbox/disabled-programs"
+const (
+	disabledPrograms = "/etc/fatbox/disabled-programs"
+	// disabledLock serializes its read-modify-write across concurrent
+	// systemctl calls (the file itself is replaced by a rename).
+	disabledLock = "/run/vmshim/disabled-programs.lock"
+)
 
 // setProgramDisabled records (or forgets) that program stays down at boot.
 func (s *shim) setProgramDisabled(program string, disabled bool) error {
+	unlock, err := s.lockAt(disabledLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p := s.path(disabledPrograms)
 	set := map[string]bool{}
 	if b, err := os.ReadFile(p); err == nil {

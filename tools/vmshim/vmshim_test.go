@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -680,6 +681,33 @@ func TestProgramStopWait(t *testing.T) {
 		u := &units.Unit{Name: "x.service", Service: units.Service{TimeoutStopSec: c.stop}}
 		if conf := s.renderProgramConf("x.service", u); !strings.Contains(conf, c.want) {
 			t.Errorf("TimeoutStopSec=%s: conf\n%s\nwant %q", c.stop, conf, c.want)
+		}
+	}
+}
+
+// TestSetProgramDisabledConcurrent: concurrent systemctl disable/enable of
+// different programs lose none of them.
+func TestSetProgramDisabledConcurrent(t *testing.T) {
+	root := t.TempDir()
+	s := &shim{root: root}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := s.setProgramDisabled(fmt.Sprintf("prog%02d", i), true); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	b, err := os.ReadFile(filepath.Join(root, disabledPrograms))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if !strings.Contains(string(b), fmt.Sprintf("prog%02d\n", i)) {
+			t.Errorf("prog%02d lost:\n%s", i, b)
 		}
 	}
 }
