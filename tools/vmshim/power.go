@@ -28,6 +28,11 @@ func (s *shim) power(verb string, args []string) int {
 	case verb == "runlevel":
 		fmt.Fprintln(s.out, "N 5")
 		return 0
+	case (pc.cancel || pc.req != "" && !pc.dryRun && !pc.show) && os.Geteuid() != 0:
+		// supervisord (PID 1) runs as root: a user's kill(1) fails, after
+		// the request file would have been written for the next stop.
+		fmt.Fprintf(s.errw, "%s: Access denied: only root can reboot or power off this container (use sudo)\n", verb)
+		return 1
 	case pc.cancel:
 		return s.cancelShutdown(verb)
 	case pc.show:
