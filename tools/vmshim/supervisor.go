@@ -144,6 +144,9 @@ func retryable(err error) bool {
 }
 
 func (c *ctlClient) callOnce(method string, params ...any) ([]xvalue, error) {
+	if c.sock == "" {
+		return nil, fmt.Errorf("%w: systemctl --root only changes unit files; nothing is started or stopped", errNoSupervisord)
+	}
 	var body bytes.Buffer
 	body.WriteString(`<?xml version="1.0"?><methodCall><methodName>` + method + `</methodName><params>`)
 	for _, p := range params {

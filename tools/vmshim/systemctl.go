@@ -19,9 +19,12 @@ func (s *shim) systemctl(args []string) int {
 	if o.root != "" && filepath.Clean(o.root) != "/" {
 		// systemctl --root=DIR (deb-systemd-helper in a chroot): unit
 		// files and links under DIR; nothing is started.
+		// files and links under DIR; nothing is started, and the running
+		// container's supervisord is not asked (it is not DIR's).
 		alt := *s
 		alt.root = filepath.Join(s.root, o.root)
 		alt.loader.Root = alt.root
+		alt.sock = ""
 		s = &alt
 	}
 	switch verb {

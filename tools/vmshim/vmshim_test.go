@@ -711,3 +711,33 @@ func TestSetProgramDisabledConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemctlRootOffline: systemctl --root=DIR (deb-systemd-helper in a
+// chroot) changes DIR's links without asking the container's supervisord;
+// with no supervisord socket it used to wait 5 s per call.
+func TestSystemctlRootOffline(t *testing.T) {
+	root := t.TempDir()
+	unit := filepath.Join(root, "chroot/lib/systemd/system/en.service")
+	if err := os.MkdirAll(filepath.Dir(unit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(unit, []byte("[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now, sock: filepath.Join(root, "missing.sock"), loader: units.Loader{Root: root}}
+	start := time.Now()
+	if code := s.systemctl([]string{"--root=/chroot", "enable", "en"}); code != 0 {
+		t.Fatalf("enable: %d %s", code, errw.String())
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("systemctl --root enable took %s", d)
+	}
+	link := filepath.Join(root, "chroot/etc/systemd/system/multi-user.target.wants/en.service")
+	if dst, err := os.Readlink(link); err != nil || dst != "/lib/systemd/system/en.service" {
+		t.Errorf("link %s -> %q, %v", link, dst, err)
+	}
+	if code := s.systemctl([]string{"--root=/chroot", "start", "en"}); code == 0 || !strings.Contains(errw.String(), "--root") {
+		t.Errorf("start with --root: %d %q; want a failure naming --root", code, errw.String())
+	}
+}
