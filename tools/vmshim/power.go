@@ -26,7 +26,9 @@ func (s *shim) power(verb string, args []string) int {
 		fmt.Fprint(s.out, powerUsage(verb))
 		return 0
 	case verb == "runlevel":
-		fmt.Fprintln(s.out, "N 5")
+		// multi-user.target (systemctl get-default) is runlevel 3, as
+		// systemd's runlevel reports it.
+		fmt.Fprintln(s.out, "N 3")
 		return 0
 	case (pc.cancel || pc.req != "" && !pc.dryRun && !pc.show) && os.Geteuid() != 0:
 		// supervisord (PID 1) runs as root: a user's kill(1) fails, after
@@ -215,7 +217,7 @@ func powerUsage(verb string) string {
 	case "telinit":
 		return "usage: telinit 0|6 (power off or reboot the container; other runlevels change nothing)\n"
 	case "runlevel":
-		return "usage: runlevel (prints N 5)\n"
+		return "usage: runlevel (prints N 3: multi-user.target)\n"
 	}
 	return fmt.Sprintf("usage: %s [--reboot|--halt|-p] [-f] [-w] [--no-wall]\n"+
 		"  %s the container now (the daemon restarts it with the same identity, or leaves it stopped)\n",

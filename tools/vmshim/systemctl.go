@@ -144,7 +144,7 @@ func (s *shim) systemctl(args []string) int {
 		case "restart":
 			e = s.restart(t, o)
 		case "try-restart", "condrestart":
-			if s.isActiveNow(t, progs) {
+			if e = loadFailure(t, "try-restart"); e == nil && s.isActiveNow(t, progs) {
 				e = s.restart(t, o)
 			}
 		case "reload":
@@ -278,6 +278,11 @@ func (s *shim) killVerb(targets []target, progs []procInfo, o sysOpts) int {
 	}
 	code := 0
 	for _, t := range targets {
+		if e := loadFailure(t, "kill"); e != nil {
+			fmt.Fprintln(s.errw, strings.Replace(e.msg, "Failed to kill", "Failed to kill unit", 1))
+			code = 1
+			continue
+		}
 		v := s.viewOf(t, progs)
 		var pids []int
 		if v.MainPID > 0 {

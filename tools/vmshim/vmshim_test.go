@@ -191,7 +191,7 @@ func TestPowerRequestFile(t *testing.T) {
 		t.Fatalf("request = %q, %v", b, err)
 	}
 	out.Reset()
-	if s.power("runlevel", nil) != 0 || out.String() != "N 5\n" {
+	if s.power("runlevel", nil) != 0 || out.String() != "N 3\n" {
 		t.Errorf("runlevel printed %q", out.String())
 	}
 }
@@ -739,5 +739,16 @@ func TestSystemctlRootOffline(t *testing.T) {
 	}
 	if code := s.systemctl([]string{"--root=/chroot", "start", "en"}); code == 0 || !strings.Contains(errw.String(), "--root") {
 		t.Errorf("start with --root: %d %q; want a failure naming --root", code, errw.String())
+	}
+}
+
+// TestKillUnknownUnit: systemctl kill of a unit that does not exist fails
+// as systemd's does (it returned 0).
+func TestKillUnknownUnit(t *testing.T) {
+	root := t.TempDir()
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now, sock: "/dev/null/no-supervisord", loader: units.Loader{Root: root}}
+	if code := s.systemctl([]string{"kill", "nope"}); code != 1 || !strings.Contains(errw.String(), "Failed to kill unit nope.service") {
+		t.Errorf("kill nope: %d %q", code, errw.String())
 	}
 }
