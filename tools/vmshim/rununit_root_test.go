@@ -617,3 +617,20 @@ ExecStart=/bin/sh -c '( exec sleep 3002 ) & echo $! > %[1]s/good.pid'
 		t.Errorf("good MainPID %d is %q\n%s", main, procCmdline(main), e.log("good"))
 	}
 }
+
+// TestStartWait: systemctl start --wait returns when the unit ends, 1 when
+// it failed (it returned at once).
+func TestStartWait(t *testing.T) {
+	t.Parallel()
+	e := newShimEnv(t)
+	e.unit("ok.service", "[Service]\nExecStart=/bin/sleep 1\n")
+	e.unit("bad.service", "[Service]\nExecStart=/bin/sh -c 'sleep 1; exit 4'\n")
+	start := time.Now()
+	e.must("systemctl", "start", "--wait", "ok")
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("start --wait returned after %s, before the unit ended", d)
+	}
+	if _, errs, code := e.run("systemctl", "--wait", "start", "bad"); code != 1 || !strings.Contains(errs, "failed") {
+		t.Errorf("start --wait of a failing unit: %d %q", code, errs)
+	}
+}

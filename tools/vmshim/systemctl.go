@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // systemctl answers the systemctl verbs scripts, packages and Ansible use.
@@ -168,6 +169,31 @@ func (s *shim) systemctl(args []string) int {
 			if e.code > code {
 				code = e.code
 			}
+		}
+	}
+	if o.wait && code == 0 && (verb == "start" || verb == "restart") {
+		return s.waitUnitsEnd(targets)
+	}
+	return code
+}
+
+// waitUnitsEnd is `systemctl start --wait`: block until every started unit
+// is down again; 1 when one of them failed.
+func (s *shim) waitUnitsEnd(targets []target) int {
+	code := 0
+	for _, t := range targets {
+		for {
+			progs, _ := s.programs()
+			v := s.viewOf(t, progs)
+			if v.ActiveState == stFailed {
+				fmt.Fprintf(s.errw, "Unit %s failed with result '%s'.\n", t.name, orDefault(v.Result, "exit-code"))
+				code = 1
+				break
+			}
+			if v.ActiveState == stInactive {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	return code

@@ -8,7 +8,7 @@ import (
 
 // sysOpts are the systemctl flags scripts pass.
 type sysOpts struct {
-	quiet, noBlock, all, full, noLegend, value, now, force, plain bool
+	quiet, noBlock, all, full, noLegend, value, now, force, plain, wait bool
 	props                                                         []string
 	types, states                                                 []string
 	signal, whom, root                                            string
@@ -57,11 +57,13 @@ func parseSystemctl(args []string) (verb string, names []string, o sysOpts, err 
 			o.value = true
 		case a == "--now":
 			o.now = true
+		case a == "--wait":
+			o.wait = true
 		case a == "-f" || a == "--force":
 			o.force = true
 		case a == "--no-pager", a == "--no-ask-password", a == "--system", a == "--no-reload",
 			a == "--no-wall", a == "--failed", a == "--runtime", a == "--show-types",
-			a == "--no-warn", a == "-i", a == "--ignore-inhibitors", a == "--wait", a == "--check-inhibitors=no",
+			a == "--no-warn", a == "-i", a == "--ignore-inhibitors", a == "--check-inhibitors=no",
 			strings.HasPrefix(a, "--job-mode="), strings.HasPrefix(a, "--output="), strings.HasPrefix(a, "--preset-mode="),
 			strings.HasPrefix(a, "--legend"), strings.HasPrefix(a, "--check-inhibitors"), strings.HasPrefix(a, "--timestamp"):
 			if a == "--failed" {
