@@ -9,10 +9,10 @@ import (
 // sysOpts are the systemctl flags scripts pass.
 type sysOpts struct {
 	quiet, noBlock, all, full, noLegend, value, now, force, plain, wait bool
-	props                                                         []string
-	types, states                                                 []string
-	signal, whom, root                                            string
-	lines                                                         int
+	props                                                               []string
+	types, states                                                       []string
+	signal, whom, root                                                  string
+	lines                                                               int
 }
 
 // parseSystemctl splits flags from the verb and its arguments; flags may
