@@ -224,14 +224,15 @@ func powerUsage(verb string) string {
 		verb, map[string]string{"reboot": "reboots", "halt": "powers off", "poweroff": "powers off"}[verb])
 }
 
-// parseShutdownTime reads "now", "+N" (minutes) and "HH:MM".
+// parseShutdownTime reads "now", "+N" or "N" (minutes) and "HH:MM".
 func parseShutdownTime(a string, now time.Time) (time.Time, error) {
 	switch {
 	case a == "now":
 		return time.Time{}, nil
-	case strings.HasPrefix(a, "+"):
-		n, err := strconv.Atoi(a[1:])
-		if err != nil || n < 0 {
+	case !strings.Contains(a, ":"):
+		// "+N" or a bare "N": minutes, as systemd's (strtoull) reads it.
+		n, err := strconv.Atoi(strings.TrimPrefix(a, "+"))
+		if err != nil || n < 0 || n > 525600 || strings.HasPrefix(a, "+-") {
 			return time.Time{}, fmt.Errorf("invalid time %q: use now, +MINUTES or HH:MM", a)
 		}
 		if n == 0 {

@@ -89,6 +89,8 @@ func TestParsePower(t *testing.T) {
 		{"shutdown", []string{"-h", "now"}, powerCmd{req: "poweroff"}},
 		{"shutdown", []string{"-r", "now", "going down"}, powerCmd{req: "reboot"}},
 		{"shutdown", []string{"-P", "+0"}, powerCmd{req: "poweroff"}},
+		{"shutdown", []string{"-h", "0"}, powerCmd{req: "poweroff"}},
+		{"shutdown", []string{"-r", "10", "back soon"}, powerCmd{req: "reboot", when: now.Add(10 * time.Minute)}},
 		{"shutdown", []string{"-r", "+5"}, powerCmd{req: "reboot", when: now.Add(5 * time.Minute)}},
 		{"shutdown", []string{"-h", "09:30"}, powerCmd{req: "poweroff", when: time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC)}},
 		{"shutdown", []string{"-h", "11:15"}, powerCmd{req: "poweroff", when: time.Date(2026, 12, 2, 11, 15, 0, 0, time.UTC)}},
@@ -126,7 +128,7 @@ func TestParsePower(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range [][]string{{"shutdown", "-h", "+x"}, {"shutdown", "-r", "soon"}, {"telinit"}, {"telinit", "7"}, {"reboot", "now"}} {
+	for _, c := range [][]string{{"shutdown", "-h", "+x"}, {"shutdown", "-r", "soon"}, {"shutdown", "-r", "-5"}, {"shutdown", "+-5"}, {"telinit"}, {"telinit", "7"}, {"reboot", "now"}} {
 		if got, err := parsePower(c[0], c[1:], now); err == nil {
 			t.Errorf("%v accepted: %+v", c, got)
 		}
