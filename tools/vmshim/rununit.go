@@ -200,8 +200,11 @@ func (r *runner) loop() {
 			r.stopped(r.stopSequence(false))
 			return
 		case phDone:
-			r.runStopPost()
+			// As systemd: a finished oneshot (no RemainAfterExit=) is
+			// stopped: ExecStop=, what it left running is killed per
+			// KillMode=, then ExecStopPost=.
 			ex = exitInfo{Result: "success", Code: "exited", Clean: true}
+			r.stopSequenceAfterExit(ex)
 		case phExited:
 			<-r.stopReq
 			r.stopped(r.stopSequence(true))

@@ -634,3 +634,37 @@ func TestStartWait(t *testing.T) {
 		t.Errorf("start --wait of a failing unit: %d %q", code, errs)
 	}
 }
+
+// TestOneshotLeftoversKilled: a oneshot without RemainAfterExit= that
+// leaves a process behind is stopped when it finishes, as systemd does:
+// ExecStop= runs and the leftover is killed (it leaked below supervisord).
+func TestOneshotLeftoversKilled(t *testing.T) {
+	t.Parallel()
+	e := newShimEnv(t)
+	marker := filepath.Join(e.root, "oneshot-stopped")
+	e.unit("spawner.service", `[Service]
+Type=oneshot
+ExecStart=/bin/sh -c '/bin/sleep 3004 >/dev/null 2>&1 & echo $! > `+marker+`.pid'
+ExecStop=/bin/touch `+marker+`
+`)
+	e.must("systemctl", "start", "spawner")
+	b, err := os.ReadFile(marker + ".pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if alive(pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the oneshot's leftover %d (%s) still runs after the unit finished", pid, procCmdline(pid))
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("ExecStop= did not run after the oneshot finished: %v", err)
+	}
+	if got := e.prop("spawner", "ActiveState") + "/" + e.prop("spawner", "Result"); got != "inactive/success" {
+		t.Errorf("spawner: %s, want inactive/success", got)
+	}
+}
