@@ -197,12 +197,7 @@ func (s *shim) timerLoop(hup chan os.Signal) {
 			timers = s.activeTimers()
 			reread = false
 			for _, u := range timers {
-				if _, ok := ts.seen[u.Name]; !ok {
-					ts.seen[u.Name] = now
-					if fi, err := os.Stat(s.stampPath(u.Name)); err == nil {
-						ts.last[u.Name] = fi.ModTime()
-					}
-				}
+				s.firstSight(ts, u, now, boot)
 				if s.persistentCatchUp(u, now) {
 					s.logInit("%s: missed its last elapse while the container was down (Persistent=yes): running now", u.Name)
 					s.fireTimer(ts, u, now)
@@ -239,6 +234,23 @@ func (s *shim) timerLoop(hup chan os.Signal) {
 		case <-hup:
 			reread = true
 		case <-time.After(d):
+		}
+	}
+}
+
+// firstSight records a timer the loop has not seen yet: its last elapse
+// from the stamp, and, when that stamp is from this boot (a fatbox-init
+// restarted by supervisord), its OnBootSec=/OnStartupSec= as done, so
+// they do not fire a second time.
+func (s *shim) firstSight(ts *timerSet, u *units.Unit, now, boot time.Time) {
+	if _, ok := ts.seen[u.Name]; ok {
+		return
+	}
+	ts.seen[u.Name] = now
+	if fi, err := os.Stat(s.stampPath(u.Name)); err == nil {
+		ts.last[u.Name] = fi.ModTime()
+		if fi.ModTime().After(boot) {
+			ts.fired[u.Name] = true
 		}
 	}
 }

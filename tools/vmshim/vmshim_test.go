@@ -754,3 +754,31 @@ func TestKillUnknownUnit(t *testing.T) {
 		t.Errorf("kill nope: %d %q", code, errw.String())
 	}
 }
+
+// TestTimerFirstSightAfterRestart: a fatbox-init restarted by supervisord
+// does not fire OnBootSec= timers a second time in the same boot.
+func TestTimerFirstSightAfterRestart(t *testing.T) {
+	root := t.TempDir()
+	s := &shim{root: root}
+	boot := time.Now().Add(-time.Hour)
+	tm := &units.Timer{OnBootSec: 15 * time.Minute}
+	u := &units.Unit{Name: "clean.timer", Timer: tm}
+	fresh := &timerSet{seen: map[string]time.Time{}, last: map[string]time.Time{}, fired: map[string]bool{}, running: map[string]bool{}}
+	now := time.Now()
+	s.firstSight(fresh, u, now, boot)
+	if next := nextElapse(tm, now, boot, fresh.seen[u.Name], fresh.last[u.Name], unitState{}, fresh.fired[u.Name]); next.IsZero() || next.After(now) {
+		t.Fatalf("first loop of the boot: OnBootSec elapse %v, want due now", next)
+	}
+	s.touchStamp(u.Name, boot.Add(15*time.Minute)) // it fired in this boot
+	again := &timerSet{seen: map[string]time.Time{}, last: map[string]time.Time{}, fired: map[string]bool{}, running: map[string]bool{}}
+	s.firstSight(again, u, now, boot)
+	if next := nextElapse(tm, now, boot, again.seen[u.Name], again.last[u.Name], unitState{}, again.fired[u.Name]); !next.IsZero() {
+		t.Errorf("restarted loop: OnBootSec fires again at %v", next)
+	}
+	s.touchStamp(u.Name, boot.Add(-24*time.Hour)) // a stamp from an earlier boot
+	prev := &timerSet{seen: map[string]time.Time{}, last: map[string]time.Time{}, fired: map[string]bool{}, running: map[string]bool{}}
+	s.firstSight(prev, u, now, boot)
+	if prev.fired[u.Name] {
+		t.Error("a stamp of an earlier boot marked OnBootSec done")
+	}
+}
