@@ -137,32 +137,41 @@ func (s *shim) journalctl(args []string) int {
 		}
 	}
 	if follow {
-		return s.follow(files[0])
+		return s.follow(files)
 	}
 	return 0
 }
 
-// follow prints what is appended to path, across truncation and
-// supervisord's rotation (a new file at the same path).
-func (s *shim) follow(path string) int {
-	var off int64
-	if st, err := os.Stat(path); err == nil {
-		off = st.Size()
+// follow prints what is appended to the paths (journalctl -f -u a -u b
+// follows every unit), across truncation and supervisord's rotation (a
+// new file at the same path).
+func (s *shim) follow(paths []string) int {
+	type pos struct {
+		off int64
+		ino uint64
 	}
-	var ino uint64
+	at := make([]pos, len(paths))
+	for i, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			at[i].off = st.Size()
+		}
+	}
 	for {
-		st, err := os.Stat(path)
-		if err == nil {
-			cur := statIno(st)
-			if ino != 0 && cur != ino || st.Size() < off {
-				off = 0
+		for i, path := range paths {
+			st, err := os.Stat(path)
+			if err != nil {
+				continue
 			}
-			ino = cur
-			if st.Size() > off {
+			cur := statIno(st)
+			if at[i].ino != 0 && cur != at[i].ino || st.Size() < at[i].off {
+				at[i].off = 0
+			}
+			at[i].ino = cur
+			if st.Size() > at[i].off {
 				if f, err := os.Open(path); err == nil {
-					if _, err := f.Seek(off, io.SeekStart); err == nil {
+					if _, err := f.Seek(at[i].off, io.SeekStart); err == nil {
 						n, _ := io.Copy(s.out, f)
-						off += n
+						at[i].off += n
 					}
 					f.Close()
 				}
