@@ -106,9 +106,11 @@
 // managers, NotifyAccess=all in effect (but MAINPID= is taken only from
 // root or when it names a process of the unit: the notify socket is open
 // to every user, and stop signals the main PID as root).
-// A supervisord program the image autostarts (sshd, cron, rsyslog) starts
-// at boot whatever its unit's enablement: `systemctl disable cron` does not
-// survive a reboot (mask refuses later starts only). Without root the
+// A supervisord program the image autostarts (sshd, cron, rsyslog) is
+// started by supervisord's config, not by unit links: `systemctl disable`
+// or `mask` of it is recorded in /etc/fatbox/disabled-programs (under a
+// lock), which fatbox's firstboot reads at each boot to write the program
+// autostart=false; enable/unmask removes it. Without root the
 // supervisord socket is closed: systemctl as another user reads the state
 // files of unit-x programs and finds supervisord.conf's programs by their
 // daemon's command line in /proc.
