@@ -129,7 +129,7 @@ func (s *shim) listUnitFiles(patterns []string, o sysOpts) int {
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 0, 1, ' ', 0)
 	if !o.noLegend {
-		fmt.Fprintln(tw, "UNIT FILE\tSTATE\tVENDOR PRESET")
+		fmt.Fprintln(tw, "UNIT FILE\tSTATE\tPRESET") // systemd 252's header
 	}
 	n := 0
 	for _, name := range names {
@@ -143,7 +143,12 @@ func (s *shim) listUnitFiles(patterns []string, o sysOpts) int {
 		if len(o.states) > 0 && !matchAny(st, o.states) {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\tenabled\n", name, st)
+		preset := "enabled"
+		switch st {
+		case "alias", "static", "generated", "transient":
+			preset = "-" // systemd shows no preset for these
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, st, preset)
 		n++
 	}
 	tw.Flush()

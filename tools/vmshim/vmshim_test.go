@@ -782,3 +782,25 @@ func TestTimerFirstSightAfterRestart(t *testing.T) {
 		t.Error("a stamp of an earlier boot marked OnBootSec done")
 	}
 }
+
+// TestListUnitFilesLikeSystemd: the output systemd 252's
+// `systemctl --root=DIR list-unit-files --type service` prints for the
+// same two units (header PRESET, no preset for a static unit).
+func TestListUnitFilesLikeSystemd(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "lib/systemd/system")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "st.service"), []byte("[Service]\nExecStart=/bin/true\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "en.service"), []byte("[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"), 0o644)
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now, sock: "/dev/null/no-supervisord", loader: units.Loader{Root: root}}
+	if code := s.systemctl([]string{"list-unit-files", "--type", "service", "--no-pager"}); code != 0 {
+		t.Fatalf("code %d: %s", code, errw.String())
+	}
+	want := "UNIT FILE  STATE    PRESET\nen.service disabled enabled\nst.service static   -\n\n2 unit files listed.\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant (systemd 252)\n%s", out.String(), want)
+	}
+}
