@@ -53,7 +53,14 @@ func (s *shim) printStatus(w io.Writer, t target, v unitState, o sysOpts) {
 			src = "/etc/init.d/" + bareName(t.name) + "; generated"
 			en = strings.TrimSpace(en)
 		}
-		fmt.Fprintf(w, "     Loaded: loaded (%s; %s; preset: enabled)\n", src, orDefault(en, "static"))
+		en = orDefault(en, "static")
+		switch en {
+		case "static", "alias", "generated", "transient":
+			// systemd 252 shows no preset for these
+			fmt.Fprintf(w, "     Loaded: loaded (%s; %s)\n", src, en)
+		default:
+			fmt.Fprintf(w, "     Loaded: loaded (%s; %s; preset: enabled)\n", src, en)
+		}
 		if len(t.unit.DropIns) > 0 {
 			fmt.Fprintf(w, "    Drop-In: %s\n", strings.Join(t.unit.DropIns, ", "))
 		}

@@ -803,4 +803,14 @@ func TestListUnitFilesLikeSystemd(t *testing.T) {
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant (systemd 252)\n%s", out.String(), want)
 	}
+	for unit, want := range map[string]string{
+		"st": "Loaded: loaded (/lib/systemd/system/st.service; static)\n",
+		"en": "Loaded: loaded (/lib/systemd/system/en.service; disabled; preset: enabled)\n",
+	} {
+		out.Reset()
+		s.systemctl([]string{"status", unit})
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status %s:\n%s\nwant %q", unit, out.String(), want)
+		}
+	}
 }
