@@ -39,6 +39,9 @@ func (s *shim) power(verb string, args []string) int {
 		return s.cancelShutdown(verb)
 	case pc.show:
 		return s.showShutdown()
+	case pc.reload:
+		s.signalInit() // telinit q is systemctl daemon-reload
+		return 0
 	case pc.req == "":
 		return 0 // telinit of a runlevel that changes nothing here, reboot -w
 	case pc.dryRun:
@@ -73,6 +76,7 @@ type powerCmd struct {
 	show   bool      // shutdown --show
 	dryRun bool      // shutdown -k
 	help   bool      // --help
+	reload bool      // telinit q: re-read the configuration (daemon-reload)
 }
 
 // parsePower reads the options of systemd 252's halt/reboot/poweroff,
@@ -160,7 +164,9 @@ func parsePower(verb string, args []string, now time.Time) (powerCmd, error) {
 			pc.req = "poweroff"
 		case "6":
 			pc.req = "reboot"
-		case "1", "2", "3", "4", "5", "q", "Q", "u", "U", "s", "S":
+		case "q", "Q":
+			pc.reload = true
+		case "1", "2", "3", "4", "5", "u", "U", "s", "S":
 		default:
 			return powerCmd{}, fmt.Errorf("unknown runlevel %q: use 0 (power off) or 6 (reboot)", rest[0])
 		}

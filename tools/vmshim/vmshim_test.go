@@ -103,7 +103,8 @@ func TestParsePower(t *testing.T) {
 		{"shutdown", []string{"-rk", "now"}, powerCmd{req: "reboot", dryRun: true}},
 		{"telinit", []string{"6"}, powerCmd{req: "reboot"}},
 		{"telinit", []string{"0"}, powerCmd{req: "poweroff"}},
-		{"telinit", []string{"q"}, powerCmd{}},
+		{"telinit", []string{"q"}, powerCmd{reload: true}},
+		{"telinit", []string{"3"}, powerCmd{}},
 		{"runlevel", nil, powerCmd{}},
 	}
 	for _, c := range cases {
