@@ -41,6 +41,15 @@ func (s *shim) isEnabled(names []string, o sysOpts) int {
 	progs, _ := s.programs()
 	code := 1
 	for _, n := range names {
+		// The asked name may be an Alias= link (sshd.service → ssh.service):
+		// systemd answers "alias" for it, not the real unit's state.
+		if st, err := s.loader.Enabled(unitName(n)); err == nil && st == "alias" {
+			if !o.quiet {
+				fmt.Fprintln(s.out, st)
+			}
+			code = 0
+			continue
+		}
 		t := s.resolve(n, progs)
 		st, err := s.enabledState(t)
 		if err != nil {

@@ -815,3 +815,25 @@ func TestListUnitFilesLikeSystemd(t *testing.T) {
 		}
 	}
 }
+
+// TestIsEnabledAlias: is-enabled of an Alias= name (sshd for ssh.service)
+// answers "alias" as systemd 252's does, the real name its own state.
+func TestIsEnabledAlias(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "lib/systemd/system")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "en.service"), []byte("[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlias=al.service\n"), 0o644)
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now, sock: "/dev/null/no-supervisord", loader: units.Loader{Root: root}}
+	if code := s.systemctl([]string{"enable", "en"}); code != 0 {
+		t.Fatalf("enable: %d %s", code, errw.String())
+	}
+	for name, want := range map[string]string{"en": "enabled\n", "al": "alias\n", "al.service": "alias\n"} {
+		out.Reset()
+		if code := s.systemctl([]string{"is-enabled", name}); code != 0 || out.String() != want {
+			t.Errorf("is-enabled %s: %d %q, want %q", name, code, out.String(), want)
+		}
+	}
+}
