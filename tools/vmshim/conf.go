@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,34 @@ func stopBound(svc units.Service) time.Duration {
 		return 24 * time.Hour
 	}
 	return 2*svc.TimeoutStopSec + 15*time.Second
+}
+
+// stopTimeoutWithin is the TimeoutStopSec= a stop may use when the
+// program's conf (written at the unit's first start in this boot, which
+// supervisord v0.7.3 never re-reads) allows stopwaitsecs: a larger
+// TimeoutStopSec= set since (daemon-reload) would have supervisord kill
+// run-unit mid-stop. ok is false when no cap is needed.
+func stopTimeoutWithin(conf string, svc units.Service) (capped time.Duration, ok bool) {
+	for _, line := range strings.Split(conf, "\n") {
+		v, found := strings.CutPrefix(strings.TrimSpace(line), "stopwaitsecs=")
+		if !found {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, false
+		}
+		allowed := time.Duration(n) * time.Second
+		if stopBound(svc) <= allowed {
+			return 0, false
+		}
+		capped = (allowed - 15*time.Second) / 2
+		if capped < time.Second {
+			capped = time.Second
+		}
+		return capped, true
+	}
+	return 0, false
 }
 
 // renderProgramConf is the supervisord program of a unit. Its command never

@@ -33,6 +33,10 @@
 //     second while v0.7.3 still ignores it (up to 5 s after a short run).
 //     A program removed from the confs is stopped by a reload: confs are
 //     never removed.
+//     For the same reason a program's stopwaitsecs (2×TimeoutStopSec+15 s,
+//     covering ExecStop, the kill and ExecStopPost) is the one of its first
+//     start in the boot: a TimeoutStopSec= raised later is capped by
+//     run-unit with a warning (restart the container to apply it).
 //   - v0.7.3 with startsecs=0 never leaves its run loop after the program
 //     exits (it waits for a monitor goroutine it did not start): the program
 //     shows Running forever and cannot be started again. Unit programs use

@@ -64,6 +64,7 @@ func (s *shim) runUnit(args []string) int {
 		return 0
 	}
 	r.u, r.svc = u, u.Service
+	r.capStopTimeout()
 	// The unit's processes write to a pipe run-unit copies to its stdout
 	// (supervisord's pipe to the log), not to that pipe itself: a process
 	// left running after the unit stopped (KillMode=process, an init

@@ -668,3 +668,38 @@ ExecStop=/bin/touch `+marker+`
 		t.Errorf("spawner: %s, want inactive/success", got)
 	}
 }
+
+// TestRaisedTimeoutStopSecCapped: TimeoutStopSec= raised after the unit's
+// first start in this boot (daemon-reload) cannot outlast the program's
+// stopwaitsecs, which supervisord never re-reads: run-unit caps it and says
+// so, instead of being SIGKILLed by supervisord mid-stop with the daemon
+// left running.
+func TestRaisedTimeoutStopSecCapped(t *testing.T) {
+	t.Parallel()
+	e := newShimEnv(t)
+	e.unit("slow.service", "[Service]\nExecStart=/bin/sleep 3005\nTimeoutStopSec=1\n")
+	e.must("systemctl", "start", "slow")
+	e.must("systemctl", "stop", "slow")
+	e.unit("slow.service", `[Service]
+ExecStart=/bin/sh -c 'trap "" TERM; while :; do sleep 0.2; done'
+TimeoutStopSec=5min
+`)
+	e.must("systemctl", "daemon-reload")
+	e.must("systemctl", "start", "slow")
+	main, _ := strconv.Atoi(e.prop("slow", "MainPID"))
+	start := time.Now()
+	e.must("systemctl", "stop", "slow")
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("stop took %s", d)
+	}
+	if alive(main) {
+		syscall.Kill(main, syscall.SIGKILL)
+		t.Errorf("main %d survived the stop", main)
+	}
+	if got := e.prop("slow", "ActiveState") + "/" + e.prop("slow", "Result"); got != "failed/timeout" {
+		t.Errorf("after the capped stop: %s, want failed/timeout\n%s", got, e.log("slow"))
+	}
+	if !strings.Contains(e.log("slow"), "Restart the container") {
+		t.Errorf("no warning naming the fix\n%s", e.log("slow"))
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"syscall"
 	"time"
 
@@ -165,6 +166,20 @@ func (r *runner) followNewPIDFile(old int) bool {
 		return true
 	}
 	return false
+}
+
+// capStopTimeout lowers TimeoutStopSec= to what the program's conf lets
+// supervisord wait (see stopTimeoutWithin), with a log line naming the
+// fix.
+func (r *runner) capStopTimeout() {
+	b, err := os.ReadFile(r.s.confPath(programOf(r.name)))
+	if err != nil {
+		return
+	}
+	if capped, ok := stopTimeoutWithin(string(b), r.svc); ok {
+		r.logf("warning: %s: TimeoutStopSec=%s is longer than supervisord waits for this program since its first start in this boot; stops use %s. Restart the container to apply it", r.name, systemdDuration(r.svc.TimeoutStopSec), systemdDuration(capped))
+		r.svc.TimeoutStopSec = capped
+	}
 }
 
 // stopDeadline is when a stop gives up waiting (TimeoutStopSec=).

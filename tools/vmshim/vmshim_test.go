@@ -837,3 +837,30 @@ func TestIsEnabledAlias(t *testing.T) {
 		}
 	}
 }
+
+// TestStopTimeoutWithin: after a daemon-reload raised TimeoutStopSec=, the
+// stop is capped to what the boot's program conf lets supervisord wait.
+func TestStopTimeoutWithin(t *testing.T) {
+	s := &shim{root: t.TempDir(), self: "/.fatbox/vmshim"}
+	conf := s.renderProgramConf("db.service", &units.Unit{Name: "db.service", Service: units.Service{TimeoutStopSec: 90 * time.Second}})
+	if _, ok := stopTimeoutWithin(conf, units.Service{TimeoutStopSec: 90 * time.Second}); ok {
+		t.Error("capped a TimeoutStopSec= the conf was written for")
+	}
+	if _, ok := stopTimeoutWithin(conf, units.Service{TimeoutStopSec: 30 * time.Second}); ok {
+		t.Error("capped a shorter TimeoutStopSec=")
+	}
+	for _, c := range []struct {
+		svc  units.Service
+		want time.Duration
+	}{
+		{units.Service{TimeoutStopSec: 10 * time.Minute}, 90 * time.Second},
+		{units.Service{TimeoutStopSec: 0}, 90 * time.Second}, // infinity
+	} {
+		if got, ok := stopTimeoutWithin(conf, c.svc); !ok || got != c.want {
+			t.Errorf("TimeoutStopSec=%s: %s %v, want %s", c.svc.TimeoutStopSec, got, ok, c.want)
+		}
+	}
+	if _, ok := stopTimeoutWithin("[program:x]\n", units.Service{TimeoutStopSec: time.Hour}); ok {
+		t.Error("capped without a stopwaitsecs")
+	}
+}
