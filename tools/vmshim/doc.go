@@ -107,9 +107,13 @@
 // order the boot starts; Requires=/Wants= are not pulled in), no cgroups
 // per unit (control-group KillMode means every process below run-unit), no
 // sockets/paths/mounts, no journal (per-unit logs instead), no user
-// managers, NotifyAccess=all in effect (but MAINPID= is taken only from
-// root or when it names a process of the unit: the notify socket is open
-// to every user, and stop signals the main PID as root).
+// managers; a main process that exits non-zero on the stop's SIGTERM
+// (Java's 143) ends inactive, where systemd says failed unless
+// SuccessExitStatus= lists it; shutdown +N writes no /run/nologin and no
+// wall message; StandardOutput=file: is opened as root following links,
+// as systemd does; NotifyAccess=all in effect (but MAINPID= is taken only
+// from root or when it names a process of the unit: the notify socket is
+// open to every user, and stop signals the main PID as root).
 // A supervisord program the image autostarts (sshd, cron, rsyslog) is
 // started by supervisord's config, not by unit links: `systemctl disable`
 // or `mask` of it is recorded in /etc/fatbox/disabled-programs (under a
