@@ -136,6 +136,33 @@ func (c *ctlClient) call(method string, params ...any) ([]xvalue, error) {
 	}
 }
 
+// dialRetryable says whether a failed dial of the control socket is worth
+// repeating: a socket missing or refusing while supervisord re-creates it
+// (a reload). With no supervisord process at all nothing will serve it,
+// so the caller fails at once instead of waiting 5 s per call. EACCES (not
+// root) and the like do not go away.
+func dialRetryable(err error, alive func() bool) bool {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return alive()
+	}
+	return false
+}
+
+// supervisordAlive says whether a supervisord process runs (PID 1 in a
+// container).
+func supervisordAlive() bool {
+	table, err := readProcTable()
+	if err != nil {
+		return true // cannot tell: keep retrying as before
+	}
+	for _, p := range table {
+		if p.Comm == "supervisord" && p.State != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
 // retryable: the request never reached a live server (a socket that is
 // missing or refusing is retried by callOnce's dial).
 func retryable(err error) bool {
@@ -162,8 +189,8 @@ func (c *ctlClient) callOnce(method string, params ...any) ([]xvalue, error) {
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
-		if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ECONNREFUSED) {
-			break // EACCES (not root) and the like do not go away
+		if !dialRetryable(err, supervisordAlive) {
+			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -862,5 +863,32 @@ func TestStopTimeoutWithin(t *testing.T) {
 	}
 	if _, ok := stopTimeoutWithin("[program:x]\n", units.Service{TimeoutStopSec: time.Hour}); ok {
 		t.Error("capped without a stopwaitsecs")
+	}
+}
+
+// TestDialRetryable: a missing control socket is waited for only while a
+// supervisord runs (a reload re-creates it); without one, systemctl fails
+// at once instead of 5 s per call.
+func TestDialRetryable(t *testing.T) {
+	yes := func() bool { return true }
+	no := func() bool { return false }
+	enoent := &net.OpError{Op: "dial", Net: "unix", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ENOENT}}
+	refused := &net.OpError{Op: "dial", Net: "unix", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: &os.SyscallError{Syscall: "connect", Err: syscall.EACCES}}
+	cases := []struct {
+		err   error
+		alive func() bool
+		want  bool
+	}{
+		{enoent, yes, true},
+		{enoent, no, false},
+		{refused, yes, true},
+		{refused, no, false}, // a stale socket of a supervisord that exited
+		{denied, yes, false},
+	}
+	for i, c := range cases {
+		if got := dialRetryable(c.err, c.alive); got != c.want {
+			t.Errorf("case %d (%v): %v, want %v", i, c.err, got, c.want)
+		}
 	}
 }
