@@ -158,7 +158,9 @@ func (s *shim) chkconfig(args []string) int {
 		}
 		var err error
 		if add {
-			err = s.sysvEnable(pos[0], true)
+			// As RHEL's: existing links (an admin's `chkconfig x off`) are
+			// kept; an RPM's %post runs --add at every upgrade.
+			err = s.sysvDefaults(pos[0], false)
 		} else {
 			err = s.removeRCLinks(pos[0])
 		}

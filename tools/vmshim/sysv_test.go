@@ -56,3 +56,29 @@ func TestUpdateRCDDefaultsKeepsAdminChoice(t *testing.T) {
 		}
 	}
 }
+
+// TestChkconfigAddKeepsOff: chkconfig --add (an RPM's %post, at every
+// upgrade) does not turn a service the admin switched off back on.
+func TestChkconfigAddKeepsOff(t *testing.T) {
+	root := t.TempDir()
+	script := "#!/bin/sh\n### BEGIN INIT INFO\n# Provides: foo\n# Default-Start: 2 3 4 5\n# Default-Stop: 0 1 6\n### END INIT INFO\nexit 0\n"
+	if err := os.MkdirAll(filepath.Join(root, "etc/init.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/init.d/foo"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	s := &shim{root: root, out: &out, errw: &errw, now: time.Now, sock: "/dev/null/no-supervisord", loader: units.Loader{Root: root}}
+	for _, args := range [][]string{{"--add", "foo"}, {"foo", "off"}, {"--add", "foo"}} {
+		if code := s.chkconfig(args); code != 0 {
+			t.Fatalf("chkconfig %v: %d %s", args, code, errw.String())
+		}
+	}
+	if code := s.chkconfig([]string{"foo"}); code != 1 {
+		t.Errorf("chkconfig foo after off and --add: %d, want 1 (off)", code)
+	}
+	if s.rcLinks("foo")[3] != "K" {
+		t.Errorf("rc3.d: %q, want K", s.rcLinks("foo")[3])
+	}
+}
