@@ -40,8 +40,12 @@ func TestSupervisordAsInit(t *testing.T) {
 	})
 	b.waitPrograms(t, "sshd", "cron", "rsyslogd", "trapper")
 
-	// (c) PID 1 is supervisord, in the container's pid namespace.
-	if out, err := b.exec("cat", "/proc/1/comm"); err != nil || strings.TrimSpace(out) != "supervisord" {
+	// (c) PID 1 is supervisord (run as InitAs: its name is init), in the
+	// container's pid namespace.
+	if out, err := b.exec("readlink", "/proc/1/exe"); err != nil || strings.TrimSpace(out) != InitAs {
+		t.Fatalf("/proc/1/exe inside: %v %q", err, out)
+	}
+	if out, err := b.exec("cat", "/proc/1/comm"); err != nil || strings.TrimSpace(out) != "init" {
 		t.Fatalf("/proc/1/comm inside: %v %q", err, out)
 	}
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.pid)); err != nil || !regexp.MustCompile(`(?m)^NSpid:\s+\d+\s+1$`).Match(st) {

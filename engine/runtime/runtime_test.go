@@ -33,7 +33,7 @@ func TestSpecLimits(t *testing.T) {
 	if *r.CPU.Quota != 200000 || *r.CPU.Period != 100000 || r.CPU.Cpus != "0-1" || *r.Memory.Limit != 2<<30 || *r.Pids.Limit != 4096 {
 		t.Fatalf("resources: %+v %+v %+v", r.CPU, r.Memory, r.Pids)
 	}
-	if s.Hostname != "web-01" || s.Process.Args[0] != Init || s.Process.NoNewPrivileges {
+	if s.Hostname != "web-01" || s.Process.Args[0] != InitAs || s.Process.NoNewPrivileges {
 		t.Fatalf("process: %+v", s.Process)
 	}
 	for _, c := range s.Process.Capabilities.Bounding {
@@ -296,9 +296,9 @@ func TestFatContainerSSH(t *testing.T) {
 		t.Fatalf("ssh root@%s: %v\n%s\n%s", b.ip, err, out, b.log("sshd"))
 	}
 	lines := strings.Fields(string(out))
-	if len(lines) < 4 || lines[len(lines)-4] != b.name || lines[len(lines)-3] != "supervisord" || lines[len(lines)-2] != "0" ||
+	if len(lines) < 4 || lines[len(lines)-4] != b.name || lines[len(lines)-3] != "init" || lines[len(lines)-2] != "0" ||
 		lines[len(lines)-1] != "seccomp=2" {
-		t.Fatalf("inside the container: %q, want hostname %s, init supervisord, uid 0, seccomp=2 (filtered)", out, b.name)
+		t.Fatalf("inside the container: %q, want hostname %s, PID 1 named init (supervisord as InitAs), uid 0, seccomp=2 (filtered)", out, b.name)
 	}
 	if err := b.rt.Stop(context.Background(), b.name, 10*time.Second); err != nil {
 		t.Fatal(err)

@@ -25,8 +25,15 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Init is where the injected supervisord binary appears inside the container.
-const Init = "/.fatbox/supervisord"
+// Init is where the injected supervisord binary appears inside the container
+// (what `supervisord ctl` is run as). PID 1 runs the same binary from
+// InitAs, so its name (/proc/1/comm) is "init", as on a VM without systemd:
+// tools that ask PID 1's name (Ansible's service_mgr fact) then look for
+// /run/systemd/system, which vmshim provides, and find systemctl.
+const (
+	Init   = "/.fatbox/supervisord"
+	InitAs = "/.fatbox/init"
+)
 
 // VMShim is where the injected vmshim binary (systemctl, service, reboot, ...)
 // appears inside the container; PowerDir is the directory it writes power
@@ -101,7 +108,7 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 		Hostname: c.Name,
 		Root:     &specs.Root{Path: c.Rootfs},
 		Process: &specs.Process{
-			Args: []string{Init, "-c", "/etc/supervisor/supervisord.conf"},
+			Args: []string{InitAs, "-c", "/etc/supervisor/supervisord.conf"},
 			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "container=fatbox"},
 			Cwd:  "/",
 			Capabilities: &specs.LinuxCapabilities{
@@ -120,6 +127,7 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 			{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=65536k"}},
 			{Destination: Init, Type: "bind", Source: c.Supervisor, Options: []string{"rbind", "ro"}},
+			{Destination: InitAs, Type: "bind", Source: c.Supervisor, Options: []string{"rbind", "ro"}},
 		},
 		Linux: &specs.Linux{
 			CgroupsPath: "/fatbox/" + c.Name,

@@ -32,6 +32,11 @@ const cpuFactsPlaybook = `- hosts: all
           - ansible_memtotal_mb <= (want_mem_mb | int) + (off_by | default(0) | int)
           - ansible_memtotal_mb >= (want_mem_mb | int) + (off_by | default(0) | int) - 1
         fail_msg: "vcpus={{ ansible_processor_vcpus }} nproc={{ ansible_processor_nproc }} sockets={{ ansible_processor_count }} cores={{ ansible_processor_cores }} threads={{ ansible_processor_threads_per_core }} memtotal_mb={{ ansible_memtotal_mb }}; want {{ want_vcpus }} vCPUs, {{ want_mem_mb }} MiB"
+    - name: roles that branch on the service manager see systemd (vmshim's systemctl)
+      ansible.builtin.assert:
+        that:
+          - ansible_service_mgr == "systemd"
+        fail_msg: "ansible_service_mgr={{ ansible_service_mgr }}"
 `
 
 // TestAnsibleFacts: the real ansible-playbook, over ssh, asserts
@@ -89,8 +94,8 @@ func TestAnsibleFacts(t *testing.T) {
 			t.Errorf("the playbook's output does not show %s's assertions passing:\n%s", h.name, out)
 		}
 	}
-	if !strings.Contains(out, "failed=0") || strings.Contains(out, "failed=1") || strings.Count(out, "ok=2") != len(hosts) {
-		t.Errorf("the playbook's recap is not ok=2 failed=0 for each of the %d hosts:\n%s", len(hosts), out)
+	if !strings.Contains(out, "failed=0") || strings.Contains(out, "failed=1") || strings.Count(out, "ok=3") != len(hosts) {
+		t.Errorf("the playbook's recap is not ok=3 failed=0 (facts, two asserts) for each of the %d hosts:\n%s", len(hosts), out)
 	}
 	// The assertions do fail on a wrong value.
 	out, err = playbook("--limit", "ans-frac", "-e", "off_by=1")

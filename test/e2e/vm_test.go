@@ -223,8 +223,10 @@ func TestLooksLikeAVM(t *testing.T) {
 	if got := strings.TrimSpace(e.ssh(ip, "hostname")); got != "vm-01" {
 		t.Errorf("hostname = %q, want vm-01", got)
 	}
-	if got := strings.TrimSpace(e.ssh(ip, "cat /proc/1/comm")); got != "supervisord" {
-		t.Errorf("PID 1 is %q, want supervisord", got)
+	// PID 1 is supervisord, named init (so Ansible's service_mgr fact goes
+	// by /run/systemd/system, which the shim provides).
+	if got := strings.TrimSpace(e.ssh(ip, "cat /proc/1/comm; readlink /proc/1/exe; cat /proc/1/cmdline | tr '\\0' ' '")); got != "init\n/.fatbox/init\n/.fatbox/init -c /etc/supervisor/supervisord.conf" {
+		t.Errorf("PID 1 is %q, want supervisord run as /.fatbox/init", got)
 	}
 	if got := strings.TrimSpace(e.ssh(ip, "nproc")); got != "1" {
 		t.Errorf("nproc = %q, want 1", got)

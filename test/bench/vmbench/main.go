@@ -303,7 +303,7 @@ func (c floorCfg) run(i int, addr netip.Prefix) (total, setup, runcT time.Durati
 	spec.Process.Args = []string{"/bin/sh", "-c", "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e"}
 	var mounts []specs.Mount
 	for _, m := range spec.Mounts {
-		if m.Destination != runtime.Init {
+		if m.Destination != runtime.Init && m.Destination != runtime.InitAs {
 			mounts = append(mounts, m)
 		}
 	}
