@@ -149,14 +149,14 @@ func dialRetryable(err error, alive func() bool) bool {
 }
 
 // supervisordAlive says whether a supervisord process runs (PID 1 in a
-// container).
+// container, where fatbox runs it as /.fatbox/init: its name is init).
 func supervisordAlive() bool {
 	table, err := readProcTable()
 	if err != nil {
 		return true // cannot tell: keep retrying as before
 	}
 	for _, p := range table {
-		if p.Comm == "supervisord" && p.State != 'Z' {
+		if (p.Comm == "supervisord" || p.PID == 1 && p.Comm == "init") && p.State != 'Z' {
 			return true
 		}
 	}
