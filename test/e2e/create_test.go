@@ -70,7 +70,7 @@ func TestCreateSSHRemove(t *testing.T) {
 		// sshd comes up within a moment of create; a loaded host gets a minute.
 		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 			out, err = exec.Command("ssh", "-i", filepath.Join(keyDir, "id"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-				"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+rec.IP, "hostname; cat /proc/1/comm").CombinedOutput()
+				"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+rec.IP, "hostname; readlink /proc/1/exe").CombinedOutput()
 			if err == nil {
 				return string(out)
 			}
@@ -79,7 +79,8 @@ func TestCreateSSHRemove(t *testing.T) {
 		t.Fatalf("ssh root@%s: %v\n%s", rec.IP, err, out)
 		return ""
 	}
-	if out := sshOut(); !strings.Contains(out, "web-01\nsupervisord") {
+	// PID 1 is the injected supervisord, run as /.fatbox/init.
+	if out := sshOut(); !strings.Contains(out, "web-01\n/.fatbox/init\n") {
 		t.Fatalf("inside: %q", out)
 	}
 	// The daemon is not in the data path: kill -9 it, the container keeps
