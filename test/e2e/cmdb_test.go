@@ -429,6 +429,10 @@ func testCMDBOutage(t *testing.T) {
 	o2 := e.create("o-02", "--owner", "dba")
 	e.waitRows("before the outage", 45*time.Second, []cmdbTable{tb}, nil)
 	before := e.lastSeq()
+	// The rows can match before the position does (a full reconcile pass
+	// writes rows from the records; the position moves with the next
+	// incremental pass): the outage starts once the target has caught up.
+	e.waitStatus("the target caught up before the outage", func(c api.CMDBStatus) bool { return c.Position == before }, "outage")
 
 	srv.m.Stop()
 	down := time.Now()
