@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,6 +87,14 @@ func (b *builder) serviceKey(a assignment) error {
 			return err
 		}
 		*dst = append(*dst, cmds...)
+		return nil
+	}
+	// oneOf sets dst to v if it is one of allowed, else names them.
+	oneOf := func(dst *string, allowed ...string) error {
+		if !slices.Contains(allowed, v) {
+			return fmt.Errorf("unknown %s=%q (%s)", a.key, v, strings.Join(allowed, ", "))
+		}
+		*dst = v
 		return nil
 	}
 	signal := func(dst *syscall.Signal) error {
@@ -174,12 +183,7 @@ func (b *builder) serviceKey(a assignment) error {
 		}
 		s.PIDFile = p
 	case "NotifyAccess":
-		switch v {
-		case "none", "main", "exec", "all":
-			s.NotifyAccess = v
-		default:
-			return fmt.Errorf("unknown NotifyAccess=%q (none, main, exec, all)", v)
-		}
+		return oneOf(&s.NotifyAccess, "none", "main", "exec", "all")
 	case "RemainAfterExit":
 		return boolean(&s.RemainAfterExit)
 	case "GuessMainPID":
@@ -284,12 +288,7 @@ func (b *builder) serviceKey(a assignment) error {
 		}
 		return b.unsupported(a, "socket activation and passed file descriptors are not supported; configure the daemon to open its own sockets and drop the setting in a drop-in")
 	case "Restart":
-		switch v {
-		case "no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always":
-			s.Restart = v
-		default:
-			return fmt.Errorf("unknown Restart=%q (no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always)", v)
-		}
+		return oneOf(&s.Restart, "no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always")
 	case "RestartSec":
 		return timeout(&s.RestartSec, 100*time.Millisecond)
 	case "TimeoutSec":
@@ -304,12 +303,7 @@ func (b *builder) serviceKey(a assignment) error {
 	case "TimeoutStopSec":
 		return timeout(&s.TimeoutStopSec, 90*time.Second)
 	case "KillMode":
-		switch v {
-		case "control-group", "mixed", "process", "none":
-			s.KillMode = v
-		default:
-			return fmt.Errorf("unknown KillMode=%q (control-group, mixed, process, none)", v)
-		}
+		return oneOf(&s.KillMode, "control-group", "mixed", "process", "none")
 	case "KillSignal":
 		return signal(&s.KillSignal)
 	case "RestartKillSignal":
