@@ -153,6 +153,8 @@ type CreateRequest struct {
 	// Ulimits are the resource limits asked for (engine/limits checks
 	// them); the others get the defaults as this host allows them.
 	Ulimits map[string]inventory.Ulimit
+	// Volumes are data volumes to attach (each made by `fatbox volume create`).
+	Volumes []inventory.VolumeMount
 }
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
@@ -237,12 +239,15 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
-		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits}
+		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
 	rev.Add(func() error { return e.Inventory.Delete(bg, req.Name) })
 	if err := e.step("create", "record"); err != nil {
+		return rec, err
+	}
+	if err := e.claimVolumes(ctx, rev, rec); err != nil {
 		return rec, err
 	}
 
@@ -372,6 +377,11 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 	if err != nil {
 		return err
 	}
+	vols, err := e.volumeMounts(ctx, *rec, rev) // data volumes (volume.go)
+	if err != nil {
+		return err
+	}
+	extra = append(extra, vols...)
 	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
 		VMShim: e.VMShim, PowerDir: powerDir, Limits: lim, ExtraMounts: extra, Rlimits: rlimits})
 	if err != nil {
@@ -404,6 +414,7 @@ func (e *Engine) halt(ctx context.Context, name string) error {
 	e.finalUsage(ctx, name) // the last reading, while its cgroups and veth are there (usage.go)
 	return errors.Join(
 		e.Runtime.Stop(ctx, name, e.stopTimeout()),
+		e.unmountVolumes(ctx, name),
 		network.Detach(ctx, name),
 		network.DeleteNetns(netnsName(name)),
 		rootfs.Unmount(ctx, rootfs.Layout{Dir: e.dir(name)}),
@@ -508,6 +519,9 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove %q (run it again to finish): %w", name, err)
+	}
+	if err := e.releaseVolumeClaims(ctx, rec); err != nil {
 		return fmt.Errorf("remove %q (run it again to finish): %w", name, err)
 	}
 	return e.Inventory.Delete(ctx, name)

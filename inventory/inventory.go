@@ -151,9 +151,17 @@ type Record struct {
 	LeaseOrigin string `json:"lease_origin,omitempty"`
 	// RenamedFrom is the name before the last rename (its state dir may
 	// still be under that name if the daemon died mid-rename).
-	RenamedFrom string    `json:"renamed_from,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	RenamedFrom string `json:"renamed_from,omitempty"`
+	// Instance keys the container's runtime objects on its node: its state
+	// dir (containers/<instance>), runc id, netns (fatbox-<instance>) and
+	// host veth. It is fixed for the container's life, so a running container
+	// can take another name (a release's switch). "" in records made before
+	// it: the name (InstanceKey).
+	Instance string `json:"instance,omitempty"`
+	// Volumes are the data volumes attached to it, each mounted at its path.
+	Volumes   []VolumeMount `json:"volumes,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Ulimit is one resource limit (setrlimit): Soft and Hard, with
@@ -385,4 +393,19 @@ func (i *Inventory) RenameOps(ctx context.Context, name, newName string) ([]stor
 		return nil, err
 	}
 	return append(ops, evOps...), nil
+}
+
+// VolumeMount is a data volume attached to a container at Path.
+type VolumeMount struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+// InstanceKey is what keys the record's runtime objects: Instance, or the
+// name for records made before instances existed.
+func (r Record) InstanceKey() string {
+	if r.Instance != "" {
+		return r.Instance
+	}
+	return r.Name
 }

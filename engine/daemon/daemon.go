@@ -371,6 +371,9 @@ func (d *Daemon) Handler() http.Handler {
 	d.usageRoutes(mux)
 	d.billingRoutes(mux)
 	d.doctorRoutes(mux)
+	d.volumeRoutes(mux)
+	d.snapshotRoutes(mux)
+	d.releaseRoutes(mux)
 	return mux
 }
 
