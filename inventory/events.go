@@ -21,6 +21,9 @@ const (
 	EventRenamed = "renamed"
 	EventLabels  = "labels" // owner, app, env or labels changed
 	EventRemoved = "removed"
+	// EventRelease marks a step of a release or rollback (Event.Step says
+	// which); the record is the container's as it is at that step.
+	EventRelease = "release"
 )
 
 // Cause kinds: who or what made a change.
@@ -73,7 +76,10 @@ type Event struct {
 	ContainerID string    `json:"container_id"`
 	Name        string    `json:"name"`
 	// From is the old name of a rename.
-	From   string `json:"from,omitempty"`
+	From string `json:"from,omitempty"`
+	// Step, for a "release" event, is the release's step ("prepared",
+	// "checked", "check failed", "switched", "undone", ...) and what it did.
+	Step   string `json:"step,omitempty"`
 	Cause  Cause  `json:"cause"`
 	Record Record `json:"record"`
 }
