@@ -75,7 +75,7 @@ func (e *Engine) writeCPUView(rec inventory.Record) error {
 		return fmt.Errorf("CPU view of %q: read the host's cpuinfo: %w", rec.Name, err)
 	}
 	cpus := viewCPUs(rec)
-	dir := e.cpuViewDir(rec.Name)
+	dir := e.cpuViewDir(rec.InstanceKey())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("CPU view of %q: %w", rec.Name, err)
 	}
@@ -127,7 +127,7 @@ func (e *Engine) cpuViewMounts(rec inventory.Record, extra []specs.Mount) ([]spe
 		}
 	}
 	for _, f := range cpuViewFiles() {
-		out = append(out, specs.Mount{Destination: f.target, Type: "bind", Source: filepath.Join(e.cpuViewDir(rec.Name), f.name),
+		out = append(out, specs.Mount{Destination: f.target, Type: "bind", Source: filepath.Join(e.cpuViewDir(rec.InstanceKey()), f.name),
 			Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}})
 	}
 	return out, nil

@@ -80,7 +80,7 @@ func (e *Engine) Doctor(ctx context.Context, name string) (DoctorReport, error) 
 	if err != nil {
 		return rep, err
 	}
-	st, pid, err := e.Runtime.State(ctx, name)
+	st, pid, err := e.Runtime.State(ctx, rec.InstanceKey())
 	if err != nil {
 		return rep, fmt.Errorf("doctor of %q: ask runc its state: %w", name, err)
 	}
@@ -114,7 +114,7 @@ func (e *Engine) Doctor(ctx context.Context, name string) (DoctorReport, error) 
 	var out, errb bytes.Buffer
 	cctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
-	code, err := e.Runtime.Exec(cctx, name, runtime.ExecConfig{Args: []string{runtime.VMShim, "doctor", "--expect", arg}},
+	code, err := e.Runtime.Exec(cctx, rec.InstanceKey(), runtime.ExecConfig{Args: []string{runtime.VMShim, "doctor", "--expect", arg}},
 		runtime.Streams{Stdout: &limitedBuffer{b: &out, n: 1 << 20}, Stderr: &limitedBuffer{b: &errb, n: 64 << 10}})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -150,7 +150,7 @@ func (e *Engine) doctorHost(ctx context.Context, rep *DoctorReport, rec inventor
 	}
 
 	pool, _, perr := e.IPAM.GetPool(ctx, rec.Pool)
-	veth := network.HostVethName(name)
+	veth := network.HostVethName(rec.InstanceKey())
 	state, master, err := linkState(veth)
 	switch {
 	case err != nil:

@@ -83,7 +83,7 @@ func (e *Engine) doctorExpect(ctx context.Context, rec inventory.Record) (doctor
 	if img, err := e.Images.Inspect(rec.Image); err == nil {
 		progs = baseimages.MergePrograms(progs, img.Programs)
 	}
-	keys, err := hostKeyFingerprints(filepath.Join(e.dir(rec.Name), "ssh"))
+	keys, err := hostKeyFingerprints(filepath.Join(e.dir(rec.InstanceKey()), "ssh"))
 	if err != nil {
 		return doctorExpect{}, err
 	}
@@ -103,7 +103,7 @@ func (e *Engine) doctorExpect(ctx context.Context, rec inventory.Record) (doctor
 
 // expectOf is the expectation's pure part.
 func expectOf(rec inventory.Record, pool ipam.Pool, progs []baseimages.Program, keys map[string]string, views []string, now time.Time, uptime float64) doctorExpect {
-	x := doctorExpect{Name: rec.Name, Pool: rec.Pool, IP: rec.IP, VCPUs: rec.VCPUs, MemoryBytes: rec.MemoryMiB << 20, DiskBytes: rec.DiskMiB << 20,
+	x := doctorExpect{Name: firstNonEmpty(rec.Hostname, rec.Name), Pool: rec.Pool, IP: rec.IP, VCPUs: rec.VCPUs, MemoryBytes: rec.MemoryMiB << 20, DiskBytes: rec.DiskMiB << 20,
 		HostKeys: keys, HostTime: now, HostUptime: uptime}
 	if x.VCPUs == 0 && rec.CPUs > 0 {
 		x.VCPUs = int(math.Ceil(rec.CPUs))

@@ -26,7 +26,7 @@ func (e *Engine) ulimitsInForce(rec inventory.Record) (map[string]inventory.Ulim
 	if !rec.PendingUlimits {
 		return rec.Ulimits, nil
 	}
-	p := e.bundleConfig(rec.Name)
+	p := e.bundleConfig(rec.InstanceKey())
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("read the limits %q was started with from %q: %w", rec.Name, p, err)

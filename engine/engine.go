@@ -199,10 +199,9 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 	if _, err := e.Inventory.Get(ctx, req.Name); err == nil {
 		return inventory.Record{}, inventory.ExistsError(req.Name)
 	}
-	if _, err := os.Stat(e.dir(req.Name)); err == nil {
-		// A disk kept from a container whose record was lost (Reconcile
-		// lists it as kept): a create must never reuse or remove it.
-		return inventory.Record{}, conflictf("state dir %q exists (a disk kept from an earlier %q with no record): move it away to create %q anew", e.dir(req.Name), req.Name, req.Name)
+	inst, err := e.newInstance(ctx, req.Name)
+	if err != nil {
+		return inventory.Record{}, err
 	}
 	img, err := e.Images.Inspect(req.Image)
 	if err != nil {
@@ -239,7 +238,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
-		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes}
+		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes, Instance: inst}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -263,7 +262,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		return rec, err
 	}
 
-	l := rootfs.Layout{Dir: e.dir(req.Name)}
+	l := rootfs.Layout{Dir: e.dir(inst)}
 	// The undo comes first: a disk that fails half-way (a full file
 	// system) leaves no state dir behind either.
 	rev.Add(func() error { return rootfs.Remove(bg, l) })
@@ -274,7 +273,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		return rec, err
 	}
 	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
-	if err := os.WriteFile(e.keysFile(req.Name), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(e.keysFile(inst), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
 		return rec, err
 	}
 	if err := e.boot(ctx, "create", rev, &rec, img, pool, lease.IP); err != nil {
@@ -294,7 +293,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 // "start") names the caller to the fault hook.
 func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec *inventory.Record, img baseimages.Image, pool ipam.Pool, ip netip.Addr) error {
 	bg := context.Background()
-	name := rec.Name
+	name := rec.InstanceKey() // the runtime objects' key
 	l := rootfs.Layout{Dir: e.dir(name)}
 	lower, err := e.Images.Rootfs(rec.Image)
 	if err != nil {
@@ -308,7 +307,7 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		return err
 	}
 	root := l.RootfsDir()
-	fb := firstboot.Config{Hostname: name, IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}
+	fb := firstboot.Config{Hostname: firstNonEmpty(rec.Hostname, rec.Name), IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}
 	// A power request left by the last run was acted on before this boot,
 	// except a poweroff when nothing but autostart boots it (the daemon was
 	// down when it was asked, and the host restarted since): it stays down.
@@ -349,7 +348,7 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		return err
 	}
 	if rec.Cpuset == "" || !hostHasCPUs(rec.Cpuset) { // none yet, or the host lost CPUs since
-		if rec.Cpuset, err = e.cpusetFor(ctx, name, rec.CPUs); err != nil {
+		if rec.Cpuset, err = e.cpusetFor(ctx, rec.Name, rec.CPUs); err != nil {
 			return err
 		}
 	}
@@ -408,8 +407,8 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 
 func netnsName(container string) string { return "fatbox-" + container }
 
-// halt stops the container and takes down what boot made; the disk, keys,
-// record and lease stay. Idempotent; goes on past errors.
+// halt stops the container of instance name and takes down what boot made;
+// the disk, keys, record and lease stay. Idempotent; goes on past errors.
 func (e *Engine) halt(ctx context.Context, name string) error {
 	e.finalUsage(ctx, name) // the last reading, while its cgroups and veth are there (usage.go)
 	return errors.Join(
@@ -421,8 +420,8 @@ func (e *Engine) halt(ctx context.Context, name string) error {
 	)
 }
 
-// destroy takes down what boot made and deletes the state dir (disk, host
-// keys); record and lease are the caller's business.
+// destroy takes down what boot made for instance name and deletes its state
+// dir (disk, host keys); record and lease are the caller's business.
 func (e *Engine) destroy(ctx context.Context, name string) error {
 	return errors.Join(e.halt(ctx, name), rootfs.Remove(ctx, rootfs.Layout{Dir: e.dir(name)}))
 }
@@ -457,7 +456,7 @@ func (e *Engine) local(ctx context.Context, name string) (inventory.Record, erro
 // supervisord itself stops them all at once on SIGTERM. Best effort: halt's
 // SIGTERM and SIGKILL follow whatever happens here.
 func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
-	if st, _, err := e.Runtime.State(ctx, rec.Name); err != nil || st != "running" {
+	if st, _, err := e.Runtime.State(ctx, rec.InstanceKey()); err != nil || st != "running" {
 		return
 	}
 	progs := baseimages.DefaultPrograms()
@@ -487,7 +486,7 @@ func (e *Engine) stopPrograms(ctx context.Context, rec inventory.Record) {
 	if len(order) == 0 {
 		return
 	}
-	_, _ = e.Runtime.Exec(cctx, rec.Name, runtime.ExecConfig{Args: supervisorctl(append([]string{"stop"}, order...)...)}, runtime.Streams{})
+	_, _ = e.Runtime.Exec(cctx, rec.InstanceKey(), runtime.ExecConfig{Args: supervisorctl(append([]string{"stop"}, order...)...)}, runtime.Streams{})
 }
 
 // bridgeAddr puts the gateway on a bridge fatbox creates, so the host (and
@@ -511,7 +510,7 @@ func (e *Engine) Remove(ctx context.Context, name string, releaseIP bool) error 
 	if err := e.beginTakeDown(ctx, &rec, inventory.StatusRemoving); err != nil {
 		return err
 	}
-	errs := []error{e.destroy(ctx, name)}
+	errs := []error{e.destroy(ctx, rec.InstanceKey())}
 	if releaseIP {
 		// A pool already gone has no lease to give back: the remove finishes.
 		if _, err := e.IPAM.Release(ctx, rec.Pool, name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) && !errors.Is(err, ipam.ErrPoolNotFound) {
@@ -544,7 +543,7 @@ func (e *Engine) stop(ctx context.Context, name string) error {
 	if err := e.beginTakeDown(ctx, &rec, inventory.StatusStopping); err != nil {
 		return err
 	}
-	if err := e.halt(ctx, name); err != nil {
+	if err := e.halt(ctx, rec.InstanceKey()); err != nil {
 		return fmt.Errorf("stop %q (run it again to finish): %w", name, err)
 	}
 	rec.Status = inventory.StatusStopped
@@ -578,14 +577,14 @@ func (e *Engine) start(ctx context.Context, name string) (inventory.Record, erro
 	if err := e.fixStateDir(ctx, &rec); err != nil {
 		return rec, err
 	}
-	if e.Runtime.Known(name) {
-		st, _, err := e.Runtime.State(ctx, name)
+	if inst := rec.InstanceKey(); e.Runtime.Known(inst) {
+		st, _, err := e.Runtime.State(ctx, inst)
 		if err == nil && st == "running" {
 			return rec, nil
 		}
 		// runc still has a dead container (its init died): take down its
 		// leftovers first, or the attach and runc run below would collide.
-		if err := e.halt(ctx, name); err != nil {
+		if err := e.halt(ctx, inst); err != nil {
 			return rec, err
 		}
 	}
@@ -665,10 +664,10 @@ func (e *Engine) Inspect(ctx context.Context, name string) (Info, error) {
 	if rec.Node != e.Node {
 		return in, nil
 	}
-	if in.State, in.PID, err = e.Runtime.State(ctx, name); err != nil {
+	if in.State, in.PID, err = e.Runtime.State(ctx, rec.InstanceKey()); err != nil {
 		return in, err
 	}
-	if used, size, err := rootfs.Usage(rootfs.Layout{Dir: e.dir(name)}); err == nil {
+	if used, size, err := rootfs.Usage(rootfs.Layout{Dir: e.dir(rec.InstanceKey())}); err == nil {
 		in.DiskUsedBytes, in.DiskSizeBytes = used, size
 	}
 	return in, nil

@@ -19,15 +19,16 @@ import (
 // is missing, elsewhere or stopped (runc's own is terse), before a caller
 // commits to streaming.
 func (e *Engine) Exec(ctx context.Context, name string, c runtime.ExecConfig, s runtime.Streams) (int, error) {
-	return e.Runtime.Exec(ctx, name, c, s)
+	return e.Runtime.Exec(ctx, e.instance(ctx, name), c, s)
 }
 
 // CheckRunning fails unless the container exists on this node and runc runs it.
 func (e *Engine) CheckRunning(ctx context.Context, name string) error {
-	if _, err := e.local(ctx, name); err != nil {
+	rec, err := e.local(ctx, name)
+	if err != nil {
 		return err
 	}
-	st, _, err := e.Runtime.State(ctx, name)
+	st, _, err := e.Runtime.State(ctx, rec.InstanceKey())
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func (e *Engine) Programs(ctx context.Context, name string) ([]Program, error) {
 	var out, errb bytes.Buffer
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	code, err := e.Runtime.Exec(cctx, name, runtime.ExecConfig{Args: supervisorctl("status")}, runtime.Streams{Stdout: &limitedBuffer{b: &out, n: 1 << 20}, Stderr: &limitedBuffer{b: &errb, n: 64 << 10}})
+	code, err := e.Runtime.Exec(cctx, e.instance(ctx, name), runtime.ExecConfig{Args: supervisorctl("status")}, runtime.Streams{Stdout: &limitedBuffer{b: &out, n: 1 << 20}, Stderr: &limitedBuffer{b: &errb, n: 64 << 10}})
 	if err != nil {
 		return nil, fmt.Errorf("programs of %q: %w", name, err)
 	}

@@ -145,10 +145,10 @@ func (e *Engine) Watch(ctx context.Context, onErr func(name string, err error)) 
 		if r.Node != e.Node || r.Status != inventory.StatusRunning {
 			continue
 		}
-		if st, pid, err := e.Runtime.State(ctx, r.Name); err == nil && st == "running" {
-			e.watch(r.Name, pid, false)
+		if st, pid, err := e.Runtime.State(ctx, r.InstanceKey()); err == nil && st == "running" {
+			e.watch(r.InstanceKey(), pid, false)
 		} else if err == nil {
-			e.handle(r.Name, 0) // ended since Reconcile
+			e.handle(r.InstanceKey(), 0) // ended since Reconcile
 		}
 	}
 	go e.watchLoop(ctx, epfd)
@@ -294,12 +294,23 @@ func (e *Engine) initExited(ctx context.Context, name string, pid int) {
 	}
 }
 
-func (e *Engine) initExitedOnce(ctx context.Context, name string, pid int) (retry bool, err error) {
+// The watch knows containers by instance (the name can change while one
+// runs: a release's switch); the record is found by it, then read again
+// under its name's lock.
+func (e *Engine) initExitedOnce(ctx context.Context, inst string, pid int) (retry bool, err error) {
+	found, err := e.recordOfInstance(ctx, inst)
+	if errors.Is(err, inventory.ErrNotFound) {
+		return false, nil // removed meanwhile
+	}
+	if err != nil {
+		return true, fmt.Errorf("its init exited; reading its record: %w", err)
+	}
+	name := found.Name
 	unlock := e.lock(name)
 	defer unlock()
 	rec, err := e.local(ctx, name)
-	if errors.Is(err, inventory.ErrNotFound) {
-		return false, nil // removed meanwhile
+	if errors.Is(err, inventory.ErrNotFound) || (err == nil && rec.InstanceKey() != inst) {
+		return true, fmt.Errorf("its init exited while %q was renamed; looking again", name)
 	}
 	if err != nil {
 		return true, fmt.Errorf("its init exited; reading its record: %w", err)
@@ -307,20 +318,20 @@ func (e *Engine) initExitedOnce(ctx context.Context, name string, pid int) (retr
 	if rec.Status != inventory.StatusRunning {
 		return false, nil
 	}
-	st, cur, err := e.Runtime.State(ctx, name)
+	st, cur, err := e.Runtime.State(ctx, inst)
 	if err != nil {
 		return true, fmt.Errorf("its init exited; asking runc: %w", err)
 	}
 	if st == "running" {
 		if cur != pid { // booted again meanwhile: follow the new init
-			e.watch(name, cur, false)
+			e.watch(inst, cur, false)
 		}
 		return false, nil
 	}
 	e.inits.mu.Lock()
-	early := time.Since(e.inits.booted[name]) < earlyEnd
+	early := time.Since(e.inits.booted[inst]) < earlyEnd
 	e.inits.mu.Unlock()
-	return false, e.endedOnItsOwn(ctx, rec, powerRequest(rootfs.Layout{Dir: e.dir(name)}), early)
+	return false, e.endedOnItsOwn(ctx, rec, powerRequest(rootfs.Layout{Dir: e.dir(inst)}), early)
 }
 
 // endedOnItsOwn takes down what is left of a container recorded running
@@ -329,8 +340,7 @@ func (e *Engine) initExitedOnce(ctx context.Context, name string, pid int) (retr
 // (status stopping with the reason), so a daemon that dies mid-way finishes
 // it in Reconcile. The caller holds the name's lock.
 func (e *Engine) endedOnItsOwn(ctx context.Context, rec inventory.Record, req string, early bool) error {
-	name := rec.Name
-	loop := e.countEarly(name, early && req != powerPoweroff)
+	loop := e.countEarly(rec.InstanceKey(), early && req != powerPoweroff)
 	switch {
 	case req == powerReboot && loop:
 		rec.StopReason = inventory.StopRebootLoop
@@ -362,7 +372,7 @@ func (e *Engine) endedOnItsOwn(ctx context.Context, rec inventory.Record, req st
 // left by a daemon that died mid-way.
 func (e *Engine) finishEnd(ctx context.Context, rec inventory.Record) (booted bool, err error) {
 	name := rec.Name
-	if err := e.halt(ctx, name); err != nil {
+	if err := e.halt(ctx, rec.InstanceKey()); err != nil {
 		return false, fmt.Errorf("take down what is left of it (%s): %w", rec.StopReason, err)
 	}
 	boot := rec.StopReason == inventory.StopRebooting || (rec.StopReason == inventory.StopCrashed && rec.Autostart)

@@ -54,12 +54,14 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		return rep, fmt.Errorf("reconcile: list records: %w", err)
 	}
 	mine := map[string]inventory.Record{}
+	insts := map[string]bool{} // the instances records own
 	for _, r := range recs {
 		if r.Node == e.Node {
 			if err := e.fixStateDir(ctx, &r); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.Name, err))
 			}
 			mine[r.Name] = r
+			insts[r.InstanceKey()] = true
 		}
 	}
 	fail := func(name string, err error) { rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", name, err)) }
@@ -84,7 +86,7 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		fail("runc", err)
 	}
 	for _, id := range ids {
-		if _, ok := mine[id]; ok {
+		if insts[id] {
 			continue
 		}
 		// halt, not just a stop: its veth, ifb, nftables chain, netns and
@@ -101,7 +103,7 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	}
 	for _, d := range dirs {
 		name := d.Name()
-		if _, ok := mine[name]; ok || !d.IsDir() {
+		if insts[name] || !d.IsDir() {
 			continue
 		}
 		// Its network and mounts are taken down (idempotent); they count
@@ -118,14 +120,14 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 }
 
 func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *ReconcileReport) error {
-	name := rec.Name
+	name, inst := rec.Name, rec.InstanceKey()
 	unlock := e.lock(name)
 	defer unlock()
 	switch rec.Status {
 	case inventory.StatusCreating:
 		// The daemon died mid-create: undo it as a failed create would,
 		// the lease as the record says the create took it.
-		if err := errors.Join(e.destroy(ctx, name), e.IPAM.UndoAllocation(ctx, rec.Pool, name, ipam.Origin(rec.LeaseOrigin))); err != nil {
+		if err := errors.Join(e.destroy(ctx, inst), e.IPAM.UndoAllocation(ctx, rec.Pool, name, ipam.Origin(rec.LeaseOrigin))); err != nil {
 			return fmt.Errorf("undo half-made create: %w", err)
 		}
 		if err := e.Inventory.Delete(ctx, name); err != nil {
@@ -134,7 +136,10 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		rep.Aborted = append(rep.Aborted, name)
 		return nil
 	case inventory.StatusRemoving: // the daemon died mid-remove: finish it (the lease stays with the name)
-		if err := e.destroy(ctx, name); err != nil {
+		if err := e.destroy(ctx, inst); err != nil {
+			return fmt.Errorf("finish remove: %w", err)
+		}
+		if err := e.releaseVolumeClaims(ctx, rec); err != nil {
 			return fmt.Errorf("finish remove: %w", err)
 		}
 		if err := e.Inventory.Delete(ctx, name); err != nil {
@@ -155,7 +160,7 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 			return err
 		}
 		// The daemon died mid-stop: finish it.
-		if err := e.halt(ctx, name); err != nil {
+		if err := e.halt(ctx, inst); err != nil {
 			return fmt.Errorf("finish stop: %w", err)
 		}
 		rec.Status = inventory.StatusStopped
@@ -165,7 +170,7 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 		rep.Stopped = append(rep.Stopped, name)
 		return nil
 	}
-	st, _, err := e.Runtime.State(ctx, name)
+	st, _, err := e.Runtime.State(ctx, inst)
 	if err != nil {
 		return err
 	}
@@ -182,7 +187,7 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	if rec.Status == inventory.StatusRunning {
 		// Its disk may still be mounted (the daemon died, not the host):
 		// a reboot or poweroff asked from inside is honoured.
-		if req := powerRequest(rootfs.Layout{Dir: e.dir(name)}); req != "" {
+		if req := powerRequest(rootfs.Layout{Dir: e.dir(inst)}); req != "" {
 			if err := e.endedOnItsOwn(ctx, rec, req, false); err != nil {
 				return err
 			}
@@ -196,7 +201,7 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	}
 	// Not running: take down whatever is left (a runc state of a dead
 	// container, links, netns, mounts); idempotent on a clean host.
-	if err := e.halt(ctx, name); err != nil {
+	if err := e.halt(ctx, inst); err != nil {
 		return err
 	}
 	if rec.Status != inventory.StatusRunning {

@@ -12,12 +12,10 @@ import (
 )
 
 // Rename gives a stopped container a new name. Its lease (so its IP and
-// MAC), record and state dir (disk, host keys) go with it; the hostname
-// follows at the next start. This is the release flow of seed 003: rename
-// web-01 to web-01-last, create a new web-01, and rename back to roll back.
-// The record and the lease move in one store transaction; the state dir
-// moves after it, and a daemon that died in between finishes the move at the
-// next start (fixStateDir).
+// MAC) and record go with it in one store transaction; its state dir (disk,
+// host keys) stays where it is, under its instance; the hostname follows at
+// the next start. (A release, release.go, renames running containers and
+// keeps the identity with the name instead.)
 func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Record, error) {
 	if err := inventory.ValidName(newName); err != nil {
 		return inventory.Record{}, err
@@ -45,11 +43,8 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	if _, err := e.Inventory.Get(ctx, newName); err == nil {
 		return rec, inventory.ExistsError(newName)
 	}
-	if _, err := os.Stat(e.dir(newName)); err == nil {
-		return rec, conflictf("state dir %q exists already (a container of that name was not cleaned up): move it away, then rename", e.dir(newName))
-	}
-	// Leftovers of the old name (a dead runc state) go first; links and netns are named after it.
-	if err := e.halt(ctx, name); err != nil {
+	// Leftovers (a dead runc state) go first.
+	if err := e.halt(ctx, rec.InstanceKey()); err != nil {
 		return rec, err
 	}
 	moveRecord := func() ([]store.Op, error) { return e.Inventory.RenameOps(ctx, name, newName) }
@@ -74,14 +69,20 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	return moved, nil
 }
 
-// fixStateDir finishes a rename: it moves the state dir of rec from its
-// old name when it is still there, then clears RenamedFrom so the move is
-// never tried again (a later container of the old name has its own dir).
-// A dir of the old name is left alone while a record of that name exists.
+// fixStateDir finishes a rename made by a fatbox from before instances
+// (rec.Instance ""), whose state dir moved with the name: it moves the dir
+// from its old name when it is still there, then clears RenamedFrom so the
+// move is never tried again. A dir of the old name is left alone while a
+// record of that name exists. A record with an instance only has
+// RenamedFrom cleared: its dir never moves.
 func (e *Engine) fixStateDir(ctx context.Context, rec *inventory.Record) error {
 	from := rec.RenamedFrom
 	if from == "" {
 		return nil
+	}
+	if rec.Instance != "" {
+		rec.RenamedFrom = ""
+		return e.Inventory.Put(ctx, *rec)
 	}
 	if _, err := os.Stat(e.dir(rec.Name)); errors.Is(err, os.ErrNotExist) {
 		if _, err := e.Inventory.Get(ctx, from); err == nil {

@@ -54,7 +54,7 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 	if err := e.admitUpdate(ctx, rec, next); err != nil {
 		return rec, nil, err
 	}
-	st, _, err := e.Runtime.State(ctx, name)
+	st, _, err := e.Runtime.State(ctx, rec.InstanceKey())
 	if err != nil {
 		return rec, nil, err
 	}
@@ -70,14 +70,14 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 				return rec, nil, err
 			}
 		}
-		if err := e.Runtime.Update(ctx, name, limitsOf(next)); err != nil {
+		if err := e.Runtime.Update(ctx, rec.InstanceKey(), limitsOf(next)); err != nil {
 			return rec, nil, err
 		}
 		if !sameCPUs(next, rec) {
 			// nproc follows the new cpuset; cpuinfo and cpu/online follow
 			// here, also when the count stays but the cpuset moved.
 			if err := e.writeCPUView(next); err != nil {
-				return rec, nil, errors.Join(err, e.Runtime.Update(context.Background(), name, limitsOf(rec)))
+				return rec, nil, errors.Join(err, e.Runtime.Update(context.Background(), rec.InstanceKey(), limitsOf(rec)))
 			}
 		}
 	} else if limitsChanged {
@@ -99,7 +99,7 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 		note, err := e.resizeDisk(ctx, &next, rec.DiskMiB, running)
 		if err != nil {
 			if running && limitsChanged {
-				err = errors.Join(err, e.Runtime.Update(context.Background(), name, limitsOf(rec)))
+				err = errors.Join(err, e.Runtime.Update(context.Background(), rec.InstanceKey(), limitsOf(rec)))
 			}
 			return rec, nil, err
 		}
@@ -218,7 +218,7 @@ func (e *Engine) admitUpdate(ctx context.Context, rec, next inventory.Record) er
 // running and the kernel allows it; else recorded as pending and grown at
 // the next start), shrunk only when stopped.
 func (e *Engine) resizeDisk(ctx context.Context, next *inventory.Record, oldMiB int64, running bool) (string, error) {
-	l := rootfs.Layout{Dir: e.dir(next.Name)}
+	l := rootfs.Layout{Dir: e.dir(next.InstanceKey())}
 	want := next.DiskMiB
 	if want < oldMiB && running {
 		return "", conflictf("container %q runs: a disk shrinks only when stopped (`fatbox stop %s`), and never below what its files use", next.Name, next.Name)
@@ -244,7 +244,7 @@ func (e *Engine) applyPendingDisk(ctx context.Context, rec *inventory.Record) er
 	if rec.PendingDiskMiB == 0 {
 		return nil
 	}
-	if err := rootfs.Resize(ctx, rootfs.Layout{Dir: e.dir(rec.Name)}, rec.PendingDiskMiB<<20); err != nil {
+	if err := rootfs.Resize(ctx, rootfs.Layout{Dir: e.dir(rec.InstanceKey())}, rec.PendingDiskMiB<<20); err != nil {
 		return fmt.Errorf("grow the disk of %q to %s, asked for while it ran: %w", rec.Name, limits.FormatSize(rec.PendingDiskMiB<<20), err)
 	}
 	rec.DiskMiB, rec.PendingDiskMiB = rec.PendingDiskMiB, 0

@@ -98,7 +98,7 @@ func (e *Engine) Stats(ctx context.Context, name string) (Stats, error) {
 	if rec, err = e.Inventory.Get(ctx, name); err != nil { // it may have changed while we waited
 		return Stats{}, err
 	}
-	state, _, err := e.Runtime.State(ctx, name)
+	state, _, err := e.Runtime.State(ctx, rec.InstanceKey())
 	if err != nil {
 		return Stats{}, err
 	}
@@ -138,9 +138,9 @@ func (e *Engine) sampleLocked(ctx context.Context, rec inventory.Record, known b
 		return u, usageReading{}, err
 	}
 	mounts := cgroupMounts()
-	dev := diskDevice(e.dir(rec.Name))
+	dev := diskDevice(e.dir(rec.InstanceKey()))
 	_ = countDiskIO(mounts, dev) // a container booted before fatbox did this at boot
-	r, rerr := readUsage(mounts, e.bootID(), rec.Name, dev)
+	r, rerr := readUsage(mounts, e.bootID(), rec.InstanceKey(), dev)
 	u, err := e.Inventory.RecordUsage(ctx, rec.ID, rec.Name, r.counters, r.at)
 	if err != nil {
 		return u, r, err
@@ -155,12 +155,12 @@ func (e *Engine) sampleLocked(ctx context.Context, rec inventory.Record, known b
 // veth go: best effort (a failure loses the usage since the last sample,
 // like a container found dead; see inventory/usage.go). The caller holds
 // the container's lock. A container with no record (an orphan) is not
-// counted.
-func (e *Engine) finalUsage(ctx context.Context, name string) {
-	if !e.Runtime.Known(name) {
+// counted. inst is its instance.
+func (e *Engine) finalUsage(ctx context.Context, inst string) {
+	if !e.Runtime.Known(inst) {
 		return
 	}
-	rec, err := e.Inventory.Get(ctx, name)
+	rec, err := e.recordOfInstance(ctx, inst)
 	// A create that never finished has no events, so nothing would ever
 	// prune its usage: it is not counted.
 	if err != nil || rec.Node != e.Node || rec.Status == inventory.StatusCreating {
@@ -202,7 +202,7 @@ func (e *Engine) sampleOne(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = e.sampleLocked(ctx, rec, e.Runtime.Known(name))
+	_, _, err = e.sampleLocked(ctx, rec, e.Runtime.Known(rec.InstanceKey()))
 	return err
 }
 

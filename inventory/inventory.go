@@ -379,6 +379,9 @@ func (i *Inventory) RenameOps(ctx context.Context, name, newName string) ([]stor
 	if r.Hostname == r.Name {
 		r.Hostname = newName
 	}
+	if r.Instance == "" { // a record from before instances: its runtime objects keep the old name
+		r.Instance = name
+	}
 	r.Name, r.RenamedFrom, r.UpdatedAt = newName, name, time.Now().UTC()
 	b, _ := json.Marshal(r)
 	ops := []store.Op{
