@@ -188,6 +188,21 @@ func (e *Engine) lock(name string) func() {
 // later step undoes what the earlier ones made, and an undo that fails is
 // reported with the cause.
 func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.Record, err error) {
+	return e.create(ctx, req, createOpts{})
+}
+
+// createOpts are what a release asks of the create of its candidate.
+type createOpts struct {
+	// Hostname, when set, is the new container's instead of its name.
+	Hostname string
+	// HostKeysFrom, when set, is a state dir whose ssh/ host keys the new
+	// container takes (the released name's), instead of new ones.
+	HostKeysFrom string
+	// AuthorizedKeys, when set, replaces the ops keys and the request's.
+	AuthorizedKeys []string
+}
+
+func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) (rec inventory.Record, err error) {
 	if err := inventory.ValidName(req.Name); err != nil {
 		return inventory.Record{}, err
 	}
@@ -214,6 +229,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 	if err := e.admit(ctx, req); err != nil {
 		return inventory.Record{}, err
 	}
+
 	rev := &revert.Reverter{}
 	defer func() {
 		if !e.crashed {
@@ -234,7 +250,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 	} else if !errors.Is(err, ipam.ErrLeaseNotFound) {
 		return inventory.Record{}, err
 	}
-	rec = inventory.Record{LeaseOrigin: string(expect), Name: req.Name, Hostname: req.Name, Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
+	rec = inventory.Record{LeaseOrigin: string(expect), Name: req.Name, Hostname: firstNonEmpty(opt.Hostname, req.Name), Pool: req.Pool, Node: e.Node, Image: req.Image, ImageID: img.ID,
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
@@ -273,6 +289,14 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (rec inventory.R
 		return rec, err
 	}
 	keys := append(append([]string(nil), e.OpsKeys...), req.SSHKeys...)
+	if opt.AuthorizedKeys != nil {
+		keys = opt.AuthorizedKeys
+	}
+	if opt.HostKeysFrom != "" {
+		if err := copyHostKeys(opt.HostKeysFrom, l.Dir); err != nil {
+			return rec, err
+		}
+	}
 	if err := os.WriteFile(e.keysFile(inst), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
 		return rec, err
 	}

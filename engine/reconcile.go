@@ -36,6 +36,9 @@ type ReconcileReport struct {
 	Orphans []string `json:"orphans"`
 	// Kept are container dirs with no record, left for an operator to look at.
 	Kept []string `json:"kept"`
+	// Released are names whose release or rollback a daemon that died left
+	// under way: finished (its switch had begun) or undone ("(undone)").
+	Released []string `json:"released,omitempty"`
 	// Errors are what could not be fixed; the daemon runs on.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -49,6 +52,10 @@ type ReconcileReport struct {
 // and lists them in the report.
 func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	var rep ReconcileReport
+	// Releases first: a switch that began is finished (it can leave a
+	// record stopped whose container runs until its cleanup), one that had
+	// not is undone.
+	e.reconcileReleases(ctx, &rep)
 	recs, err := e.Inventory.List(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("reconcile: list records: %w", err)

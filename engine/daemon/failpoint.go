@@ -15,7 +15,7 @@ const (
 	failpointMarkEnv = "FATBOX_FAILPOINT_MARK"
 )
 
-var failpointRE = regexp.MustCompile(`^(create|start):[a-z]+$`)
+var failpointRE = regexp.MustCompile(`^(create|start|release):[a-z]+$`)
 
 // failpoint returns the engine fault hook that FATBOX_FAILPOINT asks for,
 // or nil when it is unset. At the named step the hook writes the marker
@@ -29,7 +29,7 @@ func failpoint(stateDir string, log *slog.Logger) (func(step string) error, erro
 		return nil, nil
 	}
 	if !failpointRE.MatchString(fp) {
-		return nil, fmt.Errorf("%s=%q: want <op>:<step>, op create or start and a step of the engine's (e.g. create:attach); it is a test hook, unset it", failpointEnv, fp)
+		return nil, fmt.Errorf("%s=%q: want <op>:<step>, op create, start or release and a step of the engine's (e.g. create:attach); it is a test hook, unset it", failpointEnv, fp)
 	}
 	mark := os.Getenv(failpointMarkEnv)
 	if mark == "" {
