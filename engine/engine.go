@@ -405,7 +405,7 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		return err
 	}
 	extra = append(extra, vols...)
-	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
+	spec, err := runtime.Spec(runtime.SpecConfig{Name: name, Hostname: fb.Hostname, Rootfs: root, Netns: nsPath, Supervisor: e.Supervisor,
 		VMShim: e.VMShim, PowerDir: powerDir, Limits: lim, ExtraMounts: extra, Rlimits: rlimits})
 	if err != nil {
 		return err

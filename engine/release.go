@@ -244,6 +244,9 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 		if cand, err = e.create(ctx, cr, createOpts{Hostname: firstNonEmpty(old.Hostname, old.Name), HostKeysFrom: oldDir, AuthorizedKeys: e.keysOf(old.InstanceKey())}); err != nil {
 			return cand, err
 		}
+		if cand, err = e.Inventory.Get(ctx, rel.Candidate); err != nil { // with its ID
+			return cand, err
+		}
 		rel.CandidateID = cand.ID
 	} else {
 		unlock := e.lock(rel.Candidate)

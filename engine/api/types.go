@@ -134,10 +134,13 @@ type Updated struct {
 type Event struct {
 	Seq         uint64    `json:"seq"`
 	Time        time.Time `json:"time"`
-	Kind        string    `json:"kind"` // created, started, stopped, resized, labels, renamed, removed
+	Kind        string    `json:"kind"` // created, started, stopped, resized, labels, renamed, removed, release
 	ContainerID string    `json:"container_id"`
 	Name        string    `json:"name"`
 	From        string    `json:"from,omitempty"` // a rename's old name
+	// Step, for a "release" event, is the step of a release or rollback and
+	// what it did ("prepared: ...", "checked: ...", "switched: ...").
+	Step string `json:"step,omitempty"`
 	// Cause: "api" (UID set), "autostart", "reconcile" or "inside".
 	Cause    string  `json:"cause"`
 	CauseUID *uint32 `json:"cause_uid,omitempty"`

@@ -126,7 +126,7 @@ func (d *Daemon) events(ctx context.Context, after uint64, name string, since ti
 }
 
 func toEvent(ev inventory.Event) api.Event {
-	return api.Event{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, ContainerID: ev.ContainerID, Name: ev.Name, From: ev.From,
+	return api.Event{Seq: ev.Seq, Time: ev.Time, Kind: ev.Kind, ContainerID: ev.ContainerID, Name: ev.Name, From: ev.From, Step: ev.Step,
 		Cause: ev.Cause.Kind, CauseUID: ev.Cause.UID, CauseDetail: ev.Cause.Detail, Container: toContainer(ev.Record)}
 }
 

@@ -67,7 +67,9 @@ type BlockDevice struct {
 
 // SpecConfig is what Spec needs.
 type SpecConfig struct {
-	Name       string
+	Name string
+	// Hostname is the UTS hostname; "" means Name.
+	Hostname   string
 	Rootfs     string // mounted overlay
 	Netns      string // path of the container's network namespace
 	Supervisor string // host path of the static supervisord binary
@@ -105,7 +107,7 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 	caps := append([]string(nil), defaultCaps...)
 	s := &specs.Spec{
 		Version:  specs.Version,
-		Hostname: c.Name,
+		Hostname: firstNonEmpty(c.Hostname, c.Name),
 		Root:     &specs.Root{Path: c.Rootfs},
 		Process: &specs.Process{
 			Args: []string{InitAs, "-c", "/etc/supervisor/supervisord.conf"},
@@ -228,4 +230,13 @@ func blockIO(l Limits) (*specs.LinuxBlockIO, error) {
 		ThrottleReadIOPSDevice:  throttle(l.ReadIOPS),
 		ThrottleWriteIOPSDevice: throttle(l.WriteIOPS),
 	}, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }

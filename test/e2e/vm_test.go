@@ -29,6 +29,7 @@ type vmEnv struct {
 	state     string
 	args      []string
 	key       string
+	bridge    string // the pool's
 	d         *daemonProc
 }
 
@@ -51,6 +52,7 @@ func newVMEnv(t *testing.T, cidr string) *vmEnv {
 	})
 	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
 	br := harness.Name("fbvbr")
+	e.bridge = br
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
 	e.ok("pool", "create", "vm", "--cidr", cidr, "--bridge", br, "--create-bridge")
 	e.ok("image", "build", "debian12-fat")

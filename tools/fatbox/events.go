@@ -110,6 +110,9 @@ func printEvents(w io.Writer, evs []api.Event, output string, header bool) error
 		if e.From != "" {
 			detail = append(detail, "from "+e.From)
 		}
+		if e.Step != "" {
+			detail = append(detail, e.Step)
+		}
 		if e.Kind == "labels" {
 			detail = append(detail, fmt.Sprintf("owner=%s app=%s env=%s %s", e.Container.Owner, e.Container.App, e.Container.Env, inventory.LabelString(e.Container.Labels)))
 		}

@@ -82,7 +82,7 @@ func runBoot(ctx context.Context, w io.Writer, c *api.Client, name, output strin
 func newRenameCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use: "rename NAME NEW-NAME", Short: "rename a stopped container; its IP, MAC, disk and host keys go with it (hostname follows at start)", Args: cobra.ExactArgs(2),
+		Use: "rename NAME NEW-NAME", Short: "rename a stopped container; its IP, MAC, disk and host keys go with it (hostname follows at start); to replace a running one under its name, see release", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRename(ctxOf(cmd), cmd.OutOrStdout(), g.client(), args[0], args[1], output)
 		},

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+var (
+	proberOnce sync.Once
+	proberBin  string
+	proberErr  error
+)
+
+// buildProber builds test/prober once per test binary.
+func buildProber(t *testing.T) string {
+	t.Helper()
+	proberOnce.Do(func() {
+		proberBin = filepath.Join(filepath.Dir(fatboxBin), "prober")
+		out, err := exec.Command("go", "build", "-o", proberBin, "github.com/fatbox/fatbox/test/prober").CombinedOutput()
+		if err != nil {
+			proberErr = fmt.Errorf("build prober: %v: %s", err, out)
+		}
+	})
+	if proberErr != nil {
+		t.Fatal(proberErr)
+	}
+	return proberBin
+}
+
+// clientNetns is a network namespace on the pool's bridge with address ip
+// (a client of the containers, as another VM on the segment would be).
+func (e *vmEnv) clientNetns(t *testing.T, cidr string) string {
+	t.Helper()
+	ns := harness.Netns(t)
+	host, peer := harness.Name("fbph"), harness.Name("fbpp")
+	harness.IP(t, "link", "add", host, "type", "veth", "peer", "name", peer)
+	t.Cleanup(func() { harness.IPQuiet("link", "del", host) })
+	harness.IP(t, "link", "set", peer, "netns", ns)
+	harness.IP(t, "link", "set", host, "master", e.bridge, "up")
+	harness.IP(t, "-n", ns, "addr", "add", cidr, "dev", peer)
+	harness.IP(t, "-n", ns, "link", "set", peer, "up")
+	return ns
+}
+
+// probe is a prober running in a client netns against addr.
+type probe struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+func (e *vmEnv) startProbe(t *testing.T, ns, addr string) *probe {
+	t.Helper()
+	// nsenter --net, not `ip netns exec`: that one runs the command in a
+	// copy of the host's mount namespace, which would pin the containers'
+	// disk mounts for as long as the prober runs (and fail their unmount).
+	p := &probe{cmd: exec.Command("nsenter", "--net=/var/run/netns/"+ns, buildProber(t), "-addr", addr, "-interval", "10ms", "-timeout", "200ms")}
+	p.cmd.Stdout = &p.out
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("prober in %s never reached %s", ns, addr)
+	}
+	return p
+}
+
+// stop ends the prober and returns the longest gap it saw.
+func (p *probe) stop(t *testing.T) time.Duration {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	var r struct {
+		LongestGapMS float64 `json:"longest_gap_ms"`
+		OK, Failed   int
+	}
+	if err := json.Unmarshal(p.out.Bytes(), &r); err != nil {
+		t.Fatalf("prober output %q: %v", p.out.String(), err)
+	}
+	t.Logf("prober: longest gap %.1f ms, %d connects, %d failed", r.LongestGapMS, r.OK, r.Failed)
+	return time.Duration(r.LongestGapMS * float64(time.Millisecond))
+}
+
+// knownHosts writes a known_hosts file holding ip's host keys as ssh-keyscan sees them now.
+func (e *vmEnv) knownHosts(t *testing.T, ip string) string {
+	t.Helper()
+	hostKey(t, ip) // waits for sshd
+	out, err := exec.Command("ssh-keyscan", "-T", "3", ip).Output()
+	if err != nil || len(out) == 0 {
+		t.Fatalf("ssh-keyscan %s: %v", ip, err)
+	}
+	f := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(f, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// sshStrict runs cmd with host key checking against knownHosts: it fails
+// if the host key changed.
+func (e *vmEnv) sshStrict(t *testing.T, ip, knownHosts, cmd string) string {
+	t.Helper()
+	out, err := exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+knownHosts,
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh root@%s %q with the known_hosts from before: %v\n%s", ip, cmd, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (e *vmEnv) list() map[string]api.Container {
+	e.t.Helper()
+	var cs []api.Container
+	if err := json.Unmarshal([]byte(e.ok("ls", "-o", "json").stdout), &cs); err != nil {
+		e.t.Fatal(err)
+	}
+	m := map[string]api.Container{}
+	for _, c := range cs {
+		m[c.Name] = c
+	}
+	return m
+}
+
+// TestRelease: a release whose check fails leaves the container serving; a
+// good one and a rollback hand the name's address over with a gap under a
+// second, seen by a TCP prober on the bridge, and the client's known_hosts
+// still matches; the old container is <name>-last, stopped, holding no address.
+func TestRelease(t *testing.T) {
+	t.Parallel()
+	e := newVMEnv(t, "198.19.162.0/24")
+	c := e.create("web-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web")
+	e.removeAtEnd(t, "web-01-last", "web-01-next")
+	e.ssh(c.IP, "echo v1 > /root/version")
+	kh := e.knownHosts(t, c.IP)
+
+	// A failing check: the candidate goes, web-01 never stopped serving.
+	r := fatbox(t, "release", "web-01", "--image", "debian12-fat", "--check", "tcp:9", "--check-timeout", "3s", "--socket", e.sock)
+	if r.code == 0 || !strings.Contains(r.stderr, "did not pass its health check") || !strings.Contains(r.stderr, "was left as it is, serving") {
+		t.Fatalf("release with a failing check: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := e.sshStrict(t, c.IP, kh, "cat /root/version"); got != "v1" {
+		t.Fatalf("after the failed release web-01 answers %q, want the old container's v1", got)
+	}
+	if _, ok := e.list()["web-01-next"]; ok {
+		t.Fatal("the failed candidate web-01-next is still there")
+	}
+	if r := fatbox(t, "ip", "show", "web-01-next", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
+		t.Fatalf("the failed candidate's lease is still held: %s", r.stdout)
+	}
+
+	ns := e.clientNetns(t, "198.19.162.250/24")
+	for i, step := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"release", "web-01", "--image", "debian12-fat"}, ""},
+		{[]string{"rollback", "web-01"}, "v1"},
+	} {
+		p := e.startProbe(t, ns, c.IP+":22")
+		out := e.ok(step.args...).stdout
+		time.Sleep(300 * time.Millisecond) // the prober sees the new container answer steadily
+		gap := p.stop(t)
+		t.Logf("%s: %s", step.args[0], strings.TrimSpace(out))
+		if gap >= time.Second {
+			t.Fatalf("%s: web-01's address did not answer for %s (want < 1 s)", step.args[0], gap)
+		}
+		ls := e.list()
+		cur, last := ls["web-01"], ls["web-01-last"]
+		if cur.IP != c.IP || cur.MAC != c.MAC || cur.Status != "running" || cur.Owner != "shop" || cur.Labels["tier"] != "web" {
+			t.Fatalf("%s: web-01 is %+v, want running on %s/%s with its owner and labels", step.args[0], cur, c.IP, c.MAC)
+		}
+		if last.Status != "stopped" || last.IP != "" {
+			t.Fatalf("%s: web-01-last is %+v, want stopped with no address", step.args[0], last)
+		}
+		// The same host keys: the known_hosts from before the release matches.
+		got := e.sshStrict(t, c.IP, kh, "hostname; cat /root/version 2>/dev/null; ip -4 -o addr show eth0 | wc -l")
+		lines := strings.Fields(got)
+		if lines[0] != "web-01" || (step.want == "") != (len(lines) == 2) || (step.want != "" && lines[1] != step.want) {
+			t.Fatalf("%s %d: web-01 answers %q, want hostname web-01 and version %q, one address", step.args[0], i, got, step.want)
+		}
+		if n := lines[len(lines)-1]; n != "1" {
+			t.Fatalf("%s: eth0 has %s addresses, want 1", step.args[0], n)
+		}
+		// The name's lease is the only one the switch left (the candidate's temporary one went back).
+		if r := fatbox(t, "ip", "show", "web-01-last", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
+			t.Fatalf("%s: web-01-last still holds a lease: %s", step.args[0], r.stdout)
+		}
+	}
+	evs := e.eventsOf("web-01")
+	var steps []string
+	for _, ev := range evs {
+		if ev.Kind == "release" {
+			steps = append(steps, strings.SplitN(ev.Step, ":", 2)[0])
+		}
+	}
+	if s := strings.Join(steps, ","); !strings.Contains(s, "switched") {
+		t.Fatalf("web-01's release events: %s", s)
+	}
+	// Nothing holds the old address twice: one answer to ARP.
+	if out, err := harness.InNetns(ns, "ping", "-c", "1", "-W", "2", c.IP).CombinedOutput(); err != nil {
+		t.Fatalf("ping %s from the client: %v %s", c.IP, err, out)
+	}
+	_ = net.ParseIP
+}
