@@ -301,3 +301,28 @@ func MountReadOnly(ctx context.Context, img, target string) (unmount func() erro
 		return waitLoopsGone(ctx, img, loopDetachTimeout)
 	}, nil
 }
+
+// Thaw thaws the file system mounted at mountpoint if it is frozen (after
+// a process that froze it died); nothing mounted there, or not frozen, is
+// not an error.
+func Thaw(mountpoint string) error {
+	mounts, err := readMountinfo()
+	if err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	if _, ok := topMount(mounts, mountpoint); !ok {
+		return nil // never the file system below an empty mountpoint
+	}
+	fd, err := unix.Open(mountpoint, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rootfs: thaw %s: %w", mountpoint, err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.IoctlRetInt(fd, fiThaw); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("rootfs: thaw %s (FITHAW): %w", mountpoint, err)
+	}
+	return nil
+}

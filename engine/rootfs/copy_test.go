@@ -212,6 +212,26 @@ func TestFreezeThawLoopExt4(t *testing.T) {
 	if rerr != nil || string(b) != "written before the freeze\n" {
 		t.Fatalf("the copy's file: %q %v", b, rerr)
 	}
+	// Thaw, for a freezer that died: thaws a frozen one, and is a no-op
+	// on one not frozen or not mounted.
+	thaw2, err := Freeze(l.DiskDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := Thaw(l.DiskDir()); err != nil {
+			t.Fatalf("Thaw %d: %v", i, err)
+		}
+	}
+	if err := thaw2(); err != nil {
+		t.Fatalf("the freezer's own thaw after Thaw: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(l.UpperDir(), "after"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Thaw(mnt); err != nil {
+		t.Fatalf("Thaw of an empty mountpoint: %v", err)
+	}
 	if ms, _ := MountsOfImage(snap); len(ms) != 0 {
 		t.Fatalf("still mounted after unmount: %v", ms)
 	}

@@ -307,3 +307,25 @@ func getXattr(p, name string) (string, bool) {
 		return string(buf[:n]), true
 	}
 }
+
+// OverlayLower is the lower dir of the overlay mounted at l's rootfs (the
+// image a running container's root shows).
+func OverlayLower(l Layout) (string, error) {
+	l, err := l.resolve()
+	if err != nil {
+		return "", err
+	}
+	mounts, err := readMountinfo()
+	if err != nil {
+		return "", fmt.Errorf("rootfs: %w", err)
+	}
+	m, ok := topMount(mounts, l.RootfsDir())
+	if !ok || m.FSType != "overlay" {
+		return "", fmt.Errorf("rootfs: no overlay at %s: %w", l.RootfsDir(), ErrNotMounted)
+	}
+	lower, ok := superOpt(m.SuperOpts, "lowerdir")
+	if !ok || lower == "" || strings.Contains(lower, ":") {
+		return "", fmt.Errorf("rootfs: overlay at %s has lowerdir %q: want one dir", l.RootfsDir(), lower)
+	}
+	return lower, nil
+}
