@@ -44,7 +44,7 @@ type CommitResult struct {
 	// UpperBytes is the file data of the container's own changes.
 	UpperBytes int64 `json:"upper_bytes"`
 	// Stripped lists the identity paths removed or reset (inside the root).
-	Stripped []string `json:"stripped"`
+	Stripped []string      `json:"stripped"`
 	Took     time.Duration `json:"took_ns"`
 }
 
