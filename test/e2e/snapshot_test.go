@@ -80,6 +80,29 @@ func TestSnapshotRestoreAndCommit(t *testing.T) {
 		t.Errorf("snapshot of a stopped container printed %q", r.stdout)
 	}
 	e.ok("snapshot", "restore", "snap-01", "before")
+	// A commit of the stopped container reads its disk read-only: no
+	// freeze, and the image holds the restored files without identity.
+	r = e.ok("commit", "snap-01", "--image", "snap-stopped")
+	if !strings.Contains(r.stdout, "was stopped (no freeze)") {
+		t.Errorf("commit of a stopped container printed %q", r.stdout)
+	}
+	var stopped api.Image
+	if err := json.Unmarshal([]byte(e.ok("image", "inspect", "snap-stopped", "-o", "json").stdout), &stopped); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(e.state, "images", "by-id", stopped.ID, "rootfs")
+	if b, err := os.ReadFile(filepath.Join(root, "srv/app/data")); err != nil || string(b) != "v1\n" {
+		t.Errorf("the stopped commit's /srv/app/data: %q %v", b, err)
+	}
+	for _, p := range []string{"srv/app/new", "root/.ssh/authorized_keys", "etc/ssh/ssh_host_ed25519_key"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			t.Errorf("the stopped commit holds %s", p)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); strings.Contains(string(b), "snap-01") {
+		t.Errorf("the stopped commit's /etc/hostname is the container's: %q (want the parent image's)", b)
+	}
+	e.ok("image", "rm", "snap-stopped")
 	e.ok("start", "snap-01")
 	if out := e.ssh(ip, "cat /srv/app/data; md5sum -c --quiet /srv/app/blob.md5 && echo blob-ok; ls /srv/app"); !strings.Contains(out, "v1\n") ||
 		!strings.Contains(out, "blob-ok") || strings.Contains(out, "new") || strings.Contains(out, "alive") {
