@@ -45,6 +45,12 @@ type Image struct {
 	Programs  []Program `json:"programs,omitempty"`
 	Created   time.Time `json:"created"`
 	Size      int64     `json:"size"` // bytes of files in the rootfs
+	// ParentID is the content ID of a commit's parent image (Parent names
+	// it: for a commit, the image the container ran; for a build, the
+	// recipe's parent).
+	ParentID string `json:"parent_id,omitempty"`
+	// FromContainer is the container a commit was made from.
+	FromContainer string `json:"from_container,omitempty"`
 }
 
 // Store is the local, content-addressed image store:

@@ -272,6 +272,10 @@ type Image struct {
 	Programs  []Program `json:"programs,omitempty"`
 	Created   time.Time `json:"created"`
 	Size      int64     `json:"size"`
+	// ParentID is the content ID of the image Parent names (a commit's).
+	ParentID string `json:"parent_id,omitempty"`
+	// FromContainer is the container a commit was made from.
+	FromContainer string `json:"from_container,omitempty"`
 }
 
 // Program is a supervisord program an image runs.

@@ -37,9 +37,10 @@ func classify(err error) (int, string) {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge
 	case errors.Is(err, inventory.ErrNotFound), errors.Is(err, ipam.ErrPoolNotFound), errors.Is(err, ipam.ErrLeaseNotFound),
-		errors.Is(err, baseimages.ErrNotFound):
+		errors.Is(err, baseimages.ErrNotFound), errors.Is(err, engine.ErrSnapshotNotFound):
 		return http.StatusNotFound, api.CodeNotFound
-	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists):
+	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists),
+		errors.Is(err, engine.ErrSnapshotExists), errors.Is(err, baseimages.ErrExists):
 		return http.StatusConflict, api.CodeExists
 	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict):
 		// Before the invalid sentinels: the engine's kind is the answer

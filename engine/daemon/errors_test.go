@@ -33,6 +33,9 @@ var sentinels = []struct {
 	{"ipam.ErrPoolNotFound", ipam.ErrPoolNotFound, 404, api.CodeNotFound},
 	{"ipam.ErrLeaseNotFound", ipam.ErrLeaseNotFound, 404, api.CodeNotFound},
 	{"baseimages.ErrNotFound", baseimages.ErrNotFound, 404, api.CodeNotFound},
+	{"engine.ErrSnapshotNotFound", engine.ErrSnapshotNotFound, 404, api.CodeNotFound},
+	{"engine.ErrSnapshotExists", engine.ErrSnapshotExists, 409, api.CodeExists},
+	{"baseimages.ErrExists", baseimages.ErrExists, 409, api.CodeExists},
 	{"inventory.ErrExists", inventory.ErrExists, 409, api.CodeExists},
 	{"store.ErrExists", store.ErrExists, 409, api.CodeExists},
 	{"ipam.ErrPoolExists", ipam.ErrPoolExists, 409, api.CodeExists}, // also an ErrPoolConflict: exists wins

@@ -94,6 +94,28 @@ var routeCases = map[string][]routeCase{
 	"GET /v1/containers/{name}/doctor": {
 		{"GET", "/v1/containers/nope-404/doctor", "", 404, "not_found"},
 	},
+	"POST /v1/containers/{name}/snapshots": {
+		{"POST", "/v1/containers/nope-404/snapshots", `{"name":"Bad_Snap"}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/snapshots", `{"zzz":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/snapshots", `{"name":"before"}`, 404, "not_found"},
+	},
+	"GET /v1/containers/{name}/snapshots": {
+		{"GET", "/v1/containers/nope-404/snapshots", "", 404, "not_found"},
+	},
+	"DELETE /v1/containers/{name}/snapshots/{snap}": {
+		{"DELETE", "/v1/containers/nope-404/snapshots/Bad_Snap", "", 400, "invalid"},
+		{"DELETE", "/v1/containers/nope-404/snapshots/before", "", 404, "not_found"},
+	},
+	"POST /v1/containers/{name}/snapshots/{snap}/restore": {
+		{"POST", "/v1/containers/nope-404/snapshots/Bad_Snap/restore", "{}", 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/snapshots/before/restore", `{"zzz":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/snapshots/before/restore", "{}", 404, "not_found"},
+	},
+	"POST /v1/containers/{name}/commit": {
+		{"POST", "/v1/containers/nope-404/commit", `{"image":"Bad Name"}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/commit", `{"image":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/commit", `{"image":"nope-commit"}`, 404, "not_found"},
+	},
 	"GET /v1/usage": {
 		{"GET", "/v1/usage?name=nope-404", "", 404, "not_found"},
 		{"GET", "/v1/usage?from=yesterday", "", 400, "invalid"},
@@ -192,7 +214,7 @@ func examplePath(pattern string) (method, path string) {
 	if !ok {
 		return "GET", "/v1/nope"
 	}
-	r := strings.NewReplacer("{name}", "nope-404", "{pool}", "nope-pool", "{action}", "status", "{ip}", "198.19.73.201")
+	r := strings.NewReplacer("{name}", "nope-404", "{pool}", "nope-pool", "{action}", "status", "{ip}", "198.19.73.201", "{snap}", "nope-snap")
 	return method, r.Replace(path)
 }
 

@@ -127,6 +127,13 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		"GET /v1/usage": api.Usage{From: testTime, To: testTime.Add(time.Hour), PeriodSeconds: 3600, Rows: []api.UsageRow{{ContainerID: testContainer.ID,
 			Name: "web-01", PeriodStart: testTime, PeriodEnd: testTime.Add(time.Hour), VCPUHours: 1.5, MemoryGiBHours: 1.5, DiskGiBHours: 10, CPUSeconds: 12.5, NetBytesIn: 1000, NetBytesOut: 2000}}},
 	}
+	snap := api.Snapshot{Name: "before", Container: "web-01", Created: testTime, Image: "debian12-fat", Running: true, FreezeMS: 84,
+		DiskSize: 10 << 30, DiskCopied: 23 << 20, Copied: 23 << 20}
+	answers["POST /v1/containers/{n}/snapshots"] = snap
+	answers["GET /v1/containers/{n}/snapshots"] = []api.Snapshot{snap}
+	answers["DELETE /v1/containers/{n}/snapshots/{s}"] = struct{}{}
+	answers["POST /v1/containers/{n}/snapshots/{s}/restore"] = api.RestoreResult{Snapshot: snap, Copied: 23 << 20, TookMS: 90}
+	answers["POST /v1/containers/{n}/commit"] = api.CommitResult{Image: testImage, Running: true, FreezeMS: 12, Stripped: []string{"/etc/hostname"}}
 	mux := http.NewServeMux()
 	for pattern, v := range answers {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +200,11 @@ var outputArgs = map[string][]string{
 	"fatbox stats":            {"stats", "web-01"},
 	"fatbox usage":            {"usage", "web-01", "--from", "2026-12-01"},
 	"fatbox doctor":           {"doctor", "web-01"},
+	"fatbox snapshot create":  {"snapshot", "create", "web-01", "before"},
+	"fatbox snapshot ls":      {"snapshot", "ls", "web-01"},
+	"fatbox snapshot restore": {"snapshot", "restore", "web-01", "before"},
+	"fatbox snapshot rm":      {"snapshot", "rm", "web-01", "before"},
+	"fatbox commit":           {"commit", "web-01", "--image", "web-golden"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.

@@ -115,9 +115,16 @@ func printImageDetail(w io.Writer, i api.Image) error {
 	for _, p := range i.Programs {
 		progs = append(progs, fmt.Sprintf("%s (autostart %v)", p.Name, p.Autostart))
 	}
+	parent := i.Parent
+	if i.ParentID != "" {
+		parent += " (sha256:" + i.ParentID + ")"
+	}
+	if i.FromContainer != "" {
+		parent += ", committed from container " + i.FromContainer
+	}
 	tw := table(w)
 	fmt.Fprintf(tw, "name:\t%s\nid:\tsha256:%s\nsource:\t%s\nrecipe:\t%s\nparent:\t%s\nsize:\t%.1f MiB\ncreated:\t%s\nprograms:\t%s\npackages:\t%d: %s\n",
-		i.Name, i.ID, i.Source, i.Recipe, i.Parent, float64(i.Size)/(1<<20), i.Created.Format(time.RFC3339),
+		i.Name, i.ID, i.Source, i.Recipe, parent, float64(i.Size)/(1<<20), i.Created.Format(time.RFC3339),
 		strings.Join(progs, ", "), len(i.Packages), strings.Join(i.Packages, " "))
 	return tw.Flush()
 }
