@@ -56,9 +56,12 @@ type Container struct {
 	Autostart  bool   `json:"autostart"`
 	// RenamedFrom is the name before the last rename, while its state dir
 	// is still being moved.
-	RenamedFrom string    `json:"renamed_from,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	RenamedFrom string `json:"renamed_from,omitempty"`
+	// Instance keys its runtime objects on its node (state dir, runc id,
+	// netns, host veth); it stays when a release renames the container.
+	Instance  string    `json:"instance,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // ContainerInfo is a record plus what the host says of the container now.

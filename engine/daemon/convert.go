@@ -16,7 +16,7 @@ func toContainer(r inventory.Record) api.Container {
 		Image: r.Image, ImageID: r.ImageID, VCPUs: r.VCPUs, CPUs: r.CPUs, Cpuset: r.Cpuset,
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom,
+		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom, Instance: r.InstanceKey(),
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits}
 }
 

@@ -37,6 +37,7 @@ var sentinels = []struct {
 	{"engine.ErrSnapshotExists", engine.ErrSnapshotExists, 409, api.CodeExists},
 	{"baseimages.ErrExists", baseimages.ErrExists, 409, api.CodeExists},
 	{"inventory.ErrExists", inventory.ErrExists, 409, api.CodeExists},
+	{"inventory.ErrReleaseBusy", inventory.ErrReleaseBusy, 409, api.CodeConflict},
 	{"store.ErrExists", store.ErrExists, 409, api.CodeExists},
 	{"ipam.ErrPoolExists", ipam.ErrPoolExists, 409, api.CodeExists}, // also an ErrPoolConflict: exists wins
 	{"inventory.ErrInvalid", inventory.ErrInvalid, 400, api.CodeInvalid},

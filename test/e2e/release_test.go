@@ -67,7 +67,7 @@ func (e *vmEnv) startProbe(t *testing.T, ns, addr string) *probe {
 	// nsenter --net, not `ip netns exec`: that one runs the command in a
 	// copy of the host's mount namespace, which would pin the containers'
 	// disk mounts for as long as the prober runs (and fail their unmount).
-	p := &probe{cmd: exec.Command("nsenter", "--net=/var/run/netns/"+ns, buildProber(t), "-addr", addr, "-interval", "10ms", "-timeout", "200ms")}
+	p := &probe{cmd: exec.Command("nsenter", "--net=/var/run/netns/"+ns, buildProber(t), "-addr", addr, "-interval", "20ms", "-timeout", "200ms")}
 	p.cmd.Stdout = &p.out
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -130,8 +130,18 @@ func (e *vmEnv) knownHosts(t *testing.T, ip string) string {
 // if the host key changed.
 func (e *vmEnv) sshStrict(t *testing.T, ip, knownHosts, cmd string) string {
 	t.Helper()
-	out, err := exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+knownHosts,
-		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
+	var out []byte
+	var err error
+	// A connection refused or reset is retried for a while (sshd's
+	// MaxStartups drops some while the prober's connects drain); a host key
+	// that changed fails at once.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err = exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+knownHosts,
+			"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
+		if err == nil || strings.Contains(string(out), "Host key verification failed") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("ssh root@%s %q with the known_hosts from before: %v\n%s", ip, cmd, err, out)
 	}

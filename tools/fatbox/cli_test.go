@@ -129,6 +129,9 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 	}
 	snap := api.Snapshot{Name: "before", Container: "web-01", Created: testTime, Image: "debian12-fat", Running: true, FreezeMS: 84,
 		DiskSize: 10 << 30, DiskCopied: 23 << 20, Copied: 23 << 20}
+	rel := api.ReleaseResult{Name: "web-01", Kind: "release", Candidate: "web-01-next", Last: "web-01-last", Check: "tcp :22", IP: "198.18.0.2"}
+	answers["POST /v1/containers/{n}/release"] = rel
+	answers["POST /v1/containers/{n}/rollback"] = rel
 	answers["POST /v1/containers/{n}/snapshots"] = snap
 	answers["GET /v1/containers/{n}/snapshots"] = []api.Snapshot{snap}
 	answers["DELETE /v1/containers/{n}/snapshots/{s}"] = struct{}{}
@@ -201,6 +204,8 @@ var outputArgs = map[string][]string{
 	"fatbox usage":            {"usage", "web-01", "--from", "2026-12-01"},
 	"fatbox doctor":           {"doctor", "web-01"},
 	"fatbox snapshot create":  {"snapshot", "create", "web-01", "before"},
+	"fatbox release":          {"release", "web-01", "--image", "app:v2"},
+	"fatbox rollback":         {"rollback", "web-01"},
 	"fatbox snapshot ls":      {"snapshot", "ls", "web-01"},
 	"fatbox snapshot restore": {"snapshot", "restore", "web-01", "before"},
 	"fatbox snapshot rm":      {"snapshot", "rm", "web-01", "before"},
