@@ -130,6 +130,11 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 	name, inst := rec.Name, rec.InstanceKey()
 	unlock := e.lock(name)
 	defer unlock()
+	// A snapshot or commit whose daemon died mid-freeze left the disks
+	// frozen and runc's container paused: thaw and resume it first.
+	if err := e.ThawInterrupted(ctx, rec); err != nil {
+		return err
+	}
 	switch rec.Status {
 	case inventory.StatusCreating:
 		// The daemon died mid-create: undo it as a failed create would,

@@ -94,6 +94,18 @@ var routeCases = map[string][]routeCase{
 	"GET /v1/containers/{name}/doctor": {
 		{"GET", "/v1/containers/nope-404/doctor", "", 404, "not_found"},
 	},
+	"POST /v1/containers/{name}/release": {
+		{"POST", "/v1/containers/nope-404/release", `{"zzz":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/release", `{}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/release", `{"image":"a","from":"b"}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/release", `{"image":"debian12-fat","check":{"tcp":22,"http_port":80}}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/release", `{"image":"debian12-fat"}`, 404, "not_found"},
+	},
+	"POST /v1/containers/{name}/rollback": {
+		{"POST", "/v1/containers/nope-404/rollback", `{"zzz":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/rollback", `{"check":{"tcp":70000}}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/rollback", `{}`, 404, "not_found"},
+	},
 	"POST /v1/containers/{name}/snapshots": {
 		{"POST", "/v1/containers/nope-404/snapshots", `{"name":"Bad_Snap"}`, 400, "invalid"},
 		{"POST", "/v1/containers/nope-404/snapshots", `{"zzz":1}`, 400, "invalid"},
