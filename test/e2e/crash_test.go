@@ -57,11 +57,15 @@ var crashOrder = []string{"record", "lease", "disk", "mount", "firstboot", "netn
 
 // spawnFailpointDaemon starts a daemon whose create stops dead at step (the
 // daemon's FATBOX_FAILPOINT test hook), writing mark when it gets there.
+// A step with an op ("release:switched") is used as it is.
 func spawnFailpointDaemon(t *testing.T, stateDir, socket, step, mark string, extra ...string) *daemonProc {
+	if !strings.Contains(step, ":") {
+		step = "create:" + step
+	}
 	t.Helper()
 	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", stateDir, "--socket", socket}, extra...)
 	cmd := exec.Command(fatboxBin, args...)
-	cmd.Env = append(os.Environ(), "FATBOX_FAILPOINT=create:"+step, "FATBOX_FAILPOINT_MARK="+mark)
+	cmd.Env = append(os.Environ(), "FATBOX_FAILPOINT="+step, "FATBOX_FAILPOINT_MARK="+mark)
 	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: socket, state: stateDir, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -76,7 +80,7 @@ func spawnFailpointDaemon(t *testing.T, stateDir, socket, step, mark string, ext
 		}
 		select {
 		case <-d.done:
-			t.Fatalf("daemon with failpoint create:%s exited: %s", step, d.log)
+			t.Fatalf("daemon with failpoint %s exited: %s", step, d.log)
 		default:
 		}
 		if time.Now().After(deadline) {

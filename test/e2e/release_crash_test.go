@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/engine/api"
+)
+
+// releaseSteps are the release's failpoints in order (engine/release.go).
+var releaseSteps = []string{"record", "prepared", "checked", "switching", "detached", "readdressed", "switched", "stopped"}
+
+// TestReleaseSurvivesKill9AtEachStep: the daemon is SIGKILLed at each step
+// of a release (with the CLI that asked); after a restart the name answers,
+// from the old container or the new one, never neither, nothing holds its
+// address twice, and no candidate or release is left half-made.
+func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
+	t.Parallel()
+	e := newVMEnv(t, "198.19.163.0/24")
+	c := e.create("web-01", "--memory", "256M", "--disk", "1G")
+	e.removeAtEnd(t, "web-01-last", "web-01-next")
+	e.ssh(c.IP, "true")
+	kh := e.knownHosts(t, c.IP)
+	mark := filepath.Join(e.dir, "failpoint.mark")
+	for _, step := range releaseSteps {
+		os.Remove(mark)
+		e.d.stop()
+		e.d = spawnFailpointDaemon(t, e.state, e.sock, "release:"+step, mark, e.args...)
+		cli := exec.Command(fatboxBin, "release", "web-01", "--image", "debian12-fat", "--socket", e.sock)
+		cli.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cli.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 2*time.Minute, "failpoint release:"+step, func() bool { _, err := os.Stat(mark); return err == nil })
+		e.d.kill9(t)
+		cli.Process.Kill()
+		cli.Wait()
+		e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+
+		ls := e.list()
+		cur := ls["web-01"]
+		if cur.Status != "running" || cur.IP != c.IP || cur.MAC != c.MAC {
+			t.Fatalf("after kill -9 at release:%s, web-01 is %+v; want running on %s", step, cur, c.IP)
+		}
+		for n, x := range ls {
+			if n != "web-01" && n != "web-01-last" {
+				t.Fatalf("after kill -9 at release:%s, a container %q (%s) is left", step, n, x.Status)
+			}
+			if n == "web-01-last" && (x.Status != "stopped" || x.IP != "") {
+				t.Fatalf("after kill -9 at release:%s, web-01-last is %s on %q; want stopped with no address", step, x.Status, x.IP)
+			}
+		}
+		// It answers, with the name's host key and hostname.
+		if got := e.sshStrict(t, c.IP, kh, "hostname"); got != "web-01" {
+			t.Fatalf("after kill -9 at release:%s, web-01 answers as %q", step, got)
+		}
+		// One holder of the address: exactly one netns has it, and one active lease.
+		if n := netnsHolding(t, c.IP); n != 1 {
+			t.Fatalf("after kill -9 at release:%s, %d network namespaces hold %s", step, n, c.IP)
+		}
+		var leases []api.Lease
+		if err := json.Unmarshal([]byte(e.ok("ip", "ls", "--pool", "vm", "-o", "json").stdout), &leases); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range leases {
+			if l.State == "active" && l.Name != "web-01" {
+				t.Fatalf("after kill -9 at release:%s, %q still holds %s", step, l.Name, l.IP)
+			}
+		}
+		// The next release is not refused as one under way: the daemon
+		// finished or undid this one.
+		t.Logf("release:%s: web-01 answers; %d containers", step, len(ls))
+	}
+	// A release runs to the end after all that.
+	e.ok("release", "web-01", "--image", "debian12-fat")
+	if conn, err := net.DialTimeout("tcp", c.IP+":22", 5*time.Second); err != nil {
+		t.Fatalf("web-01 after the last release: %v", err)
+	} else {
+		conn.Close()
+	}
+}
+
+// netnsHolding counts the named network namespaces with ip on an interface.
+// nsenter --net, not `ip -n` or `ip netns exec`: those copy the host's mount
+// namespace, which for a moment pins every container's disk mounts (a
+// parallel test's unmount would fail).
+func netnsHolding(t *testing.T, ip string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ent := range ents {
+		out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ent.Name(), "ip", "-4", "-o", "addr", "show").Output()
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, " "+ip+"/") {
+				n++
+			}
+		}
+	}
+	return n
+}
