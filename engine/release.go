@@ -255,6 +255,7 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 			_, lerr := e.IPAM.Get(ctx, cand.Pool, cand.Name)
 			rel.HadLease = lerr == nil
 			rel.WasRunning = cand.Status == inventory.StatusRunning
+			rel.Hostname = cand.Hostname
 			// Saved before anything changes, so an undo knows what to restore.
 			err = e.Inventory.PutRelease(ctx, *rel)
 		}
@@ -262,6 +263,10 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 			// Booted again below with the name's identity (host keys are
 			// read at boot): before the check, so not part of the gap.
 			err = e.stop(ctx, cand.Name)
+		}
+		if err == nil {
+			// Its own keys are kept aside, for an undo to put back.
+			err = keepHostKeys(e.dir(cand.InstanceKey()))
 		}
 		if err == nil {
 			err = copyHostKeys(oldDir, e.dir(cand.InstanceKey()))
@@ -307,10 +312,17 @@ func (e *Engine) undoRelease(ctx context.Context, rel inventory.Release) error {
 			errs = append(errs, err)
 		}
 	default:
-		if !rel.WasRunning || !rel.HadLease {
-			if err := e.Stop(ctx, cand.Name); err != nil {
-				errs = append(errs, err)
-			}
+		if err := e.Stop(ctx, cand.Name); err != nil {
+			errs = append(errs, err)
+		}
+		// Its own host keys and hostname back (a release took it, with the
+		// name's, before it was checked).
+		if err := restoreHostKeys(e.dir(cand.InstanceKey())); err != nil {
+			errs = append(errs, err)
+		}
+		if cur, err := e.Inventory.Get(ctx, cand.Name); err == nil && rel.Hostname != "" && cur.Hostname != rel.Hostname {
+			cur.Hostname = rel.Hostname
+			errs = append(errs, e.Inventory.Put(ctx, cur))
 		}
 		if !rel.HadLease {
 			if _, err := e.IPAM.Release(ctx, cand.Pool, cand.Name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
@@ -318,7 +330,7 @@ func (e *Engine) undoRelease(ctx context.Context, rel inventory.Release) error {
 			}
 		}
 		if rel.WasRunning && rel.HadLease {
-			// Booted again with the name's identity; back on its own lease, as before.
+			// Back on its own lease with its own identity, as before.
 			if _, err := e.Start(ctx, cand.Name); err != nil {
 				errs = append(errs, err)
 			}
@@ -559,6 +571,11 @@ func (e *Engine) finishSwitch(ctx context.Context, rel inventory.Release) error 
 			errs = append(errs, err)
 		}
 	}
+	if cand, err := e.recordByID(ctx, rel.CandidateID, rel.Name); err == nil {
+		if err := os.RemoveAll(filepath.Join(e.dir(cand.InstanceKey()), keptKeysDir)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if rel.DiscardInstance != "" {
 		used, err := e.instancesInUse(ctx)
 		if err == nil && !used[rel.DiscardInstance] {
@@ -606,9 +623,20 @@ func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) e
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-	} else if err == nil && !rel.HadLease {
-		if _, err := e.IPAM.Release(ctx, cand.Pool, cand.Name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
+	} else if err == nil {
+		if err := restoreHostKeys(e.dir(cand.InstanceKey())); err != nil {
 			return err
+		}
+		if cur, err := e.Inventory.Get(ctx, cand.Name); err == nil && rel.Hostname != "" && cur.Hostname != rel.Hostname {
+			cur.Hostname = rel.Hostname
+			if err := e.Inventory.Put(ctx, cur); err != nil {
+				return err
+			}
+		}
+		if !rel.HadLease {
+			if _, err := e.IPAM.Release(ctx, cand.Pool, cand.Name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
+				return err
+			}
 		}
 	}
 	return e.Inventory.DeleteRelease(ctx, rel.Name)
@@ -682,6 +710,35 @@ func copyHostKeys(fromDir, toDir string) error {
 		return fmt.Errorf("the name's host keys: none in %q", src)
 	}
 	return nil
+}
+
+// keptKeysDir is where a --from candidate's own host keys wait out its
+// release (an undo puts them back; the switch drops them).
+const keptKeysDir = "ssh.before-release"
+
+// keepHostKeys moves dir's ssh/ aside to keptKeysDir, once (a release
+// resumed after a crash does not overwrite what the first kept).
+func keepHostKeys(dir string) error {
+	kept := filepath.Join(dir, keptKeysDir)
+	if _, err := os.Stat(kept); err == nil {
+		return nil
+	}
+	if err := os.Rename(filepath.Join(dir, "ssh"), kept); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("keep the host keys of %q: %w", dir, err)
+	}
+	return nil
+}
+
+// restoreHostKeys puts what keepHostKeys kept back; nothing kept is fine.
+func restoreHostKeys(dir string) error {
+	kept := filepath.Join(dir, keptKeysDir)
+	if _, err := os.Stat(kept); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "ssh")); err != nil {
+		return err
+	}
+	return os.Rename(kept, filepath.Join(dir, "ssh"))
 }
 
 func writeFileSync(path string, b []byte, mode os.FileMode) error {

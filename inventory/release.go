@@ -37,6 +37,8 @@ type Release struct {
 	WasRunning bool `json:"was_running,omitempty"`
 	// HadLease: the candidate held a lease of its own name before.
 	HadLease bool `json:"had_lease,omitempty"`
+	// Hostname is the candidate's own before it took the name's (--from).
+	Hostname string `json:"hostname,omitempty"`
 	// OldID is the ID of the container that held Name when it began.
 	OldID string `json:"old_id"`
 	// Last is the name the old container gets (<name>-last); DiscardID the
