@@ -226,6 +226,34 @@ func TestRelease(t *testing.T) {
 			t.Fatalf("%s: web-01-last still holds a lease: %s", step.args[0], r.stdout)
 		}
 	}
+	// --from a prepared container: a failed check gives it back as it was
+	// (running on its own address with its own host key and hostname); a
+	// good one hands web-01 to it, and the previous web-01-last goes.
+	prep := e.create("web-01-prep", "--memory", "256M", "--disk", "1G")
+	prepKey := hostKey(t, prep.IP)
+	r = fatbox(t, "release", "web-01", "--from", "web-01-prep", "--check", "tcp:9", "--check-timeout", "2s", "--socket", e.sock)
+	if r.code == 0 {
+		t.Fatalf("release --from with a failing check passed: %s", r.stdout)
+	}
+	if got := e.inspect("web-01-prep"); got.Status != "running" || got.IP != prep.IP || got.Hostname != "web-01-prep" {
+		t.Fatalf("after the failed release --from, web-01-prep is %s on %s as %q; want running on %s as itself", got.Status, got.IP, got.Hostname, prep.IP)
+	}
+	if k := hostKey(t, prep.IP); k != prepKey {
+		t.Fatalf("after the failed release --from, web-01-prep's host key changed: %s, was %s", k, prepKey)
+	}
+	lastBefore := e.inspect("web-01-last").ID
+	out := e.ok("release", "web-01", "--from", "web-01-prep").stdout
+	if !strings.Contains(out, "the previous web-01-last was removed") {
+		t.Fatalf("release --from: %s", out)
+	}
+	if got := e.sshStrict(t, c.IP, kh, "hostname"); got != "web-01" {
+		t.Fatalf("after release --from, web-01 answers as %q", got)
+	}
+	ls := e.list()
+	if _, ok := ls["web-01-prep"]; ok || ls["web-01"].ID != prep.ID || ls["web-01-last"].ID == lastBefore {
+		t.Fatalf("after release --from: web-01 %s (want %s), web-01-last %s (the previous was %s), web-01-prep left: %v", ls["web-01"].ID, prep.ID, ls["web-01-last"].ID, lastBefore, ls["web-01-prep"].Name != "")
+	}
+
 	evs := e.eventsOf("web-01")
 	var steps []string
 	for _, ev := range evs {
