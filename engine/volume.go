@@ -464,9 +464,11 @@ func (e *Engine) moveVolumeOps(ctx context.Context, vols []inventory.VolumeMount
 // init is pid (a release's switch), at their paths: the disk is mounted on
 // the host if it is not yet (once), and a clone of that mount is moved into
 // the container's mount namespace, on a directory made inside its root
-// without following a link out of it. Call it after the claims moved to rec
-// (moveVolumeOps): a volume not attached to rec is refused. Idempotent: a
-// volume already mounted at its path is left.
+// without following a link out of it. The claims need not have moved to
+// rec yet (moveVolumeOps, in the switch's transaction), but a volume another
+// running container on this host has mounted is refused: stop that one and
+// unmountVolumes its instance first. Idempotent: a volume already mounted at
+// its path is left.
 func (e *Engine) attachVolumesLive(ctx context.Context, rec inventory.Record, pid int) error {
 	if len(rec.Volumes) == 0 {
 		return nil
@@ -474,14 +476,29 @@ func (e *Engine) attachVolumesLive(ctx context.Context, rec inventory.Record, pi
 	if err := inventory.CheckVolumeMounts(rec.Volumes); err != nil {
 		return err
 	}
-	id, err := e.recordID(ctx, rec)
-	if err != nil {
-		return err
-	}
-	if err := e.checkClaims(ctx, rec, id); err != nil {
-		return err
-	}
 	inst := rec.InstanceKey()
+	for _, vm := range rec.Volumes {
+		v, err := e.Inventory.GetVolume(ctx, vm.Name)
+		if err != nil {
+			return fmt.Errorf("container %q: %w", rec.Name, err)
+		}
+		if v.Node != e.Node {
+			return conflictf("volume %q is on node %q, not here (%q): its disk is there", vm.Name, v.Node, e.Node)
+		}
+		// The claim may still be the old container's (a switch mounts
+		// first and moves the records and claims in one transaction after):
+		// what must not be is another running container using it.
+		var others []string
+		for _, u := range e.runningUsers(ctx, vm.Name) {
+			if u != inst {
+				others = append(others, u)
+			}
+		}
+		if len(others) > 0 {
+			return conflictf("volume %q is mounted in running container instance(s) %s: stop it first (one writer at a time) before mounting it into %q",
+				vm.Name, strings.Join(others, ", "), rec.Name)
+		}
+	}
 	vms := inventory.SortVolumeMounts(rec.Volumes)
 	have, err := e.readInstVolumes(inst)
 	if err != nil {

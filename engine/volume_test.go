@@ -247,17 +247,32 @@ func TestAttachVolumesLive(t *testing.T) {
 	if err := os.MkdirAll(e.dir(rec.InstanceKey()), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// Not yet attached to rec: refused.
-	if err := e.attachVolumesLive(ctx, rec, pid); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "no container") {
-		t.Fatalf("attach unclaimed: %v", err)
+	// As in a release's switch: the volumes are still claimed by the old
+	// container (stopped, its mounts gone) when they are mounted into the
+	// new one; the claims move in the switch's transaction after.
+	old := inventory.Record{Name: "web-01-last", Node: "t", Status: inventory.StatusStopped, Volumes: rec.Volumes}
+	if err := e.Inventory.Create(ctx, old); err != nil {
+		t.Fatal(err)
 	}
-	if err := e.claimVolumes(ctx, &revert.Reverter{}, rec); err != nil {
+	if err := e.claimVolumes(ctx, &revert.Reverter{}, old); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
 		if err := e.attachVolumesLive(ctx, rec, pid); err != nil {
 			t.Fatalf("attach (call %d): %v", i+1, err)
 		}
+	}
+	oldRec, _ := e.Inventory.Get(ctx, old.Name)
+	newRec, _ := e.Inventory.Get(ctx, rec.Name)
+	ops, err := e.moveVolumeOps(ctx, rec.Volumes, oldRec.ID, newRec.ID)
+	if err != nil || len(ops) != 2 {
+		t.Fatalf("moveVolumeOps: %v %v", ops, err)
+	}
+	if _, err := e.Inventory.Store.Txn(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.Volume(ctx, "data1"); v.AttachedTo != newRec.ID || v.AttachedName != "web-01" || !v.Mounted {
+		t.Fatalf("after the move: %+v", v)
 	}
 	proot := fmt.Sprintf("/proc/%d/root", pid)
 	// (/proc/<pid>/root/var/lib/app would follow the link from our root.)
