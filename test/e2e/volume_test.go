@@ -54,6 +54,9 @@ func TestVolumes(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, `attached to container "vol-a"`) {
 		t.Fatalf("create with an attached volume: exit %d: %s", r.code, r.stderr)
 	}
+	if r := fatbox(t, "inspect", "vol-x", "--socket", e.sock); r.code == 0 {
+		t.Fatalf("the refused create left a record: %s", r.stdout)
+	}
 
 	e.ok("rm", "vol-a")
 	if v := volume(); v.AttachedTo != "" || v.Mounted {
