@@ -286,11 +286,26 @@ func (e *Engine) checkClaims(ctx context.Context, rec inventory.Record, id strin
 			if !v.Free() {
 				holder = fmt.Sprintf("container %q", v.AttachedName)
 			}
-			return conflictf("volume %q is attached to %s, not to %q, so it is not mounted in %q: a volume is mounted in one container at a time; remove the volume from %q's record or free it first",
-				vm.Name, holder, rec.Name, rec.Name, rec.Name)
+			return conflictf("volume %q is attached to %s, not to %q, so it is not mounted in %q (one container at a time): if a release or rollback of %q did not finish, the daemon's next start finishes it; else remove %q and create it again with the volume once it is free",
+				vm.Name, holder, rec.Name, rec.Name, rec.Name, rec.Name)
+		}
+		if others := e.otherRunningUsers(ctx, vm.Name, rec.InstanceKey()); len(others) > 0 {
+			return conflictf("volume %q is mounted in running container instance(s) %s: stop it first (one writer at a time) before mounting it into %q",
+				vm.Name, strings.Join(others, ", "), rec.Name)
 		}
 	}
 	return nil
+}
+
+// otherRunningUsers are vol's users that runc runs, but inst.
+func (e *Engine) otherRunningUsers(ctx context.Context, vol, inst string) []string {
+	var out []string
+	for _, u := range e.runningUsers(ctx, vol) {
+		if u != inst {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // mountVolume mounts vol's disk on the host (once: a mounted one is left).
@@ -488,13 +503,7 @@ func (e *Engine) attachVolumesLive(ctx context.Context, rec inventory.Record, pi
 		// The claim may still be the old container's (a switch mounts
 		// first and moves the records and claims in one transaction after):
 		// what must not be is another running container using it.
-		var others []string
-		for _, u := range e.runningUsers(ctx, vm.Name) {
-			if u != inst {
-				others = append(others, u)
-			}
-		}
-		if len(others) > 0 {
+		if others := e.otherRunningUsers(ctx, vm.Name, inst); len(others) > 0 {
 			return conflictf("volume %q is mounted in running container instance(s) %s: stop it first (one writer at a time) before mounting it into %q",
 				vm.Name, strings.Join(others, ", "), rec.Name)
 		}
