@@ -551,22 +551,38 @@ func mergeVolumeMounts(have, add []inventory.VolumeMount) []inventory.VolumeMoun
 
 // reconcileVolumes unmounts the volume disks mounted (or left bound to a
 // loop device) on this host that no running container uses, and says what
-// it did. Call it when no boot is in flight (see the hazards above).
+// it did and what it found for an operator: a volume dir with no record
+// (kept, never deleted), a record of this node with no disk. Call it when
+// no boot is in flight (see the hazards above).
 func (e *Engine) reconcileVolumes(ctx context.Context) ([]string, error) {
 	dirs, err := os.ReadDir(filepath.Join(e.StateDir, "volumes"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
+	vs, err := e.Inventory.ListVolumes(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var did []string
 	var errs []error
+	recorded := map[string]bool{}
+	for _, v := range vs {
+		if v.Node != e.Node {
+			continue
+		}
+		recorded[v.Name] = true
+		if _, err := os.Stat(e.volumeLayout(v.Name).DiskImage()); errors.Is(err, fs.ErrNotExist) {
+			did = append(did, fmt.Sprintf("volume %q has no disk (%s is missing): `fatbox volume rm %s` removes its record", v.Name, e.volumeLayout(v.Name).DiskImage(), v.Name))
+		}
+	}
 	for _, d := range dirs {
 		if !d.IsDir() {
 			continue
 		}
 		vol := d.Name()
+		if !recorded[vol] {
+			did = append(did, fmt.Sprintf("kept volume dir %q with no record (its disk is left for an operator: move it away or delete it)", e.volumeDir(vol)))
+		}
 		unlock := e.lockVolume(vol)
 		l := e.volumeLayout(vol)
 		mounted, attached, err := rootfs.DiskMounted(l)

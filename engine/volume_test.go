@@ -149,6 +149,22 @@ func TestVolumeCreateRemove(t *testing.T) {
 	if err := e.RemoveVolume(ctx, "data1"); !errors.Is(err, inventory.ErrNotFound) {
 		t.Errorf("rm again: %v", err)
 	}
+	// Reconcile tells of a dir with no record (kept) and a record with no
+	// disk (removable).
+	if _, err := e.Inventory.CreateVolume(ctx, inventory.Volume{Name: "nodisk", SizeMiB: 64, Node: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	did, err := e.reconcileVolumes(ctx)
+	if err != nil || len(did) != 2 || !strings.Contains(strings.Join(did, "\n"), `kept volume dir "`+e.volumeDir("kept")) ||
+		!strings.Contains(strings.Join(did, "\n"), "fatbox volume rm nodisk") {
+		t.Errorf("reconcileVolumes: %q %v", did, err)
+	}
+	if err := e.RemoveVolume(ctx, "nodisk"); err != nil {
+		t.Errorf("rm of a volume with no disk: %v", err)
+	}
+	if _, err := os.Stat(e.volumeDir("kept")); err != nil {
+		t.Errorf("the kept dir went: %v", err)
+	}
 }
 
 // fakeContainer starts a process in a mount namespace of its own, chrooted
