@@ -61,7 +61,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "label KEY=VALUE; repeatable")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD or NAME=VALUE, e.g. nofile=65536:65536; NAME nofile, nproc, memlock, core or stack; "+
 		"\"unlimited\"; memlock, core and stack in bytes (64M); repeatable (default nofile=65536, nproc and memlock unlimited, as far as the host allows)")
-	fl.StringArrayVar(&f.volumes, "volume", nil, "data volume to attach, NAME:/path (made by `fatbox volume create`, free); repeatable")
+	fl.StringArrayVar(&f.volumes, "volume", nil, "data volume to attach at a path, `NAME:/path` (a free one, made by fatbox volume create); repeatable")
 	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
