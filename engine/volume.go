@@ -425,7 +425,16 @@ func (e *Engine) unmountVolume(ctx context.Context, vol, inst string) error {
 	if users := e.volumeUsers(vol, inst); len(users) > 0 {
 		return nil
 	}
-	if err := rootfs.UnmountDisk(ctx, e.volumeLayout(vol)); err != nil {
+	err := rootfs.UnmountDisk(ctx, e.volumeLayout(vol))
+	if errors.Is(err, rootfs.ErrLoopBusy) { // the only error when it is there
+		// Unmounted here; a mount namespace cloned while it was mounted (any
+		// process's unshare, not ours to end) still holds the file system,
+		// so its loop device lingers until that one ends. That is no reason
+		// to fail a stop: the next MountDisk mounts that same device (one
+		// superblock), and reconcileVolumes clears it.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("unmount volume %q (of %q): %w", vol, inst, err)
 	}
 	return nil

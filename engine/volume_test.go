@@ -449,3 +449,76 @@ func TestVolumeMountsAtBoot(t *testing.T) {
 		t.Fatalf("volumes.json left after the undo: %v", err)
 	}
 }
+
+// A mount namespace some other process cloned while a volume was mounted
+// holds its file system after the host unmounts it: the stop does not fail
+// on it, the next mount reuses the lingering loop device (one superblock),
+// and reconcileVolumes clears it once that namespace is gone.
+func TestVolumeForeignHolder(t *testing.T) {
+	harness.RequireRoot(t)
+	ctx := context.Background()
+	e := volumeEngine(t)
+	if _, err := e.CreateVolume(ctx, "data1", 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	l := e.volumeLayout("data1")
+	t.Cleanup(func() { rootfs.UnmountDisk(context.Background(), l) })
+	rec := inventory.Record{Name: "web-01", Node: "t", Status: inventory.StatusCreating, Volumes: []inventory.VolumeMount{{Name: "data1", Path: "/data"}}}
+	if err := e.Inventory.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.claimVolumes(ctx, &revert.Reverter{}, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(e.dir("web-01"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.volumeMounts(ctx, rec, &revert.Reverter{}); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	ours, _ := os.Readlink("/proc/self/ns/mnt")
+	cloned := func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", holder.Process.Pid))
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid))
+		return strings.TrimSpace(string(b)) == "sleep" && ns != ours && mountsAt(t, holder.Process.Pid, l.DiskDir()) == 1
+	}
+	for deadline := time.Now().Add(5 * time.Second); !cloned(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the holder's namespace has no copy of the volume's mount")
+		}
+	}
+	if err := e.unmountVolumes(ctx, "web-01"); err != nil {
+		t.Fatalf("unmountVolumes with a foreign holder: %v", err)
+	}
+	m, a, _ := rootfs.DiskMounted(l)
+	if m || !a {
+		out, _ := exec.Command("sh", "-c", "grep -h . /sys/block/loop*/loop/backing_file; grep data1 /proc/"+fmt.Sprint(holder.Process.Pid)+"/mountinfo").CombinedOutput()
+		t.Fatalf("mounted %v attached %v: want unmounted here, the loop device held\n%s", m, a, out)
+	}
+	if _, err := e.volumeMounts(ctx, rec, &revert.Reverter{}); err != nil {
+		t.Fatalf("mount again with the loop device held: %v", err)
+	}
+	loops, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	n := 0
+	for _, f := range loops {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) == l.DiskImage() {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d loop devices bound to the volume: a second superblock", n)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	if did, err := e.reconcileVolumes(ctx); err != nil || len(did) != 1 {
+		t.Fatalf("reconcileVolumes: %v %v", did, err)
+	}
+	if m, a, _ := rootfs.DiskMounted(l); m || a {
+		t.Fatalf("after reconcile: mounted %v attached %v", m, a)
+	}
+}

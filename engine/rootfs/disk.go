@@ -91,11 +91,16 @@ func UnmountDisk(ctx context.Context, l Layout) error {
 	}
 	if !lazy && len(errs) == 0 {
 		if err := waitLoopsGone(ctx, l.DiskImage(), loopDetachTimeout); err != nil {
-			errs = append(errs, fmt.Errorf("rootfs: %w (is the disk mounted in another mount namespace, e.g. a container still running with it?)", err))
+			errs = append(errs, fmt.Errorf("rootfs: %w: %w (is the disk mounted in another mount namespace: a container still running with it, or a namespace some process cloned while it was mounted?)", ErrLoopBusy, err))
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// ErrLoopBusy: UnmountDisk unmounted the disk here, but its loop device
+// stays bound because another mount namespace still has the disk mounted
+// (it detaches itself when that one lets go: autoclear).
+var ErrLoopBusy = errors.New("loop device still held")
 
 // DiskMounted reports whether Dir/disk has a mount, and whether a loop
 // device is bound to Dir/disk.img.
