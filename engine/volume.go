@@ -184,6 +184,9 @@ func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
 		return conflictf("volume %q is still mounted in running container instance(s) %s: stop them first (`fatbox stop`): %w",
 			name, strings.Join(users, ", "), inventory.ErrVolumeInUse)
 	}
+	if err := rootfs.UnmountDisk(ctx, e.volumeLayout(name)); err != nil {
+		return fmt.Errorf("remove volume %q: its disk is still in use, so it is kept (run `fatbox volume rm %s` again once it is free): %w", name, name, err)
+	}
 	if err := rootfs.Remove(ctx, e.volumeLayout(name)); err != nil {
 		return fmt.Errorf("remove volume %q's disk (run `fatbox volume rm %s` again to finish): %w", name, name, err)
 	}

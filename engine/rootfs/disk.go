@@ -91,7 +91,7 @@ func UnmountDisk(ctx context.Context, l Layout) error {
 	}
 	if !lazy && len(errs) == 0 {
 		if err := waitLoopsGone(ctx, l.DiskImage(), loopDetachTimeout); err != nil {
-			errs = append(errs, fmt.Errorf("rootfs: %w: %w (is the disk mounted in another mount namespace: a container still running with it, or a namespace some process cloned while it was mounted?)", ErrLoopBusy, err))
+			errs = append(errs, fmt.Errorf("rootfs: %w: %w: another mount namespace still has it mounted (a container still running with it, or a namespace some process cloned while it was mounted: `grep -l %s /proc/*/mountinfo` names them); it detaches itself when they end", ErrLoopBusy, err, l.DiskDir()))
 		}
 	}
 	return errors.Join(errs...)
