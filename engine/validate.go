@@ -68,6 +68,9 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 	if err := inventory.CheckLabels(req.Labels); err != nil {
 		return err
 	}
+	if err := inventory.CheckVolumeMounts(req.Volumes); err != nil { // that they exist and are free: claimVolumes
+		return err
+	}
 	for _, k := range req.SSHKeys {
 		if len(k) > 16<<10 {
 			return invalidf("ssh_keys: a key of %d bytes is not a public key: give the .pub file", len(k))
@@ -108,6 +111,15 @@ func (e *Engine) usage(ctx context.Context) (limits.Usage, error) {
 		u.CPUs += r.CPUs
 		u.MemoryBytes += r.MemoryMiB << 20
 		u.DiskBytes += max(r.DiskMiB, r.PendingDiskMiB) << 20 // a pending grow is as good as made
+	}
+	vs, err := e.Inventory.ListVolumes(ctx) // data volumes' disks count too (volume.go)
+	if err != nil {
+		return limits.Usage{}, err
+	}
+	for _, v := range vs {
+		if v.Node == e.Node {
+			u.DiskBytes += v.SizeMiB << 20
+		}
 	}
 	return u, nil
 }

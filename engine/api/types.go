@@ -59,9 +59,11 @@ type Container struct {
 	RenamedFrom string `json:"renamed_from,omitempty"`
 	// Instance keys its runtime objects on its node (state dir, runc id,
 	// netns, host veth); it stays when a release renames the container.
-	Instance  string    `json:"instance,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Instance string `json:"instance,omitempty"`
+	// Volumes are the data volumes attached to it, each at its path.
+	Volumes   []VolumeMount `json:"volumes,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // ContainerInfo is a record plus what the host says of the container now.
@@ -101,6 +103,8 @@ type CreateRequest struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	// Ulimits asked for; the others get the defaults as the host allows them.
 	Ulimits map[string]Ulimit `json:"ulimits,omitempty"`
+	// Volumes to attach, each made by POST /v1/volumes and free.
+	Volumes []VolumeMount `json:"volumes,omitempty"`
 }
 
 // Ulimit is one resource limit: soft and hard, 18446744073709551615

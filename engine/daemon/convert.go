@@ -17,7 +17,7 @@ func toContainer(r inventory.Record) api.Container {
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
 		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom, Instance: r.InstanceKey(),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits, Volumes: toVolumeMounts(r.Volumes)}
 }
 
 func toContainers(rs []inventory.Record) []api.Container {
@@ -37,7 +37,43 @@ func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
 	return engine.CreateRequest{Name: r.Name, Image: r.Image, Pool: r.Pool, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes,
 		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits)}
+		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits), Volumes: fromVolumeMounts(r.Volumes)}
+}
+
+func toVolumeMounts(vms []inventory.VolumeMount) []api.VolumeMount {
+	if vms == nil {
+		return nil
+	}
+	out := make([]api.VolumeMount, 0, len(vms))
+	for _, vm := range vms {
+		out = append(out, api.VolumeMount{Name: vm.Name, Path: vm.Path})
+	}
+	return out
+}
+
+func fromVolumeMounts(vms []api.VolumeMount) []inventory.VolumeMount {
+	if vms == nil {
+		return nil
+	}
+	out := make([]inventory.VolumeMount, 0, len(vms))
+	for _, vm := range vms {
+		out = append(out, inventory.VolumeMount{Name: vm.Name, Path: vm.Path})
+	}
+	return out
+}
+
+func toVolume(v engine.VolumeInfo) api.Volume {
+	return api.Volume{ID: v.ID, Name: v.Name, SizeMiB: v.SizeMiB, Node: v.Node, CreatedAt: v.CreatedAt,
+		AttachedTo: v.AttachedTo, AttachedName: v.AttachedName, Path: v.Path,
+		Mounted: v.Mounted, UsedBytes: v.UsedBytes, SizeBytes: v.SizeBytes}
+}
+
+func toVolumes(vs []engine.VolumeInfo) []api.Volume {
+	out := make([]api.Volume, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, toVolume(v))
+	}
+	return out
 }
 
 func toUlimits(us map[string]inventory.Ulimit) map[string]api.Ulimit {

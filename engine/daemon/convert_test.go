@@ -309,3 +309,17 @@ func TestToEvent(t *testing.T) {
 		t.Fatalf("toEvent: %+v", out)
 	}
 }
+
+func TestToVolume(t *testing.T) {
+	in := filled[engine.VolumeInfo]()
+	out := toVolume(in)
+	noZero(t, "api.Volume", out)
+	sameSet(t, "engine.VolumeInfo -> api.Volume", sameFields(t, "toVolume", in, out))
+	if out := toVolumes(nil); out == nil || len(out) != 0 {
+		t.Fatalf("toVolumes(nil) = %#v: an empty list must be [] in JSON, not null", out)
+	}
+	vms := filled[inventory.Record]().Volumes
+	if back := fromVolumeMounts(toVolumeMounts(vms)); !reflect.DeepEqual(back, vms) {
+		t.Fatalf("volume mounts there and back: %v, want %v", back, vms)
+	}
+}

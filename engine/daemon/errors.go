@@ -52,7 +52,7 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, api.CodeInvalid
 	case errors.Is(err, limits.ErrOvercommit),
 		errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrPoolInUse), errors.Is(err, ipam.ErrPoolFull), errors.Is(err, ipam.ErrPoolConflict),
-		errors.Is(err, baseimages.ErrInUse):
+		errors.Is(err, baseimages.ErrInUse), errors.Is(err, inventory.ErrVolumeInUse):
 		return http.StatusConflict, api.CodeConflict
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusServiceUnavailable, api.CodeBusy

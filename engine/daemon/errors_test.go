@@ -54,6 +54,9 @@ var sentinels = []struct {
 	{"ipam.ErrPoolFull", ipam.ErrPoolFull, 409, api.CodeConflict},
 	{"ipam.ErrPoolConflict", ipam.ErrPoolConflict, 409, api.CodeConflict},
 	{"baseimages.ErrInUse", baseimages.ErrInUse, 409, api.CodeConflict},
+	{"inventory.ErrVolumeNotFound", inventory.ErrVolumeNotFound, 404, api.CodeNotFound}, // wraps inventory.ErrNotFound
+	{"inventory.ErrVolumeExists", inventory.ErrVolumeExists, 409, api.CodeExists},       // wraps inventory.ErrExists
+	{"inventory.ErrVolumeInUse", inventory.ErrVolumeInUse, 409, api.CodeConflict},
 	{"store.ErrConflict", store.ErrConflict, 503, api.CodeBusy},
 	{"store.ErrUnavailable", store.ErrUnavailable, 503, api.CodeUnavailable},
 }

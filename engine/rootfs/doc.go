@@ -7,6 +7,11 @@
 //	<Dir>/disk/work      overlay workdir   } container's writes are bounded
 //	<Dir>/rootfs         overlay: lowerdir=<image rootfs>, upper, work
 //
+// A bare disk (a data volume's: MountDisk, UnmountDisk, DiskMounted in
+// disk.go) is the same disk.img mounted on <Dir>/disk with no overlay; an
+// image is never bound to two loop devices at once (two ext4 superblocks
+// over one file corrupt it): a device still bound to it is mounted again.
+//
 // The loop device is set up in Go (LOOP_CTL_GET_FREE, LOOP_SET_FD,
 // LOOP_SET_STATUS64 with LO_FLAGS_AUTOCLEAR); nothing is shelled out except
 // mkfs.ext4. Because of autoclear, the kernel frees the loop device when the

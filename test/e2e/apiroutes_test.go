@@ -186,6 +186,19 @@ var routeCases = map[string][]routeCase{
 		{"POST", "/v1/pools/nope-pool/gc", "{}", 404, "not_found"},
 		{"POST", "/v1/pools/rp/gc", `{"alive":"x"}`, 400, "invalid"},
 	},
+	"POST /v1/volumes": {
+		{"POST", "/v1/volumes", `{"name":"Bad_Name","size_bytes":67108864}`, 400, "invalid"},
+		{"POST", "/v1/volumes", `{"name":"data1","size_bytes":1}`, 400, "invalid"},
+		{"POST", "/v1/volumes", `{"name":"data1","zzz":1}`, 400, "invalid"},
+	},
+	"GET /v1/volumes": nil,
+	"GET /v1/volumes/{name}": {
+		{"GET", "/v1/volumes/nope-404", "", 404, "not_found"},
+		{"GET", "/v1/volumes/Bad_Name", "", 400, "invalid"},
+	},
+	"DELETE /v1/volumes/{name}": {
+		{"DELETE", "/v1/volumes/nope-404", "", 404, "not_found"},
+	},
 	"GET /v1/ips/{ip}": {
 		{"GET", "/v1/ips/not-an-ip", "", 400, "invalid"},
 		{"GET", "/v1/ips/198.19.73.200", "", 404, "not_found"},

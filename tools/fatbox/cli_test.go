@@ -74,7 +74,9 @@ var (
 		Labels: map[string]string{"team": "web"}, CreatedAt: testTime, UpdatedAt: testTime}
 	testPool = api.Pool{Name: "prod", CIDR: netip.MustParsePrefix("198.18.0.0/24"), Gateway: netip.MustParseAddr("198.18.0.1"),
 		Bridge: "br0", Capacity: 253}
-	testLease = api.Lease{Pool: "prod", Name: "web-01", IP: netip.MustParseAddr("198.18.0.5"), State: api.LeaseActive, Host: "n1", CreatedAt: testTime}
+	testLease  = api.Lease{Pool: "prod", Name: "web-01", IP: netip.MustParseAddr("198.18.0.5"), State: api.LeaseActive, Host: "n1", CreatedAt: testTime}
+	testVolume = api.Volume{ID: "0192a8e4-0000-7000-8000-0000000000v1", Name: "data1", SizeMiB: 10240, Node: "n1", CreatedAt: testTime,
+		AttachedTo: "0192a8e4-0000-7000-8000-000000000001", AttachedName: "web-01", Path: "/var/lib/app", Mounted: true, UsedBytes: 1 << 20, SizeBytes: 10 << 30}
 	testImage = api.Image{ID: strings.Repeat("cd", 32), Name: "debian12-fat", Source: "build", Recipe: "debian12-fat", Created: testTime, Size: 1 << 30,
 		Packages: []string{"openssh-server"}, Programs: []api.Program{{Name: "sshd", Command: "/usr/sbin/sshd -D", Autostart: true}}}
 )
@@ -124,6 +126,10 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 			Gauges:   api.UsageGauges{MemoryUsageBytes: 64 << 20, Pids: 12}},
 		"GET /v1/containers/{n}/doctor": api.DoctorReport{Name: "web-01", OK: true, CheckedAt: testTime,
 			Checks: []api.DoctorCheck{{Check: "sshd", OK: true, Detail: "RUNNING (pid 31)", Where: "container"}}},
+		"POST /v1/volumes":       testVolume,
+		"GET /v1/volumes":        []api.Volume{testVolume},
+		"GET /v1/volumes/{n}":    testVolume,
+		"DELETE /v1/volumes/{n}": struct{}{},
 		"GET /v1/usage": api.Usage{From: testTime, To: testTime.Add(time.Hour), PeriodSeconds: 3600, Rows: []api.UsageRow{{ContainerID: testContainer.ID,
 			Name: "web-01", PeriodStart: testTime, PeriodEnd: testTime.Add(time.Hour), VCPUHours: 1.5, MemoryGiBHours: 1.5, DiskGiBHours: 10, CPUSeconds: 12.5, NetBytesIn: 1000, NetBytesOut: 2000}}},
 	}
@@ -210,6 +216,10 @@ var outputArgs = map[string][]string{
 	"fatbox snapshot restore": {"snapshot", "restore", "web-01", "before"},
 	"fatbox snapshot rm":      {"snapshot", "rm", "web-01", "before"},
 	"fatbox commit":           {"commit", "web-01", "--image", "web-golden"},
+	"fatbox volume create":    {"volume", "create", "data1", "--size", "10G"},
+	"fatbox volume ls":        {"volume", "ls"},
+	"fatbox volume inspect":   {"volume", "inspect", "data1"},
+	"fatbox volume rm":        {"volume", "rm", "data1"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.
@@ -340,6 +350,8 @@ func TestOutputJSONShapes(t *testing.T) {
 		{[]string{"ip", "show", "198.18.0.5", "-o", "json"}, &[]api.Lease{}, &[]api.Lease{testLease}},
 		{[]string{"image", "inspect", "debian12-fat", "-o", "json"}, &api.Image{}, &testImage},
 		{[]string{"inventory", "export"}, &[]api.Container{}, &[]api.Container{testContainer}},
+		{[]string{"volume", "ls", "-o", "json"}, &[]api.Volume{}, &[]api.Volume{testVolume}},
+		{[]string{"volume", "inspect", "data1"}, &api.Volume{}, &testVolume},
 	} {
 		out, _, err := run(f.sock, c.args...)
 		if err != nil {

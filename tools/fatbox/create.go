@@ -26,6 +26,7 @@ type createFlags struct {
 	owner, app, env             string
 	labels                      []string
 	ulimits                     []string
+	volumes                     []string
 	output                      string
 }
 
@@ -60,6 +61,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "label KEY=VALUE; repeatable")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD or NAME=VALUE, e.g. nofile=65536:65536; NAME nofile, nproc, memlock, core or stack; "+
 		"\"unlimited\"; memlock, core and stack in bytes (64M); repeatable (default nofile=65536, nproc and memlock unlimited, as far as the host allows)")
+	fl.StringArrayVar(&f.volumes, "volume", nil, "data volume to attach at a path, `NAME:/path` (a free one, made by fatbox volume create); repeatable")
 	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -125,6 +127,18 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	}
 	if req.Ulimits, err = parseUlimits(f.ulimits); err != nil {
 		return req, err
+	}
+	var vms []inventory.VolumeMount
+	for _, s := range f.volumes {
+		vm, err := inventory.ParseVolumeMount(s)
+		if err != nil {
+			return req, fmt.Errorf("--volume: %w", err)
+		}
+		vms = append(vms, vm)
+		req.Volumes = append(req.Volumes, api.VolumeMount{Name: vm.Name, Path: vm.Path})
+	}
+	if err := inventory.CheckVolumeMounts(vms); err != nil {
+		return req, fmt.Errorf("--volume: %w", err)
 	}
 	for _, file := range f.keyFiles {
 		b, err := os.ReadFile(file)

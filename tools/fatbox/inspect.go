@@ -55,6 +55,16 @@ func runInspect(ctx context.Context, w io.Writer, c *api.Client, name, output st
 		}
 		row("ulimits", us)
 	}
+	if len(in.Volumes) > 0 {
+		vs := ""
+		for i, v := range in.Volumes {
+			if i > 0 {
+				vs += ", "
+			}
+			vs += v.Name + ":" + v.Path
+		}
+		row("volumes", vs)
+	}
 	row("autostart", in.Autostart)
 	row("created", in.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	row("updated", in.UpdatedAt.Format("2006-01-02 15:04:05 MST"))
