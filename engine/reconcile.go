@@ -36,6 +36,8 @@ type ReconcileReport struct {
 	Orphans []string `json:"orphans"`
 	// Kept are container dirs with no record, left for an operator to look at.
 	Kept []string `json:"kept"`
+	// Volumes are what Reconcile did or found about data volumes.
+	Volumes []string `json:"volumes,omitempty"`
 	// Released are names whose release or rollback a daemon that died left
 	// under way: finished (its switch had begun) or undone ("(undone)").
 	Released []string `json:"released,omitempty"`
@@ -123,6 +125,13 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		}
 		rep.Kept = append(rep.Kept, e.dir(name))
 	}
+	// Volume mounts no running container uses (a container that died
+	// with the daemon down) go; dirs and records that do not match are told.
+	did, err := e.reconcileVolumes(ctx)
+	if err != nil {
+		fail("volumes", err)
+	}
+	rep.Volumes = append(rep.Volumes, did...)
 	return rep, nil
 }
 

@@ -90,8 +90,14 @@ func renameTxnOnly(t *testing.T, env *testEnv, old, new string) {
 		t.Fatal(err)
 	}
 	rec, err := env.e.Inventory.Get(ctx, new)
-	if err != nil || rec.RenamedFrom != old {
+	if err != nil || rec.RenamedFrom != old || rec.Instance != old {
 		t.Fatalf("after the rename transaction: %+v %v", rec, err)
+	}
+	// As a fatbox from before instances wrote it: no instance, so the state
+	// dir was to follow the name (fixStateDir still finishes such a move).
+	rec.Instance = ""
+	if err := env.e.Inventory.Put(ctx, rec); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := os.Stat(env.e.dir(old)); err != nil {
 		t.Fatalf("the old state dir: %v", err)
@@ -102,8 +108,8 @@ func renameTxnOnly(t *testing.T, env *testEnv, old, new string) {
 }
 
 // TestReconcileRenameAndOrphans covers what a daemon finds at start besides
-// half-made creates: a rename cut short between its store transaction and
-// the state dir's move (finished by the next start, or by Reconcile, which
+// half-made creates: a rename by a fatbox from before instances cut short
+// between its store transaction and the state dir's move (finished by the next start, or by Reconcile, which
 // must not take the old dir for an orphan), and orphans — a running
 // container whose record is gone is taken down (runc, cgroups, veth, ifb,
 // nftables rules, netns, mounts, loop device) while its disk is kept and

@@ -289,7 +289,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("reconciled", "adopted", rep.Adopted, "started", rep.Started, "stopped", rep.Stopped,
-		"removed", rep.Removed, "aborted", rep.Aborted, "orphans", rep.Orphans, "kept", rep.Kept, "released", rep.Released)
+		"removed", rep.Removed, "aborted", rep.Aborted, "orphans", rep.Orphans, "kept", rep.Kept, "released", rep.Released, "volumes", rep.Volumes)
 	for _, e := range rep.Errors {
 		d.log.Error("reconcile", "error", e)
 	}
