@@ -86,9 +86,10 @@ type ReleaseResult struct {
 	CheckDuration time.Duration `json:"check_duration"`
 	// Switch is how long the switch took, from the old container leaving
 	// the network to the candidate holding the address: the longest time
-	// the name's address did not answer.
-	Switch time.Duration `json:"switch"`
-	IP     string        `json:"ip"`
+	// the name's address did not answer. SwitchSteps say on what.
+	Switch      time.Duration `json:"switch"`
+	SwitchSteps []string      `json:"switch_steps,omitempty"`
+	IP          string        `json:"ip"`
 	// Record is the name's record after the release.
 	Record inventory.Record `json:"record"`
 }
@@ -182,7 +183,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 
 	// 3. switch
 	sw, err := e.beginSwitch(ctx, &rel)
-	res.Discarded, res.Switch, res.IP = sw.discarded, sw.gap, sw.ip
+	res.Discarded, res.Switch, res.SwitchSteps, res.IP = sw.discarded, sw.gap, sw.steps, sw.ip
 	if err != nil {
 		err = fmt.Errorf("%s %q: %w", res.Kind, name, err)
 		if cur, gerr := e.Inventory.GetRelease(ctx, name); gerr == nil && cur.Phase != inventory.ReleaseSwitching {
@@ -368,6 +369,7 @@ func (e *Engine) recordByID(ctx context.Context, id, name string) (inventory.Rec
 // switchOutcome is what the switch did.
 type switchOutcome struct {
 	gap       time.Duration
+	steps     []string // "quiesce 12ms", ... (what the gap was spent on)
 	ip        string
 	discarded string
 }
@@ -471,17 +473,28 @@ func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, can
 	}
 	candRunning := st == "running"
 	start := time.Now()
+	lap := start
+	took := func(what string) {
+		now := time.Now()
+		out.steps = append(out.steps, fmt.Sprintf("%s %dms", what, now.Sub(lap).Milliseconds()))
+		lap = now
+	}
 	if len(old.Volumes) > 0 {
-		// The old app lets go of the volumes (its programs get SIGTERM from
-		// supervisord) before the candidate mounts them: one writer at a time.
-		if err := errors.Join(e.Runtime.Stop(ctx, oldInst, e.stopTimeout()), e.unmountVolumes(ctx, oldInst)); err != nil {
-			return out, fmt.Errorf("switch: stop %q to free its volumes: %w", old.Name, err)
+		// The old programs get SIGTERM (all at once) to flush and exit, and
+		// what is left is frozen, before the candidate mounts the volumes:
+		// one writer at a time. The volumes' host mounts stay (the
+		// candidate binds the same ones); halting the old one later leaves
+		// them to the candidate.
+		if err := e.Runtime.Quiesce(ctx, oldInst, e.stopTimeout()); err != nil {
+			return out, fmt.Errorf("switch: stop the programs of %q to free its volumes: %w", old.Name, err)
 		}
+		took("stop old")
 	}
 	// Off the network: the name's address is free for the candidate.
 	if err := network.Detach(ctx, oldInst); err != nil {
 		return out, fmt.Errorf("switch: detach %q: %w", old.Name, err)
 	}
+	took("detach old")
 	if err := e.step("release", "detached"); err != nil {
 		return out, err
 	}
@@ -497,6 +510,7 @@ func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, can
 		if err := e.attachVolumesLive(ctx, c, pid); err != nil {
 			return out, fmt.Errorf("switch: mount the volumes into %q: %w", cand.Name, err)
 		}
+		took("volumes")
 		if err := e.step("release", "volumes"); err != nil {
 			return out, err
 		}
@@ -505,6 +519,7 @@ func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, can
 	if err := network.Readdress(ctx, candInst, nsPath, netip.PrefixFrom(lease.IP, pool.CIDR.Bits()), pool.Gateway); err != nil {
 		return out, fmt.Errorf("switch: %w", err)
 	}
+	took("readdress")
 	out.gap = time.Since(start)
 	go func() { _ = network.Announce(context.Background(), nsPath, lease.IP) }()
 	return out, nil

@@ -78,12 +78,14 @@ type ReleaseResult struct {
 	// Last names the container that had the name (stopped, no address).
 	Last string `json:"last"`
 	// Discarded is the previous <name>-last, removed ("" none).
-	Discarded     string    `json:"discarded,omitempty"`
-	Check         string    `json:"check"`
-	CheckSeconds  float64   `json:"check_seconds"`
-	SwitchSeconds float64   `json:"switch_seconds"`
-	IP            string    `json:"ip"`
-	Container     Container `json:"container"`
+	Discarded     string  `json:"discarded,omitempty"`
+	Check         string  `json:"check"`
+	CheckSeconds  float64 `json:"check_seconds"`
+	SwitchSeconds float64 `json:"switch_seconds"`
+	// SwitchSteps say what the switch spent its time on ("readdress 21ms").
+	SwitchSteps []string  `json:"switch_steps,omitempty"`
+	IP          string    `json:"ip"`
+	Container   Container `json:"container"`
 }
 
 // releaseTimeout is the client's bound on a release: the candidate's

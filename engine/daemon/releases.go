@@ -34,6 +34,6 @@ func fromHealthCheck(c api.HealthCheck) engine.HealthCheck {
 
 func toReleaseResult(r engine.ReleaseResult) api.ReleaseResult {
 	return api.ReleaseResult{Name: r.Name, Kind: r.Kind, Candidate: r.Candidate, CandidateIP: r.CandidateIP, Last: r.Last,
-		Discarded: r.Discarded, Check: r.Check, CheckSeconds: r.CheckDuration.Seconds(), SwitchSeconds: r.Switch.Seconds(),
+		Discarded: r.Discarded, Check: r.Check, CheckSeconds: r.CheckDuration.Seconds(), SwitchSeconds: r.Switch.Seconds(), SwitchSteps: r.SwitchSteps,
 		IP: r.IP, Container: toContainer(r.Record)}
 }

@@ -134,6 +134,18 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 	if status == "" {
 		return nil
 	}
+	if status == "paused" {
+		// Frozen (Quiesce, or a snapshot's daemon that died): a frozen task
+		// under the cgroup v1 freezer dies of SIGKILL only once thawed.
+		_ = rc.Kill(ctx, id, int(syscall.SIGKILL), &runc.KillOpts{All: true})
+		_ = r.Resume(ctx, id)
+		for i := 0; i < 100; i++ {
+			if s, _, _ := r.State(ctx, id); s != "running" && s != "paused" {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	if status == "running" {
 		_ = rc.Kill(ctx, id, int(syscall.SIGTERM), nil)
 		deadline := time.Now().Add(timeout)

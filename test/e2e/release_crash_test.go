@@ -15,7 +15,7 @@ import (
 )
 
 // releaseSteps are the release's failpoints in order (engine/release.go).
-var releaseSteps = []string{"record", "prepared", "checked", "switching", "detached", "readdressed", "switched", "stopped"}
+var releaseSteps = []string{"record", "prepared", "checked", "switching", "detached", "volumes", "readdressed", "switched", "stopped"}
 
 // TestReleaseSurvivesKill9AtEachStep: the daemon is SIGKILLed at each step
 // of a release (with the CLI that asked); after a restart the name answers,
@@ -24,9 +24,11 @@ var releaseSteps = []string{"record", "prepared", "checked", "switching", "detac
 func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.163.0/24")
-	c := e.create("web-01", "--memory", "256M", "--disk", "1G")
+	e.ok("volume", "create", "crash-data", "--size", "128M")
+	t.Cleanup(func() { fatbox(t, "volume", "rm", "crash-data", "--socket", e.sock) })
+	c := e.create("web-01", "--memory", "256M", "--disk", "1G", "--volume", "crash-data:/srv/data")
 	e.removeAtEnd(t, "web-01-last", "web-01-next")
-	e.ssh(c.IP, "true")
+	e.ssh(c.IP, "echo kept > /srv/data/f && sync")
 	kh := e.knownHosts(t, c.IP)
 	mark := filepath.Join(e.dir, "failpoint.mark")
 	for _, step := range releaseSteps {
@@ -58,8 +60,8 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 			}
 		}
 		// It answers, with the name's host key and hostname.
-		if got := e.sshStrict(t, c.IP, kh, "hostname"); got != "web-01" {
-			t.Fatalf("after kill -9 at release:%s, web-01 answers as %q", step, got)
+		if got := e.sshStrict(t, c.IP, kh, "hostname; cat /srv/data/f"); got != "web-01\nkept" {
+			t.Fatalf("after kill -9 at release:%s, web-01 answers %q; want its hostname and the volume's file", step, got)
 		}
 		// One holder of the address: exactly one netns has it, and one active lease.
 		if n := netnsHolding(t, c.IP); n != 1 {

@@ -168,9 +168,11 @@ func (e *vmEnv) list() map[string]api.Container {
 func TestRelease(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.162.0/24")
-	c := e.create("web-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web")
+	e.ok("volume", "create", "rel-data", "--size", "256M")
+	t.Cleanup(func() { fatbox(t, "volume", "rm", "rel-data", "--socket", e.sock) })
+	c := e.create("web-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web", "--volume", "rel-data:/var/lib/app")
 	e.removeAtEnd(t, "web-01-last", "web-01-next")
-	e.ssh(c.IP, "echo v1 > /root/version")
+	e.ssh(c.IP, "echo v1 > /root/version && echo orders > /var/lib/app/data && sync")
 	kh := e.knownHosts(t, c.IP)
 
 	// A failing check: the candidate goes, web-01 never stopped serving.
@@ -213,6 +215,14 @@ func TestRelease(t *testing.T) {
 			t.Fatalf("%s: web-01-last is %+v, want stopped with no address", step.args[0], last)
 		}
 		// The same host keys: the known_hosts from before the release matches.
+		// The volume moved with the name: its files are there, and written
+		// on by the new container.
+		if got := e.sshStrict(t, c.IP, kh, "cat /var/lib/app/data && echo "+step.args[0]+" >> /var/lib/app/data"); !strings.HasPrefix(got, "orders") {
+			t.Fatalf("%s: the volume in web-01 holds %q, want the file written before", step.args[0], got)
+		}
+		if len(cur.Volumes) != 1 || cur.Volumes[0].Name != "rel-data" || len(last.Volumes) != 0 {
+			t.Fatalf("%s: volumes: web-01 %v, web-01-last %v; want rel-data on web-01 only", step.args[0], cur.Volumes, last.Volumes)
+		}
 		got := e.sshStrict(t, c.IP, kh, "hostname; cat /root/version 2>/dev/null; ip -4 -o addr show eth0 | wc -l")
 		lines := strings.Fields(got)
 		if lines[0] != "web-01" || (step.want == "") != (len(lines) == 2) || (step.want != "" && lines[1] != step.want) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,7 +82,11 @@ func printRelease(w io.Writer, output string, r api.ReleaseResult) error {
 	if r.Discarded != "" {
 		last += fmt.Sprintf("; the previous %s was removed", r.Discarded)
 	}
-	_, err := fmt.Fprintf(w, "switched in %d ms: %s on %s is now the container that was %s (same MAC and host keys); %s\n",
-		time.Duration(r.SwitchSeconds*float64(time.Second)).Milliseconds(), r.Name, r.IP, r.Candidate, last)
+	steps := ""
+	if len(r.SwitchSteps) > 0 {
+		steps = " (" + strings.Join(r.SwitchSteps, ", ") + ")"
+	}
+	_, err := fmt.Fprintf(w, "switched in %d ms%s: %s on %s is now the container that was %s (same MAC and host keys); %s\n",
+		time.Duration(r.SwitchSeconds*float64(time.Second)).Milliseconds(), steps, r.Name, r.IP, r.Candidate, last)
 	return err
 }

@@ -120,8 +120,16 @@ func (s *shim) runUnit(args []string) int {
 }
 
 func (r *runner) lingerOn() {
+	select {
+	case <-r.stopReq:
+		return // asked to stop (supervisord's stop, the container's end): no one waits for Running
+	default:
+	}
 	if d := linger - time.Since(r.born); d > 0 {
-		time.Sleep(d)
+		select {
+		case <-time.After(d):
+		case <-r.stopReq:
+		}
 	}
 }
 

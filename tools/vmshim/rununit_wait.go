@@ -32,10 +32,22 @@ func (r *runner) waitPid(pid int, deadline time.Time, stoppable bool) (syscall.W
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for first := true; ; first = false {
 		ch := r.reap.changed()
 		if ws, ok := r.reap.take(pid); ok {
 			return ws, outExited
+		}
+		// A child that is gone already (its exit consumed before this wait
+		// began: everything in the container got SIGTERM at once, as a
+		// release's quiesce does) ends the wait now, not at the next tick.
+		if first && !alive(pid) {
+			r.reap.reapAll()
+			if ws, ok := r.reap.take(pid); ok {
+				return ws, outExited
+			}
+			if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+				return 0, outExited
+			}
 		}
 		select {
 		case <-ch:
