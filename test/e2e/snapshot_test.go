@@ -37,9 +37,11 @@ func TestSnapshotRestoreAndCommit(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
 	e := newVMEnv(t, "198.19.161.0/24")
-	c := e.create("snap-01")
+	e.ok("volume", "create", "snap-vol", "--size", "128M")
+	t.Cleanup(func() { fatbox(t, "volume", "rm", "snap-vol", "--socket", e.sock) })
+	c := e.create("snap-01", "--volume", "snap-vol:/var/lib/app")
 	ip := c.IP
-	e.ssh(ip, "mkdir -p /srv/app && echo v1 > /srv/app/data && head -c 8388608 /dev/urandom > /srv/app/blob && md5sum /srv/app/blob > /srv/app/blob.md5 && sync")
+	e.ssh(ip, "mkdir -p /srv/app && echo v1 > /srv/app/data && head -c 8388608 /dev/urandom > /srv/app/blob && md5sum /srv/app/blob > /srv/app/blob.md5 && echo vol1 > /var/lib/app/state && sync")
 
 	// A snapshot while it runs: frozen for the copy, and it says so.
 	r := e.ok("snapshot", "create", "snap-01", "before")
@@ -69,7 +71,7 @@ func TestSnapshotRestoreAndCommit(t *testing.T) {
 		t.Errorf("bad snapshot name: exit %d %s", r.code, r.stderr)
 	}
 
-	e.ssh(ip, "echo v2 > /srv/app/data && rm /srv/app/blob && touch /srv/app/new")
+	e.ssh(ip, "echo v2 > /srv/app/data && rm /srv/app/blob && touch /srv/app/new && echo vol2 > /var/lib/app/state && sync")
 	if r := fatbox(t, "snapshot", "restore", "snap-01", "before", "--socket", e.sock); r.code == 0 || !strings.Contains(r.stderr, "`fatbox stop snap-01`") {
 		t.Fatalf("restore of a running container: exit %d %s, want it refused naming `fatbox stop snap-01`", r.code, r.stderr)
 	}
@@ -107,6 +109,10 @@ func TestSnapshotRestoreAndCommit(t *testing.T) {
 	if out := e.ssh(ip, "cat /srv/app/data; md5sum -c --quiet /srv/app/blob.md5 && echo blob-ok; ls /srv/app"); !strings.Contains(out, "v1\n") ||
 		!strings.Contains(out, "blob-ok") || strings.Contains(out, "new") || strings.Contains(out, "alive") {
 		t.Fatalf("after the restore: %q, want v1, the blob back, no new or later files", out)
+	}
+	// The volume was in the snapshot too.
+	if out := e.ssh(ip, "cat /var/lib/app/state"); out != "vol1\n" {
+		t.Fatalf("after the restore the volume holds %q, want vol1 (the snapshot's)", out)
 	}
 	if err := json.Unmarshal([]byte(e.ok("snapshot", "ls", "snap-01", "-o", "json").stdout), &snaps); err != nil || len(snaps) != 2 || snaps[1].Running {
 		t.Fatalf("snapshot ls: %v %+v", err, snaps)
