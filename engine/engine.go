@@ -7,9 +7,17 @@
 // Hazards:
 //   - Create is a sequence of steps, each with an undo; a failure runs the
 //     undos in reverse, so no record, lease, mount, link or netns is left.
-//   - The container's identity lives in its state dir (<state>/containers/<name>):
-//     SSH host keys, the disk image. Remove keeps the lease unless asked to
-//     release it, so the same name comes back on the same IP and MAC.
+//   - Runtime objects (state dir <state>/containers/<instance>, runc id,
+//     netns, host veth, cgroups) are keyed by the record's instance, never
+//     by its name: a release renames a running container (instance.go).
+//   - The identity belongs to the name: the lease (so IP and MAC) is the
+//     name's; SSH host keys live in the state dir and a release copies them
+//     to the container taking the name (release.go). Remove keeps the lease
+//     unless asked to release it, so the same name comes back on the same
+//     IP and MAC.
+//   - A process that copies the host's mount namespace (`ip netns exec`,
+//     `ip -n`, `unshare -m`) while containers run holds their disk mounts
+//     until it ends; a halt then cannot detach the loop device and says so.
 //   - Containers run detached under runc; the daemon is not in the data path.
 //     Reconcile (at daemon start) is what makes runc, the kernel and the
 //     store agree again after the daemon or the host died at any instant.
