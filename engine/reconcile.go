@@ -57,7 +57,7 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	// Releases first: a switch that began is finished (it can leave a
 	// record stopped whose container runs until its cleanup), one that had
 	// not is undone.
-	e.reconcileReleases(ctx, &rep)
+	held := e.reconcileReleases(ctx, &rep)
 	recs, err := e.Inventory.List(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("reconcile: list records: %w", err)
@@ -82,6 +82,9 @@ func (e *Engine) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		rec := mine[name]
+		if held[name] {
+			continue // a release not finished: left as it is (see above)
+		}
 		if err := e.reconcileOne(ctx, rec, &rep); err != nil {
 			fail(name, err)
 		}

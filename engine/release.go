@@ -660,11 +660,22 @@ func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) e
 // reconcileReleases finishes the releases whose switch began and undoes
 // the others, before Reconcile looks at the records (the switch leaves a
 // record stopped whose container may still run until its cleanup).
-func (e *Engine) reconcileReleases(ctx context.Context, rep *ReconcileReport) {
+//
+// It returns the names of the records a release it could not finish or
+// undo still involves: Reconcile leaves those alone (booting the old
+// container again could put the name's address on two containers), and
+// the daemon's next start tries again.
+func (e *Engine) reconcileReleases(ctx context.Context, rep *ReconcileReport) (held map[string]bool) {
+	held = map[string]bool{}
 	rels, err := e.Inventory.Releases(ctx)
 	if err != nil {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("releases: %v", err))
-		return
+		return held
+	}
+	hold := func(rel inventory.Release) {
+		for _, n := range []string{rel.Name, rel.Candidate, rel.Last} {
+			held[n] = true
+		}
 	}
 	for _, rel := range rels {
 		old, err := e.recordByID(ctx, rel.OldID, rel.Name)
@@ -678,7 +689,8 @@ func (e *Engine) reconcileReleases(ctx context.Context, rep *ReconcileReport) {
 		ctx := inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseReconcile, Detail: rel.Kind})
 		if rel.Phase == inventory.ReleaseSwitching {
 			if _, err := e.switchOver(ctx, rel, true); err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("finish the %s of %s: %v", rel.Kind, rel.Name, err))
+				rep.Errors = append(rep.Errors, fmt.Sprintf("finish the %s of %s (the daemon's next start tries again; its containers are left as they are): %v", rel.Kind, rel.Name, err))
+				hold(rel)
 				continue
 			}
 			rep.Released = append(rep.Released, rel.Name)
@@ -686,10 +698,12 @@ func (e *Engine) reconcileReleases(ctx context.Context, rep *ReconcileReport) {
 		}
 		if err := e.undoRelease(ctx, rel); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("undo the %s of %s: %v", rel.Kind, rel.Name, err))
+			hold(rel)
 			continue
 		}
 		rep.Released = append(rep.Released, rel.Name+" (undone)")
 	}
+	return held
 }
 
 // copyHostKeys makes the SSH host keys under toDir/ssh those of fromDir/ssh
