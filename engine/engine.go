@@ -102,6 +102,8 @@ type Engine struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per container name
 
+	instMu sync.Mutex // a create's choice of instance until its record is stored
+
 	inits initWatch // the power watcher (power.go)
 
 	bootOnce sync.Once
@@ -222,6 +224,16 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 	if _, err := e.Inventory.Get(ctx, req.Name); err == nil {
 		return inventory.Record{}, inventory.ExistsError(req.Name)
 	}
+	// The instance is chosen and its record stored under one lock: two
+	// creates never pick the same one (the later one's undo would delete
+	// the other's state dir).
+	unlockInst := e.lockInstances()
+	instLocked := true
+	defer func() {
+		if instLocked {
+			unlockInst()
+		}
+	}()
 	inst, err := e.newInstance(ctx, req.Name)
 	if err != nil {
 		return inventory.Record{}, err
@@ -266,6 +278,8 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
+	instLocked = false
+	unlockInst()
 	rev.Add(func() error { return e.Inventory.Delete(bg, req.Name) })
 	if err := e.step("create", "record"); err != nil {
 		return rec, err

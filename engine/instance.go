@@ -85,3 +85,10 @@ func (e *Engine) recordOfInstance(ctx context.Context, inst string) (inventory.R
 	}
 	return inventory.Record{}, fmt.Errorf("no container has instance %q: %w", inst, inventory.ErrNotFound)
 }
+
+// lockInstances serialises the choice of new instances (newInstance up to
+// the record's create); it returns the unlock.
+func (e *Engine) lockInstances() func() {
+	e.instMu.Lock()
+	return e.instMu.Unlock
+}

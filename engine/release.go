@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fatbox/fatbox/engine/firstboot"
 	"github.com/fatbox/fatbox/engine/network"
+	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/ipam"
@@ -121,6 +123,9 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 		return res, err
 	}
 	res.Check = check.String()
+	// From here on a client that goes away (Ctrl-C) changes nothing: the
+	// release ends as it would have, its check bounded by its timeout.
+	ctx = context.WithoutCancel(ctx)
 	old, err := e.local(ctx, name)
 	if err != nil {
 		return res, err
@@ -141,6 +146,9 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 			return res, fmt.Errorf("%s %q: %w", res.Kind, name, err)
 		}
 		rel.Candidate, rel.CandidateID = cand.Name, cand.ID
+		// What an undo restores, known before the release is recorded.
+		_, lerr := e.IPAM.Get(ctx, cand.Pool, cand.Name)
+		rel.HadLease, rel.WasRunning, rel.Hostname = lerr == nil, cand.Status == inventory.StatusRunning, cand.Hostname
 	} else {
 		rel.Candidate, rel.Made = next, true
 		if _, err := e.Inventory.Get(ctx, next); err == nil {
@@ -148,6 +156,15 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 		}
 	}
 	res.Candidate = rel.Candidate
+	if others, err := e.Inventory.Releases(ctx); err != nil {
+		return res, err
+	} else {
+		for _, o := range others {
+			if o.Candidate == rel.Candidate || o.Name == rel.Candidate || o.Candidate == name {
+				return res, conflictf("%s %q: %q is part of the %s of %q under way: wait for it to end", res.Kind, name, rel.Candidate, o.Kind, o.Name)
+			}
+		}
+	}
 	if err := e.Inventory.CreateRelease(ctx, rel); err != nil {
 		if errors.Is(err, inventory.ErrReleaseBusy) {
 			return res, conflictf("%s %q: %w", res.Kind, name, err)
@@ -186,7 +203,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 	res.Discarded, res.Switch, res.SwitchSteps, res.IP = sw.discarded, sw.gap, sw.steps, sw.ip
 	if err != nil {
 		err = fmt.Errorf("%s %q: %w", res.Kind, name, err)
-		if cur, gerr := e.Inventory.GetRelease(ctx, name); gerr == nil && cur.Phase != inventory.ReleaseSwitching {
+		if cur, gerr := e.Inventory.GetRelease(ctx, name); gerr == nil && (cur.Phase == inventory.ReleasePreparing || cur.Phase == inventory.ReleaseChecking) {
 			// Refused before the switch began: nothing was touched.
 			err = errors.Join(err, e.undoRelease(context.Background(), rel))
 		}
@@ -211,7 +228,7 @@ func (e *Engine) checkCandidate(ctx context.Context, old, cand inventory.Record)
 		return conflictf("%q is in pool %q and %q in pool %q: the name's address is in %q, so the container taking it must be too", cand.Name, cand.Pool, old.Name, old.Pool, old.Pool)
 	}
 	if len(cand.Volumes) > 0 {
-		return conflictf("%q has volumes of its own (%s): the name's volumes move to it at the switch; remove it and release with --image, or detach them", cand.Name, volumeNames(cand.Volumes))
+		return conflictf("%q has volumes of its own (%s): the name's volumes move to it at the switch, so it must have none: remove it (`fatbox rm %s`) and release with --image", cand.Name, volumeNames(cand.Volumes), cand.Name)
 	}
 	switch cand.Status {
 	case inventory.StatusRunning, inventory.StatusStopped:
@@ -252,13 +269,8 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 	} else {
 		unlock := e.lock(rel.Candidate)
 		cand, err = e.local(ctx, rel.Candidate)
-		if err == nil {
-			_, lerr := e.IPAM.Get(ctx, cand.Pool, cand.Name)
-			rel.HadLease = lerr == nil
-			rel.WasRunning = cand.Status == inventory.StatusRunning
-			rel.Hostname = cand.Hostname
-			// Saved before anything changes, so an undo knows what to restore.
-			err = e.Inventory.PutRelease(ctx, *rel)
+		if err == nil && cand.ID != rel.CandidateID {
+			err = conflictf("%q changed since the release began: release again", rel.Candidate)
 		}
 		if err == nil && cand.Status == inventory.StatusRunning {
 			// Booted again below with the name's identity (host keys are
@@ -396,6 +408,9 @@ func (e *Engine) beginSwitch(ctx context.Context, rel *inventory.Release) (switc
 	if err != nil || cand.ID != rel.CandidateID || cand.Status != inventory.StatusRunning {
 		return switchOutcome{}, conflictf("the candidate %q changed while it was checked: nothing was switched; release again", rel.Candidate)
 	}
+	if st, _, err := e.Runtime.State(ctx, cand.InstanceKey()); err != nil || st != "running" {
+		return switchOutcome{}, conflictf("the candidate %q stopped after its check (runc says %q, %v): nothing was switched; see `fatbox logs %s` and release again", rel.Candidate, st, err, rel.Candidate)
+	}
 	if prev, err := e.Inventory.Get(ctx, rel.Last); err == nil && prev.ID != cand.ID {
 		if prev.Status != inventory.StatusStopped {
 			return switchOutcome{}, conflictf("%q is %s: the switch makes the old %q that name and drops the previous one, which must be stopped: stop it (`fatbox stop %s`) or rename it", rel.Last, prev.Status, rel.Name, rel.Last)
@@ -412,66 +427,86 @@ func (e *Engine) beginSwitch(ctx context.Context, rel *inventory.Release) (switc
 	return e.switchOver(ctx, *rel, false)
 }
 
+// nothingSwitched is a switch that failed before it changed anything: the
+// release goes back to its check phase and is undone as a failed check is.
+type nothingSwitched struct{ error }
+
+func (n nothingSwitched) Unwrap() error { return n.error }
+
 // switchOver runs (or, in Reconcile, finishes) the switch of rel. Every step
 // is idempotent and checks what is done already; the caller holds the
 // names' locks (Reconcile runs before the daemon serves). A step that fails
-// before the records moved puts the old container back (booted again if it
-// had been stopped) and undoes the release; after, it returns the error and
-// the daemon's next start finishes it.
+// before anything changed undoes the release as a failed check would; one
+// that fails after the old container was touched but before the records
+// moved puts the name back on the old container (putBack); after, it
+// returns the error and the daemon's next start finishes it.
 func (e *Engine) switchOver(ctx context.Context, rel inventory.Release, reconciling bool) (switchOutcome, error) {
 	var out switchOutcome
 	cand, err := e.recordByID(ctx, rel.CandidateID, rel.Candidate)
 	if err != nil {
 		return out, fmt.Errorf("switch: the candidate: %w", err)
 	}
+	if rel.DiscardID != "" {
+		if prev, err := e.recordByID(ctx, rel.DiscardID, rel.Last); err == nil && prev.ID != rel.OldID {
+			out.discarded = prev.Name
+		} else if errors.Is(err, inventory.ErrNotFound) {
+			out.discarded = rel.Last // gone already: the switch's transaction removed it
+		}
+	}
+	if cand.Name == rel.Name { // the records moved already: only the cleanup is left
+		return out, e.finishSwitch(ctx, rel, reconciling)
+	}
 	old, err := e.recordByID(ctx, rel.OldID, rel.Name)
 	if err != nil {
 		return out, fmt.Errorf("switch: the old container: %w", err)
 	}
-	if rel.DiscardID != "" {
-		if prev, err := e.recordByID(ctx, rel.DiscardID, rel.Last); err == nil {
-			out.discarded = prev.Name
-		}
-	}
-	switched := cand.Name == rel.Name
-	if !switched {
-		if out, err = e.switchLive(ctx, rel, old, cand, out); err != nil {
-			if reconciling {
-				return out, err
-			}
-			return out, errors.Join(err, e.putBack(context.Background(), rel, old, cand))
-		}
-		if err := e.step("release", "readdressed"); err != nil {
+	if out, err = e.switchLive(ctx, rel, old, cand, out, reconciling); err != nil {
+		var ns nothingSwitched
+		switch {
+		case errors.As(err, &ns) && !reconciling:
+			rel.Phase, rel.Step = inventory.ReleaseChecking, "switch refused"
+			return out, errors.Join(err, e.Inventory.PutRelease(ctx, rel))
+		case reconciling:
 			return out, err
 		}
-		if err := e.switchRecords(ctx, rel, old, cand, out.ip); err != nil {
-			return out, fmt.Errorf("switch: record it: %w (the daemon's next start finishes the switch)", err)
+		if perr := e.putBack(context.Background(), rel); perr != nil {
+			return out, errors.Join(err, fmt.Errorf("putting %q back on its old container failed too (the daemon's next start tries again): %w", rel.Name, perr))
 		}
-		if err := e.step("release", "switched"); err != nil {
-			return out, err
-		}
+		return out, fmt.Errorf("%w; %q was booted again on its old container and the candidate removed or stopped", err, rel.Name)
 	}
-	return out, e.finishSwitch(ctx, rel)
+	if err := e.step("release", "readdressed"); err != nil {
+		return out, err
+	}
+	if err := e.switchRecords(ctx, rel, old, cand, out.ip); err != nil {
+		return out, fmt.Errorf("switch: record it: %w (the daemon's next start finishes the switch)", err)
+	}
+	if err := e.step("release", "switched"); err != nil {
+		return out, err
+	}
+	return out, e.finishSwitch(ctx, rel, reconciling)
 }
 
 // switchLive moves the name's address (and volumes) from old to cand while
 // both are known by their old names.
-func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, cand inventory.Record, out switchOutcome) (switchOutcome, error) {
+func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, cand inventory.Record, out switchOutcome, reconciling bool) (switchOutcome, error) {
 	pool, _, err := e.IPAM.GetPool(ctx, old.Pool)
 	if err != nil {
-		return out, err
+		return out, nothingSwitched{err}
 	}
 	lease, err := e.IPAM.Get(ctx, old.Pool, rel.Name)
 	if err != nil {
-		return out, fmt.Errorf("switch: the name's lease: %w", err)
+		return out, nothingSwitched{fmt.Errorf("switch: the name's lease: %w", err)}
 	}
 	out.ip = lease.IP.String()
 	oldInst, candInst := old.InstanceKey(), cand.InstanceKey()
 	st, pid, err := e.Runtime.State(ctx, candInst)
 	if err != nil {
-		return out, err
+		return out, nothingSwitched{err}
 	}
 	candRunning := st == "running"
+	if !candRunning && !reconciling {
+		return out, nothingSwitched{conflictf("the candidate %q is not running (%q): nothing was switched; see `fatbox logs %s`", cand.Name, st, cand.Name)}
+	}
 	start := time.Now()
 	lap := start
 	took := func(what string) {
@@ -500,7 +535,7 @@ func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, can
 	}
 	if !candRunning {
 		// The host restarted mid-switch (Reconcile): the records move and
-		// the candidate boots as the name (autostart) with its volumes.
+		// the candidate boots as the name with its volumes (finishSwitch).
 		out.gap = time.Since(start)
 		return out, nil
 	}
@@ -522,6 +557,12 @@ func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, can
 	took("readdress")
 	out.gap = time.Since(start)
 	go func() { _ = network.Announce(context.Background(), nsPath, lease.IP) }()
+	// The hostname resolves to the name's address inside, no longer to the
+	// temporary one (which goes back to the pool).
+	hn := firstNonEmpty(old.Hostname, old.Name)
+	if err := firstboot.WriteHosts(rootfs.Layout{Dir: e.dir(candInst)}.RootfsDir(), firstboot.Config{Hostname: hn, IP: lease.IP}); err != nil {
+		return out, fmt.Errorf("switch: /etc/hosts of %q: %w", cand.Name, err)
+	}
 	return out, nil
 }
 
@@ -567,8 +608,11 @@ func (e *Engine) switchRecords(ctx context.Context, rel inventory.Release, old, 
 
 // finishSwitch is the cleanup after the records moved: the old container
 // stops for good, the candidate's temporary lease goes back, the previous
-// <name>-last's disk is deleted, the release ends.
-func (e *Engine) finishSwitch(ctx context.Context, rel inventory.Release) error {
+// <name>-last's disk is deleted, the release ends. In Reconcile, a
+// candidate that is not running (the host restarted mid-switch) is booted
+// as the name: the release decided it serves the name, whatever its
+// autostart says.
+func (e *Engine) finishSwitch(ctx context.Context, rel inventory.Release, reconciling bool) error {
 	var errs []error
 	if old, err := e.recordByID(ctx, rel.OldID, rel.Last); err == nil {
 		errs = append(errs, e.halt(ctx, old.InstanceKey()))
@@ -585,10 +629,13 @@ func (e *Engine) finishSwitch(ctx context.Context, rel inventory.Release) error 
 		if _, err := e.IPAM.Release(ctx, cand.Pool, rel.Candidate); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) && !errors.Is(err, ipam.ErrPoolNotFound) {
 			errs = append(errs, err)
 		}
-	}
-	if cand, err := e.recordByID(ctx, rel.CandidateID, rel.Name); err == nil {
 		if err := os.RemoveAll(filepath.Join(e.dir(cand.InstanceKey()), keptKeysDir)); err != nil {
 			errs = append(errs, err)
+		}
+		if st, _, err := e.Runtime.State(ctx, cand.InstanceKey()); reconciling && err == nil && st != "running" {
+			if _, err := e.start(inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseReconcile, Detail: rel.Kind}), rel.Name); err != nil {
+				errs = append(errs, fmt.Errorf("boot %q, which the %s gave the name: %w", rel.Name, rel.Kind, err))
+			}
 		}
 	}
 	if rel.DiscardInstance != "" {
@@ -604,31 +651,56 @@ func (e *Engine) finishSwitch(ctx context.Context, rel inventory.Release) error 
 	return e.Inventory.DeleteRelease(ctx, rel.Name)
 }
 
-// putBack, after a switch failed before the records moved, gives the name
-// back to the old container: the candidate stops (its mounts of the volumes
-// go with it), the old one is attached again, or booted again if it had to
-// stop, and the release is undone.
-func (e *Engine) putBack(ctx context.Context, rel inventory.Release, old, cand inventory.Record) error {
-	errs := []error{e.halt(ctx, cand.InstanceKey())}
-	errs = append(errs, e.halt(ctx, old.InstanceKey()))
-	if _, err := e.start(ctx, old.Name); err != nil {
-		errs = append(errs, fmt.Errorf("boot %q again: %w", old.Name, err))
-	}
-	if cur, err := e.Inventory.Get(ctx, cand.Name); err == nil && cur.ID == cand.ID {
-		cur.Status = inventory.StatusStopped
-		errs = append(errs, e.Inventory.Put(ctx, cur))
-	}
-	if err := errors.Join(errs...); err != nil {
+// putBack, after a switch failed once the old container was touched but
+// before the records moved, gives the name back to the old container: the
+// candidate stops (its mounts of the volumes go with it), the old one is
+// booted again on the name's lease, and the release is undone. Its phase
+// is recorded first, so a daemon that dies in it runs it again at its next
+// start. The old one is booted only once the candidate is down: the name's
+// address is never on both.
+func (e *Engine) putBack(ctx context.Context, rel inventory.Release) error {
+	rel.Phase, rel.Step = inventory.ReleasePuttingBack, "putting back"
+	if err := e.Inventory.PutRelease(ctx, rel); err != nil {
 		return err
 	}
-	rel.Phase = inventory.ReleaseChecking // the switch did not happen: undo it as before one
+	cand, cerr := e.recordByID(ctx, rel.CandidateID, rel.Candidate)
+	if cerr != nil && !errors.Is(cerr, inventory.ErrNotFound) {
+		return cerr
+	}
+	if cerr == nil {
+		if err := e.halt(ctx, cand.InstanceKey()); err != nil {
+			return fmt.Errorf("stop the candidate %q (%q is not booted again while the candidate may hold its address): %w", cand.Name, rel.Name, err)
+		}
+		if cand.Status != inventory.StatusStopped {
+			cand.Status = inventory.StatusStopped
+			if err := e.Inventory.Put(ctx, cand); err != nil {
+				return err
+			}
+		}
+	}
+	old, err := e.recordByID(ctx, rel.OldID, rel.Name)
+	if err != nil {
+		return err
+	}
+	if err := e.halt(ctx, old.InstanceKey()); err != nil {
+		return fmt.Errorf("take down what is left of %q: %w", old.Name, err)
+	}
+	if _, err := e.start(ctx, old.Name); err != nil {
+		return fmt.Errorf("boot %q again: %w", old.Name, err)
+	}
 	return e.undoReleaseLocked(ctx, rel)
 }
 
-// undoReleaseLocked is undoRelease for a caller holding the names' locks.
+// undoReleaseLocked is undoRelease for a caller holding the names' locks
+// (or Reconcile): the candidate is removed (made by the release) or given
+// back its own keys, hostname and lease state, and started again if it ran.
 func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) error {
 	cand, err := e.recordByID(ctx, rel.CandidateID, rel.Candidate)
-	if err == nil && rel.Made {
+	switch {
+	case errors.Is(err, inventory.ErrNotFound):
+	case err != nil:
+		return err
+	case rel.Made:
 		inst := cand.InstanceKey()
 		errs := []error{e.destroy(ctx, inst), e.releaseVolumeClaims(ctx, cand)}
 		if _, err := e.IPAM.Release(ctx, cand.Pool, cand.Name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
@@ -638,7 +710,10 @@ func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) e
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-	} else if err == nil {
+	default:
+		if err := e.halt(ctx, cand.InstanceKey()); err != nil {
+			return err
+		}
 		if err := restoreHostKeys(e.dir(cand.InstanceKey())); err != nil {
 			return err
 		}
@@ -653,7 +728,13 @@ func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) e
 				return err
 			}
 		}
+		if rel.WasRunning && rel.HadLease {
+			if _, err := e.start(ctx, cand.Name); err != nil {
+				return fmt.Errorf("start %q again as it was: %w", cand.Name, err)
+			}
+		}
 	}
+	_ = e.Inventory.Note(ctx, rel.Name, fmt.Sprintf("undone: the %s to %q did not happen; %q is on its old container", rel.Kind, rel.Candidate, rel.Name))
 	return e.Inventory.DeleteRelease(ctx, rel.Name)
 }
 
@@ -687,18 +768,31 @@ func (e *Engine) reconcileReleases(ctx context.Context, rep *ReconcileReport) (h
 			continue
 		}
 		ctx := inventory.WithCause(ctx, inventory.Cause{Kind: inventory.CauseReconcile, Detail: rel.Kind})
-		if rel.Phase == inventory.ReleaseSwitching {
+		switch rel.Phase {
+		case inventory.ReleaseSwitching:
 			if _, err := e.switchOver(ctx, rel, true); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("finish the %s of %s (the daemon's next start tries again; its containers are left as they are): %v", rel.Kind, rel.Name, err))
-				hold(rel)
+				if cur, gerr := e.Inventory.Get(ctx, rel.Name); gerr == nil && cur.ID == rel.CandidateID {
+					held[rel.Last] = true // moved: only the old container's cleanup is left
+				} else {
+					hold(rel)
+				}
 				continue
 			}
 			rep.Released = append(rep.Released, rel.Name)
 			continue
+		case inventory.ReleasePuttingBack:
+			if err := e.putBack(ctx, rel); err != nil {
+				rep.Errors = append(rep.Errors, fmt.Sprintf("put %s back on its old container (the daemon's next start tries again): %v", rel.Name, err))
+				hold(rel)
+				continue
+			}
+			rep.Released = append(rep.Released, rel.Name+" (put back)")
+			continue
 		}
 		if err := e.undoRelease(ctx, rel); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("undo the %s of %s: %v", rel.Kind, rel.Name, err))
-			hold(rel)
+			held[rel.Candidate] = true // the name's container was never touched
 			continue
 		}
 		rep.Released = append(rep.Released, rel.Name+" (undone)")

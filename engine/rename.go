@@ -33,7 +33,7 @@ func (e *Engine) Rename(ctx context.Context, name, newName string) (inventory.Re
 	if err != nil {
 		return rec, err
 	}
-	if st, _, err := e.Runtime.State(ctx, name); err != nil {
+	if st, _, err := e.Runtime.State(ctx, rec.InstanceKey()); err != nil {
 		return rec, err
 	} else if st == "running" || rec.Status != inventory.StatusStopped {
 		// A record not yet stopped whose init is gone ended on its own a

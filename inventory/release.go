@@ -21,6 +21,9 @@ const (
 	ReleasePreparing = "preparing" // the candidate is being made or booted on its temporary address
 	ReleaseChecking  = "checking"  // the candidate runs; its health check runs
 	ReleaseSwitching = "switching" // the switch began: it is finished, never undone
+	// ReleasePuttingBack: the switch failed before the records moved; the
+	// name goes back to its old container (run again after a crash).
+	ReleasePuttingBack = "putting-back"
 )
 
 // Release is a release or rollback under way for Name.
@@ -65,7 +68,7 @@ func (i *Inventory) CreateRelease(ctx context.Context, r Release) error {
 	if _, err := i.Store.Create(ctx, releaseKey(r.Name), b); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			cur, _ := i.GetRelease(ctx, r.Name)
-			return fmt.Errorf("%s of %q (%s, since %s): %w; wait for it, or restart the daemon if it died", firstNonEmptyS(cur.Kind, "a release"), r.Name, cur.Phase, cur.StartedAt.Format(time.RFC3339), ErrReleaseBusy)
+			return fmt.Errorf("%s of %q (%s, since %s): %w; wait for it to end; one that does not (its cleanup failed: the daemon's log says why) is finished or undone by the daemon's next start", firstNonEmptyS(cur.Kind, "a release"), r.Name, cur.Phase, cur.StartedAt.Format(time.RFC3339), ErrReleaseBusy)
 		}
 		return err
 	}

@@ -322,3 +322,20 @@ func Write(rootfs, stateDir string, cfg Config) error {
 	}
 	return r.ensureDir(SupervisorLogDir, 0o755, false)
 }
+
+// WriteHosts rewrites only /etc/hosts in rootfs for cfg (its Hostname,
+// Domain and IP): a release's switch gives a running container the name's
+// address, and the hostname must resolve to it, not to the temporary one.
+// Written as Write writes it (inside the root, links not followed).
+func WriteHosts(rootfs string, cfg Config) error {
+	r, err := openRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	f, err := cfg.render()
+	if err != nil {
+		return err
+	}
+	return r.writeFile("/etc/hosts", f.hosts, 0o644)
+}

@@ -42,7 +42,10 @@ func (r *Runtime) Quiesce(ctx context.Context, id string, timeout time.Duration)
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
 		b, err := os.ReadFile(procs)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil // the container ended
+			if s, _, serr := r.State(ctx, id); serr == nil && s != "running" && s != "paused" {
+				return nil // the container ended
+			}
+			return fmt.Errorf("quiesce %q: its processes are not listed in %s (another cgroup layout?): nothing was stopped", id, procs)
 		}
 		if err != nil {
 			return fmt.Errorf("quiesce %q: %w", id, err)

@@ -270,7 +270,13 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	out, err := exec.Command(install, "--no-defaults", "--user=root", "--datadir="+data,
+	// Its own tmpdir: the bootstrap's temporary tables are files in it, and a
+	// shared /tmp (other tests, other servers) once lost one mid-bootstrap.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(install, "--no-defaults", "--user=root", "--datadir="+data, "--tmpdir="+tmp,
 		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mariadb-install-db: %v: %s", err, out)
@@ -279,7 +285,7 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	sock := filepath.Join(dir, "mysqld.sock")
 	cmd := exec.Command(mariadbd, "--no-defaults", "--user=root", "--datadir="+data,
 		"--bind-address=127.0.0.1", "--port="+strconv.Itoa(port), "--socket="+sock,
-		"--pid-file="+filepath.Join(dir, "mysqld.pid"), "--skip-name-resolve",
+		"--pid-file="+filepath.Join(dir, "mysqld.pid"), "--skip-name-resolve", "--tmpdir="+tmp,
 		"--innodb-buffer-pool-size=32M", "--skip-log-bin")
 	p := start(t, "mariadbd", cmd, dir)
 	m := &MariaDB{Process: p, Addr: fmt.Sprintf("127.0.0.1:%d", port), Socket: sock}
