@@ -231,6 +231,11 @@ func TestRelease(t *testing.T) {
 		if n := lines[len(lines)-1]; n != "1" {
 			t.Fatalf("%s: eth0 has %s addresses, want 1", step.args[0], n)
 		}
+		// The hostname resolves to the name's address inside (not to the
+		// temporary one, which went back to the pool).
+		if got := e.sshStrict(t, c.IP, kh, "getent hosts web-01 | awk '{print $1}'"); got != c.IP {
+			t.Fatalf("%s: web-01 resolves to %q inside, want %s", step.args[0], got, c.IP)
+		}
 		// The name's lease is the only one the switch left (the candidate's temporary one went back).
 		if r := fatbox(t, "ip", "show", "web-01-last", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
 			t.Fatalf("%s: web-01-last still holds a lease: %s", step.args[0], r.stdout)
