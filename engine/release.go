@@ -172,7 +172,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 		return res, err
 	}
 	if err := e.step("release", "record"); err != nil {
-		return res, err
+		return res, e.stepFailed(rel, err)
 	}
 
 	// 1. prepare
@@ -182,7 +182,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 	}
 	res.CandidateIP = cand.IP
 	if err := e.step("release", "prepared"); err != nil {
-		return res, err
+		return res, e.stepFailed(rel, err)
 	}
 
 	// 2. check
@@ -195,7 +195,7 @@ func (e *Engine) Release(ctx context.Context, req ReleaseRequest) (ReleaseResult
 	res.CheckDuration = time.Since(start)
 	_ = e.Inventory.Note(ctx, cand.Name, fmt.Sprintf("checked: %s passed on %s", check, cand.IP))
 	if err := e.step("release", "checked"); err != nil {
-		return res, err
+		return res, e.stepFailed(rel, err)
 	}
 
 	// 3. switch
@@ -356,6 +356,19 @@ func (e *Engine) undoRelease(ctx context.Context, rel inventory.Release) error {
 	return e.Inventory.DeleteRelease(ctx, rel.Name)
 }
 
+// stepFailed is a test's fault hook failing a step before the switch: the
+// release is undone as a failed check is (after a simulated crash it is
+// left for Reconcile, as a killed daemon leaves it).
+func (e *Engine) stepFailed(rel inventory.Release, err error) error {
+	if e.crashed {
+		return err
+	}
+	if cur, gerr := e.Inventory.GetRelease(context.Background(), rel.Name); gerr == nil {
+		rel = cur
+	}
+	return errors.Join(err, e.undoRelease(context.Background(), rel))
+}
+
 // recordByID finds this node's record with id, looking under name first.
 func (e *Engine) recordByID(ctx context.Context, id, name string) (inventory.Record, error) {
 	if r, err := e.Inventory.Get(ctx, name); err == nil && (id == "" || r.ID == id) {
@@ -463,6 +476,8 @@ func (e *Engine) switchOver(ctx context.Context, rel inventory.Release, reconcil
 	if out, err = e.switchLive(ctx, rel, old, cand, out, reconciling); err != nil {
 		var ns nothingSwitched
 		switch {
+		case e.crashed: // a test's simulated crash: the next Reconcile finishes it
+			return out, err
 		case errors.As(err, &ns) && !reconciling:
 			rel.Phase, rel.Step = inventory.ReleaseChecking, "switch refused"
 			return out, errors.Join(err, e.Inventory.PutRelease(ctx, rel))
