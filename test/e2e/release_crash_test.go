@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"os"
@@ -26,8 +27,8 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 	e := newVMEnv(t, "198.19.163.0/24")
 	e.ok("volume", "create", "crash-data", "--size", "128M")
 	t.Cleanup(func() { fatbox(t, "volume", "rm", "crash-data", "--socket", e.sock) })
-	c := e.create("web-01", "--memory", "256M", "--disk", "1G", "--volume", "crash-data:/srv/data")
-	e.removeAtEnd(t, "web-01-last", "web-01-next")
+	c := e.create("crash-01", "--memory", "256M", "--disk", "1G", "--volume", "crash-data:/srv/data")
+	e.removeAtEnd(t, "crash-01-last", "crash-01-next")
 	e.ssh(c.IP, "echo kept > /srv/data/f && sync")
 	kh := e.knownHosts(t, c.IP)
 	mark := filepath.Join(e.dir, "failpoint.mark")
@@ -35,33 +36,47 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 		os.Remove(mark)
 		e.d.stop()
 		e.d = spawnFailpointDaemon(t, e.state, e.sock, "release:"+step, mark, e.args...)
-		cli := exec.Command(fatboxBin, "release", "web-01", "--image", "debian12-fat", "--socket", e.sock)
+		cli := exec.Command(fatboxBin, "release", "crash-01", "--image", "debian12-fat", "--socket", e.sock)
+		var cliOut bytes.Buffer
+		cli.Stdout, cli.Stderr = &cliOut, &cliOut
 		cli.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cli.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 2*time.Minute, "failpoint release:"+step, func() bool { _, err := os.Stat(mark); return err == nil })
+		cliDone := make(chan struct{})
+		go func() { cli.Wait(); close(cliDone) }()
+		waitFor(t, 2*time.Minute, "failpoint release:"+step, func() bool {
+			select {
+			case <-cliDone: // the release ended without reaching the failpoint
+				if _, err := os.Stat(mark); err != nil {
+					t.Fatalf("the release ended before its failpoint release:%s: %s", step, cliOut.String())
+				}
+			default:
+			}
+			_, err := os.Stat(mark)
+			return err == nil
+		})
 		e.d.kill9(t)
 		cli.Process.Kill()
-		cli.Wait()
+		<-cliDone
 		e.d = spawnDaemon(t, e.state, e.sock, e.args...)
 
 		ls := e.list()
-		cur := ls["web-01"]
+		cur := ls["crash-01"]
 		if cur.Status != "running" || cur.IP != c.IP || cur.MAC != c.MAC {
-			t.Fatalf("after kill -9 at release:%s, web-01 is %+v; want running on %s", step, cur, c.IP)
+			t.Fatalf("after kill -9 at release:%s, crash-01 is %+v; want running on %s", step, cur, c.IP)
 		}
 		for n, x := range ls {
-			if n != "web-01" && n != "web-01-last" {
+			if n != "crash-01" && n != "crash-01-last" {
 				t.Fatalf("after kill -9 at release:%s, a container %q (%s) is left", step, n, x.Status)
 			}
-			if n == "web-01-last" && (x.Status != "stopped" || x.IP != "") {
-				t.Fatalf("after kill -9 at release:%s, web-01-last is %s on %q; want stopped with no address", step, x.Status, x.IP)
+			if n == "crash-01-last" && (x.Status != "stopped" || x.IP != "") {
+				t.Fatalf("after kill -9 at release:%s, crash-01-last is %s on %q; want stopped with no address", step, x.Status, x.IP)
 			}
 		}
 		// It answers, with the name's host key and hostname.
-		if got := e.sshStrict(t, c.IP, kh, "hostname; cat /srv/data/f"); got != "web-01\nkept" {
-			t.Fatalf("after kill -9 at release:%s, web-01 answers %q; want its hostname and the volume's file", step, got)
+		if got := e.sshStrict(t, c.IP, kh, "hostname; cat /srv/data/f"); got != "crash-01\nkept" {
+			t.Fatalf("after kill -9 at release:%s, crash-01 answers %q; want its hostname and the volume's file", step, got)
 		}
 		// One holder of the address: exactly one netns has it, and one active lease.
 		if n := netnsHolding(t, c.IP); n != 1 {
@@ -72,18 +87,18 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, l := range leases {
-			if l.State == "active" && l.Name != "web-01" {
+			if l.State == "active" && l.Name != "crash-01" {
 				t.Fatalf("after kill -9 at release:%s, %q still holds %s", step, l.Name, l.IP)
 			}
 		}
 		// The next release is not refused as one under way: the daemon
 		// finished or undid this one.
-		t.Logf("release:%s: web-01 answers; %d containers", step, len(ls))
+		t.Logf("release:%s: crash-01 answers; %d containers", step, len(ls))
 	}
 	// A release runs to the end after all that.
-	e.ok("release", "web-01", "--image", "debian12-fat")
+	e.ok("release", "crash-01", "--image", "debian12-fat")
 	if conn, err := net.DialTimeout("tcp", c.IP+":22", 5*time.Second); err != nil {
-		t.Fatalf("web-01 after the last release: %v", err)
+		t.Fatalf("crash-01 after the last release: %v", err)
 	} else {
 		conn.Close()
 	}

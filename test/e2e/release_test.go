@@ -170,23 +170,23 @@ func TestRelease(t *testing.T) {
 	e := newVMEnv(t, "198.19.162.0/24")
 	e.ok("volume", "create", "rel-data", "--size", "256M")
 	t.Cleanup(func() { fatbox(t, "volume", "rm", "rel-data", "--socket", e.sock) })
-	c := e.create("web-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web", "--volume", "rel-data:/var/lib/app")
-	e.removeAtEnd(t, "web-01-last", "web-01-next")
+	c := e.create("shop-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web", "--volume", "rel-data:/var/lib/app")
+	e.removeAtEnd(t, "shop-01-last", "shop-01-next")
 	e.ssh(c.IP, "echo v1 > /root/version && echo orders > /var/lib/app/data && sync")
 	kh := e.knownHosts(t, c.IP)
 
-	// A failing check: the candidate goes, web-01 never stopped serving.
-	r := fatbox(t, "release", "web-01", "--image", "debian12-fat", "--check", "tcp:9", "--check-timeout", "3s", "--socket", e.sock)
+	// A failing check: the candidate goes, shop-01 never stopped serving.
+	r := fatbox(t, "release", "shop-01", "--image", "debian12-fat", "--check", "tcp:9", "--check-timeout", "3s", "--socket", e.sock)
 	if r.code == 0 || !strings.Contains(r.stderr, "did not pass its health check") || !strings.Contains(r.stderr, "was left as it is, serving") {
 		t.Fatalf("release with a failing check: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if got := e.sshStrict(t, c.IP, kh, "cat /root/version"); got != "v1" {
-		t.Fatalf("after the failed release web-01 answers %q, want the old container's v1", got)
+		t.Fatalf("after the failed release shop-01 answers %q, want the old container's v1", got)
 	}
-	if _, ok := e.list()["web-01-next"]; ok {
-		t.Fatal("the failed candidate web-01-next is still there")
+	if _, ok := e.list()["shop-01-next"]; ok {
+		t.Fatal("the failed candidate shop-01-next is still there")
 	}
-	if r := fatbox(t, "ip", "show", "web-01-next", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
+	if r := fatbox(t, "ip", "show", "shop-01-next", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
 		t.Fatalf("the failed candidate's lease is still held: %s", r.stdout)
 	}
 
@@ -195,8 +195,8 @@ func TestRelease(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"release", "web-01", "--image", "debian12-fat"}, ""},
-		{[]string{"rollback", "web-01"}, "v1"},
+		{[]string{"release", "shop-01", "--image", "debian12-fat"}, ""},
+		{[]string{"rollback", "shop-01"}, "v1"},
 	} {
 		p := e.startProbe(t, ns, c.IP+":22")
 		out := e.ok(step.args...).stdout
@@ -204,72 +204,72 @@ func TestRelease(t *testing.T) {
 		gap := p.stop(t)
 		t.Logf("%s: %s", step.args[0], strings.TrimSpace(out))
 		if gap >= time.Second {
-			t.Fatalf("%s: web-01's address did not answer for %s (want < 1 s)", step.args[0], gap)
+			t.Fatalf("%s: shop-01's address did not answer for %s (want < 1 s)", step.args[0], gap)
 		}
 		ls := e.list()
-		cur, last := ls["web-01"], ls["web-01-last"]
+		cur, last := ls["shop-01"], ls["shop-01-last"]
 		if cur.IP != c.IP || cur.MAC != c.MAC || cur.Status != "running" || cur.Owner != "shop" || cur.Labels["tier"] != "web" {
-			t.Fatalf("%s: web-01 is %+v, want running on %s/%s with its owner and labels", step.args[0], cur, c.IP, c.MAC)
+			t.Fatalf("%s: shop-01 is %+v, want running on %s/%s with its owner and labels", step.args[0], cur, c.IP, c.MAC)
 		}
 		if last.Status != "stopped" || last.IP != "" {
-			t.Fatalf("%s: web-01-last is %+v, want stopped with no address", step.args[0], last)
+			t.Fatalf("%s: shop-01-last is %+v, want stopped with no address", step.args[0], last)
 		}
 		// The same host keys: the known_hosts from before the release matches.
 		// The volume moved with the name: its files are there, and written
 		// on by the new container.
 		if got := e.sshStrict(t, c.IP, kh, "cat /var/lib/app/data && echo "+step.args[0]+" >> /var/lib/app/data"); !strings.HasPrefix(got, "orders") {
-			t.Fatalf("%s: the volume in web-01 holds %q, want the file written before", step.args[0], got)
+			t.Fatalf("%s: the volume in shop-01 holds %q, want the file written before", step.args[0], got)
 		}
 		if len(cur.Volumes) != 1 || cur.Volumes[0].Name != "rel-data" || len(last.Volumes) != 0 {
-			t.Fatalf("%s: volumes: web-01 %v, web-01-last %v; want rel-data on web-01 only", step.args[0], cur.Volumes, last.Volumes)
+			t.Fatalf("%s: volumes: shop-01 %v, shop-01-last %v; want rel-data on shop-01 only", step.args[0], cur.Volumes, last.Volumes)
 		}
 		got := e.sshStrict(t, c.IP, kh, "hostname; cat /root/version 2>/dev/null; ip -4 -o addr show eth0 | wc -l")
 		lines := strings.Fields(got)
-		if lines[0] != "web-01" || (step.want == "") != (len(lines) == 2) || (step.want != "" && lines[1] != step.want) {
-			t.Fatalf("%s %d: web-01 answers %q, want hostname web-01 and version %q, one address", step.args[0], i, got, step.want)
+		if lines[0] != "shop-01" || (step.want == "") != (len(lines) == 2) || (step.want != "" && lines[1] != step.want) {
+			t.Fatalf("%s %d: shop-01 answers %q, want hostname shop-01 and version %q, one address", step.args[0], i, got, step.want)
 		}
 		if n := lines[len(lines)-1]; n != "1" {
 			t.Fatalf("%s: eth0 has %s addresses, want 1", step.args[0], n)
 		}
 		// The hostname resolves to the name's address inside (not to the
 		// temporary one, which went back to the pool).
-		if got := e.sshStrict(t, c.IP, kh, "getent hosts web-01 | awk '{print $1}'"); got != c.IP {
-			t.Fatalf("%s: web-01 resolves to %q inside, want %s", step.args[0], got, c.IP)
+		if got := e.sshStrict(t, c.IP, kh, "getent hosts shop-01 | awk '{print $1}'"); got != c.IP {
+			t.Fatalf("%s: shop-01 resolves to %q inside, want %s", step.args[0], got, c.IP)
 		}
 		// The name's lease is the only one the switch left (the candidate's temporary one went back).
-		if r := fatbox(t, "ip", "show", "web-01-last", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
-			t.Fatalf("%s: web-01-last still holds a lease: %s", step.args[0], r.stdout)
+		if r := fatbox(t, "ip", "show", "shop-01-last", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
+			t.Fatalf("%s: shop-01-last still holds a lease: %s", step.args[0], r.stdout)
 		}
 	}
 	// --from a prepared container: a failed check gives it back as it was
 	// (running on its own address with its own host key and hostname); a
-	// good one hands web-01 to it, and the previous web-01-last goes.
-	prep := e.create("web-01-prep", "--memory", "256M", "--disk", "1G")
+	// good one hands shop-01 to it, and the previous shop-01-last goes.
+	prep := e.create("shop-01-prep", "--memory", "256M", "--disk", "1G")
 	prepKey := hostKey(t, prep.IP)
-	r = fatbox(t, "release", "web-01", "--from", "web-01-prep", "--check", "tcp:9", "--check-timeout", "2s", "--socket", e.sock)
+	r = fatbox(t, "release", "shop-01", "--from", "shop-01-prep", "--check", "tcp:9", "--check-timeout", "2s", "--socket", e.sock)
 	if r.code == 0 {
 		t.Fatalf("release --from with a failing check passed: %s", r.stdout)
 	}
-	if got := e.inspect("web-01-prep"); got.Status != "running" || got.IP != prep.IP || got.Hostname != "web-01-prep" {
-		t.Fatalf("after the failed release --from, web-01-prep is %s on %s as %q; want running on %s as itself", got.Status, got.IP, got.Hostname, prep.IP)
+	if got := e.inspect("shop-01-prep"); got.Status != "running" || got.IP != prep.IP || got.Hostname != "shop-01-prep" {
+		t.Fatalf("after the failed release --from, shop-01-prep is %s on %s as %q; want running on %s as itself", got.Status, got.IP, got.Hostname, prep.IP)
 	}
 	if k := hostKey(t, prep.IP); k != prepKey {
-		t.Fatalf("after the failed release --from, web-01-prep's host key changed: %s, was %s", k, prepKey)
+		t.Fatalf("after the failed release --from, shop-01-prep's host key changed: %s, was %s", k, prepKey)
 	}
-	lastBefore := e.inspect("web-01-last").ID
-	out := e.ok("release", "web-01", "--from", "web-01-prep").stdout
-	if !strings.Contains(out, "the previous web-01-last was removed") {
+	lastBefore := e.inspect("shop-01-last").ID
+	out := e.ok("release", "shop-01", "--from", "shop-01-prep").stdout
+	if !strings.Contains(out, "the previous shop-01-last was removed") {
 		t.Fatalf("release --from: %s", out)
 	}
-	if got := e.sshStrict(t, c.IP, kh, "hostname"); got != "web-01" {
-		t.Fatalf("after release --from, web-01 answers as %q", got)
+	if got := e.sshStrict(t, c.IP, kh, "hostname"); got != "shop-01" {
+		t.Fatalf("after release --from, shop-01 answers as %q", got)
 	}
 	ls := e.list()
-	if _, ok := ls["web-01-prep"]; ok || ls["web-01"].ID != prep.ID || ls["web-01-last"].ID == lastBefore {
-		t.Fatalf("after release --from: web-01 %s (want %s), web-01-last %s (the previous was %s), web-01-prep left: %v", ls["web-01"].ID, prep.ID, ls["web-01-last"].ID, lastBefore, ls["web-01-prep"].Name != "")
+	if _, ok := ls["shop-01-prep"]; ok || ls["shop-01"].ID != prep.ID || ls["shop-01-last"].ID == lastBefore {
+		t.Fatalf("after release --from: shop-01 %s (want %s), shop-01-last %s (the previous was %s), shop-01-prep left: %v", ls["shop-01"].ID, prep.ID, ls["shop-01-last"].ID, lastBefore, ls["shop-01-prep"].Name != "")
 	}
 
-	evs := e.eventsOf("web-01")
+	evs := e.eventsOf("shop-01")
 	var steps []string
 	for _, ev := range evs {
 		if ev.Kind == "release" {
@@ -277,7 +277,7 @@ func TestRelease(t *testing.T) {
 		}
 	}
 	if s := strings.Join(steps, ","); !strings.Contains(s, "switched") {
-		t.Fatalf("web-01's release events: %s", s)
+		t.Fatalf("shop-01's release events: %s", s)
 	}
 	// Nothing holds the old address twice: one answer to ARP.
 	if out, err := harness.InNetns(ns, "ping", "-c", "1", "-W", "2", c.IP).CombinedOutput(); err != nil {
