@@ -41,6 +41,19 @@ type Status struct {
 	CMDB []CMDBStatus `json:"cmdb,omitempty"`
 	// Billing is the billing loop, when configured.
 	Billing *BillingStatus `json:"billing,omitempty"`
+	// Releases are the releases and rollbacks under way (one that stays
+	// here ended badly: the daemon's log says why, its next start ends it).
+	Releases []ReleaseStatus `json:"releases,omitempty"`
+}
+
+// ReleaseStatus is a release or rollback under way.
+type ReleaseStatus struct {
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Candidate string    `json:"candidate"`
+	Phase     string    `json:"phase"`
+	Step      string    `json:"step,omitempty"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // StoreStatus describes the state backend.

@@ -397,6 +397,11 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.CMDB = d.cmdbStatus()
 	st.Billing = d.billingStatus()
+	if rels, err := d.engine.Inventory.Releases(ctx); err == nil {
+		for _, r := range rels {
+			st.Releases = append(st.Releases, api.ReleaseStatus{Name: r.Name, Kind: r.Kind, Candidate: r.Candidate, Phase: r.Phase, Step: r.Step, StartedAt: r.StartedAt})
+		}
+	}
 	for _, f := range figs {
 		ratio := map[string]float64{"cpu": d.cfg.Overcommit.CPU, "memory": d.cfg.Overcommit.Memory, "disk": d.cfg.Overcommit.Disk}[f.Name]
 		st.Capacity = append(st.Capacity, api.Figure{Name: f.Name, Used: f.Used, Ceiling: f.Ceiling, Unit: f.Unit, Ratio: ratio})

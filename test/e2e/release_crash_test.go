@@ -56,6 +56,10 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 			_, err := os.Stat(mark)
 			return err == nil
 		})
+		// While it hangs there, `fatbox status` shows the release under way.
+		if st := statusJSON(t, e.sock); len(st.Releases) != 1 || st.Releases[0].Name != "crash-01" || st.Releases[0].Phase == "" {
+			t.Fatalf("status at release:%s: releases %+v, want the release of crash-01", step, st.Releases)
+		}
 		e.d.kill9(t)
 		cli.Process.Kill()
 		<-cliDone

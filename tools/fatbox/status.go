@@ -94,6 +94,9 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 			}
 		}
 	}
+	for _, r := range st.Releases {
+		fmt.Fprintf(w, "%-10s %s → %s: %s since %s\n", r.Kind+":", r.Name, r.Candidate, r.Phase, r.StartedAt.Local().Format(time.RFC3339))
+	}
 	if st.CapacityError != "" {
 		fmt.Fprintf(w, "capacity:  unknown: %s\n", st.CapacityError)
 	}
