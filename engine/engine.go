@@ -165,6 +165,8 @@ type CreateRequest struct {
 	Ulimits map[string]inventory.Ulimit
 	// Volumes are data volumes to attach (each made by `fatbox volume create`).
 	Volumes []inventory.VolumeMount
+	// Services are declared for discovery (inventory.CheckServices).
+	Services []inventory.Service
 }
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
@@ -274,7 +276,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
-		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes, Instance: inst}
+		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes, Instance: inst, Services: req.Services}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}

@@ -71,6 +71,9 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 	if err := inventory.CheckVolumeMounts(req.Volumes); err != nil { // that they exist and are free: claimVolumes
 		return err
 	}
+	if err := inventory.CheckServices(req.Services); err != nil {
+		return err
+	}
 	for _, k := range req.SSHKeys {
 		if len(k) > 16<<10 {
 			return invalidf("ssh_keys: a key of %d bytes is not a public key: give the .pub file", len(k))

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fatbox/fatbox/inventory/store"
@@ -159,9 +161,12 @@ type Record struct {
 	// it: the name (InstanceKey).
 	Instance string `json:"instance,omitempty"`
 	// Volumes are the data volumes attached to it, each mounted at its path.
-	Volumes   []VolumeMount `json:"volumes,omitempty"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	Volumes []VolumeMount `json:"volumes,omitempty"`
+	// Services are declared for discovery (Consul's catalog): a name and
+	// the port it answers on.
+	Services  []Service `json:"services,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Ulimit is one resource limit (setrlimit): Soft and Hard, with
@@ -411,4 +416,39 @@ func (r Record) InstanceKey() string {
 		return r.Instance
 	}
 	return r.Name
+}
+
+// Service is a service a container declares (`--service http:8080`).
+type Service struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+}
+
+// ParseService reads NAME:PORT: a name that is a DNS label (it becomes
+// NAME.service.consul) and a port 1-65535.
+func ParseService(s string) (Service, error) {
+	name, port, ok := strings.Cut(s, ":")
+	p, err := strconv.Atoi(port)
+	if !ok || err != nil || p < 1 || p > 65535 {
+		return Service{}, fmt.Errorf("service %q: want NAME:PORT with a port 1-65535, e.g. http:8080: %w", s, ErrInvalid)
+	}
+	if err := ValidName(name); err != nil {
+		return Service{}, fmt.Errorf("service %q: its name becomes a DNS name (%s.service.consul): %w", s, name, err)
+	}
+	return Service{Name: name, Port: p}, nil
+}
+
+// CheckServices refuses a bad service or the same name twice.
+func CheckServices(ss []Service) error {
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if _, err := ParseService(fmt.Sprintf("%s:%d", s.Name, s.Port)); err != nil {
+			return err
+		}
+		if seen[s.Name] {
+			return fmt.Errorf("service %q declared twice: give each name once: %w", s.Name, ErrInvalid)
+		}
+		seen[s.Name] = true
+	}
+	return nil
 }

@@ -41,9 +41,25 @@ type Status struct {
 	CMDB []CMDBStatus `json:"cmdb,omitempty"`
 	// Billing is the billing loop, when configured.
 	Billing *BillingStatus `json:"billing,omitempty"`
+	// Catalog is the Consul catalog sync, when configured.
+	Catalog *CatalogStatus `json:"consul_catalog,omitempty"`
 	// Releases are the releases and rollbacks under way (one that stays
 	// here ended badly: the daemon's log says why, its next start ends it).
 	Releases []ReleaseStatus `json:"releases,omitempty"`
+}
+
+// CatalogStatus is the Consul catalog sync's state.
+type CatalogStatus struct {
+	Address       string    `json:"address"`
+	Running       bool      `json:"running"`
+	Position      uint64    `json:"position"`
+	LastSuccess   time.Time `json:"last_success,omitzero"`
+	LastReconcile time.Time `json:"last_reconcile,omitzero"`
+	Nodes         int       `json:"nodes"`
+	// Foreign names containers whose node name someone else registered.
+	Foreign   []string `json:"foreign,omitempty"`
+	LastError string   `json:"last_error,omitempty"`
+	Failures  int      `json:"failures"`
 }
 
 // ReleaseStatus is a release or rollback under way.

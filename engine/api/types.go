@@ -61,9 +61,11 @@ type Container struct {
 	// netns, host veth); it stays when a release renames the container.
 	Instance string `json:"instance,omitempty"`
 	// Volumes are the data volumes attached to it, each at its path.
-	Volumes   []VolumeMount `json:"volumes,omitempty"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	Volumes []VolumeMount `json:"volumes,omitempty"`
+	// Services are declared for discovery (Consul's catalog).
+	Services  []Service `json:"services,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // ContainerInfo is a record plus what the host says of the container now.
@@ -105,6 +107,14 @@ type CreateRequest struct {
 	Ulimits map[string]Ulimit `json:"ulimits,omitempty"`
 	// Volumes to attach, each made by POST /v1/volumes and free.
 	Volumes []VolumeMount `json:"volumes,omitempty"`
+	// Services declared for discovery (Consul's catalog).
+	Services []Service `json:"services,omitempty"`
+}
+
+// Service is a service a container declares: NAME.service.consul on Port.
+type Service struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
 }
 
 // Ulimit is one resource limit: soft and hard, 18446744073709551615

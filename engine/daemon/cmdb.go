@@ -129,6 +129,9 @@ func (d *Daemon) notifyCMDB() {
 	for _, c := range d.cmdb {
 		c.s.Notify()
 	}
+	if d.catalog != nil {
+		d.catalog.Notify()
+	}
 }
 
 func (d *Daemon) closeCMDB() {

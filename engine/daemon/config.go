@@ -59,6 +59,9 @@ type Config struct {
 	// Billing is the billing table written from the inventory (see
 	// BillingConfig); nil: none (usage is still kept per hour).
 	Billing *BillingConfig `yaml:"billing"`
+	// ConsulCatalog registers every container in a Consul's catalog (see
+	// CatalogConfig); nil: none.
+	ConsulCatalog *CatalogConfig `yaml:"consul_catalog"`
 }
 
 // eventRetention is EventRetention parsed, with its default.
@@ -125,7 +128,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

@@ -54,6 +54,14 @@ billing:
   sample_interval: 30s
   start: "2026-12-01T00:00:00Z"
   mapping: /etc/fatbox/billing.yaml
+consul_catalog:
+  address: 127.0.0.1:8500
+  token: t0k
+  token_file: /etc/fatbox/consul.token
+  datacenter: dc1
+  owner: fatbox-a
+  poll_interval: 2s
+  reconcile_interval: 5m
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -65,7 +73,9 @@ billing:
 		CMDB: []CMDBTarget{{Name: "assets", DSN: "fatbox:pw@tcp(127.0.0.1:3306)/cmdb", DSNFile: "/etc/fatbox/cmdb.dsn",
 			Mapping: "/etc/fatbox/assets.yaml", PollInterval: "2s", ReconcileInterval: "30m"}},
 		Billing: &BillingConfig{DSN: "fatbox:pw@tcp(127.0.0.1:3306)/billing", DSNFile: "/etc/fatbox/billing.dsn", Target: "dc1",
-			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z", Mapping: "/etc/fatbox/billing.yaml"}}
+			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z", Mapping: "/etc/fatbox/billing.yaml"},
+		ConsulCatalog: &CatalogConfig{Address: "127.0.0.1:8500", Token: "t0k", TokenFile: "/etc/fatbox/consul.token", Datacenter: "dc1",
+			Owner: "fatbox-a", PollInterval: "2s", ReconcileInterval: "5m"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}

@@ -17,7 +17,7 @@ func toContainer(r inventory.Record) api.Container {
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
 		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom, Instance: r.InstanceKey(),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits, Volumes: toVolumeMounts(r.Volumes)}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits, Volumes: toVolumeMounts(r.Volumes), Services: toServices(r.Services)}
 }
 
 func toContainers(rs []inventory.Record) []api.Container {
@@ -37,7 +37,7 @@ func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
 	return engine.CreateRequest{Name: r.Name, Image: r.Image, Pool: r.Pool, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes,
 		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits), Volumes: fromVolumeMounts(r.Volumes)}
+		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits), Volumes: fromVolumeMounts(r.Volumes), Services: fromServices(r.Services)}
 }
 
 func toVolumeMounts(vms []inventory.VolumeMount) []api.VolumeMount {
@@ -161,6 +161,22 @@ func toImages(is []baseimages.Image) []api.Image {
 	out := make([]api.Image, 0, len(is))
 	for _, i := range is {
 		out = append(out, toImage(i))
+	}
+	return out
+}
+
+func toServices(ss []inventory.Service) []api.Service {
+	var out []api.Service
+	for _, s := range ss {
+		out = append(out, api.Service{Name: s.Name, Port: s.Port})
+	}
+	return out
+}
+
+func fromServices(ss []api.Service) []inventory.Service {
+	var out []inventory.Service
+	for _, s := range ss {
+		out = append(out, inventory.Service{Name: s.Name, Port: s.Port})
 	}
 	return out
 }

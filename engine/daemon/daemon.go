@@ -42,6 +42,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/cmdbsync"
 	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/firstboot"
@@ -71,6 +72,7 @@ type Daemon struct {
 	engine  *engine.Engine
 	access  access
 	cmdb    []cmdbSyncer
+	catalog *cmdbsync.Catalog
 	billing *billing
 }
 
@@ -186,6 +188,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := d.newBilling(); err != nil {
 		return nil, err
 	}
+	if err := d.newCatalog(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
@@ -285,6 +290,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go d.pruneEvents(ctx)
 	d.runCMDB(ctx)
 	rep, err := d.engine.Reconcile(ctx)
+	d.runCatalog(ctx) // after Reconcile: its full pass sees what Reconcile repaired
 	if err != nil {
 		return err
 	}
@@ -397,6 +403,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.CMDB = d.cmdbStatus()
 	st.Billing = d.billingStatus()
+	st.Catalog = d.catalogStatus()
 	if rels, err := d.engine.Inventory.Releases(ctx); err == nil {
 		for _, r := range rels {
 			st.Releases = append(st.Releases, api.ReleaseStatus{Name: r.Name, Kind: r.Kind, Candidate: r.Candidate, Phase: r.Phase, Step: r.Step, StartedAt: r.StartedAt})

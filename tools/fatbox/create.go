@@ -27,6 +27,7 @@ type createFlags struct {
 	labels                      []string
 	ulimits                     []string
 	volumes                     []string
+	services                    []string
 	output                      string
 }
 
@@ -61,6 +62,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "label KEY=VALUE; repeatable")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD or NAME=VALUE, e.g. nofile=65536:65536; NAME nofile, nproc, memlock, core or stack; "+
 		"\"unlimited\"; memlock, core and stack in bytes (64M); repeatable (default nofile=65536, nproc and memlock unlimited, as far as the host allows)")
+	fl.StringArrayVar(&f.services, "service", nil, "a service it answers, `NAME:PORT` (registered in Consul's catalog as NAME.service.consul when the daemon syncs it); repeatable")
 	fl.StringArrayVar(&f.volumes, "volume", nil, "data volume to attach at a path, `NAME:/path` (a free one, made by fatbox volume create); repeatable")
 	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	addOutputFlag(cmd, &f.output)
@@ -139,6 +141,18 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	}
 	if err := inventory.CheckVolumeMounts(vms); err != nil {
 		return req, fmt.Errorf("--volume: %w", err)
+	}
+	var svcs []inventory.Service
+	for _, s := range f.services {
+		sv, err := inventory.ParseService(s)
+		if err != nil {
+			return req, fmt.Errorf("--service: %w", err)
+		}
+		svcs = append(svcs, sv)
+		req.Services = append(req.Services, api.Service{Name: sv.Name, Port: sv.Port})
+	}
+	if err := inventory.CheckServices(svcs); err != nil {
+		return req, fmt.Errorf("--service: %w", err)
 	}
 	for _, file := range f.keyFiles {
 		b, err := os.ReadFile(file)

@@ -94,6 +94,18 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 			}
 		}
 	}
+	if c := st.Catalog; c != nil {
+		state := "ok"
+		if c.Failures > 0 {
+			state = fmt.Sprintf("failing (%d in a row): %s", c.Failures, c.LastError)
+		} else if !c.Running {
+			state = "not running"
+		}
+		fmt.Fprintf(w, "consul:    catalog at %s, %d nodes, event %d: %s\n", c.Address, c.Nodes, c.Position, state)
+		if len(c.Foreign) > 0 {
+			fmt.Fprintf(w, "           not registered (the node name is someone else's): %s\n", strings.Join(c.Foreign, ", "))
+		}
+	}
 	for _, r := range st.Releases {
 		fmt.Fprintf(w, "%-10s %s → %s: %s since %s\n", r.Kind+":", r.Name, r.Candidate, r.Phase, r.StartedAt.Local().Format(time.RFC3339))
 	}
