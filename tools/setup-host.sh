@@ -29,7 +29,7 @@ CONSUL_VERSION=${FATBOX_CONSUL_VERSION:-1.20.6}
 mkdir -p "$CACHE"
 
 runtime_pkgs=(runc lxcfs mmdebstrap iproute2 openssh-client e2fsprogs util-linux ca-certificates)
-test_pkgs=(mariadb-server mariadb-client openssh-server tcpdump iputils-ping nftables bsdutils jq stress-ng ansible-core systemd)
+test_pkgs=(mariadb-server mariadb-client openssh-server tcpdump iputils-ping nftables bsdutils jq stress-ng ansible-core systemd bind9-dnsutils)
 
 pkgs=("${runtime_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -167,6 +167,7 @@ func start(t testing.TB, name string, cmd *exec.Cmd, dir string) *Process {
 type Consul struct {
 	*Process
 	Addr string // 127.0.0.1:port of the HTTP API
+	DNS  int    // its DNS port on 127.0.0.1
 }
 
 // URL is a fatbox store URL for this agent under prefix.
@@ -204,7 +205,7 @@ func startConsul(t testing.TB, bin string) (*Consul, bool) {
 		"-data-dir", filepath.Join(dir, "data"), "-config-file", filepath.Join(dir, "ports.hcl"),
 		"-node", "fatbox-test-"+strconv.Itoa(os.Getpid()), "-log-level", "warn")
 	p := start(t, "consul", cmd, dir)
-	c := &Consul{Process: p, Addr: fmt.Sprintf("127.0.0.1:%d", http)}
+	c := &Consul{Process: p, Addr: fmt.Sprintf("127.0.0.1:%d", http), DNS: ps[1]}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if leader(c.Addr) {
