@@ -29,6 +29,10 @@ type UpdateRequest struct {
 	// Ulimits are set or replaced by name; the others stay. They take
 	// effect at the next start (ulimit.go says why).
 	Ulimits map[string]inventory.Ulimit
+	// SetServices are declared (replacing one of the same name);
+	// RemoveServices are dropped by name.
+	SetServices    []inventory.Service
+	RemoveServices []string
 }
 
 // Update changes a container in place. CPU, memory and swap take effect at
@@ -172,6 +176,25 @@ func (e *Engine) checkUpdate(rec inventory.Record, u UpdateRequest) (inventory.R
 	}
 	if err := inventory.CheckLabels(next.Labels); err != nil {
 		return rec, err
+	}
+	if len(u.SetServices)+len(u.RemoveServices) > 0 {
+		drop := map[string]bool{}
+		for _, n := range u.RemoveServices {
+			drop[n] = true
+		}
+		for _, s := range u.SetServices {
+			drop[s.Name] = true
+		}
+		next.Services = nil
+		for _, s := range rec.Services {
+			if !drop[s.Name] {
+				next.Services = append(next.Services, s)
+			}
+		}
+		next.Services = append(next.Services, u.SetServices...)
+		if err := inventory.CheckServices(next.Services); err != nil {
+			return rec, err
+		}
 	}
 	if len(u.Ulimits) > 0 {
 		host, err := limits.ReadHostUlimits()

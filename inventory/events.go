@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,7 +21,9 @@ const (
 	EventResized = "resized" // CPUs, memory or disk changed
 	EventRenamed = "renamed"
 	EventLabels  = "labels" // owner, app, env or labels changed
-	EventRemoved = "removed"
+	// EventServices: the declared services changed.
+	EventServices = "services"
+	EventRemoved  = "removed"
 	// EventRelease marks a step of a release or rollback (Event.Step says
 	// which); the record is the container's as it is at that step.
 	EventRelease = "release"
@@ -153,6 +156,9 @@ func changeEvents(old, new Record) []string {
 	}
 	if old.Status != StatusCreating && (old.Owner != new.Owner || old.App != new.App || old.Env != new.Env || !maps.Equal(old.Labels, new.Labels)) {
 		out = append(out, EventLabels)
+	}
+	if old.Status != StatusCreating && !slices.Equal(old.Services, new.Services) {
+		out = append(out, EventServices)
 	}
 	return out
 }

@@ -138,6 +138,10 @@ type UpdateRequest struct {
 	RemoveLabels []string          `json:"remove_labels,omitempty"`
 	// Ulimits are set or replaced by name; they take effect at the next start.
 	Ulimits map[string]Ulimit `json:"ulimits,omitempty"`
+	// SetServices are declared (replacing one of the same name),
+	// RemoveServices dropped by name.
+	SetServices    []Service `json:"set_services,omitempty"`
+	RemoveServices []string  `json:"remove_services,omitempty"`
 }
 
 // Updated is the answer to an update: the record now, and notes on what

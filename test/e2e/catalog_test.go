@@ -81,6 +81,11 @@ func TestConsulCatalog(t *testing.T) {
 	if f := strings.Fields(srv); len(f) != 4 || dig(t, c, "A", f[3]) != ct.IP {
 		t.Fatalf("SRV http.service.consul: %q: want one instance, on port 8080, whose target is %s", srv, ct.IP)
 	}
+	// Services change later: declared, then dropped.
+	e.ok("update", "cat-01", "--service", "admin:9090")
+	waitFor(t, 10*time.Second, "admin.service.consul", func() bool { return strings.Contains(dig(t, c, "SRV", "admin.service.consul"), " 9090 ") })
+	e.ok("update", "cat-01", "--remove-service", "admin")
+	waitFor(t, 10*time.Second, "admin.service.consul gone", func() bool { return dig(t, c, "SRV", "admin.service.consul") == "" })
 	check := func(node string) string {
 		hs, _, err := cl.Health().Node(node, nil)
 		if err != nil || len(hs) == 0 {

@@ -18,6 +18,8 @@ type updateFlags struct {
 	owner, app, env    string
 	labels             []string
 	ulimits            []string
+	services           []string
+	removeServices     []string
 	output             string
 }
 
@@ -43,6 +45,8 @@ func newUpdateCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.app, "app", "", "application (\"\" clears it)")
 	fl.StringVar(&f.env, "env", "", "environment, e.g. prod (\"\" clears it)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "KEY=VALUE sets a label, KEY- removes it; repeatable")
+	fl.StringArrayVar(&f.services, "service", nil, "declare a service `NAME:PORT` (replaces one of that name); repeatable")
+	fl.StringArrayVar(&f.removeServices, "remove-service", nil, "drop the declared service `NAME`; repeatable")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD, e.g. nofile=65536:65536; repeatable; takes effect at the next start")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -101,9 +105,23 @@ func updateRequest(f updateFlags, changed func(string) bool) (api.UpdateRequest,
 	if req.Ulimits, err = parseUlimits(f.ulimits); err != nil {
 		return req, err
 	}
+	for _, s := range f.services {
+		sv, err := inventory.ParseService(s)
+		if err != nil {
+			return req, fmt.Errorf("--service: %w", err)
+		}
+		req.SetServices = append(req.SetServices, api.Service{Name: sv.Name, Port: sv.Port})
+	}
+	for _, n := range f.removeServices {
+		if err := inventory.ValidName(n); err != nil {
+			return req, fmt.Errorf("--remove-service: %w", err)
+		}
+		req.RemoveServices = append(req.RemoveServices, n)
+	}
 	if req.CPUs == nil && req.MemoryBytes == nil && req.SwapBytes == nil && req.DiskBytes == nil && req.Owner == nil &&
-		req.App == nil && req.Env == nil && len(req.SetLabels) == 0 && len(req.RemoveLabels) == 0 && len(req.Ulimits) == 0 {
-		return req, fmt.Errorf("nothing to update: give --cpus, --memory, --swap, --disk, --owner, --app, --env, -l or --ulimit")
+		req.App == nil && req.Env == nil && len(req.SetLabels) == 0 && len(req.RemoveLabels) == 0 && len(req.Ulimits) == 0 &&
+		len(req.SetServices) == 0 && len(req.RemoveServices) == 0 {
+		return req, fmt.Errorf("nothing to update: give --cpus, --memory, --swap, --disk, --owner, --app, --env, -l, --ulimit, --service or --remove-service")
 	}
 	return req, nil
 }
