@@ -137,3 +137,56 @@ func TestConsulCatalog(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestConsulCatalogACL: with an ACL-enabled Consul the sync works given a
+// token with node and service write, and with a token lacking them it says
+// in `fatbox status` which policy the token needs.
+func TestConsulCatalogACL(t *testing.T) {
+	t.Parallel()
+	c := harness.StartConsulACL(t)
+	mgmt, err := consul.NewClient(&consul.Config{Address: c.Addr, Token: c.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak, _, err := mgmt.ACL().TokenCreate(&consul.ACLToken{Description: "fatbox without a policy"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, _, err := mgmt.ACL().PolicyCreate(&consul.ACLPolicy{Name: "fatbox-catalog", Rules: `node_prefix "" { policy = "write" }
+service_prefix "" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _, err := mgmt.ACL().TokenCreate(&consul.ACLToken{Description: "fatbox", Policies: []*consul.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newVMEnv(t, "198.19.173.0/24")
+	cfg := filepath.Join(e.dir, "catalog.yaml")
+	useToken := func(tok string) {
+		if err := os.WriteFile(cfg, []byte("consul_catalog:\n  address: "+c.Addr+"\n  token: "+tok+"\n  poll_interval: 1s\n  reconcile_interval: 3s\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.d.stop()
+		e.d = spawnDaemon(t, e.state, e.sock, append(e.args, "--config", cfg)...)
+	}
+	useToken(weak.SecretID)
+	e.create("acl-01", "--memory", "256M", "--disk", "1G")
+	var lastErr string
+	waitFor(t, 20*time.Second, "the sync to say what the token lacks", func() bool {
+		st := statusJSON(t, e.sock)
+		if st.Catalog != nil {
+			lastErr = st.Catalog.LastError
+		}
+		return st.Catalog != nil && st.Catalog.Failures > 0 && strings.Contains(lastErr, `node_prefix "" { policy = "write" }`)
+	})
+	t.Logf("with a token lacking the policy: %s", lastErr)
+	if r := fatbox(t, "status", "--socket", e.sock); !strings.Contains(r.stdout, "consul:") || !strings.Contains(r.stdout, "failing") {
+		t.Errorf("fatbox status does not show the failing catalog sync:\n%s", r.stdout)
+	}
+	useToken(good.SecretID)
+	waitFor(t, 20*time.Second, "acl-01 in the catalog", func() bool {
+		n, _, err := mgmt.Catalog().Node("acl-01", nil)
+		return err == nil && n != nil && n.Node != nil && n.Node.Meta["fatbox-owner"] == "fatbox"
+	})
+}

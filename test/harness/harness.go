@@ -168,20 +168,36 @@ type Consul struct {
 	*Process
 	Addr string // 127.0.0.1:port of the HTTP API
 	DNS  int    // its DNS port on 127.0.0.1
+	// Token is the management token of an agent with ACLs (StartConsulACL).
+	Token string
 }
 
 // URL is a fatbox store URL for this agent under prefix.
 func (c *Consul) URL(prefix string) string { return "consul://" + c.Addr + "/" + prefix }
 
 // StartConsul starts `consul agent -dev` on free loopback ports and waits for a leader.
-func StartConsul(t testing.TB) *Consul {
+func StartConsul(t testing.TB) *Consul { return startConsulWith(t, "") }
+
+// StartConsulACL starts a dev agent with ACLs on, denying by default; its
+// Token is the management token.
+func StartConsulACL(t testing.TB) *Consul {
+	token := "00000000-0000-4000-8000-" + strconv.FormatInt(time.Now().UnixNano()%1e12, 10)
+	for len(token) < 36 {
+		token += "0"
+	}
+	c := startConsulWith(t, `acl { enabled = true, default_policy = "deny", tokens { initial_management = "`+token+`" } }`)
+	c.Token = token
+	return c
+}
+
+func startConsulWith(t testing.TB, extra string) *Consul {
 	t.Helper()
 	bin := ConsulBinary()
 	Require(t, bin != "", "no consul binary (looked at $FATBOX_CONSUL, %s/consul, $PATH); tools/setup-host.sh --test builds it", CacheDir())
 	// Ports are free when chosen, but another test's agent may take one
 	// before this one binds it: then start again on new ports.
 	for attempt := 1; ; attempt++ {
-		c, retry := startConsul(t, bin)
+		c, retry := startConsul(t, bin, extra)
 		if c != nil {
 			return c
 		}
@@ -191,14 +207,14 @@ func StartConsul(t testing.TB) *Consul {
 	}
 }
 
-func startConsul(t testing.TB, bin string) (*Consul, bool) {
+func startConsul(t testing.TB, bin, extra string) (*Consul, bool) {
 	t.Helper()
 	dir := t.TempDir()
 	ps := FreePorts(t, 6)
 	http := ps[0]
 	ports := fmt.Sprintf(`ports { http = %d, dns = %d, serf_lan = %d, serf_wan = %d, server = %d, grpc = %d, grpc_tls = -1 }`,
 		ps[0], ps[1], ps[2], ps[3], ps[4], ps[5])
-	if err := os.WriteFile(filepath.Join(dir, "ports.hcl"), []byte(ports), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "ports.hcl"), []byte(ports+"\n"+extra+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "agent", "-dev", "-client", "127.0.0.1", "-bind", "127.0.0.1",
