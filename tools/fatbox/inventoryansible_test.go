@@ -125,6 +125,20 @@ func TestAnsibleInventoryDeterministic(t *testing.T) {
 	}
 }
 
+// No container: still an inventory Ansible reads (all and an empty
+// _meta.hostvars, so it calls no --host).
+func TestAnsibleInventoryEmpty(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeJSON(&b, ansibleInventory(nil).list()); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"_meta":{"hostvars":{}},"all":{"vars":{"ansible_user":"root"}}}`
+	var got bytes.Buffer
+	if err := json.Compact(&got, b.Bytes()); err != nil || got.String() != want {
+		t.Errorf("empty inventory: %s (%v), want %s", b.String(), err, want)
+	}
+}
+
 func TestAnsibleGroupName(t *testing.T) {
 	for in, want := range map[string]string{
 		"app_orders": "app_orders", "app_web-shop": "app_web_shop", "tier_front.end": "tier_front_end", "3d_yes": "_3d_yes",
