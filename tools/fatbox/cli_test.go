@@ -224,13 +224,14 @@ var outputArgs = map[string][]string{
 
 // withoutOutput are the commands that print without -o, each with why.
 var withoutOutput = map[string]string{
-	"fatbox daemon":       "serves the API; its log goes to stderr",
-	"fatbox exec":         "streams the process's own output",
-	"fatbox console":      "a terminal session",
-	"fatbox logs":         "streams the log file as it is",
-	"fatbox prog start":   "streams supervisord's ctl output",
-	"fatbox prog stop":    "streams supervisord's ctl output",
-	"fatbox prog restart": "streams supervisord's ctl output",
+	"fatbox daemon":            "serves the API; its log goes to stderr",
+	"fatbox exec":              "streams the process's own output",
+	"fatbox console":           "a terminal session",
+	"fatbox logs":              "streams the log file as it is",
+	"fatbox prog start":        "streams supervisord's ctl output",
+	"fatbox prog stop":         "streams supervisord's ctl output",
+	"fatbox prog restart":      "streams supervisord's ctl output",
+	"fatbox inventory ansible": "prints Ansible's inventory-script JSON, the one form Ansible reads",
 }
 
 // outputIgnored are commands that take -o (inherited from their group)
@@ -703,6 +704,68 @@ func TestInventoryExportCSV(t *testing.T) {
 	}
 	if _, _, err := run(f.sock, "inventory", "export", "-o", "table"); err == nil || !strings.Contains(err.Error(), "use -o json or -o csv") {
 		t.Fatalf("-o table: %v", err)
+	}
+}
+
+// inventory ansible --list and --host against the fake daemon: the
+// script's JSON, the filters sent as ls sends them, and the socket from
+// $FATBOX_SOCKET when no --socket is given.
+func TestInventoryAnsible(t *testing.T) {
+	f := newFakeDaemon(t)
+	out, _, err := run(f.sock, "inventory", "ansible", "--list", "--app", "shop", "-l", "team=web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.last(t); r.Method != "GET" || r.Path != "/v1/containers" || r.Query != "app=shop&label=team%3Dweb" {
+		t.Errorf("asked %+v", r)
+	}
+	var list struct {
+		All  struct{ Children []string } `json:"all"`
+		Meta struct {
+			Hostvars map[string]map[string]any `json:"hostvars"`
+		} `json:"_meta"`
+		Shop    struct{ Hosts []string } `json:"app_shop"`
+		Running struct{ Hosts []string } `json:"running"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("--list printed %s: %v", out, err)
+	}
+	if want := []string{"app_shop", "node_n1", "running", "team_web"}; !reflect.DeepEqual(list.All.Children, want) ||
+		!reflect.DeepEqual(list.Shop.Hosts, []string{"web-01"}) || !reflect.DeepEqual(list.Running.Hosts, []string{"web-01"}) {
+		t.Errorf("--list printed %s", out)
+	}
+	hv := list.Meta.Hostvars["web-01"]
+	if hv["ansible_host"] != "198.18.0.5" || hv["fatbox_id"] != testContainer.ID || hv["fatbox_memory_mib"] != float64(1024) {
+		t.Errorf("web-01's hostvars: %v", hv)
+	}
+	out, _, err = run(f.sock, "inventory", "ansible", "--host", "web-01")
+	var host map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &host) != nil || !reflect.DeepEqual(host, hv) {
+		t.Errorf("--host web-01: %v, printed %s; want the hostvars of --list %v", err, out, hv)
+	}
+	if _, _, err := run(f.sock, "inventory", "ansible", "--host", "web-99"); err == nil || !strings.Contains(err.Error(), `container "web-99" is not in the inventory`) {
+		t.Errorf("--host web-99: %v", err)
+	}
+	for _, args := range [][]string{{}, {"--list", "--host", "web-01"}} {
+		_, _, err := run(absentSocket(t), append([]string{"inventory", "ansible"}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "give --list") {
+			t.Errorf("inventory ansible %v: %v", args, err)
+		}
+	}
+	if _, _, err := run(f.sock, "inventory", "ansible", "--list", "-l", "team"); err == nil || !strings.Contains(err.Error(), "KEY=VALUE") {
+		t.Errorf("-l team: %v", err)
+	}
+	// The script form takes no flags: $FATBOX_SOCKET names the daemon.
+	t.Setenv("FATBOX_SOCKET", f.sock)
+	root := newRootCmd()
+	var buf bytes.Buffer
+	root.SetOut(&buf)
+	root.SetArgs(ansibleInventoryArgs("/etc/ansible/fatbox-ansible-inventory", []string{"--list"}))
+	if err := root.Execute(); err != nil || !json.Valid(buf.Bytes()) || !strings.Contains(buf.String(), `"app_shop"`) {
+		t.Errorf("as the inventory script with FATBOX_SOCKET: %v, printed %s", err, buf.String())
+	}
+	if _, _, err := run(absentSocket(t), "inventory", "ansible", "--list"); !errors.Is(err, api.ErrDaemonDown) {
+		t.Errorf("--socket beats FATBOX_SOCKET: %v", err)
 	}
 }
 

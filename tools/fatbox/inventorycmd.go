@@ -23,7 +23,7 @@ func newInventoryCmd(g *globals) *cobra.Command {
 		},
 	}
 	export.Flags().StringVarP(&output, "output", "o", "json", "output format: json or csv")
-	cmd.AddCommand(export)
+	cmd.AddCommand(export, newInventoryAnsibleCmd(g))
 	return cmd
 }
 

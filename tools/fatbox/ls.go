@@ -19,15 +19,9 @@ func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "ls [--app A] [--owner O] [--env E] [--status S] [-l KEY=VALUE]", Short: "list containers", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, l := range labels {
-				k, v, ok := strings.Cut(l, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("-l %q: filter with KEY=VALUE", l)
-				}
-				if f.Labels == nil {
-					f.Labels = map[string]string{}
-				}
-				f.Labels[k] = v
+			var err error
+			if f.Labels, err = labelFilter(labels); err != nil {
+				return err
 			}
 			return runLs(ctxOf(cmd), cmd.OutOrStdout(), g.client(), f, output)
 		},
@@ -73,6 +67,23 @@ func printContainers(w io.Writer, cs []api.Container, output string) error {
 			limits.FormatSize(c.MemoryMiB<<20), disk, c.Node, dash(c.App), dash(c.Owner), dash(c.Env))
 	}
 	return tw.Flush()
+}
+
+// labelFilter reads the -l KEY=VALUE filters of ls and inventory ansible
+// (nil when none).
+func labelFilter(labels []string) (map[string]string, error) {
+	var out map[string]string
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-l %q: filter with KEY=VALUE", l)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func dash(s string) string {

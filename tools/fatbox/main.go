@@ -14,6 +14,7 @@ var version = "dev"
 
 func main() {
 	cmd := newRootCmd()
+	cmd.SetArgs(ansibleInventoryArgs(os.Args[0], os.Args[1:])) // the binary is also the Ansible inventory script
 	if err := cmd.Execute(); err != nil {
 		var ec exitCode
 		if errors.As(err, &ec) {

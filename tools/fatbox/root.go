@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,16 @@ type globals struct {
 	socket string
 }
 
-func (g *globals) client() *api.Client { return &api.Client{Socket: g.socket} }
+// client talks to the daemon on --socket, else $FATBOX_SOCKET (the only way
+// to point the inventory script, which takes no flags, at a daemon), else
+// api.DefaultSocket.
+func (g *globals) client() *api.Client {
+	sock := g.socket
+	if sock == "" {
+		sock = os.Getenv("FATBOX_SOCKET")
+	}
+	return &api.Client{Socket: sock} // "" is api.DefaultSocket
+}
 
 func newRootCmd() *cobra.Command {
 	g := &globals{}
@@ -30,7 +40,7 @@ func newRootCmd() *cobra.Command {
 		}
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())
 	})
-	root.PersistentFlags().StringVar(&g.socket, "socket", api.DefaultSocket, "the fatbox daemon's unix socket")
+	root.PersistentFlags().StringVar(&g.socket, "socket", "", "the fatbox daemon's unix socket (default $FATBOX_SOCKET, else "+api.DefaultSocket+"; the daemon itself listens on its config's unless given)")
 	root.AddCommand(newVersionCmd(), newDaemonCmd(), newStatusCmd(g), newPoolCmd(g), newIPCmd(g), newImageCmd(g), newCreateCmd(g), newRmCmd(g), newLsCmd(g), newStopCmd(g), newStartCmd(g), newRestartCmd(g), newInspectCmd(g), newRenameCmd(g), newExecCmd(g), newConsoleCmd(g), newLogsCmd(g), newProgCmd(g), newUpdateCmd(g), newEventsCmd(g), newInventoryCmd(g), newCMDBCmd(g), newStatsCmd(g), newUsageCmd(g), newDoctorCmd(g), newVolumeCmd(g), newSnapshotCmd(g), newCommitCmd(g), newReleaseCmd(g), newRollbackCmd(g))
 	requireSubcommands(root)
 	return root
