@@ -465,7 +465,7 @@ func parseCgroupMounts(r io.Reader) map[string]string {
 		}
 		for _, opt := range strings.Split(g[2], ",") {
 			switch opt {
-			case "cpuacct", "blkio", "memory", "pids":
+			case "cpu", "cpuacct", "blkio", "memory", "pids":
 				if _, seen := out[opt]; !seen {
 					out[opt] = rootfs.UnescapeOctal(f[4])
 				}

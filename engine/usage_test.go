@@ -212,7 +212,7 @@ func TestParseCgroupMounts(t *testing.T) {
 41 30 0:29 / /mnt/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
 `
 	got := parseCgroupMounts(strings.NewReader(mi))
-	want := map[string]string{"cpuacct": "/sys/fs/cgroup/cpuacct", "blkio": "/sys/fs/cgroup/blkio", "memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}
+	want := map[string]string{"cpu": "/sys/fs/cgroup/cpu", "cpuacct": "/sys/fs/cgroup/cpuacct", "blkio": "/sys/fs/cgroup/blkio", "memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -222,7 +222,7 @@ func TestParseCgroupMounts(t *testing.T) {
 		}
 	}
 	got = parseCgroupMounts(strings.NewReader("41 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n42 30 0:30 / /a\\040b rw - cgroup cgroup rw,pids\n"))
-	if got["cpuacct"] != "/sys/fs/cgroup/cpu,cpuacct" || got["pids"] != "/a b" {
+	if got["cpuacct"] != "/sys/fs/cgroup/cpu,cpuacct" || got["cpu"] != "/sys/fs/cgroup/cpu,cpuacct" || got["pids"] != "/a b" {
 		t.Errorf("a joint hierarchy and an escaped path: %v", got)
 	}
 }

@@ -62,6 +62,11 @@ type Config struct {
 	// ConsulCatalog registers every container in a Consul's catalog (see
 	// CatalogConfig); nil: none.
 	ConsulCatalog *CatalogConfig `yaml:"consul_catalog"`
+	// MetricsListen is the host:port of the Prometheus endpoint (GET
+	// /metrics, metrics.go), never the unix socket; "" or "off": none.
+	// Defaults() has DefaultMetricsListen (loopback); a config file that
+	// leaves the key out keeps it.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // eventRetention is EventRetention parsed, with its default.
@@ -106,7 +111,7 @@ func (c Config) withDefaults() Config {
 
 // Defaults returns the built-in configuration.
 func Defaults() Config {
-	return Config{Socket: api.DefaultSocket, StateDir: "/var/lib/fatbox", Store: "embedded"}
+	return Config{Socket: api.DefaultSocket, StateDir: "/var/lib/fatbox", Store: "embedded", MetricsListen: DefaultMetricsListen}
 }
 
 // LoadFile reads a YAML config file over base. A missing file is an error
@@ -128,7 +133,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog, metrics_listen)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

@@ -94,6 +94,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if _, err := cfg.eventRetention(); err != nil {
 		return nil, err
 	}
+	if err := validateMetricsListen(cfg.MetricsListen); err != nil {
+		return nil, err
+	}
 	if !filepath.IsAbs(cfg.StateDir) {
 		return nil, fmt.Errorf("state dir %q is relative: pass an absolute --state-dir", cfg.StateDir)
 	}
@@ -312,6 +315,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.serveMetrics(ctx) // metrics.go: its own TCP listener, off the socket
 	srv := d.httpServer()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -50,6 +50,9 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 			if cmd.Flags().Changed("image-cache") {
 				cfg.ImageCache = flags.ImageCache
 			}
+			if cmd.Flags().Changed("metrics-listen") {
+				cfg.MetricsListen = flags.MetricsListen
+			}
 			return runDaemon(cmd.Context(), cfg)
 		},
 	}
@@ -60,6 +63,7 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 	cmd.Flags().StringVar(&flags.Supervisord, "supervisord", "", "static supervisord binary injected into containers (default: next to fatbox)")
 	cmd.Flags().StringVar(&flags.VMShim, "vmshim", "", "static vmshim binary (systemctl, service, reboot inside containers) injected into containers (default: next to the supervisord binary)")
 	cmd.Flags().StringVar(&flags.ImageCache, "image-cache", "/var/cache/fatbox/images", "where built image tarballs are cached by recipe key")
+	cmd.Flags().StringVar(&flags.MetricsListen, "metrics-listen", daemon.DefaultMetricsListen, `host:port of the Prometheus endpoint (GET /metrics); "off": none`)
 	return cmd
 }
 
