@@ -100,7 +100,9 @@ func (d *daemonProc) stop() {
 // spawnDaemon starts a daemon and waits until it answers; stopping it is the caller's job.
 func spawnDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemonProc {
 	t.Helper()
-	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", stateDir, "--socket", socket}, extra...)
+	// No metrics endpoint unless a test asks for one (extra comes later
+	// and wins): test daemons would all want the default port.
+	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", stateDir, "--socket", socket, "--metrics-listen", "off"}, extra...)
 	cmd := exec.Command(fatboxBin, args...)
 	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: socket, state: stateDir, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+// TestMetricsEndpoint: the daemon's Prometheus endpoint on a loopback port
+// of its own (--metrics-listen). A running container's series carry its
+// labels like a VM's (instance, ip, app, owner, env, node) and pass
+// `promtool check metrics`; its CPU seconds grow while a process inside
+// spins; a stopped container's series go; the host's series (containers by
+// state, pool addresses, lxcfs, build info) are there. 198.19.171.0/24.
+func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	harness.Require(t, err == nil, "promtool (Debian package prometheus; tools/setup-host.sh --test installs it)")
+	e := newVMEnv(t, "198.19.171.0/24")
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	e.d.stop()
+	e.args = append(e.args, "--metrics-listen", addr)
+	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+
+	run := e.create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M")
+	stop := e.create("met-02", "--app", "shop")
+	node := e.inspect("met-01").Node
+
+	scrape := func() string {
+		t.Helper()
+		c := http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatalf("scrape %s: %v", addr, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("scrape %s: %d %v: %s", addr, resp.StatusCode, err, b)
+		}
+		return string(b)
+	}
+	// value finds one series by name and labels in the text format.
+	value := func(out, name, labels string) (float64, bool) {
+		t.Helper()
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+"{"+labels+"}") + ` (\S+)$`)
+		m := re.FindStringSubmatch(out)
+		if m == nil {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatalf("%s{%s}: %q", name, labels, m[1])
+		}
+		return v, true
+	}
+	runLabels := fmt.Sprintf(`app="shop",env="prod",instance="met-01",ip=%q,node=%q,owner="ops"`, run.IP, node)
+	stopLabels := fmt.Sprintf(`app="shop",env="",instance="met-02",ip=%q,node=%q,owner=""`, stop.IP, node)
+
+	out := scrape()
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(out)
+	var lint bytes.Buffer
+	check.Stdout, check.Stderr = &lint, &lint
+	if err := check.Run(); err != nil {
+		t.Errorf("promtool check metrics: %v: %s", err, lint.String())
+	}
+	for _, name := range []string{"fatbox_container_cpu_seconds_total", "fatbox_container_memory_usage_bytes", "fatbox_container_processes",
+		"fatbox_container_network_receive_bytes_total", "fatbox_container_disk_size_bytes", "fatbox_container_cpu_cfs_throttled_periods_total"} {
+		for _, l := range []string{runLabels, stopLabels} {
+			if _, ok := value(out, name, l); !ok {
+				t.Errorf("no %s{%s} in:\n%s", name, l, grepLines(out, "fatbox_container_"))
+			}
+		}
+	}
+	if v, _ := value(out, "fatbox_container_memory_limit_bytes", runLabels); v != 512<<20 {
+		t.Errorf("memory limit of met-01: %v, want 512 MiB", v)
+	}
+	if v, _ := value(out, "fatbox_container_processes", runLabels); v < 2 {
+		t.Errorf("met-01 runs %v processes: want supervisord, sshd, ...", v)
+	}
+	cpu0, _ := value(out, "fatbox_container_cpu_seconds_total", runLabels)
+
+	if r := fatbox(t, "exec", "met-01", "--socket", e.sock, "--", "timeout", "2", "sh", "-c", "while :; do :; done"); r.code != 124 {
+		t.Fatalf("spin in met-01: exit %d (want timeout's 124): %s", r.code, r.stderr)
+	}
+	e.ok("stop", "met-02")
+	out = scrape()
+	cpu1, _ := value(out, "fatbox_container_cpu_seconds_total", runLabels)
+	if cpu1-cpu0 < 0.5 {
+		t.Errorf("met-01's CPU seconds went from %v to %v after 2 s of spinning", cpu0, cpu1)
+	}
+	if strings.Contains(out, `instance="met-02"`) {
+		t.Errorf("stopped met-02 still has series:\n%s", grepLines(out, `instance="met-02"`))
+	}
+	for _, s := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"fatbox_containers", fmt.Sprintf(`node=%q,state="running"`, node), 1},
+		{"fatbox_containers", fmt.Sprintf(`node=%q,state="stopped"`, node), 1},
+		{"fatbox_pool_addresses", `pool="vm",state="used"`, 2},
+		{"fatbox_lxcfs_up", fmt.Sprintf(`node=%q`, node), 1},
+		{"fatbox_lxcfs_installed", fmt.Sprintf(`node=%q`, node), 1},
+		{"fatbox_metrics_up", fmt.Sprintf(`node=%q`, node), 1},
+	} {
+		if v, ok := value(out, s.name, s.labels); !ok || v != s.want {
+			t.Errorf("%s{%s}: %v (there: %v), want %v", s.name, s.labels, v, ok, s.want)
+		}
+	}
+	if v, ok := value(out, "fatbox_pool_addresses", `pool="vm",state="free"`); !ok || v < 200 {
+		t.Errorf("free addresses of pool vm: %v", v)
+	}
+	if !regexp.MustCompile(`(?m)^fatbox_build_info\{goversion="go[^"]+",node="` + regexp.QuoteMeta(node) + `",version="[^"]+"\} 1$`).MatchString(out) {
+		t.Errorf("no build info:\n%s", grepLines(out, "fatbox_build_info"))
+	}
+}
+
+// grepLines keeps the lines of out that hold s.
+func grepLines(out, s string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
