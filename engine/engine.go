@@ -160,6 +160,9 @@ type CreateRequest struct {
 	// inventory.CheckField and CheckLabels).
 	Owner, App, Env string
 	Labels          map[string]string
+	// ExporterPort is a Prometheus exporter's TCP port inside (1-65535;
+	// 0: none), for the daemon's file_sd targets file.
+	ExporterPort int
 	// Ulimits are the resource limits asked for (engine/limits checks
 	// them); the others get the defaults as this host allows them.
 	Ulimits map[string]inventory.Ulimit
@@ -276,7 +279,8 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 		CPUs: req.CPUs, VCPUs: int(math.Ceil(req.CPUs)), MemoryMiB: req.MemoryBytes >> 20, DiskMiB: req.DiskBytes >> 20, Status: inventory.StatusCreating,
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
-		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes, Instance: inst, Services: req.Services}
+		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes, Instance: inst, Services: req.Services,
+		ExporterPort: req.ExporterPort}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}

@@ -68,6 +68,9 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 	if err := inventory.CheckLabels(req.Labels); err != nil {
 		return err
 	}
+	if req.ExporterPort < 0 || req.ExporterPort > 65535 {
+		return invalidf("exporter_port %d: give the exporter's TCP port, 1-65535 (0: none)", req.ExporterPort)
+	}
 	if err := inventory.CheckVolumeMounts(req.Volumes); err != nil { // that they exist and are free: claimVolumes
 		return err
 	}

@@ -115,6 +115,9 @@ type Record struct {
 	DiskMiB int64 `json:"disk_mib,omitempty"`
 	DiskGiB int   `json:"disk_gib,omitempty"`
 	SwapMiB int64 `json:"swap_mib,omitempty"` // swap beyond memory; 0: none
+	// ExporterPort is the TCP port a Prometheus exporter listens on inside
+	// the container (the daemon's file_sd targets file lists ip:port); 0: none.
+	ExporterPort int `json:"exporter_port,omitempty"`
 	// NetRateBits limits traffic each way, in bits/s; 0: unlimited.
 	NetRateBits uint64 `json:"net_rate_bits,omitempty"`
 	// Disk IO limits on the writable disk; 0: unlimited.

@@ -41,6 +41,7 @@ type Container struct {
 	App           string            `json:"app,omitempty"`
 	Env           string            `json:"env,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
+	ExporterPort  int               `json:"exporter_port,omitempty"` // a Prometheus exporter's port inside; 0: none
 	// PendingDiskMiB is a disk size that takes effect at the next start.
 	PendingDiskMiB int64 `json:"pending_disk_mib,omitempty"`
 	// Ulimits are the resource limits by name (nofile, nproc, memlock,
@@ -103,6 +104,9 @@ type CreateRequest struct {
 	App       string            `json:"app,omitempty"`
 	Env       string            `json:"env,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// ExporterPort: a Prometheus exporter listens on this TCP port inside
+	// (the daemon's file_sd targets file lists it); 0: none.
+	ExporterPort int `json:"exporter_port,omitempty"`
 	// Ulimits asked for; the others get the defaults as the host allows them.
 	Ulimits map[string]Ulimit `json:"ulimits,omitempty"`
 	// Volumes to attach, each made by POST /v1/volumes and free.

@@ -67,6 +67,10 @@ type Config struct {
 	// Defaults() has DefaultMetricsListen (loopback); a config file that
 	// leaves the key out keeps it.
 	MetricsListen string `yaml:"metrics_listen"`
+	// FileSD is the path of a Prometheus file_sd targets file the daemon
+	// keeps (filesd.go): ip:exporter_port of each running container of this
+	// node created with --exporter-port; "": none.
+	FileSD string `yaml:"file_sd"`
 }
 
 // eventRetention is EventRetention parsed, with its default.
@@ -133,7 +137,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog, metrics_listen)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog, metrics_listen, file_sd)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

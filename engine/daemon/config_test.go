@@ -62,6 +62,8 @@ consul_catalog:
   owner: fatbox-a
   poll_interval: 2s
   reconcile_interval: 5m
+metrics_listen: "[::1]:9470"
+file_sd: /etc/prometheus/fatbox/targets.json
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -75,7 +77,8 @@ consul_catalog:
 		Billing: &BillingConfig{DSN: "fatbox:pw@tcp(127.0.0.1:3306)/billing", DSNFile: "/etc/fatbox/billing.dsn", Target: "dc1",
 			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z", Mapping: "/etc/fatbox/billing.yaml"},
 		ConsulCatalog: &CatalogConfig{Address: "127.0.0.1:8500", Token: "t0k", TokenFile: "/etc/fatbox/consul.token", Datacenter: "dc1",
-			Owner: "fatbox-a", PollInterval: "2s", ReconcileInterval: "5m"}}
+			Owner: "fatbox-a", PollInterval: "2s", ReconcileInterval: "5m"},
+		MetricsListen: "[::1]:9470", FileSD: "/etc/prometheus/fatbox/targets.json"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}

@@ -16,7 +16,7 @@ func toContainer(r inventory.Record) api.Container {
 		Image: r.Image, ImageID: r.ImageID, VCPUs: r.VCPUs, CPUs: r.CPUs, Cpuset: r.Cpuset,
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Owner: r.Owner, App: r.App, Env: r.Env, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom, Instance: r.InstanceKey(),
+		Owner: r.Owner, App: r.App, Env: r.Env, ExporterPort: r.ExporterPort, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom, Instance: r.InstanceKey(),
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits, Volumes: toVolumeMounts(r.Volumes), Services: toServices(r.Services)}
 }
 
@@ -37,7 +37,8 @@ func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
 	return engine.CreateRequest{Name: r.Name, Image: r.Image, Pool: r.Pool, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes,
 		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
-		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits), Volumes: fromVolumeMounts(r.Volumes), Services: fromServices(r.Services)}
+		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits), Volumes: fromVolumeMounts(r.Volumes), Services: fromServices(r.Services),
+		ExporterPort: r.ExporterPort}
 }
 
 func toVolumeMounts(vms []inventory.VolumeMount) []api.VolumeMount {

@@ -97,6 +97,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := validateMetricsListen(cfg.MetricsListen); err != nil {
 		return nil, err
 	}
+	if cfg.FileSD != "" && !filepath.IsAbs(cfg.FileSD) {
+		return nil, fmt.Errorf("config: file_sd %q is relative: give an absolute path (where Prometheus's file_sd_configs reads it)", cfg.FileSD)
+	}
 	if !filepath.IsAbs(cfg.StateDir) {
 		return nil, fmt.Errorf("state dir %q is relative: pass an absolute --state-dir", cfg.StateDir)
 	}
@@ -310,6 +313,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Error("containers will not be watched: a reboot or shutdown from inside is handled at the daemon's next start", "error", err)
 	}
 	go d.sampleUsage(ctx) // usage.go: after Reconcile, so it samples what runs now
+	go d.runFileSD(ctx)   // filesd.go: after Reconcile, so it lists what runs now
 	d.runBilling(ctx)     // billing.go
 	l, err := d.listen()
 	if err != nil {

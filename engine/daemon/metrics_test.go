@@ -27,7 +27,7 @@ func testSnapshot() engine.MetricsSnapshot {
 			inventory.UsageOOMKills: 11, inventory.UsageMemoryLimitHits: 12},
 		Gauges:           engine.Gauges{MemoryUsageBytes: 1 << 20, MemoryMaxUsageBytes: 2 << 20, MemoryCacheBytes: 3, MemoryRSSBytes: 4, MemorySwapBytes: 5, Pids: 42},
 		MemoryLimitBytes: 512 << 20, CPU: engine.CPUStat{Periods: 100, ThrottledPeriods: 7, ThrottledNanos: 1_500_000_000},
-		DiskMounted:      true, DiskUsedBytes: 1000, DiskSizeBytes: 4000}
+		DiskMounted: true, DiskUsedBytes: 1000, DiskSizeBytes: 4000}
 	nodisk := c
 	nodisk.Name, nodisk.IP, nodisk.DiskMounted, nodisk.DiskUsedBytes, nodisk.DiskSizeBytes = "web-02", "10.1.0.6", false, 0, 0
 	return engine.MetricsSnapshot{Node: "n1", Containers: []engine.ContainerMetrics{c, nodisk},

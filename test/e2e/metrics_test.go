@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +24,9 @@ import (
 // labels like a VM's (instance, ip, app, owner, env, node) and pass
 // `promtool check metrics`; its CPU seconds grow while a process inside
 // spins; a stopped container's series go; the host's series (containers by
-// state, pool addresses, lxcfs, build info) are there. 198.19.171.0/24.
+// state, pool addresses, lxcfs, build info) are there. The file_sd targets
+// file (--file-sd) lists the containers created with --exporter-port while
+// they run, and promtool accepts it. 198.19.171.0/24.
 func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
 	promtool, err := exec.LookPath("promtool")
@@ -28,12 +34,48 @@ func TestMetricsEndpoint(t *testing.T) {
 	e := newVMEnv(t, "198.19.171.0/24")
 	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	e.d.stop()
-	e.args = append(e.args, "--metrics-listen", addr)
+	sd := filepath.Join(e.dir, "prometheus", "fatbox-targets.json")
+	e.args = append(e.args, "--metrics-listen", addr, "--file-sd", sd)
 	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
 
-	run := e.create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M")
-	stop := e.create("met-02", "--app", "shop")
+	run := e.create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M", "--exporter-port", "9100")
+	stop := e.create("met-02", "--app", "shop", "--exporter-port", "9101")
 	node := e.inspect("met-01").Node
+
+	// The file_sd targets file: what Prometheus reads, checked by promtool
+	// through a config that names it.
+	targets := func(want ...string) {
+		t.Helper()
+		var got []string
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var groups []struct {
+				Targets []string          `json:"targets"`
+				Labels  map[string]string `json:"labels"`
+			}
+			got = nil
+			if b, err := os.ReadFile(sd); err == nil && json.Unmarshal(b, &groups) == nil {
+				for _, g := range groups {
+					got = append(got, strings.Join(g.Targets, ",")+" "+g.Labels["instance"]+" "+g.Labels["app"])
+				}
+			}
+			if slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("file_sd targets %q, want %q", got, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		cfg := filepath.Join(e.dir, "prometheus", "prometheus.yml")
+		if err := os.WriteFile(cfg, []byte("scrape_configs:\n  - job_name: fatbox-exporters\n    honor_labels: true\n    file_sd_configs: [{files: ["+strconv.Quote(sd)+"]}]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(promtool, "check", "config", cfg).CombinedOutput(); err != nil {
+			t.Errorf("promtool check config (with the file_sd file): %v: %s", err, out)
+		}
+	}
+	targets(run.IP+":9100 met-01 shop", stop.IP+":9101 met-02 shop")
 
 	scrape := func() string {
 		t.Helper()
@@ -94,6 +136,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("spin in met-01: exit %d (want timeout's 124): %s", r.code, r.stderr)
 	}
 	e.ok("stop", "met-02")
+	targets(run.IP + ":9100 met-01 shop")
 	out = scrape()
 	cpu1, _ := value(out, "fatbox_container_cpu_seconds_total", runLabels)
 	if cpu1-cpu0 < 0.5 {

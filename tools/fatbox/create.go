@@ -24,6 +24,7 @@ type createFlags struct {
 	keyFiles                    []string
 	autostart                   bool
 	owner, app, env             string
+	exporterPort                int
 	labels                      []string
 	ulimits                     []string
 	volumes                     []string
@@ -59,6 +60,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.owner, "owner", "", "owner, as the CMDB shows it")
 	fl.StringVar(&f.app, "app", "", "application")
 	fl.StringVar(&f.env, "env", "", "environment, e.g. prod")
+	fl.IntVar(&f.exporterPort, "exporter-port", 0, "TCP port of a Prometheus exporter inside (node_exporter: 9100): the daemon's file_sd targets file lists ip:port (default none)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "label KEY=VALUE; repeatable")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD or NAME=VALUE, e.g. nofile=65536:65536; NAME nofile, nproc, memlock, core or stack; "+
 		"\"unlimited\"; memlock, core and stack in bytes (64M); repeatable (default nofile=65536, nproc and memlock unlimited, as far as the host allows)")
@@ -73,7 +75,8 @@ func newCreateCmd(g *globals) *cobra.Command {
 // daemon would refuse (the same checks, from engine/limits) before asking it.
 func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	req := api.CreateRequest{Name: name, Image: f.image, Pool: f.pool, CPUs: f.cpus,
-		DiskReadIOPS: f.readIOPS, DiskWriteIOPS: f.writeIOPS, Autostart: &f.autostart, Owner: f.owner, App: f.app, Env: f.env}
+		DiskReadIOPS: f.readIOPS, DiskWriteIOPS: f.writeIOPS, Autostart: &f.autostart, Owner: f.owner, App: f.app, Env: f.env,
+		ExporterPort: f.exporterPort}
 	for _, l := range f.labels {
 		k, v, remove, err := inventory.ParseLabel(l)
 		if err == nil && remove {

@@ -53,6 +53,9 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 			if cmd.Flags().Changed("metrics-listen") {
 				cfg.MetricsListen = flags.MetricsListen
 			}
+			if cmd.Flags().Changed("file-sd") {
+				cfg.FileSD = flags.FileSD
+			}
 			return runDaemon(cmd.Context(), cfg)
 		},
 	}
@@ -64,6 +67,7 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 	cmd.Flags().StringVar(&flags.VMShim, "vmshim", "", "static vmshim binary (systemctl, service, reboot inside containers) injected into containers (default: next to the supervisord binary)")
 	cmd.Flags().StringVar(&flags.ImageCache, "image-cache", "/var/cache/fatbox/images", "where built image tarballs are cached by recipe key")
 	cmd.Flags().StringVar(&flags.MetricsListen, "metrics-listen", daemon.DefaultMetricsListen, `host:port of the Prometheus endpoint (GET /metrics); "off": none`)
+	cmd.Flags().StringVar(&flags.FileSD, "file-sd", "", "Prometheus file_sd targets file to keep: ip:port of each running container created with --exporter-port (default none)")
 	return cmd
 }
 
