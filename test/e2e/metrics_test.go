@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 // spins; a stopped container's series go; the host's series (containers by
 // state, pool addresses, lxcfs, build info) are there. The file_sd targets
 // file (--file-sd) lists the containers created with --exporter-port while
-// they run, and promtool accepts it. 198.19.171.0/24.
+// they run, and promtool accepts it. A real Prometheus scraping the
+// endpoint answers PromQL for met-01's memory and CPU with its labels, both
+// moving while a process inside holds memory and spins. 198.19.171.0/24.
 func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
 	promtool, err := exec.LookPath("promtool")
@@ -132,9 +136,21 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	cpu0, _ := value(out, "fatbox_container_cpu_seconds_total", runLabels)
 
-	if r := fatbox(t, "exec", "met-01", "--socket", e.sock, "--", "timeout", "2", "sh", "-c", "while :; do :; done"); r.code != 124 {
-		t.Fatalf("spin in met-01: exit %d (want timeout's 124): %s", r.code, r.stderr)
+	// A real Prometheus scrapes the endpoint every second while a process
+	// in met-01 holds 300 MB and another spins; PromQL then finds both
+	// moves on met-01's series, with its labels.
+	prom := startPrometheus(t, addr)
+	labels := map[string]string{"instance": "met-01", "ip": run.IP, "app": "shop", "owner": "ops", "env": "prod", "node": node}
+	// Scrapes before the work, so the moves below are the work's.
+	promWant(t, prom, `count_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`, 3, labels)
+	work := `head -c 300M /dev/zero | tail | sleep 4 & timeout 3 sh -c "while :; do :; done"; wait`
+	if r := fatbox(t, "exec", "met-01", "--socket", e.sock, "--", "bash", "-c", work); r.code != 0 {
+		t.Fatalf("work in met-01: exit %d: %s", r.code, r.stderr)
 	}
+	promWant(t, prom, `max_over_time(fatbox_container_memory_usage_bytes{instance="met-01"}[1m]) - min_over_time(fatbox_container_memory_usage_bytes{instance="met-01"}[1m])`,
+		250e6, labels)
+	promWant(t, prom, `max_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m]) - min_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`,
+		0.5, labels)
 	e.ok("stop", "met-02")
 	targets(run.IP + ":9100 met-01 shop")
 	out = scrape()
@@ -165,6 +181,94 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^fatbox_build_info\{goversion="go[^"]+",node="` + regexp.QuoteMeta(node) + `",version="[^"]+"\} 1$`).MatchString(out) {
 		t.Errorf("no build info:\n%s", grepLines(out, "fatbox_build_info"))
+	}
+}
+
+// startPrometheus runs the Debian package's Prometheus on a free loopback
+// port, scraping the daemon's endpoint at addr every second with
+// honor_labels (the container's instance label stays), until the test
+// ends. It returns its base URL once it is ready.
+func startPrometheus(t *testing.T, addr string) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	harness.Require(t, err == nil, "prometheus (Debian package prometheus; tools/setup-host.sh --test installs it)")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	conf := "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: fatbox\n    honor_labels: true\n    static_configs: [{targets: [" + strconv.Quote(addr) + "]}]\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	web := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	base := "http://" + web
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("prometheus exited: %s", log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready on %s: %s", web, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// promWant polls an instant PromQL query (for up to 15 s: the scrapes
+// after the work must land) until it answers one series with the labels
+// want and a value of at least min.
+func promWant(t *testing.T, base, query string, min float64, want map[string]string) {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(query))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			var r struct {
+				Data struct {
+					Result []struct {
+						Metric map[string]string `json:"metric"`
+						Value  [2]any            `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			if json.Unmarshal(b, &r) == nil && len(r.Data.Result) == 1 {
+				res := r.Data.Result[0]
+				s, _ := res.Value[1].(string)
+				v, _ := strconv.ParseFloat(s, 64)
+				ok := v >= min
+				for k, w := range want {
+					ok = ok && res.Metric[k] == w
+				}
+				if ok {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("PromQL %s: want one series %v of at least %v; last answer: %s", query, want, min, last)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
