@@ -256,7 +256,7 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 		cr := CreateRequest{Name: rel.Candidate, Image: req.Image, Pool: old.Pool, CPUs: old.CPUs, MemoryBytes: old.MemoryMiB << 20,
 			DiskBytes: old.DiskMiB << 20, SwapBytes: old.SwapMiB << 20, NetRateBits: old.NetRateBits,
 			DiskReadBps: old.DiskReadBps, DiskWriteBps: old.DiskWriteBps, DiskReadIOPS: old.DiskReadIOPS, DiskWriteIOPS: old.DiskWriteIOPS,
-			Owner: old.Owner, App: old.App, Env: old.Env, Labels: old.Labels, Ulimits: old.Ulimits, ExporterPort: old.ExporterPort}
+			Owner: old.Owner, App: old.App, Env: old.Env, Labels: old.Labels, Ulimits: old.Ulimits, ExporterPort: old.ExporterPort, Services: old.Services}
 		autostart := old.Autostart
 		cr.Autostart = &autostart
 		if cand, err = e.create(ctx, cr, createOpts{Hostname: firstNonEmpty(old.Hostname, old.Name), HostKeysFrom: oldDir, AuthorizedKeys: e.keysOf(old.InstanceKey())}); err != nil {
@@ -606,6 +606,7 @@ func (e *Engine) switchRecords(ctx context.Context, rel inventory.Release, old, 
 		o, c := old, cand
 		o.Name, o.Status, o.StopReason, o.IP, o.MAC, o.Volumes = rel.Last, inventory.StatusStopped, "", "", "", nil
 		c.Name, c.IP, c.MAC, c.Volumes, c.Hostname = rel.Name, ip, network.MACFromIP(addr).String(), old.Volumes, firstNonEmpty(old.Hostname, old.Name)
+		c.Services = old.Services // what the name answers is the name's, like its address
 		c.Status = inventory.StatusRunning
 		moves = append(moves, inventory.Move{From: old.Name, Rec: o}, inventory.Move{From: cand.Name, Rec: c})
 		ops, err := e.Inventory.MoveOps(ctx, fmt.Sprintf("switched: %s of %q", rel.Kind, rel.Name), moves...)
