@@ -99,6 +99,12 @@ func (e *Engine) Metrics(ctx context.Context) (MetricsSnapshot, error) {
 	}
 	mounts := cgroupMounts()
 	boot := e.bootID()
+	// Every container's kept counters in one store read: a read per
+	// container (a bolt open each) was most of a scrape's cost.
+	usages, err := e.Inventory.Usages(ctx)
+	if err != nil {
+		return MetricsSnapshot{}, fmt.Errorf("metrics: read the usage counters: %w", err)
+	}
 	for _, rec := range recs {
 		if rec.Node != e.Node {
 			continue
@@ -110,7 +116,11 @@ func (e *Engine) Metrics(ctx context.Context) (MetricsSnapshot, error) {
 		if err := ctx.Err(); err != nil {
 			return s, err
 		}
-		c, err := e.containerMetrics(ctx, mounts, boot, rec)
+		u, ok := usages[rec.ID]
+		if !ok {
+			u = inventory.Usage{ContainerID: rec.ID}
+		}
+		c, err := e.containerMetrics(mounts, boot, rec, u)
 		if err != nil {
 			s.Errors = append(s.Errors, err)
 		}
@@ -138,15 +148,11 @@ func (e *Engine) Metrics(ctx context.Context) (MetricsSnapshot, error) {
 // containerMetrics reads one running container. A container whose usage
 // record cannot be read has no Counters (it is left out); a source that
 // cannot be read leaves its figures at 0 and is returned.
-func (e *Engine) containerMetrics(ctx context.Context, mounts map[string]string, boot string, rec inventory.Record) (ContainerMetrics, error) {
+func (e *Engine) containerMetrics(mounts map[string]string, boot string, rec inventory.Record, u inventory.Usage) (ContainerMetrics, error) {
 	c := ContainerMetrics{Name: rec.Name, ID: rec.ID, IP: rec.IP, Pool: rec.Pool, App: rec.App, Owner: rec.Owner, Env: rec.Env, Node: rec.Node}
 	inst := rec.InstanceKey()
 	dir := e.dir(inst)
-	r, rerr := readUsage(mounts, boot, inst, diskDevice(dir))
-	u, err := e.Inventory.Usage(ctx, rec.ID)
-	if err != nil {
-		return c, fmt.Errorf("metrics of %q: %w", rec.Name, err)
-	}
+	r, rerr := readUsage(mounts, boot, inst, mountedDevice(dir))
 	u.Apply(r.counters) // in memory only: the sampler and stop record
 	c.Counters = map[string]uint64{}
 	for _, n := range usageCounterNames {
@@ -243,4 +249,16 @@ func (e *Engine) poolMetrics(ctx context.Context) ([]PoolMetrics, error) {
 		out = append(out, m)
 	}
 	return out, errors.Join(errs...)
+}
+
+// mountedDevice is the device ("MAJ:MIN") of the file system mounted on
+// dir's disk dir — its loop device — or "" when none is: two stats, where
+// diskDevice reads the whole mount table (a scrape would read it once per
+// container, its cost growing with the square of their number).
+func mountedDevice(dir string) string {
+	var d, parent unix.Stat_t
+	if unix.Stat(filepath.Join(dir, "disk"), &d) != nil || unix.Stat(dir, &parent) != nil || d.Dev == parent.Dev {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", unix.Major(d.Dev), unix.Minor(d.Dev))
 }

@@ -155,6 +155,28 @@ func (i *Inventory) Usage(ctx context.Context, id string) (Usage, error) {
 	return decodeUsage(kv)
 }
 
+// Usages reads every container's kept counters at once (one store list:
+// a metrics scrape reads them all), by container id.
+func (i *Inventory) Usages(ctx context.Context) (map[string]Usage, error) {
+	kvs, err := i.Store.List(ctx, UsagePrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Usage, len(kvs))
+	for _, kv := range kvs {
+		id := strings.TrimPrefix(kv.Key, UsagePrefix)
+		if strings.Contains(id, "/") {
+			continue // another key under the prefix, not a container's counters
+		}
+		u, err := decodeUsage(kv)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = u
+	}
+	return out, nil
+}
+
 func decodeUsage(kv store.KV) (Usage, error) {
 	var u Usage
 	if err := json.Unmarshal(kv.Value, &u); err != nil {
