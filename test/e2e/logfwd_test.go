@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fatbox/fatbox/test/harness"
 )
 
 // syslogMsg is one RFC 5424 message as a collector parses it.
@@ -205,10 +207,23 @@ func TestLogForwarding(t *testing.T) {
 	}
 
 	tcpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
-	e.removeAtEnd(t, "log-01", "log-02")
+	// A second pool whose collector is the same TCP one: log-03 has no
+	// setting of its own and forwards by its pool's.
+	br := harness.Name("fblog")
+	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
+	e.ok("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+	t.Cleanup(func() { fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.sock) })
+	if out := e.ok("pool", "show", "logp").stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", gw, tcpPort)) {
+		t.Fatalf("pool show logp: no syslog:\n%s", out)
+	}
+	e.removeAtEnd(t, "log-01", "log-02", "log-03")
 	var wg sync.WaitGroup
 	var ip1, ip2 string
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		e.ok("create", "log-03", "--image", "debian12-fat", "--pool", "logp", "--ssh-key", e.key+".pub")
+	}()
 	go func() {
 		defer wg.Done()
 		e.ok("create", "log-01", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key+".pub", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
@@ -249,6 +264,12 @@ func TestLogForwarding(t *testing.T) {
 		t.Fatalf("TCP message: pri %q hostname %q app %q, want 134, log-01, app: %q", m.pri, m.hostname, m.app, m.raw)
 	}
 	t.Logf("over TCP: %q", m.raw)
+	// log-03 forwards by its pool's setting.
+	pooled := "pooled " + nonce(t)
+	e.must(t, e.inspect("log-03").IP, "logger -t app '"+pooled+"'")
+	if m := tcp.find(t, 20*time.Second, pooled); m.hostname != "log-03" {
+		t.Fatalf("pool's collector: hostname %q, want log-03: %q", m.hostname, m.raw)
+	}
 
 	// UDP, set at run time on a container that had none.
 	udp := udpCollector(t, fmt.Sprintf("%s:%d", gw, udpPort))
