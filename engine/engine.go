@@ -58,6 +58,7 @@ import (
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/ipam"
+	"github.com/fatbox/fatbox/logfwd"
 )
 
 // Engine runs fat containers on this host. All fields are required unless
@@ -170,6 +171,9 @@ type CreateRequest struct {
 	Volumes []inventory.VolumeMount
 	// Services are declared for discovery (inventory.CheckServices).
 	Services []inventory.Service
+	// Syslog is its own syslog collector (logfwd.Parse's URL; "" none:
+	// its pool's applies).
+	Syslog string
 }
 
 func (e *Engine) dir(name string) string { return filepath.Join(e.StateDir, "containers", name) }
@@ -280,7 +284,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 		Autostart: req.Autostart == nil || *req.Autostart, SwapMiB: req.SwapBytes >> 20, NetRateBits: req.NetRateBits, CreatedAt: time.Now().UTC(),
 		DiskReadBps: req.DiskReadBps, DiskWriteBps: req.DiskWriteBps, DiskReadIOPS: req.DiskReadIOPS, DiskWriteIOPS: req.DiskWriteIOPS,
 		Owner: req.Owner, App: req.App, Env: req.Env, Labels: req.Labels, Ulimits: req.Ulimits, Volumes: req.Volumes, Instance: inst, Services: req.Services,
-		ExporterPort: req.ExporterPort}
+		ExporterPort: req.ExporterPort, Syslog: req.Syslog}
 	if err := e.Inventory.Create(ctx, rec); err != nil {
 		return rec, err
 	}
@@ -359,7 +363,8 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 		return err
 	}
 	root := l.RootfsDir()
-	fb := firstboot.Config{Hostname: firstNonEmpty(rec.Hostname, rec.Name), IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool}
+	fb := firstboot.Config{Hostname: firstNonEmpty(rec.Hostname, rec.Name), IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool,
+		Syslog: logfwd.Effective(rec.Syslog, pool.Syslog)}
 	// A power request left by the last run was acted on before this boot,
 	// except a poweroff when nothing but autostart boots it (the daemon was
 	// down when it was asked, and the host restarted since): it stays down.

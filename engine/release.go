@@ -256,7 +256,8 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 		cr := CreateRequest{Name: rel.Candidate, Image: req.Image, Pool: old.Pool, CPUs: old.CPUs, MemoryBytes: old.MemoryMiB << 20,
 			DiskBytes: old.DiskMiB << 20, SwapBytes: old.SwapMiB << 20, NetRateBits: old.NetRateBits,
 			DiskReadBps: old.DiskReadBps, DiskWriteBps: old.DiskWriteBps, DiskReadIOPS: old.DiskReadIOPS, DiskWriteIOPS: old.DiskWriteIOPS,
-			Owner: old.Owner, App: old.App, Env: old.Env, Labels: old.Labels, Ulimits: old.Ulimits, ExporterPort: old.ExporterPort, Services: old.Services}
+			Owner: old.Owner, App: old.App, Env: old.Env, Labels: old.Labels, Ulimits: old.Ulimits, ExporterPort: old.ExporterPort, Services: old.Services,
+			Syslog: old.Syslog}
 		autostart := old.Autostart
 		cr.Autostart = &autostart
 		if cand, err = e.create(ctx, cr, createOpts{Hostname: firstNonEmpty(old.Hostname, old.Name), HostKeysFrom: oldDir, AuthorizedKeys: e.keysOf(old.InstanceKey())}); err != nil {

@@ -33,6 +33,9 @@ type UpdateRequest struct {
 	// RemoveServices are dropped by name.
 	SetServices    []inventory.Service
 	RemoveServices []string
+	// Syslog sets its own syslog collector (logfwd.Parse's URL);
+	// "none" clears it. A running container forwards at once (logfwd.go).
+	Syslog *string
 }
 
 // Update changes a container in place. CPU, memory and swap take effect at
@@ -114,6 +117,13 @@ func (e *Engine) Update(ctx context.Context, name string, u UpdateRequest) (inve
 	if err := e.Inventory.Put(ctx, next); err != nil {
 		return rec, notes, err
 	}
+	if next.Syslog != rec.Syslog {
+		if running {
+			notes = append(notes, e.applySyslog(ctx, next))
+		} else {
+			notes = append(notes, "syslog forwarding takes effect when it starts")
+		}
+	}
 	got, err := e.Inventory.Get(ctx, name)
 	return got, notes, err
 }
@@ -175,6 +185,9 @@ func (e *Engine) checkUpdate(rec inventory.Record, u UpdateRequest) (inventory.R
 		next.Labels = nil
 	}
 	if err := inventory.CheckLabels(next.Labels); err != nil {
+		return rec, err
+	}
+	if err := checkSyslog(&next, u.Syslog); err != nil {
 		return rec, err
 	}
 	if len(u.SetServices)+len(u.RemoveServices) > 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/logfwd"
 )
 
 // Defaults of a create request's zero fields.
@@ -77,6 +78,11 @@ func (e *Engine) checkRequest(req *CreateRequest) error {
 	if err := inventory.CheckServices(req.Services); err != nil {
 		return err
 	}
+	s, err := logfwd.Check(req.Syslog)
+	if err != nil {
+		return invalidf("syslog: %w (--syslog)", err)
+	}
+	req.Syslog = s
 	for _, k := range req.SSHKeys {
 		if len(k) > 16<<10 {
 			return invalidf("ssh_keys: a key of %d bytes is not a public key: give the .pub file", len(k))

@@ -167,7 +167,10 @@ type Record struct {
 	Volumes []VolumeMount `json:"volumes,omitempty"`
 	// Services are declared for discovery (Consul's catalog): a name and
 	// the port it answers on.
-	Services  []Service `json:"services,omitempty"`
+	Services []Service `json:"services,omitempty"`
+	// Syslog is the collector its syslog is forwarded to (logfwd.Parse's
+	// URL; "" none: its pool's applies).
+	Syslog    string    `json:"syslog,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

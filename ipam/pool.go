@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/inventory/store"
+	"github.com/fatbox/fatbox/logfwd"
 )
 
 // BlockSize is how many addresses one block holds (Calico's default /26).
@@ -62,6 +63,10 @@ type Pool struct {
 	// Deleting is set while `pool rm` removes the pool's leases and blocks:
 	// no allocation commits once it is set, and CreatePool clears it.
 	Deleting bool `json:"deleting,omitempty"`
+	// Syslog is the collector its containers' syslog is forwarded to
+	// (logfwd.Parse's URL, e.g. tcp://10.0.0.5:514; "" none); a
+	// container's own setting wins over it.
+	Syslog string `json:"syslog,omitempty"`
 
 	// version is the store version the pool was read at. Every transaction
 	// that writes a lease or block checks it, so none commits once the pool
@@ -123,7 +128,7 @@ func (p *Pool) broadcast() uint32 { return p.network() + p.size() - 1 }
 // ErrInvalidPool.
 type FieldError struct {
 	Pool  string `json:"pool"`
-	Field string `json:"field"` // "cidr", "gateway", "range" (one of ranges), "ranges", "reserved", "bridge", "uplink", "vlan", "mtu", "quarantine"
+	Field string `json:"field"` // "cidr", "gateway", "range" (one of ranges), "ranges", "reserved", "bridge", "uplink", "vlan", "mtu", "quarantine", "syslog"
 	Value string `json:"value"` // as given; "" when missing
 	Rule  string `json:"rule"`  // what is wrong, e.g. "is too small: ..."
 	Fix   string `json:"fix"`   // what to do instead
@@ -214,6 +219,13 @@ func (p *Pool) validate(taken []netip.Prefix) error {
 	}
 	if p.MTU != 0 && (p.MTU < 576 || p.MTU > 9216) {
 		return bad("mtu", strconv.Itoa(p.MTU), "is out of range: container interfaces take 576-9216", "use 576-9216, or 0 for 1500 (--mtu)")
+	}
+	if p.Syslog != "" {
+		s, err := logfwd.Check(p.Syslog)
+		if err != nil {
+			return bad("syslog", p.Syslog, "is not a syslog collector URL ("+err.Error()+")", "write tcp://HOST:PORT or udp://HOST:PORT, e.g. tcp://10.0.0.5:514 (--syslog)")
+		}
+		p.Syslog = s
 	}
 	if p.Quarantine != nil && *p.Quarantine < 0 {
 		return bad("quarantine", time.Duration(*p.Quarantine).String(), "is negative", "use 0 for none, or a duration like 24h (--quarantine)")

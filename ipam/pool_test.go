@@ -93,6 +93,9 @@ func TestPoolValidate(t *testing.T) {
 		{"vlan range", func(p *Pool) { p.VLAN = 5000; p.Uplink = "eth1" }, "vlan", []string{"vlan 5000 is out of range: 802.1Q ids are 1-4094", "(--vlan)"}},
 		{"mtu", func(p *Pool) { p.MTU = 100 }, "mtu", []string{"mtu 100 is out of range", "(--mtu)"}},
 		{"quarantine", func(p *Pool) { p.Quarantine = dur(-time.Hour) }, "quarantine", []string{"quarantine -1h0m0s is negative", "(--quarantine)"}},
+		{"syslog scheme", func(p *Pool) { p.Syslog = "http://10.0.0.5:514" }, "syslog", []string{"syslog http://10.0.0.5:514 is not a syslog collector URL", `scheme "http" is not tcp or udp`, "(--syslog)"}},
+		{"syslog port", func(p *Pool) { p.Syslog = "udp://logs" }, "syslog", []string{"the port is required", "(--syslog)"}},
+		{"syslog ok", func(p *Pool) { p.Syslog = "udp://Logs.Example:514" }, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := ok()
@@ -195,5 +198,13 @@ func TestPoolUsableAndBlocks(t *testing.T) {
 	p.Ranges = []Range{{Start: netip.MustParseAddr("198.18.0.130"), End: netip.MustParseAddr("198.18.0.140")}}
 	if b := p.blocks(); len(b) != 1 || b[0] != 2 {
 		t.Errorf("blocks with a range = %v, want [2]", b)
+	}
+}
+
+// A pool's collector is kept in its canonical form.
+func TestPoolSyslogCanonical(t *testing.T) {
+	p := Pool{Name: "p", CIDR: netip.MustParsePrefix("10.9.0.0/24"), Gateway: netip.MustParseAddr("10.9.0.1"), Bridge: "fbbr0", Syslog: "TCP://Logs.Example.:514"}
+	if err := p.Validate(); err != nil || p.Syslog != "tcp://logs.example:514" {
+		t.Fatalf("Validate = %v, syslog %q; want tcp://logs.example:514", err, p.Syslog)
 	}
 }

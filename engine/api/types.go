@@ -64,7 +64,9 @@ type Container struct {
 	// Volumes are the data volumes attached to it, each at its path.
 	Volumes []VolumeMount `json:"volumes,omitempty"`
 	// Services are declared for discovery (Consul's catalog).
-	Services  []Service `json:"services,omitempty"`
+	Services []Service `json:"services,omitempty"`
+	// Syslog is its own syslog collector ("" none: its pool's applies).
+	Syslog    string    `json:"syslog,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -113,6 +115,9 @@ type CreateRequest struct {
 	Volumes []VolumeMount `json:"volumes,omitempty"`
 	// Services declared for discovery (Consul's catalog).
 	Services []Service `json:"services,omitempty"`
+	// Syslog is its syslog collector, tcp://HOST:PORT or udp://HOST:PORT
+	// ("" none: its pool's applies).
+	Syslog string `json:"syslog,omitempty"`
 }
 
 // Service is a service a container declares: NAME.service.consul on Port.
@@ -146,6 +151,9 @@ type UpdateRequest struct {
 	// RemoveServices dropped by name.
 	SetServices    []Service `json:"set_services,omitempty"`
 	RemoveServices []string  `json:"remove_services,omitempty"`
+	// Syslog sets its own syslog collector; "none" clears it (its pool's
+	// applies again). A running container's rsyslog is restarted to use it.
+	Syslog *string `json:"syslog,omitempty"`
 }
 
 // Updated is the answer to an update: the record now, and notes on what
@@ -219,6 +227,9 @@ type Pool struct {
 	// owner; nil means the default (24 h), 0 means none.
 	Quarantine *Duration `json:"quarantine,omitempty"`
 	Deleting   bool      `json:"deleting,omitempty"`
+	// Syslog is the collector its containers' syslog goes to
+	// (tcp://HOST:PORT or udp://HOST:PORT; "" none).
+	Syslog string `json:"syslog,omitempty"`
 	// Capacity is how many addresses the pool can hand out (answers only).
 	Capacity int `json:"capacity,omitempty"`
 }

@@ -17,7 +17,7 @@ func toContainer(r inventory.Record) api.Container {
 		MemoryMiB: r.MemoryMiB, DiskMiB: r.DiskMiB, SwapMiB: r.SwapMiB, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
 		Owner: r.Owner, App: r.App, Env: r.Env, ExporterPort: r.ExporterPort, Status: r.Status, StopReason: r.StopReason, Autostart: r.Autostart, RenamedFrom: r.RenamedFrom, Instance: r.InstanceKey(),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits, Volumes: toVolumeMounts(r.Volumes), Services: toServices(r.Services)}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Ulimits: toUlimits(r.Ulimits), PendingUlimits: r.PendingUlimits, Volumes: toVolumeMounts(r.Volumes), Services: toServices(r.Services), Syslog: r.Syslog}
 }
 
 func toContainers(rs []inventory.Record) []api.Container {
@@ -38,7 +38,7 @@ func fromCreateRequest(r api.CreateRequest) engine.CreateRequest {
 		DiskBytes: r.DiskBytes, SSHKeys: r.SSHKeys, SwapBytes: r.SwapBytes, NetRateBits: r.NetRateBits,
 		DiskReadBps: r.DiskReadBps, DiskWriteBps: r.DiskWriteBps, DiskReadIOPS: r.DiskReadIOPS, DiskWriteIOPS: r.DiskWriteIOPS,
 		Autostart: r.Autostart, Owner: r.Owner, App: r.App, Env: r.Env, Labels: r.Labels, Ulimits: fromUlimits(r.Ulimits), Volumes: fromVolumeMounts(r.Volumes), Services: fromServices(r.Services),
-		ExporterPort: r.ExporterPort}
+		ExporterPort: r.ExporterPort, Syslog: r.Syslog}
 }
 
 func toVolumeMounts(vms []inventory.VolumeMount) []api.VolumeMount {
@@ -101,7 +101,7 @@ func fromUlimits(us map[string]api.Ulimit) map[string]inventory.Ulimit {
 
 func toPool(p ipam.Pool) api.Pool {
 	out := api.Pool{Name: p.Name, CIDR: p.CIDR, Gateway: p.Gateway, Reserved: p.Reserved, Bridge: p.Bridge,
-		CreateBridge: p.CreateBridge, VLAN: p.VLAN, Uplink: p.Uplink, MTU: p.MTU, Deleting: p.Deleting, Capacity: p.Capacity()}
+		CreateBridge: p.CreateBridge, VLAN: p.VLAN, Uplink: p.Uplink, MTU: p.MTU, Deleting: p.Deleting, Capacity: p.Capacity(), Syslog: p.Syslog}
 	for _, r := range p.Ranges {
 		out.Ranges = append(out.Ranges, api.Range{Start: r.Start, End: r.End})
 	}
@@ -120,7 +120,7 @@ func toPools(ps []ipam.Pool) []api.Pool {
 
 func fromPool(p api.Pool) ipam.Pool {
 	out := ipam.Pool{Name: p.Name, CIDR: p.CIDR, Gateway: p.Gateway, Reserved: p.Reserved, Bridge: p.Bridge,
-		CreateBridge: p.CreateBridge, VLAN: p.VLAN, Uplink: p.Uplink, MTU: p.MTU}
+		CreateBridge: p.CreateBridge, VLAN: p.VLAN, Uplink: p.Uplink, MTU: p.MTU, Syslog: p.Syslog}
 	for _, r := range p.Ranges {
 		out.Ranges = append(out.Ranges, ipam.Range{Start: r.Start, End: r.End})
 	}

@@ -244,7 +244,7 @@ func testPool() ipam.Pool {
 		Ranges:       []ipam.Range{{Start: netip.MustParseAddr("198.18.0.10"), End: netip.MustParseAddr("198.18.0.99")}},
 		Reserved:     []netip.Addr{netip.MustParseAddr("198.18.0.20")},
 		Bridge:       "br-prod",
-		CreateBridge: true, VLAN: 42, Uplink: "eth1", MTU: 9000, Quarantine: &q, Deleting: true,
+		CreateBridge: true, VLAN: 42, Uplink: "eth1", MTU: 9000, Quarantine: &q, Deleting: true, Syslog: "tcp://10.0.0.5:514",
 	}
 }
 

@@ -133,5 +133,5 @@ func toEvent(ev inventory.Event) api.Event {
 func fromUpdateRequest(r api.UpdateRequest) engine.UpdateRequest {
 	return engine.UpdateRequest{CPUs: r.CPUs, MemoryBytes: r.MemoryBytes, SwapBytes: r.SwapBytes, DiskBytes: r.DiskBytes,
 		Owner: r.Owner, App: r.App, Env: r.Env, SetLabels: r.SetLabels, RemoveLabels: r.RemoveLabels, Ulimits: fromUlimits(r.Ulimits),
-		SetServices: fromServices(r.SetServices), RemoveServices: r.RemoveServices}
+		SetServices: fromServices(r.SetServices), RemoveServices: r.RemoveServices, Syslog: r.Syslog}
 }

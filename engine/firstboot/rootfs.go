@@ -225,3 +225,21 @@ func (r *root) readSmall(p string, max int) ([]byte, error) {
 	}
 	return buf[:n], nil
 }
+
+// remove unlinks the file p inside the root; a missing file or directory
+// on the way is nothing to do. A link at p is removed, never followed.
+func (r *root) remove(p string) error {
+	p = rel(p)
+	dfd, err := r.openDir(path.Dir(p), unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return r.errf(path.Dir(p), err)
+	}
+	defer unix.Close(dfd)
+	if err := unix.Unlinkat(dfd, path.Base(p), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return r.errf(p, err)
+	}
+	return nil
+}

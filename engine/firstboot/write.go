@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/logfwd"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -45,6 +46,10 @@ type Config struct {
 	// systemctl, service, reboot, ... to it (ShimLinks), supervisord runs
 	// its init and includes the programs it makes for units.
 	VMShim string
+	// Syslog is the collector the container's rsyslog forwards to
+	// (logfwd.Parse's URL; "" none): each boot writes logfwd.DropIn for it,
+	// or removes the drop-in.
+	Syslog string
 
 	// disabled are the programs DisabledProgramsFile names (Write reads it).
 	disabled map[string]bool
@@ -105,6 +110,8 @@ var (
 // files is everything Write puts in the rootfs except the host keys.
 type files struct {
 	hostname, hosts, resolv, authorizedKeys, supervisord []byte
+	// syslog is the forwarding drop-in; nil: none (removed).
+	syslog []byte
 }
 
 // render validates cfg and renders the files. It writes nothing.
@@ -177,7 +184,16 @@ func (cfg Config) render() (*files, error) {
 	if cfg.VMShim != "" {
 		conf += "[include]\nfiles = " + ShimInclude + "\n"
 	}
+	var fwd []byte
+	if cfg.Syslog != "" {
+		t, err := logfwd.Parse(cfg.Syslog)
+		if err != nil {
+			return nil, fmt.Errorf("firstboot: %w", err)
+		}
+		fwd = logfwd.Render(t)
+	}
 	return &files{
+		syslog:         fwd,
 		hostname:       []byte(cfg.Hostname + "\n"),
 		hosts:          []byte(localhost + cfg.IP.String() + "\t" + names + "\n"),
 		resolv:         resolv.Bytes(),
@@ -312,6 +328,9 @@ func Write(rootfs, stateDir string, cfg Config) error {
 			return err
 		}
 	}
+	if err := r.writeSyslog(f.syslog); err != nil {
+		return err
+	}
 	if cfg.VMShim != "" {
 		// A link the container's root blocked (a directory in the way, a
 		// dangling /usr/local/sbin) is skipped, never a failed boot that
@@ -338,4 +357,33 @@ func WriteHosts(rootfs string, cfg Config) error {
 		return err
 	}
 	return r.writeFile("/etc/hosts", f.hosts, 0o644)
+}
+
+// WriteSyslog writes (or, for "", removes) only the rsyslog forwarding
+// drop-in, as Write does at every boot: `fatbox update --syslog` on a
+// running container, whose rsyslog is then restarted to read it.
+func WriteSyslog(rootfs, collector string) error {
+	var data []byte
+	if collector != "" {
+		t, err := logfwd.Parse(collector)
+		if err != nil {
+			return fmt.Errorf("firstboot: %w", err)
+		}
+		data = logfwd.Render(t)
+	}
+	r, err := openRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.writeSyslog(data)
+}
+
+// writeSyslog writes the drop-in (0644, inside the root, links replaced,
+// never followed) or removes it when data is nil.
+func (r *root) writeSyslog(data []byte) error {
+	if data == nil {
+		return r.remove(logfwd.DropIn)
+	}
+	return r.writeFile(logfwd.DropIn, data, 0o644)
 }

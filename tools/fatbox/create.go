@@ -12,6 +12,7 @@ import (
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/logfwd"
 )
 
 // createFlags are `fatbox create`'s flags as typed.
@@ -29,6 +30,7 @@ type createFlags struct {
 	ulimits                     []string
 	volumes                     []string
 	services                    []string
+	syslog                      string
 	output                      string
 }
 
@@ -66,6 +68,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 		"\"unlimited\"; memlock, core and stack in bytes (64M); repeatable (default nofile=65536, nproc and memlock unlimited, as far as the host allows)")
 	fl.StringArrayVar(&f.services, "service", nil, "a service it answers, `NAME:PORT` (registered in Consul's catalog as NAME.service.consul when the daemon syncs it); repeatable")
 	fl.StringArrayVar(&f.volumes, "volume", nil, "data volume to attach at a path, `NAME:/path` (a free one, made by fatbox volume create); repeatable")
+	fl.StringVar(&f.syslog, "syslog", "", "syslog collector to forward to, `tcp://HOST:PORT` or udp://HOST:PORT (RFC 5424; default: its pool's)")
 	fl.BoolVar(&f.autostart, "autostart", true, "start it again when the daemon starts and finds it dead (after a host restart)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -156,6 +159,13 @@ func createRequest(name string, f createFlags) (api.CreateRequest, error) {
 	}
 	if err := inventory.CheckServices(svcs); err != nil {
 		return req, fmt.Errorf("--service: %w", err)
+	}
+	if f.syslog != "" {
+		s, err := logfwd.Check(f.syslog)
+		if err != nil {
+			return req, fmt.Errorf("--syslog: %w", err)
+		}
+		req.Syslog = s
 	}
 	for _, file := range f.keyFiles {
 		b, err := os.ReadFile(file)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/logfwd"
 )
 
 func newPoolCmd(g *globals) *cobra.Command {
@@ -36,6 +37,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 	create.Flags().IntVar(&f.vlan, "vlan", 0, "802.1Q VLAN id (needs --uplink)")
 	create.Flags().StringVar(&f.uplink, "uplink", "", "host interface the bridge is uplinked to")
 	create.Flags().IntVar(&f.mtu, "mtu", 0, "MTU of container interfaces (default 1500)")
+	create.Flags().StringVar(&f.syslog, "syslog", "", "syslog collector its containers forward to, `tcp://HOST:PORT` or udp://HOST:PORT (RFC 5424; a container's --syslog wins)")
 	create.Flags().DurationVar(&f.quarantine, "quarantine", 24*time.Hour, "how long a released address is kept for its old owner")
 
 	ls := &cobra.Command{
@@ -64,6 +66,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 
 type poolFlags struct {
 	cidr, gateway, bridge, uplink string
+	syslog                        string
 	ranges, reserved              []string
 	createBridge                  bool
 	vlan, mtu                     int
@@ -80,6 +83,13 @@ func ctxOf(cmd *cobra.Command) context.Context {
 // poolFromFlags turns flags into a pool; the daemon validates the rest.
 func poolFromFlags(name string, f poolFlags, quarantineSet bool) (api.Pool, error) {
 	p := api.Pool{Name: name, Bridge: f.bridge, CreateBridge: f.createBridge, VLAN: f.vlan, Uplink: f.uplink, MTU: f.mtu}
+	if f.syslog != "" {
+		s, err := logfwd.Check(f.syslog)
+		if err != nil {
+			return p, fmt.Errorf("--syslog: %w", err)
+		}
+		p.Syslog = s
+	}
 	if f.cidr == "" {
 		return p, fmt.Errorf("pool %q needs --cidr, e.g. --cidr 198.18.0.0/24", name)
 	}
@@ -171,9 +181,9 @@ func runPoolShow(ctx context.Context, w io.Writer, c *api.Client, name, output s
 	for _, a := range p.Reserved {
 		res = append(res, a.String())
 	}
-	fmt.Fprintf(tw, "name:\t%s\ncidr:\t%s\ngateway:\t%s\nranges:\t%s\nreserved:\t%s\nbridge:\t%s (create: %v)\nvlan:\t%d %s\nmtu:\t%d\nquarantine:\t%s\ncapacity:\t%d\nleases:\t%d active, %d released\n",
+	fmt.Fprintf(tw, "name:\t%s\ncidr:\t%s\ngateway:\t%s\nranges:\t%s\nreserved:\t%s\nbridge:\t%s (create: %v)\nvlan:\t%d %s\nmtu:\t%d\nquarantine:\t%s\nsyslog:\t%s\ncapacity:\t%d\nleases:\t%d active, %d released\n",
 		p.Name, p.CIDR, p.Gateway, strings.Join(rs, ", "), strings.Join(res, ", "), p.Bridge, p.CreateBridge, p.VLAN, p.Uplink, p.MTU,
-		p.QuarantineDuration(), p.Capacity, active, len(leases)-active)
+		p.QuarantineDuration(), syslogOrNone(p.Syslog), p.Capacity, active, len(leases)-active)
 	return tw.Flush()
 }
 
@@ -212,4 +222,12 @@ func runPoolRm(ctx context.Context, w io.Writer, c *api.Client, name string, for
 		fmt.Fprintln(w, "note:", res.BridgeNote)
 	}
 	return nil
+}
+
+// syslogOrNone is a pool's or container's collector as shown: "none" when unset.
+func syslogOrNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/logfwd"
 )
 
 type updateFlags struct {
@@ -20,6 +21,7 @@ type updateFlags struct {
 	ulimits            []string
 	services           []string
 	removeServices     []string
+	syslog             string
 	output             string
 }
 
@@ -47,6 +49,7 @@ func newUpdateCmd(g *globals) *cobra.Command {
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "KEY=VALUE sets a label, KEY- removes it; repeatable")
 	fl.StringArrayVar(&f.services, "service", nil, "declare a service `NAME:PORT` (replaces one of that name); repeatable")
 	fl.StringArrayVar(&f.removeServices, "remove-service", nil, "drop the declared service `NAME`; repeatable")
+	fl.StringVar(&f.syslog, "syslog", "", "syslog collector to forward to, `tcp://HOST:PORT` or udp://HOST:PORT, or none (its pool's applies); a running container's rsyslog is restarted to use it")
 	fl.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT:HARD, e.g. nofile=65536:65536; repeatable; takes effect at the next start")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -118,10 +121,22 @@ func updateRequest(f updateFlags, changed func(string) bool) (api.UpdateRequest,
 		}
 		req.RemoveServices = append(req.RemoveServices, n)
 	}
-	if req.CPUs == nil && req.MemoryBytes == nil && req.SwapBytes == nil && req.DiskBytes == nil && req.Owner == nil &&
+	if changed("syslog") {
+		s := f.syslog
+		switch {
+		case s == "":
+			return req, fmt.Errorf("--syslog \"\": give a collector URL, e.g. tcp://10.0.0.5:514, or none to stop forwarding")
+		case s != logfwd.None:
+			if s, err = logfwd.Check(s); err != nil {
+				return req, fmt.Errorf("--syslog: %w (or none to stop forwarding)", err)
+			}
+		}
+		req.Syslog = &s
+	}
+	if req.Syslog == nil && req.CPUs == nil && req.MemoryBytes == nil && req.SwapBytes == nil && req.DiskBytes == nil && req.Owner == nil &&
 		req.App == nil && req.Env == nil && len(req.SetLabels) == 0 && len(req.RemoveLabels) == 0 && len(req.Ulimits) == 0 &&
 		len(req.SetServices) == 0 && len(req.RemoveServices) == 0 {
-		return req, fmt.Errorf("nothing to update: give --cpus, --memory, --swap, --disk, --owner, --app, --env, -l, --ulimit, --service or --remove-service")
+		return req, fmt.Errorf("nothing to update: give --cpus, --memory, --swap, --disk, --owner, --app, --env, -l, --ulimit, --service, --remove-service or --syslog")
 	}
 	return req, nil
 }

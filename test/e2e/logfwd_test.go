@@ -1,0 +1,306 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fatbox/fatbox/test/harness"
+)
+
+// syslogMsg is one RFC 5424 message as a collector parses it.
+type syslogMsg struct {
+	pri, hostname, app, msg string
+	raw                     string
+}
+
+// rfc5424 is the header RSYSLOG_SyslogProtocol23Format writes:
+// <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG.
+var rfc5424 = regexp.MustCompile(`^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*?\]) ?(.*)$`)
+
+func parse5424(raw string) (syslogMsg, bool) {
+	m := rfc5424.FindStringSubmatch(strings.TrimRight(raw, "\n"))
+	if m == nil {
+		return syslogMsg{raw: raw}, false
+	}
+	if _, err := time.Parse(time.RFC3339Nano, m[2]); err != nil {
+		return syslogMsg{raw: raw}, false
+	}
+	return syslogMsg{pri: m[1], hostname: m[3], app: m[4], msg: strings.TrimSpace(m[8]), raw: raw}, true
+}
+
+// collector gathers what a test syslog collector received.
+type collector struct {
+	mu   sync.Mutex
+	msgs []syslogMsg
+	bad  []string
+}
+
+func (c *collector) add(raw string) {
+	m, ok := parse5424(raw)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !ok {
+		c.bad = append(c.bad, raw)
+		return
+	}
+	c.msgs = append(c.msgs, m)
+}
+
+// find waits for a message holding text.
+func (c *collector) find(t *testing.T, within time.Duration, text string) syslogMsg {
+	t.Helper()
+	var got syslogMsg
+	waitFor(t, within, fmt.Sprintf("a syslog message %q at the collector", text), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, m := range c.msgs {
+			if strings.Contains(m.msg, text) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.bad) > 0 {
+		t.Errorf("frames that are not RFC 5424: %q", c.bad)
+	}
+	return got
+}
+
+// tcpCollector listens on addr and reads RFC 6587 octet-counted frames
+// (LEN SP MSG), as a company's collector would over TCP.
+func tcpCollector(t *testing.T, addr string) *collector {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("collector: %v", err)
+	}
+	c := &collector{}
+	var wg sync.WaitGroup
+	var conns sync.Map
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Store(conn, true)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				for {
+					n, err := r.ReadString(' ')
+					if err != nil {
+						return
+					}
+					size, err := strconv.Atoi(strings.TrimSpace(n))
+					if err != nil || size <= 0 || size > 64<<10 {
+						c.add("bad frame length " + strconv.Quote(n))
+						return
+					}
+					buf := make([]byte, size)
+					if _, err := io.ReadFull(r, buf); err != nil {
+						return
+					}
+					c.add(string(buf))
+				}
+			}()
+		}
+	}()
+	return c
+}
+
+// udpCollector takes one RFC 5424 message per datagram (RFC 5426).
+func udpCollector(t *testing.T, addr string) *collector {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("collector: %v", err)
+	}
+	c := &collector{}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			c.add(string(buf[:n]))
+		}
+	}()
+	return c
+}
+
+// freePort is a port nothing on loopback listens on, to use on the
+// pool's gateway before it has its address (the bridge gets it with the
+// first container).
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	switch network {
+	case "tcp":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	default:
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().(*net.UDPAddr).Port
+	}
+}
+
+func nonce(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// TestLogForwarding: a container's syslog reaches a company collector the
+// way a VM's rsyslog would send it, the image untouched: over TCP with
+// octet-counted frames (the collector down at first: the queue keeps the
+// message until it is up), and over UDP set at run time on a second
+// container (`fatbox update --syslog`, rsyslog restarted inside); RFC 5424
+// with the container's hostname and the app name; `--syslog none` removes
+// the drop-in.
+func TestLogForwarding(t *testing.T) {
+	t.Parallel()
+	e := newVMEnv(t, "198.19.175.0/24")
+	const gw = "198.19.175.1"
+
+	// A bad collector URL is refused with the fix, at create and pool create.
+	if r := fatbox(t, "create", "log-bad", "--image", "debian12-fat", "--pool", "vm", "--syslog", "http://"+gw+":514", "--socket", e.sock); r.code == 0 ||
+		!strings.Contains(r.stderr, "tcp://HOST:PORT") {
+		t.Fatalf("create --syslog http://: exit %d: %s", r.code, r.stderr)
+	}
+	if r := fatbox(t, "pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", "fblogbad", "--syslog", "tcp://"+gw, "--socket", e.sock); r.code == 0 ||
+		!strings.Contains(r.stderr, "port is required") {
+		t.Fatalf("pool create --syslog without port: exit %d: %s", r.code, r.stderr)
+	}
+
+	tcpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
+	// A second pool whose collector is the same TCP one: log-03 has no
+	// setting of its own and forwards by its pool's.
+	br := harness.Name("fblog")
+	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
+	e.ok("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+	t.Cleanup(func() { fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.sock) })
+	if out := e.ok("pool", "show", "logp").stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", gw, tcpPort)) {
+		t.Fatalf("pool show logp: no syslog:\n%s", out)
+	}
+	e.removeAtEnd(t, "log-01", "log-02", "log-03")
+	var wg sync.WaitGroup
+	var ip1, ip2 string
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		e.ok("create", "log-03", "--image", "debian12-fat", "--pool", "logp", "--ssh-key", e.key+".pub")
+	}()
+	go func() {
+		defer wg.Done()
+		e.ok("create", "log-01", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key+".pub", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+	}()
+	go func() {
+		defer wg.Done()
+		e.ok("create", "log-02", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key+".pub")
+	}()
+	wg.Wait()
+	ip1, ip2 = e.inspect("log-01").IP, e.inspect("log-02").IP
+	if got := e.inspect("log-01").Syslog; got != fmt.Sprintf("tcp://%s:%d", gw, tcpPort) {
+		t.Fatalf("log-01's record says syslog %q", got)
+	}
+
+	// rsyslog inside accepts the drop-in as written.
+	out := e.must(t, ip1, "cat /etc/rsyslog.d/90-fatbox-forward.conf && rsyslogd -N1 2>&1")
+	if !strings.Contains(out, `TCP_Framing="octet-counted"`) || !strings.Contains(out, "End of config validation run") {
+		t.Fatalf("drop-in or its check:\n%s", out)
+	}
+
+	// TCP, the collector down: the message waits in the queue, and the
+	// container's own logging goes on meanwhile.
+	early := "early " + nonce(t)
+	e.must(t, ip1, "logger -t app '"+early+"'")
+	waitFor(t, 10*time.Second, "the early message in log-01's /var/log/syslog", func() bool {
+		o, _ := e.inside(t, ip1, "grep -c '"+early+"' /var/log/syslog")
+		return strings.TrimSpace(o) == "1"
+	})
+	tcp := tcpCollector(t, fmt.Sprintf("%s:%d", gw, tcpPort))
+	m := tcp.find(t, 20*time.Second, early)
+	if m.hostname != "log-01" || m.app != "app" {
+		t.Fatalf("TCP message: hostname %q app %q, want log-01 and app: %q", m.hostname, m.app, m.raw)
+	}
+	hello := "hello " + nonce(t)
+	e.must(t, ip1, "logger -p local0.info -t app '"+hello+"'")
+	m = tcp.find(t, 10*time.Second, hello)
+	if m.hostname != "log-01" || m.app != "app" || m.pri != "134" { // local0 (16) * 8 + info (6)
+		t.Fatalf("TCP message: pri %q hostname %q app %q, want 134, log-01, app: %q", m.pri, m.hostname, m.app, m.raw)
+	}
+	t.Logf("over TCP: %q", m.raw)
+	// log-03 forwards by its pool's setting.
+	pooled := "pooled " + nonce(t)
+	e.must(t, e.inspect("log-03").IP, "logger -t app '"+pooled+"'")
+	if m := tcp.find(t, 20*time.Second, pooled); m.hostname != "log-03" {
+		t.Fatalf("pool's collector: hostname %q, want log-03: %q", m.hostname, m.raw)
+	}
+
+	// UDP, set at run time on a container that had none.
+	udp := udpCollector(t, fmt.Sprintf("%s:%d", gw, udpPort))
+	r := e.ok("update", "log-02", "--syslog", fmt.Sprintf("udp://%s:%d", gw, udpPort))
+	if !strings.Contains(r.stdout+r.stderr, "rsyslog restarted") {
+		t.Fatalf("update --syslog: want a note that rsyslog was restarted: %s %s", r.stdout, r.stderr)
+	}
+	hello2 := "hello " + nonce(t)
+	// rsyslog is being restarted by supervisord: log until one arrives.
+	waitFor(t, 20*time.Second, "a UDP message from log-02", func() bool {
+		e.must(t, ip2, "logger -t app '"+hello2+"'")
+		udp.mu.Lock()
+		defer udp.mu.Unlock()
+		for _, m := range udp.msgs {
+			if strings.Contains(m.msg, hello2) {
+				return true
+			}
+		}
+		return false
+	})
+	m = udp.find(t, time.Second, hello2)
+	if m.hostname != "log-02" || m.app != "app" {
+		t.Fatalf("UDP message: hostname %q app %q, want log-02 and app: %q", m.hostname, m.app, m.raw)
+	}
+
+	// none: the drop-in is gone and rsyslog restarted without it.
+	e.ok("update", "log-02", "--syslog", "none")
+	if out, code := e.inside(t, ip2, "test -e /etc/rsyslog.d/90-fatbox-forward.conf"); code == 0 {
+		t.Fatalf("drop-in still there after --syslog none: %s", out)
+	}
+	if got := e.inspect("log-02").Syslog; got != "" {
+		t.Fatalf("log-02's record still says syslog %q", got)
+	}
+}
