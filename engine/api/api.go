@@ -43,6 +43,8 @@ type Status struct {
 	Billing *BillingStatus `json:"billing,omitempty"`
 	// Catalog is the Consul catalog sync, when configured.
 	Catalog *CatalogStatus `json:"consul_catalog,omitempty"`
+	// Hooks are the lifecycle hooks' deliveries.
+	Hooks []HookStatus `json:"hooks,omitempty"`
 	// Releases are the releases and rollbacks under way (one that stays
 	// here ended badly: the daemon's log says why, its next start ends it).
 	Releases []ReleaseStatus `json:"releases,omitempty"`
@@ -60,6 +62,22 @@ type CatalogStatus struct {
 	Foreign   []string `json:"foreign,omitempty"`
 	LastError string   `json:"last_error,omitempty"`
 	Failures  int      `json:"failures"`
+}
+
+// HookStatus is a lifecycle hook's delivery state.
+type HookStatus struct {
+	Name    string `json:"name"`
+	Target  string `json:"target"` // its URL (password redacted) or command
+	Running bool   `json:"running"`
+	// Position is the last event delivered or passed over; Lag how many
+	// events of the log come after it.
+	Position  uint64 `json:"position"`
+	Lag       uint64 `json:"lag"`
+	Delivered uint64 `json:"delivered"`
+	// Failures counts failed attempts in a row at the next event.
+	Failures    int       `json:"failures"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
 // ReleaseStatus is a release or rollback under way.

@@ -132,6 +132,9 @@ func (d *Daemon) notifyCMDB() {
 	if d.catalog != nil {
 		d.catalog.Notify()
 	}
+	for _, h := range d.hooks {
+		h.Notify()
+	}
 }
 
 func (d *Daemon) closeCMDB() {

@@ -12,6 +12,7 @@ import (
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/inventory/store/memstore"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -64,6 +65,15 @@ consul_catalog:
   reconcile_interval: 5m
 metrics_listen: "[::1]:9470"
 file_sd: /etc/prometheus/fatbox/targets.json
+hooks:
+  - name: nginx
+    url: https://lb.example.com/fatbox
+    secret: s3cret
+    secret_file: /etc/fatbox/nginx.secret
+    command: ["/usr/local/bin/zk-register", "--zk", "zk1:2181"]
+    events: [created, removed]
+    timeout: 5s
+    from: beginning
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -78,7 +88,9 @@ file_sd: /etc/prometheus/fatbox/targets.json
 			Period: "1h", Grace: "2m", LateGap: "5m", SampleInterval: "30s", Start: "2026-12-01T00:00:00Z", Mapping: "/etc/fatbox/billing.yaml"},
 		ConsulCatalog: &CatalogConfig{Address: "127.0.0.1:8500", Token: "t0k", TokenFile: "/etc/fatbox/consul.token", Datacenter: "dc1",
 			Owner: "fatbox-a", PollInterval: "2s", ReconcileInterval: "5m"},
-		MetricsListen: "[::1]:9470", FileSD: "/etc/prometheus/fatbox/targets.json"}
+		MetricsListen: "[::1]:9470", FileSD: "/etc/prometheus/fatbox/targets.json",
+		Hooks: []HookConfig{{Name: "nginx", URL: "https://lb.example.com/fatbox", Secret: "s3cret", SecretFile: "/etc/fatbox/nginx.secret",
+			Command: []string{"/usr/local/bin/zk-register", "--zk", "zk1:2181"}, Events: []string{"created", "removed"}, Timeout: "5s", From: "beginning"}}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}
@@ -231,6 +243,45 @@ func TestEventRetention(t *testing.T) {
 		got, err := Config{EventRetention: c.in}.eventRetention()
 		if c.ok && (err != nil || got != c.want) || !c.ok && (err == nil || !strings.Contains(err.Error(), "event_retention")) {
 			t.Errorf("%q: %v, %v", c.in, got, err)
+		}
+	}
+}
+
+// The hooks: entries are checked at start, each error naming the entry,
+// the key and the fix; good ones become the loop's configs.
+func TestHookConfigs(t *testing.T) {
+	inv := &inventory.Inventory{Store: memstore.New()}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := []HookConfig{
+		{Name: "nginx", URL: "http://127.0.0.1:9/hook", SecretFile: secret, Events: []string{"created", "removed"}, Timeout: "3s"},
+		{Name: "zk", Command: []string{"/bin/true"}, From: "beginning"},
+	}
+	got, err := hookConfigs(good, inv, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[0].Secret) != "s3cret" || got[0].Timeout != 3*time.Second || got[0].FromBeginning || !got[1].FromBeginning {
+		t.Fatalf("got %+v", got)
+	}
+	for _, c := range []struct {
+		hooks []HookConfig
+		want  string
+	}{
+		{[]HookConfig{{URL: "http://x"}}, "hooks[0]: hook: no name"},
+		{[]HookConfig{{Name: "a", URL: "http://x"}, {Name: "a", URL: "http://y"}}, `hooks[1] ("a"): name: another hook has this name`},
+		{[]HookConfig{{Name: "a"}}, `hooks[0] ("a"): hook "a": give exactly one of url`},
+		{[]HookConfig{{Name: "a", URL: "http://x", Timeout: "soon"}}, `hooks[0] ("a"): timeout "soon": give a duration`},
+		{[]HookConfig{{Name: "a", URL: "http://x", From: "start"}}, `from "start": give end`},
+		{[]HookConfig{{Name: "a", URL: "http://x", Events: []string{"deleted"}}}, `unknown kind "deleted": the kinds are created`},
+		{[]HookConfig{{Name: "a", URL: "http://x", SecretFile: "/nonexistent/s"}}, "secret_file: open /nonexistent/s"},
+		{[]HookConfig{{Name: "a", URL: "http://x", Secret: "x", SecretFile: secret}}, "both secret and secret_file"},
+		{[]HookConfig{{Name: "a", Command: []string{"/bin/true"}, Secret: "x"}}, "remove secret"},
+	} {
+		if _, err := hookConfigs(c.hooks, inv, inv); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want %q", c.hooks, err, c.want)
 		}
 	}
 }

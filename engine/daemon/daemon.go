@@ -73,6 +73,7 @@ type Daemon struct {
 	access  access
 	cmdb    []cmdbSyncer
 	catalog *cmdbsync.Catalog
+	hooks   []*cmdbsync.Hook
 	billing *billing
 }
 
@@ -197,6 +198,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := d.newCatalog(); err != nil {
 		return nil, err
 	}
+	if err := d.newHooks(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
@@ -295,6 +299,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go d.fillKeyPool(ctx)
 	go d.pruneEvents(ctx)
 	d.runCMDB(ctx)
+	d.runHooks(ctx) // beside the lifecycle: they read the log, never wait on it
 	rep, err := d.engine.Reconcile(ctx)
 	d.runCatalog(ctx) // after Reconcile: its full pass sees what Reconcile repaired
 	if err != nil {
@@ -412,6 +417,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st.CMDB = d.cmdbStatus()
 	st.Billing = d.billingStatus()
 	st.Catalog = d.catalogStatus()
+	st.Hooks = d.hookStatus()
 	if rels, err := d.engine.Inventory.Releases(ctx); err == nil {
 		for _, r := range rels {
 			st.Releases = append(st.Releases, api.ReleaseStatus{Name: r.Name, Kind: r.Kind, Candidate: r.Candidate, Phase: r.Phase, Step: r.Step, StartedAt: r.StartedAt})

@@ -106,6 +106,15 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 			fmt.Fprintf(w, "           not registered (the node name is someone else's): %s\n", strings.Join(c.Foreign, ", "))
 		}
 	}
+	for _, h := range st.Hooks {
+		state := "ok"
+		if h.Failures > 0 {
+			state = fmt.Sprintf("failing (%d in a row, later events wait): %s", h.Failures, h.LastError)
+		} else if !h.Running {
+			state = "not running"
+		}
+		fmt.Fprintf(w, "hook:      %s → %s, event %d, %d behind: %s\n", h.Name, h.Target, h.Position, h.Lag, state)
+	}
 	for _, r := range st.Releases {
 		fmt.Fprintf(w, "%-10s %s → %s: %s since %s\n", r.Kind+":", r.Name, r.Candidate, r.Phase, r.StartedAt.Local().Format(time.RFC3339))
 	}
