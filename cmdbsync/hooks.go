@@ -100,6 +100,10 @@ type HookStatus struct {
 	Failures    int       `json:"failures"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Delivering is the event being delivered now (0: none), since
+	// DeliveringSince: a receiver that hangs shows here until the timeout.
+	Delivering      uint64    `json:"delivering,omitempty"`
+	DeliveringSince time.Time `json:"delivering_since,omitzero"`
 }
 
 // Hook delivers the event log to one hook.
@@ -292,7 +296,10 @@ func (h *Hook) pass(ctx context.Context, pos uint64) (uint64, error) {
 				}
 				pos = skipped
 			}
-			if err := h.deliver(ctx, ev); err != nil {
+			h.set(func(s *HookStatus) { s.Delivering, s.DeliveringSince = ev.Seq, time.Now() })
+			err := h.deliver(ctx, ev)
+			h.set(func(s *HookStatus) { s.Delivering, s.DeliveringSince = 0, time.Time{} })
+			if err != nil {
 				return pos, fmt.Errorf("event %d (%s %q): %w", ev.Seq, ev.Kind, ev.Name, err)
 			}
 			h.set(func(s *HookStatus) { s.Delivered++; s.LastSuccess = time.Now() })

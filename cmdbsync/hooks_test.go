@@ -144,9 +144,10 @@ func TestHookWebhookOrderRetriesSignature(t *testing.T) {
 			t.Errorf("a retry changed the key: %+v", all[:3])
 		}
 	}
-	if pos, _, _ := f.inv.HookPosition(f.ctx, "nginx"); pos != want[len(want)-1].Seq {
-		t.Errorf("stored position %d, want %d", pos, want[len(want)-1].Seq)
-	}
+	waitFor(t, 10*time.Second, "the position stored", func() bool {
+		pos, _, _ := f.inv.HookPosition(f.ctx, "nginx")
+		return pos == want[len(want)-1].Seq
+	})
 	waitFor(t, 10*time.Second, "status caught up", func() bool { s := h.Status(); return s.Lag == 0 && s.Failures == 0 })
 	if s := h.Status(); s.Delivered != uint64(len(want)) || !s.Running || s.LastError != "" {
 		t.Errorf("status %+v", s)
@@ -163,6 +164,10 @@ func TestHookStartsAtEndFilterAndRestart(t *testing.T) {
 	waitFor(t, 10*time.Second, "the position set", func() bool { _, ok, _ := f.inv.HookPosition(f.ctx, "zk"); return ok })
 	f.stop("web-01")
 	waitFor(t, 10*time.Second, "stopped delivered", func() bool { return len(rcv.delivered()) == 1 })
+	waitFor(t, 10*time.Second, "its position stored", func() bool {
+		pos, _, _ := f.inv.HookPosition(f.ctx, "zk")
+		return pos == f.lastSeq()
+	})
 	stop()
 	f.start("web-01")
 	f.remove("web-01")

@@ -78,6 +78,9 @@ type HookStatus struct {
 	Failures    int       `json:"failures"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Delivering is the event being delivered now (0: none), since DeliveringSince.
+	Delivering      uint64    `json:"delivering,omitempty"`
+	DeliveringSince time.Time `json:"delivering_since,omitzero"`
 }
 
 // ReleaseStatus is a release or rollback under way.

@@ -116,7 +116,8 @@ func (d *Daemon) hookStatus() []api.HookStatus {
 	for _, h := range d.hooks {
 		s := h.Status()
 		out = append(out, api.HookStatus{Name: s.Name, Target: s.Target, Running: s.Running, Position: s.Position, Lag: s.Lag,
-			Delivered: s.Delivered, Failures: s.Failures, LastError: s.LastError, LastSuccess: s.LastSuccess})
+			Delivered: s.Delivered, Failures: s.Failures, LastError: s.LastError, LastSuccess: s.LastSuccess,
+			Delivering: s.Delivering, DeliveringSince: s.DeliveringSince})
 	}
 	return out
 }

@@ -162,13 +162,14 @@ func TestLifecycleHooks(t *testing.T) {
 	})
 	st := statusJSON(t, e.sock)
 	for _, h := range st.Hooks {
-		if h.Name == "hang" && h.Position != 0 {
+		if h.Name == "hang" && (h.Position != 0 || h.Delivering != 1) {
 			t.Errorf("the hang hook moved past an event it never delivered: %+v", h)
 		}
 	}
 	text := e.ok("status").stdout
 	t.Logf("fatbox status:\n%s", text)
-	if !strings.Contains(text, "hook:      down → http://127.0.0.1:1/fatbox") || !strings.Contains(text, "failing (") {
+	if !strings.Contains(text, "hook:      down → http://127.0.0.1:1/fatbox") || !strings.Contains(text, "failing (") ||
+		!strings.Contains(text, "delivering event 1 for") {
 		t.Fatalf("fatbox status does not show the failing hook:\n%s", text)
 	}
 	e.d.kill9(t)

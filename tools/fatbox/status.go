@@ -113,6 +113,9 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 		} else if !h.Running {
 			state = "not running"
 		}
+		if h.Delivering != 0 {
+			state += fmt.Sprintf("; delivering event %d for %s", h.Delivering, time.Since(h.DeliveringSince).Round(time.Second))
+		}
 		fmt.Fprintf(w, "hook:      %s → %s, event %d, %d behind: %s\n", h.Name, h.Target, h.Position, h.Lag, state)
 	}
 	for _, r := range st.Releases {
