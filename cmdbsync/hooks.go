@@ -212,10 +212,10 @@ func (h *Hook) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		var err error
 		if !started {
-			if pos, err = h.start(ctx); err == nil {
-				started = true
-			}
-		} else {
+			pos, err = h.start(ctx)
+			started = err == nil
+		}
+		if started {
 			pos, err = h.pass(ctx, pos)
 		}
 		wait := h.cfg.PollInterval
