@@ -531,12 +531,16 @@ func (e *Engine) switchLive(ctx context.Context, rel inventory.Release, old, can
 		lap = now
 	}
 	if len(old.Volumes) > 0 {
-		// The old programs get SIGTERM (all at once) to flush and exit, and
-		// what is left is frozen, before the candidate mounts the volumes:
-		// one writer at a time. The volumes' host mounts stay (the
+		// The old programs get SIGTERM (all at once) to flush and exit;
+		// once none holds a file on the volumes, what is left is frozen,
+		// before the candidate mounts them: one writer at a time. The volumes' host mounts stay (the
 		// candidate binds the same ones); halting the old one later leaves
 		// them to the candidate.
-		if err := e.Runtime.Quiesce(ctx, oldInst, e.stopTimeout()); err != nil {
+		var paths []string
+		for _, v := range old.Volumes {
+			paths = append(paths, v.Path)
+		}
+		if err := e.Runtime.Quiesce(ctx, oldInst, e.stopTimeout(), paths...); err != nil {
 			return out, fmt.Errorf("switch: stop the programs of %q to free its volumes: %w", old.Name, err)
 		}
 		took("stop old")

@@ -17,14 +17,20 @@ import (
 // it, so nothing in it runs or writes from then on. The init (supervisord)
 // is stopped first (SIGSTOP), so it restarts nothing; every other process
 // of the container's cgroup gets SIGTERM at once (not through supervisord,
-// whose own shutdown waits on a one-second poll), and any process that
-// appears meanwhile gets it too; once none but the init is left (or the
+// whose own shutdown waits on a one-second poll); once none but the init
+// is left (or the
 // container ended, or timeout passed) the container is frozen (the cgroup
 // freezer). A release uses it to hand a container's volumes over: the old
 // programs had their SIGTERM to flush and exit, and the candidate mounts the
 // volumes while the old container cannot write. The caller takes it down
 // later (Stop kills a frozen container). A container not running is left.
-func (r *Runtime) Quiesce(ctx context.Context, id string, timeout time.Duration) (err error) {
+//
+// holding, when given, narrows what is waited for to the processes that
+// hold a file under one of those paths (as the container sees them: an open
+// file, a mapping, a working directory): once none does, the rest (syslog
+// flushing its queue, sshd) is frozen where it is — they are not the
+// writers a release waits for, and the old container is taken down anyway.
+func (r *Runtime) Quiesce(ctx context.Context, id string, timeout time.Duration, holding ...string) (err error) {
 	st, pid, err := r.State(ctx, id)
 	if err != nil || st != "running" || pid <= 0 {
 		return err
@@ -39,7 +45,9 @@ func (r *Runtime) Quiesce(ctx context.Context, id string, timeout time.Duration)
 		}
 	}()
 	signalled := map[int]bool{pid: true}
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+	// Only what runs now gets SIGTERM: a process started later is part of
+	// some program's shutdown (the init, which starts programs, is stopped).
+	for deadline, first := time.Now().Add(timeout), true; time.Now().Before(deadline); first = false {
 		b, err := os.ReadFile(procs)
 		if errors.Is(err, fs.ErrNotExist) {
 			if s, _, serr := r.State(ctx, id); serr == nil && s != "running" && s != "paused" {
@@ -50,19 +58,22 @@ func (r *Runtime) Quiesce(ctx context.Context, id string, timeout time.Duration)
 		if err != nil {
 			return fmt.Errorf("quiesce %q: %w", id, err)
 		}
-		left := 0
+		left, holders := 0, 0
 		for _, f := range strings.Fields(string(b)) {
 			n, err := strconv.Atoi(f)
 			if err != nil || n == pid {
 				continue
 			}
 			left++
-			if !signalled[n] {
+			if first && !signalled[n] {
 				signalled[n] = true
 				_ = syscall.Kill(n, syscall.SIGTERM)
 			}
+			if len(holding) > 0 && holds(n, holding) {
+				holders++
+			}
 		}
-		if left == 0 {
+		if left == 0 || (len(holding) > 0 && holders == 0) {
 			break
 		}
 		select {
@@ -89,4 +100,37 @@ func cgroupProcs(id string) string {
 		return v1
 	}
 	return filepath.Join("/sys/fs/cgroup", "fatbox", id, "cgroup.procs")
+}
+
+// holds reports whether process pid has a file under one of the paths (as
+// its own root sees them) open, mapped, or as its working directory. A
+// process that is gone holds nothing.
+func holds(pid int, paths []string) bool {
+	under := func(p string) bool {
+		for _, x := range paths {
+			if p == x || strings.HasPrefix(p, strings.TrimSuffix(x, "/")+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	base := "/proc/" + strconv.Itoa(pid)
+	if cwd, err := os.Readlink(base + "/cwd"); err == nil && under(cwd) {
+		return true
+	}
+	if fds, err := os.ReadDir(base + "/fd"); err == nil {
+		for _, fd := range fds {
+			if t, err := os.Readlink(base + "/fd/" + fd.Name()); err == nil && under(t) {
+				return true
+			}
+		}
+	}
+	if b, err := os.ReadFile(base + "/maps"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if i := strings.IndexByte(l, '/'); i >= 0 && under(l[i:]) {
+				return true
+			}
+		}
+	}
+	return false
 }

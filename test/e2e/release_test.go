@@ -198,6 +198,11 @@ func TestRelease(t *testing.T) {
 		{[]string{"release", "shop-01", "--image", "debian12-fat"}, ""},
 		{[]string{"rollback", "shop-01"}, "v1"},
 	} {
+		if i == 0 {
+			// An app holding a file on the volume, which flushes for 100 ms
+			// on SIGTERM: the switch waits for it (one writer at a time).
+			e.ssh(c.IP, `setsid sh -c 'exec 3>>/var/lib/app/data; trap "sleep 0.1; echo flushed >&3; exit 0" TERM; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 &`)
+		}
 		p := e.startProbe(t, ns, c.IP+":22")
 		out := e.ok(step.args...).stdout
 		time.Sleep(300 * time.Millisecond) // the prober sees the new container answer steadily
@@ -219,6 +224,9 @@ func TestRelease(t *testing.T) {
 		// on by the new container.
 		if got := e.sshStrict(t, c.IP, kh, "cat /var/lib/app/data && echo "+step.args[0]+" >> /var/lib/app/data"); !strings.HasPrefix(got, "orders") {
 			t.Fatalf("%s: the volume in shop-01 holds %q, want the file written before", step.args[0], got)
+		}
+		if got := e.sshStrict(t, c.IP, kh, "cat /var/lib/app/data"); i == 0 && !strings.Contains(got, "flushed") {
+			t.Fatalf("%s: the old app's flush on SIGTERM is not on the volume (%q): the switch did not wait for it", step.args[0], got)
 		}
 		if len(cur.Volumes) != 1 || cur.Volumes[0].Name != "rel-data" || len(last.Volumes) != 0 {
 			t.Fatalf("%s: volumes: shop-01 %v, shop-01-last %v; want rel-data on shop-01 only", step.args[0], cur.Volumes, last.Volumes)
