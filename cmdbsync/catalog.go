@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,7 +183,7 @@ func (c *Catalog) Reconcile(ctx context.Context) (CatalogReport, error) {
 			want[r.Name] = r
 		}
 	}
-	for _, name := range sortedKeys(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if meta, ok := nodes[name]; ok && meta[MetaOwner] != c.cfg.Owner {
 			rep.Foreign = append(rep.Foreign, name)
 			continue
@@ -192,7 +193,7 @@ func (c *Catalog) Reconcile(ctx context.Context) (CatalogReport, error) {
 		}
 		rep.Registered = append(rep.Registered, name)
 	}
-	for _, name := range sortedKeys(nodes) {
+	for _, name := range slices.Sorted(maps.Keys(nodes)) {
 		if _, ok := want[name]; ok || nodes[name][MetaOwner] != c.cfg.Owner {
 			continue
 		}
@@ -237,7 +238,7 @@ func (c *Catalog) incremental(ctx context.Context) error {
 	for _, r := range recs {
 		byName[r.Name] = r
 	}
-	for _, name := range sortedKeys(touched) {
+	for _, name := range slices.Sorted(maps.Keys(touched)) {
 		meta, exists, err := c.node(ctx, name)
 		if err != nil {
 			return err
@@ -362,13 +363,4 @@ func (c *Catalog) consulErr(what string, err error) error {
 		return fmt.Errorf("consul catalog at %s: %s: %w; the token (consul_catalog: token) needs a policy with `node_prefix \"\" { policy = \"write\" }` and `service_prefix \"\" { policy = \"write\" }`", c.cfg.Address, what, err)
 	}
 	return fmt.Errorf("consul catalog at %s: %s: %w", c.cfg.Address, what, err)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -308,53 +308,12 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 	return cand, nil
 }
 
-// undoRelease undoes a release that had not begun its switch: the
-// candidate goes (made by it) or is put back as it was (stopped, or running
-// on its own lease); the name's container was never touched. Idempotent;
-// Reconcile calls it for a release left before its switch.
+// undoRelease undoes a release that had not begun its switch (or whose
+// switch was put back): see undoReleaseLocked, under the candidate's lock.
+// Idempotent; Reconcile calls it for a release left before its switch.
 func (e *Engine) undoRelease(ctx context.Context, rel inventory.Release) error {
-	var errs []error
-	cand, err := e.recordByID(ctx, rel.CandidateID, rel.Candidate)
-	switch {
-	case errors.Is(err, inventory.ErrNotFound):
-	case err != nil:
-		errs = append(errs, err)
-	case rel.Made && cand.Status == inventory.StatusCreating:
-		// A create cut short: Reconcile's undo of a half-made create does it.
-	case rel.Made:
-		if err := e.Remove(ctx, cand.Name, true); err != nil {
-			errs = append(errs, err)
-		}
-	default:
-		if err := e.Stop(ctx, cand.Name); err != nil {
-			errs = append(errs, err)
-		}
-		// Its own host keys and hostname back (a release took it, with the
-		// name's, before it was checked).
-		if err := restoreHostKeys(e.dir(cand.InstanceKey())); err != nil {
-			errs = append(errs, err)
-		}
-		if cur, err := e.Inventory.Get(ctx, cand.Name); err == nil && rel.Hostname != "" && cur.Hostname != rel.Hostname {
-			cur.Hostname = rel.Hostname
-			errs = append(errs, e.Inventory.Put(ctx, cur))
-		}
-		if !rel.HadLease {
-			if _, err := e.IPAM.Release(ctx, cand.Pool, cand.Name); err != nil && !errors.Is(err, ipam.ErrLeaseNotFound) {
-				errs = append(errs, err)
-			}
-		}
-		if rel.WasRunning && rel.HadLease {
-			// Back on its own lease with its own identity, as before.
-			if _, err := e.Start(ctx, cand.Name); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("undoing the %s of %q left something (the daemon's next start tries again): %w", rel.Kind, rel.Name, err)
-	}
-	_ = e.Inventory.Note(ctx, rel.Name, fmt.Sprintf("undone: the %s to %q did not happen; %q is unchanged", rel.Kind, rel.Candidate, rel.Name))
-	return e.Inventory.DeleteRelease(ctx, rel.Name)
+	defer e.lock(rel.Candidate)()
+	return e.undoReleaseLocked(ctx, rel)
 }
 
 // stepFailed is a test's fault hook failing a step before the switch: the
@@ -712,15 +671,20 @@ func (e *Engine) putBack(ctx context.Context, rel inventory.Release) error {
 	return e.undoReleaseLocked(ctx, rel)
 }
 
-// undoReleaseLocked is undoRelease for a caller holding the names' locks
-// (or Reconcile): the candidate is removed (made by the release) or given
-// back its own keys, hostname and lease state, and started again if it ran.
+// undoReleaseLocked undoes a release for a caller holding the candidate's
+// lock (putBack holds the names' locks): the name's container was never
+// touched (or was put back); the candidate is removed (made by the
+// release) or given back its own keys, hostname and lease state, stopped,
+// and started again if it ran.
 func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) error {
 	cand, err := e.recordByID(ctx, rel.CandidateID, rel.Candidate)
 	switch {
 	case errors.Is(err, inventory.ErrNotFound):
 	case err != nil:
 		return err
+	case rel.Made && cand.Status == inventory.StatusCreating:
+		// A create cut short: Reconcile's undo of a half-made create does it
+		// (it gives the lease back as the create took it).
 	case rel.Made:
 		inst := cand.InstanceKey()
 		errs := []error{e.destroy(ctx, inst), e.releaseVolumeClaims(ctx, cand)}
@@ -738,8 +702,13 @@ func (e *Engine) undoReleaseLocked(ctx context.Context, rel inventory.Release) e
 		if err := restoreHostKeys(e.dir(cand.InstanceKey())); err != nil {
 			return err
 		}
-		if cur, err := e.Inventory.Get(ctx, cand.Name); err == nil && rel.Hostname != "" && cur.Hostname != rel.Hostname {
-			cur.Hostname = rel.Hostname
+		// Stopped, with its own hostname: as it was (started again below
+		// when it ran).
+		if cur, err := e.Inventory.Get(ctx, cand.Name); err == nil && (cur.Status != inventory.StatusStopped || (rel.Hostname != "" && cur.Hostname != rel.Hostname)) {
+			cur.Status = inventory.StatusStopped
+			if rel.Hostname != "" {
+				cur.Hostname = rel.Hostname
+			}
 			if err := e.Inventory.Put(ctx, cur); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -101,13 +102,14 @@ func (e *Engine) checkOnce(ctx context.Context, cand inventory.Record, nsPath st
 	defer cancel()
 	switch {
 	case len(c.Command) > 0:
-		buf := &capBuffer{max: 4 << 10}
+		var out bytes.Buffer
+		buf := &limitedBuffer{b: &out, n: 4 << 10}
 		code, err := e.Runtime.Exec(cctx, cand.InstanceKey(), runtime.ExecConfig{Args: c.Command}, runtime.Streams{Stdout: buf, Stderr: buf})
 		if err != nil {
 			return err
 		}
 		if code != 0 {
-			return fmt.Errorf("exited %d: %s", code, strings.TrimSpace(buf.String()))
+			return fmt.Errorf("exited %d: %s", code, strings.TrimSpace(out.String()))
 		}
 		return nil
 	case c.HTTPPort > 0:
@@ -143,18 +145,3 @@ func (e *Engine) checkOnce(ctx context.Context, cand inventory.Record, nsPath st
 		return conn.Close()
 	}
 }
-
-// capBuffer keeps the first max bytes written to it.
-type capBuffer struct {
-	b   []byte
-	max int
-}
-
-func (c *capBuffer) Write(p []byte) (int, error) {
-	if room := c.max - len(c.b); room > 0 {
-		c.b = append(c.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (c *capBuffer) String() string { return string(c.b) }

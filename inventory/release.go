@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,7 @@ func (i *Inventory) CreateRelease(ctx context.Context, r Release) error {
 	if _, err := i.Store.Create(ctx, releaseKey(r.Name), b); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			cur, _ := i.GetRelease(ctx, r.Name)
-			return fmt.Errorf("%s of %q (%s, since %s): %w; wait for it to end; one that does not (its cleanup failed: the daemon's log says why) is finished or undone by the daemon's next start", firstNonEmptyS(cur.Kind, "a release"), r.Name, cur.Phase, cur.StartedAt.Format(time.RFC3339), ErrReleaseBusy)
+			return fmt.Errorf("%s of %q (%s, since %s): %w; wait for it to end; one that does not (its cleanup failed: the daemon's log says why) is finished or undone by the daemon's next start", cmp.Or(cur.Kind, "a release"), r.Name, cur.Phase, cur.StartedAt.Format(time.RFC3339), ErrReleaseBusy)
 		}
 		return err
 	}
@@ -245,13 +246,4 @@ func (i *Inventory) Note(ctx context.Context, name, step string) error {
 		_, err = i.Store.Txn(ctx, ops)
 		return err
 	})
-}
-
-func firstNonEmptyS(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

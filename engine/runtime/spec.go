@@ -19,6 +19,7 @@
 package runtime
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -107,7 +108,7 @@ func Spec(c SpecConfig) (*specs.Spec, error) {
 	caps := append([]string(nil), defaultCaps...)
 	s := &specs.Spec{
 		Version:  specs.Version,
-		Hostname: firstNonEmpty(c.Hostname, c.Name),
+		Hostname: cmp.Or(c.Hostname, c.Name),
 		Root:     &specs.Root{Path: c.Rootfs},
 		Process: &specs.Process{
 			Args: []string{InitAs, "-c", "/etc/supervisor/supervisord.conf"},
@@ -230,13 +231,4 @@ func blockIO(l Limits) (*specs.LinuxBlockIO, error) {
 		ThrottleReadIOPSDevice:  throttle(l.ReadIOPS),
 		ThrottleWriteIOPSDevice: throttle(l.WriteIOPS),
 	}, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
