@@ -110,29 +110,29 @@ func TestSocketAccess(t *testing.T) {
 	for _, args := range [][]string{{"status", "--socket", sock}, poolArgs("out-pool", "198.19.74.0/26")} {
 		r := runAs(t, out.cred(), args...)
 		cliLine(t, out.name+": fatbox "+strings.Join(args, " "), r, "permission denied", sock)
-		t.Logf("%s: fatbox %s: %s", out.name, args[0], strings.TrimSpace(r.stderr))
+		t.Logf("%s: fatbox %s: %s", out.name, args[0], strings.TrimSpace(r.Stderr))
 		// The daemon runs: telling the user to start it sends them the
 		// wrong way (their access is what is missing).
-		if strings.Contains(r.stderr, "start it with") {
-			t.Errorf("%s: fatbox %s on a socket it may not open says to start the daemon, which runs: %q", out.name, args[0], strings.TrimSpace(r.stderr))
+		if strings.Contains(r.Stderr, "start it with") {
+			t.Errorf("%s: fatbox %s on a socket it may not open says to start the daemon, which runs: %q", out.name, args[0], strings.TrimSpace(r.Stderr))
 		}
 	}
 
 	// In the group (a supplementary group): served.
 	inCred := in.cred(gid)
-	if r := runAs(t, inCred, "status", "--socket", sock, "-o", "json"); r.code != 0 {
-		t.Errorf("%s: fatbox status: exit %d: %s", in.name, r.code, r.stderr)
+	if r := runAs(t, inCred, "status", "--socket", sock, "-o", "json"); r.Code != 0 {
+		t.Errorf("%s: fatbox status: exit %d: %s", in.name, r.Code, r.Stderr)
 	} else {
 		var s api.Status
-		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.Socket != sock {
-			t.Errorf("%s: fatbox status: %v %q", in.name, err, r.stdout)
+		if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil || s.Socket != sock {
+			t.Errorf("%s: fatbox status: %v %q", in.name, err, r.Stdout)
 		}
 	}
-	if r := runAs(t, inCred, poolArgs("in-pool", "198.19.74.64/26")...); r.code != 0 {
-		t.Errorf("%s: fatbox pool create: exit %d: %s", in.name, r.code, r.stderr)
+	if r := runAs(t, inCred, poolArgs("in-pool", "198.19.74.64/26")...); r.Code != 0 {
+		t.Errorf("%s: fatbox pool create: exit %d: %s", in.name, r.Code, r.Stderr)
 	}
-	if r := runAs(t, inCred, "pool", "rm", "in-pool", "--socket", sock); r.code != 0 {
-		t.Errorf("%s: fatbox pool rm: exit %d: %s", in.name, r.code, r.stderr)
+	if r := runAs(t, inCred, "pool", "rm", "in-pool", "--socket", sock); r.Code != 0 {
+		t.Errorf("%s: fatbox pool rm: exit %d: %s", in.name, r.Code, r.Stderr)
 	}
 
 	// The socket's mode loosened by hand: the daemon still refuses the
@@ -143,7 +143,7 @@ func TestSocketAccess(t *testing.T) {
 	forbidden := fmt.Sprintf("uid %d may not drive the fatbox daemon", out.uid)
 	r := runAs(t, out.cred(), "status", "--socket", sock)
 	cliLine(t, out.name+" on a 0666 socket: fatbox status", r, forbidden, group)
-	t.Logf("%s on a 0666 socket: fatbox status: %s", out.name, strings.TrimSpace(r.stderr))
+	t.Logf("%s on a 0666 socket: fatbox status: %s", out.name, strings.TrimSpace(r.Stderr))
 	cliLine(t, out.name+" on a 0666 socket: fatbox pool create", runAs(t, out.cred(), poolArgs("out-pool", "198.19.74.128/26")...), forbidden)
 	raw := asUser{bin: newRawClient(t), cred: out.cred()}
 	for _, req := range []struct{ method, path, body string }{
@@ -157,14 +157,14 @@ func TestSocketAccess(t *testing.T) {
 		}
 	}
 	// The outsider changed nothing.
-	if r := fatbox(t, "pool", "ls", "--socket", sock); r.code != 0 || strings.Contains(r.stdout, "out-pool") || strings.Contains(r.stdout, "in-pool") {
-		t.Errorf("pools after the outsider's tries: exit %d %q %q", r.code, r.stdout, r.stderr)
+	if r := fatbox(t, "pool", "ls", "--socket", sock); r.Code != 0 || strings.Contains(r.Stdout, "out-pool") || strings.Contains(r.Stdout, "in-pool") {
+		t.Errorf("pools after the outsider's tries: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
 	}
 
 	// The daemon's log: the member's mutating requests by uid, the
 	// outsider's refusals by uid.
-	d.stop()
-	log := d.log.String()
+	d.Stop()
+	log := d.Log.String()
 	for _, want := range [][]string{
 		{fmt.Sprintf("uid=%d ", in.uid), "method=POST path=/v1/pools ", "status=200"},
 		{fmt.Sprintf("uid=%d ", in.uid), "method=DELETE path=/v1/pools/in-pool ", "status=200"},

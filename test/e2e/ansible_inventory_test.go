@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -36,22 +37,22 @@ func TestAnsibleInventory(t *testing.T) {
 		"ans-02": {"--app", "web", "--env", "staging", "--owner", "team-a", "-l", "tier=front"},
 		"ans-03": {"--app", "orders", "--env", "prod", "--owner", "team-b"},
 	} {
-		ips[name] = e.create(name, append(flags, "--memory", "256M", "--disk", "1G")...).IP
+		ips[name] = e.Create(name, append(flags, "--memory", "256M", "--disk", "1G")...).IP
 	}
 	e.removeAtEnd(t, "ans-01", "ans-02", "ans-03")
-	e.ok("stop", "ans-03") // stopped, its lease kept
+	e.OK("stop", "ans-03") // stopped, its lease kept
 	t.Logf("containers up: %s", time.Since(start))
 
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fatbox-ansible-inventory")
-	if err := os.Symlink(fatboxBin, script); err != nil {
+	if err := os.Symlink(e2ekit.Bin(), script); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ansible.cfg"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "FATBOX_SOCKET="+e.sock, "ANSIBLE_CONFIG="+filepath.Join(dir, "ansible.cfg"),
-		"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PRIVATE_KEY_FILE="+e.key,
+	env := append(os.Environ(), "FATBOX_SOCKET="+e.Sock, "ANSIBLE_CONFIG="+filepath.Join(dir, "ansible.cfg"),
+		"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_NOCOLOR=1", "ANSIBLE_PRIVATE_KEY_FILE="+e.Key,
 		"ANSIBLE_PYTHON_INTERPRETER=auto_silent", "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"),
 		"ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(dir, "cp"), "ANSIBLE_INVENTORY_UNPARSED_FAILED=True",
 		// No ssh master outlives the test (it would hold the containers' stop).
@@ -128,7 +129,7 @@ func TestAnsibleInventory(t *testing.T) {
 
 	// ansible app_orders -m ping over ssh reaches ans-01 and nothing else
 	// (ans-03, of that app but stopped, is not in app_orders).
-	e.ssh(ips["ans-01"], "true") // sshd is up
+	e.SSH(ips["ans-01"], "true") // sshd is up
 	t0 := time.Now()
 	out, stderr, err = tool("ansible", "-i", script, "app_orders", "-m", "ping", "-o")
 	t.Logf("ansible app_orders -m ping: %s", time.Since(t0))

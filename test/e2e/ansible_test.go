@@ -56,15 +56,15 @@ func TestAnsibleFacts(t *testing.T) {
 	}{{"ans-one", "1", "512M", 1, 512}, {"ans-two", "2", "768M", 2, 768}, {"ans-frac", "0.5", "320M", 1, 320}}
 	var inv strings.Builder
 	for _, h := range hosts {
-		ip := e.create(h.name, "--cpus", h.cpus, "--memory", h.memory, "--disk", "1G").IP
-		e.ssh(ip, "true") // sshd is up
+		ip := e.Create(h.name, "--cpus", h.cpus, "--memory", h.memory, "--disk", "1G").IP
+		e.SSH(ip, "true") // sshd is up
 		fmt.Fprintf(&inv, "%s ansible_host=%s want_vcpus=%d want_mem_mb=%d\n", h.name, ip, h.vcpus, h.memMiB)
 	}
 	e.removeAtEnd(t, "ans-one", "ans-two", "ans-frac")
 	t.Logf("containers up: %s", time.Since(start))
 	dir := t.TempDir()
 	fmt.Fprintf(&inv, "[all:vars]\nansible_user=root\nansible_ssh_private_key_file=%s\nansible_python_interpreter=/usr/bin/python3\n"+
-		"ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no'\n", e.key)
+		"ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no'\n", e.Key)
 	files := map[string]string{"hosts": inv.String(), "facts.yml": cpuFactsPlaybook, "ansible.cfg": ""}
 	for f, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {

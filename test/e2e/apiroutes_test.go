@@ -277,8 +277,8 @@ func TestAPIRouteErrors(t *testing.T) {
 	d := startDaemon(t, filepath.Join(dir, "state"), sock)
 	// A pool for the lease routes; its bridge need not exist (no
 	// --create-bridge: nothing is made on the host).
-	if r := fatbox(t, "pool", "create", "rp", "--cidr", "198.19.73.0/24", "--bridge", "fbxrnone0", "--socket", sock); r.code != 0 {
-		t.Fatalf("pool create: %s", r.stderr)
+	if r := fatbox(t, "pool", "create", "rp", "--cidr", "198.19.73.0/24", "--bridge", "fbxrnone0", "--socket", sock); r.Code != 0 {
+		t.Fatalf("pool create: %s", r.Stderr)
 	}
 
 	for _, r := range routes {
@@ -313,8 +313,8 @@ func TestAPIRouteErrors(t *testing.T) {
 			t.Errorf("%s: HTTP %d %q %q, want 403 forbidden naming uid 65534", where, a.Status, e.Code, e.Error)
 		}
 	}
-	d.stop()
-	if !strings.Contains(d.log.String(), "refused a caller") {
-		t.Errorf("the daemon's log has no line for the refused callers:\n%s", d.log.String())
+	d.Stop()
+	if !strings.Contains(d.Log.String(), "refused a caller") {
+		t.Errorf("the daemon's log has no line for the refused callers:\n%s", d.Log.String())
 	}
 }

@@ -59,7 +59,7 @@ type badEnv struct {
 // cli runs fatbox with the socket first, so that rows may use `--`.
 func (e *badEnv) cli(t *testing.T, args ...string) result {
 	t.Helper()
-	return fatbox(t, append([]string{"--socket=" + e.sock}, args...)...)
+	return fatbox(t, append([]string{"--socket=" + e.Sock}, args...)...)
 }
 
 func jsonBody(v any) string {
@@ -120,13 +120,13 @@ func TestBadRequests(t *testing.T) {
 		// another run of this test may share the host.
 		running: harness.Name("bad-run-"), stopped: harness.Name("bad-stop-")}
 	var pool api.Pool
-	if err := json.Unmarshal([]byte(e.ok("pool", "show", "vm", "-o", "json").stdout), &pool); err != nil || pool.Bridge == "" {
+	if err := json.Unmarshal([]byte(e.OK("pool", "show", "vm", "-o", "json").Stdout), &pool); err != nil || pool.Bridge == "" {
 		t.Fatalf("pool show vm: %v %+v", err, pool)
 	}
 	e.bridge = pool.Bridge
-	e.create(e.running, "--memory", "256M", "--disk", "1G", "--cpus", "0.5")
-	e.create(e.stopped, "--memory", "256M", "--disk", "1G", "--cpus", "0.5")
-	e.ok("stop", e.stopped)
+	e.Create(e.running, "--memory", "256M", "--disk", "1G", "--cpus", "0.5")
+	e.Create(e.stopped, "--memory", "256M", "--disk", "1G", "--cpus", "0.5")
+	e.OK("stop", e.stopped)
 	// An existing link that is not a bridge: a veth pair of the test's own.
 	e.veth = harness.Name("fbxv")
 	peer := harness.Name("fbxp")
@@ -146,8 +146,8 @@ func TestBadRequests(t *testing.T) {
 		watch = append(watch, n, network.HostVethName(n))
 	}
 	opts := harness.HostStateOptions{
-		StateDir: e.state,
-		Dirs:     []string{filepath.Join(e.state, "containers")},
+		StateDir: e.State,
+		Dirs:     []string{filepath.Join(e.State, "containers")},
 		Watch:    watch,
 		Outputs: map[string]func() (string, error){
 			"fatbox ls -o json":              e.output("ls", "-o", "json"),
@@ -184,7 +184,7 @@ func TestBadRequests(t *testing.T) {
 
 	// Nothing new anywhere.
 	harness.CheckHostState(t, before, opts)
-	es, _ := os.ReadDir(filepath.Join(e.state, "containers"))
+	es, _ := os.ReadDir(filepath.Join(e.State, "containers"))
 	var names []string
 	for _, x := range es {
 		names = append(names, x.Name())
@@ -197,22 +197,22 @@ func TestBadRequests(t *testing.T) {
 // output reads a CLI command's stdout, for the state comparison.
 func (e *badEnv) output(args ...string) func() (string, error) {
 	return func() (string, error) {
-		r := fatbox(e.t, append(args, "--socket", e.sock)...)
-		if r.code != 0 {
+		r := fatbox(e.T, append(args, "--socket", e.Sock)...)
+		if r.Code != 0 {
 			// A listing that fails is a state too (e.g. its pool is gone).
-			return "exit " + fmt.Sprint(r.code) + ": " + r.stderr, nil
+			return "exit " + fmt.Sprint(r.Code) + ": " + r.Stderr, nil
 		}
-		return r.stdout, nil
+		return r.Stdout, nil
 	}
 }
 
 // inspectStatus is the running container's record status and runc state.
 func (e *badEnv) inspectStatus(name string) func() (string, error) {
 	return func() (string, error) {
-		r := fatbox(e.t, "inspect", name, "--socket", e.sock)
+		r := fatbox(e.T, "inspect", name, "--socket", e.Sock)
 		var in api.ContainerInfo
-		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &in) != nil {
-			return "inspect failed: " + r.stderr, nil
+		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &in) != nil {
+			return "inspect failed: " + r.Stderr, nil
 		}
 		return in.Status + "/" + in.State + "/" + in.IP + "/" + in.MAC, nil
 	}
@@ -221,7 +221,7 @@ func (e *badEnv) inspectStatus(name string) func() (string, error) {
 func (e *badEnv) runRow(t *testing.T, r badRow) {
 	if r.cli != nil {
 		res := e.cli(t, r.cli...)
-		if res.code == 0 && r.undo != nil {
+		if res.Code == 0 && r.undo != nil {
 			r.undo()
 		}
 		want := r.cliWant
@@ -236,7 +236,7 @@ func (e *badEnv) runRow(t *testing.T, r badRow) {
 			body = []byte(r.body)
 		}
 		where := fmt.Sprintf("%s %s %s", r.method, r.path, trim(r.body))
-		a := rawDo(e.sock, r.method, r.path, body)
+		a := rawDo(e.Sock, r.method, r.path, body)
 		if a.Status/100 == 2 && r.undo != nil {
 			r.undo()
 		}
@@ -265,16 +265,16 @@ var refusedNames = []string{"r-mem2x", "r-mem1", "r-memjunk", "r-memneg", "r-mem
 
 func badRows(t *testing.T, e *badEnv) []badRow {
 	rmContainer := func(name string) func() {
-		return func() { fatbox(t, "--socket="+e.sock, "rm", "--", name) }
+		return func() { fatbox(t, "--socket="+e.Sock, "rm", "--", name) }
 	}
 	rmPool := func(name string) func() {
-		return func() { fatbox(t, "pool", "rm", name, "--force", "--socket", e.sock) }
+		return func() { fatbox(t, "pool", "rm", name, "--force", "--socket", e.Sock) }
 	}
 	hostCPUs := runtime.NumCPU()
 	// A disk larger than the whole state filesystem, but within the
 	// largest disk a container may have: over the ceiling, not invalid.
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(e.state, &st); err != nil {
+	if err := syscall.Statfs(e.State, &st); err != nil {
 		t.Fatal(err)
 	}
 	fsBytes := int64(st.Blocks) * int64(st.Bsize)
@@ -410,11 +410,11 @@ func badRows(t *testing.T, e *badEnv) []badRow {
 		{name: "rename-to-invalid-name", cli: []string{"rename", e.stopped, "Bad_Name"},
 			method: "POST", path: "/v1/containers/" + e.stopped + "/rename", body: `{"name":"Bad_Name"}`,
 			status: 400, code: "invalid", want: []string{`"Bad_Name"`},
-			undo: func() { fatbox(t, "rename", "Bad_Name", e.stopped, "--socket", e.sock) }},
+			undo: func() { fatbox(t, "rename", "Bad_Name", e.stopped, "--socket", e.Sock) }},
 		{name: "rename-running", cli: []string{"rename", e.running, e.running + "-2"},
 			method: "POST", path: "/v1/containers/" + e.running + "/rename", body: jsonBody(map[string]string{"name": e.running + "-2"}),
 			status: 409, code: "conflict", want: []string{e.running, "stop it first"},
-			undo: func() { fatbox(t, "rename", e.running+"-2", e.running, "--socket", e.sock) }},
+			undo: func() { fatbox(t, "rename", e.running+"-2", e.running, "--socket", e.Sock) }},
 		{name: "rename-to-taken-name", cli: []string{"rename", e.stopped, e.running},
 			method: "POST", path: "/v1/containers/" + e.stopped + "/rename", body: jsonBody(map[string]string{"name": e.running}),
 			status: 409, code: "exists", want: []string{e.running}},
@@ -432,11 +432,11 @@ func badRows(t *testing.T, e *badEnv) []badRow {
 		{name: "lease-bad-owner-name", cli: []string{"ip", "allocate", "Bad_Owner", "--pool", "vm"},
 			method: "POST", path: "/v1/pools/vm/leases", body: `{"name":"Bad_Owner"}`,
 			status: 400, code: "invalid", want: []string{`"Bad_Owner"`},
-			undo: func() { fatbox(t, "ip", "release", "Bad_Owner", "--pool", "vm", "--socket", e.sock) }},
+			undo: func() { fatbox(t, "ip", "release", "Bad_Owner", "--pool", "vm", "--socket", e.Sock) }},
 		{name: "lease-ip-outside-pool", cli: []string{"ip", "allocate", "r-outside", "--pool", "vm", "--ip", "198.19.72.9"},
 			method: "POST", path: "/v1/pools/vm/leases", body: `{"name":"r-outside","ip":"198.19.72.9"}`,
 			status: 400, code: "invalid", want: []string{"198.19.72.9", "outside"},
-			undo: func() { fatbox(t, "ip", "release", "r-outside", "--pool", "vm", "--socket", e.sock) }},
+			undo: func() { fatbox(t, "ip", "release", "r-outside", "--pool", "vm", "--socket", e.Sock) }},
 		// The CLI reads a word that is no address as a lease name.
 		{name: "ip-lookup-not-an-ip", cli: []string{"ip", "show", "not-an-ip"}, cliWant: []string{"--pool"},
 			method: "GET", path: "/v1/ips/not-an-ip", status: 400, code: "invalid", want: []string{`"not-an-ip"`}},
@@ -463,9 +463,9 @@ func badRows(t *testing.T, e *badEnv) []badRow {
 // hugeBody sends a 100 MB body: 413 too_large, and the daemon does not
 // hold it (its RSS and peak RSS grow by less than 50 MB).
 func (e *badEnv) hugeBody(t *testing.T) {
-	pid := e.d.cmd.Process.Pid
+	pid := e.D.Cmd.Process.Pid
 	rss0, hwm0 := procKiB(t, pid, "VmRSS"), procKiB(t, pid, "VmHWM")
-	conn, err := net.Dial("unix", e.sock)
+	conn, err := net.Dial("unix", e.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +532,7 @@ func procKiB(t *testing.T, pid int, key string) int64 {
 // unfinishedBody promises 1000 bytes and sends 14: within ~35 s the daemon
 // answers 408 (JSON, code invalid) or closes the connection.
 func (e *badEnv) unfinishedBody(t *testing.T) {
-	conn, err := net.Dial("unix", e.sock)
+	conn, err := net.Dial("unix", e.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func (e *badEnv) unfinishedBody(t *testing.T) {
 // unfinishedHeader sends half a request header: the daemon gives up on it
 // within its header timeout (10 s).
 func (e *badEnv) unfinishedHeader(t *testing.T) {
-	conn, err := net.Dial("unix", e.sock)
+	conn, err := net.Dial("unix", e.Sock)
 	if err != nil {
 		t.Fatal(err)
 	}

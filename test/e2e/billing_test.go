@@ -23,6 +23,7 @@ import (
 
 	"github.com/fatbox/fatbox/cmdbsync"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
 const (
@@ -53,7 +54,7 @@ func newBillingEnv(t *testing.T, srv *cmdbServer, cidr, db string) (*cmdbEnv, *c
   sample_interval: 1s
 `, d.dsn, billingPeriod))
 	// The table is made by the daemon's first pass.
-	waitFor(t, 30*time.Second, "the billing table", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the billing table", func() bool {
 		return d.count(t, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'fatbox_billing'") == 1
 	})
 	d.exec(t, "CREATE TABLE billing_inserts (n INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(128) NOT NULL)")
@@ -82,7 +83,7 @@ func billingWatermark(t *testing.T, d *cmdbDB) time.Time {
 func waitBilled(t *testing.T, e *cmdbEnv, until time.Time, within time.Duration) api.BillingStatus {
 	t.Helper()
 	var st api.Status
-	waitFor(t, within, "billing past "+until.Format(time.RFC3339), func() bool {
+	e2ekit.WaitFor(t, within, "billing past "+until.Format(time.RFC3339), func() bool {
 		s, err := e.c.Status(t.Context())
 		st = s
 		return err == nil && s.Billing != nil && !s.Billing.BilledUntil.Before(until) && s.Billing.Failures == 0
@@ -105,11 +106,11 @@ func testBillingLifecycle(t *testing.T) {
 	c := e.create("bill-c")
 	// A process in bill-c spins for 2 s: its CPU time is in bill-c's rows.
 	r := fatbox(t, "exec", "bill-c", "--socket", e.sock, "--", "bash", "-c", `timeout 2 sh -c "while :; do :; done"; times`)
-	if r.code != 0 {
-		t.Fatalf("spin: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("spin: exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	var spun time.Duration
-	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) == 2 {
+	if lines := strings.Split(strings.TrimSpace(r.Stdout), "\n"); len(lines) == 2 {
 		for _, f := range strings.Fields(lines[1]) { // children: "0m1.953s 0m0.004s"
 			d, err := time.ParseDuration(f)
 			if err != nil {
@@ -119,7 +120,7 @@ func testBillingLifecycle(t *testing.T) {
 		}
 	}
 	if spun < 100*time.Millisecond {
-		t.Fatalf("spin: the spinner got %s of CPU (%q): the host is too loaded to tell", spun, r.stdout)
+		t.Fatalf("spin: the spinner got %s of CPU (%q): the host is too loaded to tell", spun, r.Stdout)
 	}
 	nextPeriod()
 	e.ok("start", "bill-b")
@@ -131,25 +132,25 @@ func testBillingLifecycle(t *testing.T) {
 	mark := filepath.Join(e.dir, "billing-failpoint.mark")
 	e.restart([]string{fmt.Sprintf("%s=after-commit:%d", cmdbsync.BillingFailpointEnv, from.Unix()), cmdbsync.FailpointMarkEnv + "=" + mark})
 	var got []byte
-	waitFor(t, 40*time.Second, "the billing failpoint's marker", func() bool {
+	e2ekit.WaitFor(t, 40*time.Second, "the billing failpoint's marker", func() bool {
 		bs, err := os.ReadFile(mark)
 		got = bs
 		return err == nil
 	})
 	var at uint64
 	var pid int
-	if _, err := fmt.Sscanf(string(got), "after-commit %d %d\n", &at, &pid); err != nil || pid != e.d.cmd.Process.Pid || at < uint64(from.Unix()) {
-		t.Fatalf("marker %q: want \"after-commit <period start >= %d> %d\" (%v)", got, from.Unix(), e.d.cmd.Process.Pid, err)
+	if _, err := fmt.Sscanf(string(got), "after-commit %d %d\n", &at, &pid); err != nil || pid != e.d.Cmd.Process.Pid || at < uint64(from.Unix()) {
+		t.Fatalf("marker %q: want \"after-commit <period start >= %d> %d\" (%v)", got, from.Unix(), e.d.Cmd.Process.Pid, err)
 	}
 	if w := billingWatermark(t, d); w.Unix() != int64(at)+int64(billingPeriod/time.Second) {
 		t.Fatalf("watermark %s at the failpoint; the commit was of the period at %d", w, at)
 	}
-	e.d.kill9(t)
+	e.d.Kill9(t)
 	t.Logf("killed -9 after billing the period of %s", time.Unix(int64(at), 0).UTC())
 	e.restart(nil)
 	// Two more periods billed by the new daemon.
 	st := waitBilled(t, e, time.Unix(int64(at), 0).UTC().Add(3*billingPeriod), 60*time.Second)
-	if out := e.ok("status").stdout; !strings.Contains(out, "billing:   e2e → ") {
+	if out := e.ok("status").Stdout; !strings.Contains(out, "billing:   e2e → ") {
 		t.Errorf("fatbox status shows no billing line:\n%s", out)
 	}
 	w := billingWatermark(t, d)
@@ -179,7 +180,7 @@ func testBillingLifecycle(t *testing.T) {
 		}
 	}
 	var u api.Usage
-	if err := json.Unmarshal([]byte(e.ok("usage", "bill-a", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "json").stdout), &u); err != nil {
+	if err := json.Unmarshal([]byte(e.ok("usage", "bill-a", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "json").Stdout), &u); err != nil {
 		t.Fatal(err)
 	}
 	if len(u.Rows) != perID["bill-a"] {
@@ -229,7 +230,7 @@ func checkBilling(t *testing.T, e *cmdbEnv, d *cmdbDB, w time.Time) map[string]b
 			first = r.PeriodStart
 		}
 	}
-	out := e.ok("usage", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "csv").stdout
+	out := e.ok("usage", "--from", first.Format(time.RFC3339), "--to", w.Format(time.RFC3339), "-o", "csv").Stdout
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil || len(recs) == 0 {
 		t.Fatalf("fatbox usage -o csv: %v\n%s", err, out)
@@ -374,11 +375,11 @@ func testBillingOutage(t *testing.T) {
 	e.ok("update", "bill-o", "--memory", "256M")
 	nextPeriod()
 	// Two periods have ended while it is down.
-	waitFor(t, 30*time.Second, "the billing loop failing", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the billing loop failing", func() bool {
 		s, err := e.c.Status(t.Context())
 		return err == nil && s.Billing != nil && s.Billing.Failures >= 2 && !s.Billing.Connected
 	})
-	if out := e.ok("status").stdout; !strings.Contains(out, "FAILING") {
+	if out := e.ok("status").Stdout; !strings.Contains(out, "FAILING") {
 		t.Errorf("fatbox status does not show billing failing:\n%s", out)
 	}
 	if w := time.Now().Truncate(billingPeriod); w.Sub(down) < 2*billingPeriod {

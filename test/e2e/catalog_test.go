@@ -12,6 +12,7 @@ import (
 
 	consul "github.com/hashicorp/consul/api"
 
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -46,13 +47,13 @@ func TestConsulCatalog(t *testing.T) {
 	harness.Require(t, err == nil, "dig (Debian package bind9-dnsutils; tools/setup-host.sh --test installs it)")
 	c := harness.StartConsul(t)
 	e := newVMEnv(t, "198.19.172.0/24")
-	cfg := filepath.Join(e.dir, "catalog.yaml")
+	cfg := filepath.Join(e.Dir, "catalog.yaml")
 	if err := os.WriteFile(cfg, []byte("consul_catalog:\n  address: "+c.Addr+"\n  poll_interval: 1s\n  reconcile_interval: 3s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.args = append(e.args, "--config", cfg)
-	e.d.stop()
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	e.Args = append(e.Args, "--config", cfg)
+	e.D.Stop()
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
 
 	cl, err := consul.NewClient(&consul.Config{Address: c.Addr})
 	if err != nil {
@@ -63,9 +64,9 @@ func TestConsulCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ct := e.create("cat-01", "--memory", "256M", "--disk", "1G", "--app", "shop", "--env", "prod", "--service", "http:8080")
+	ct := e.Create("cat-01", "--memory", "256M", "--disk", "1G", "--app", "shop", "--env", "prod", "--service", "http:8080")
 	e.removeAtEnd(t, "cat-01", "cat-03")
-	waitFor(t, 20*time.Second, "cat-01 in the catalog", func() bool {
+	e2ekit.WaitFor(t, 20*time.Second, "cat-01 in the catalog", func() bool {
 		out := catalogNodes(t, c)
 		return strings.Contains(out, "cat-01") && strings.Contains(out, ct.IP) && strings.Contains(out, "app=shop") && strings.Contains(out, "fatbox-owner=fatbox")
 	})
@@ -73,7 +74,7 @@ func TestConsulCatalog(t *testing.T) {
 		t.Fatalf("dig cat-01.node.consul: %q, want %s", got, ct.IP)
 	}
 	var srv string
-	waitFor(t, 10*time.Second, "http.service.consul SRV", func() bool {
+	e2ekit.WaitFor(t, 10*time.Second, "http.service.consul SRV", func() bool {
 		srv = dig(t, c, "SRV", "http.service.consul")
 		return strings.Contains(srv, " 8080 ")
 	})
@@ -82,10 +83,10 @@ func TestConsulCatalog(t *testing.T) {
 		t.Fatalf("SRV http.service.consul: %q: want one instance, on port 8080, whose target is %s", srv, ct.IP)
 	}
 	// Services change later: declared, then dropped.
-	e.ok("update", "cat-01", "--service", "admin:9090")
-	waitFor(t, 10*time.Second, "admin.service.consul", func() bool { return strings.Contains(dig(t, c, "SRV", "admin.service.consul"), " 9090 ") })
-	e.ok("update", "cat-01", "--remove-service", "admin")
-	waitFor(t, 10*time.Second, "admin.service.consul gone", func() bool { return dig(t, c, "SRV", "admin.service.consul") == "" })
+	e.OK("update", "cat-01", "--service", "admin:9090")
+	e2ekit.WaitFor(t, 10*time.Second, "admin.service.consul", func() bool { return strings.Contains(dig(t, c, "SRV", "admin.service.consul"), " 9090 ") })
+	e.OK("update", "cat-01", "--remove-service", "admin")
+	e2ekit.WaitFor(t, 10*time.Second, "admin.service.consul gone", func() bool { return dig(t, c, "SRV", "admin.service.consul") == "" })
 	check := func(node string) string {
 		hs, _, err := cl.Health().Node(node, nil)
 		if err != nil || len(hs) == 0 {
@@ -98,40 +99,40 @@ func TestConsulCatalog(t *testing.T) {
 	}
 
 	// Stopped: critical, and the service no longer answers.
-	e.ok("stop", "cat-01")
-	waitFor(t, 10*time.Second, "cat-01 critical", func() bool { return check("cat-01") == "critical" })
+	e.OK("stop", "cat-01")
+	e2ekit.WaitFor(t, 10*time.Second, "cat-01 critical", func() bool { return check("cat-01") == "critical" })
 	if got := dig(t, c, "SRV", "http.service.consul"); got != "" {
 		t.Fatalf("a stopped container's service still answers: %q", got)
 	}
 	// Renamed: the node moves.
-	e.ok("rename", "cat-01", "cat-03")
-	waitFor(t, 10*time.Second, "the node renamed", func() bool {
+	e.OK("rename", "cat-01", "cat-03")
+	e2ekit.WaitFor(t, 10*time.Second, "the node renamed", func() bool {
 		out := catalogNodes(t, c)
 		return strings.Contains(out, "cat-03") && !strings.Contains(out, "cat-01")
 	})
 
 	// The daemon dies; meanwhile the catalog loses fatbox's node and gains
 	// a stale one of fatbox's: its next start repairs both.
-	e.d.kill9(t)
+	e.D.Kill9(t)
 	if _, err := cl.Catalog().Deregister(&consul.CatalogDeregistration{Node: "cat-03"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.Catalog().Register(&consul.CatalogRegistration{Node: "ghost-01", Address: "198.19.172.99", NodeMeta: map[string]string{"fatbox-owner": "fatbox"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	waitFor(t, 20*time.Second, "the catalog repaired", func() bool {
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e2ekit.WaitFor(t, 20*time.Second, "the catalog repaired", func() bool {
 		out := catalogNodes(t, c)
 		return strings.Contains(out, "cat-03") && !strings.Contains(out, "ghost-01")
 	})
 
 	// Removed: gone; the foreign node stayed all along.
-	e.ok("rm", "cat-03")
-	waitFor(t, 10*time.Second, "cat-03 gone", func() bool { return !strings.Contains(catalogNodes(t, c), "cat-03") })
+	e.OK("rm", "cat-03")
+	e2ekit.WaitFor(t, 10*time.Second, "cat-03 gone", func() bool { return !strings.Contains(catalogNodes(t, c), "cat-03") })
 	if out := catalogNodes(t, c); !strings.Contains(out, "ext-db") || !strings.Contains(out, "198.51.100.7") {
 		t.Fatalf("the node someone else registered was touched:\n%s", out)
 	}
-	st := statusJSON(t, e.sock)
+	st := statusJSON(t, e.Sock)
 	if st.Catalog == nil || !st.Catalog.Running || st.Catalog.Failures != 0 {
 		t.Fatalf("status: consul catalog %+v", st.Catalog)
 	}
@@ -162,30 +163,30 @@ service_prefix "" { policy = "write" }`}, nil)
 		t.Fatal(err)
 	}
 	e := newVMEnv(t, "198.19.173.0/24")
-	cfg := filepath.Join(e.dir, "catalog.yaml")
+	cfg := filepath.Join(e.Dir, "catalog.yaml")
 	useToken := func(tok string) {
 		if err := os.WriteFile(cfg, []byte("consul_catalog:\n  address: "+c.Addr+"\n  token: "+tok+"\n  poll_interval: 1s\n  reconcile_interval: 3s\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		e.d.stop()
-		e.d = spawnDaemon(t, e.state, e.sock, append(e.args, "--config", cfg)...)
+		e.D.Stop()
+		e.D = spawnDaemon(t, e.State, e.Sock, append(e.Args, "--config", cfg)...)
 	}
 	useToken(weak.SecretID)
-	e.create("acl-01", "--memory", "256M", "--disk", "1G")
+	e.Create("acl-01", "--memory", "256M", "--disk", "1G")
 	var lastErr string
-	waitFor(t, 20*time.Second, "the sync to say what the token lacks", func() bool {
-		st := statusJSON(t, e.sock)
+	e2ekit.WaitFor(t, 20*time.Second, "the sync to say what the token lacks", func() bool {
+		st := statusJSON(t, e.Sock)
 		if st.Catalog != nil {
 			lastErr = st.Catalog.LastError
 		}
 		return st.Catalog != nil && st.Catalog.Failures > 0 && strings.Contains(lastErr, `node_prefix "" { policy = "write" }`)
 	})
 	t.Logf("with a token lacking the policy: %s", lastErr)
-	if r := fatbox(t, "status", "--socket", e.sock); !strings.Contains(r.stdout, "consul:") || !strings.Contains(r.stdout, "failing") {
-		t.Errorf("fatbox status does not show the failing catalog sync:\n%s", r.stdout)
+	if r := fatbox(t, "status", "--socket", e.Sock); !strings.Contains(r.Stdout, "consul:") || !strings.Contains(r.Stdout, "failing") {
+		t.Errorf("fatbox status does not show the failing catalog sync:\n%s", r.Stdout)
 	}
 	useToken(good.SecretID)
-	waitFor(t, 20*time.Second, "acl-01 in the catalog", func() bool {
+	e2ekit.WaitFor(t, 20*time.Second, "acl-01 in the catalog", func() bool {
 		n, _, err := mgmt.Catalog().Node("acl-01", nil)
 		return err == nil && n != nil && n.Node != nil && n.Node.Meta["fatbox-owner"] == "fatbox"
 	})

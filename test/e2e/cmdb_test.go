@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 
 	"github.com/fatbox/fatbox/cmdbsync"
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -291,7 +291,7 @@ func testCMDBLifecycle(t *testing.T, srv *cmdbServer) {
 			t.Errorf("status of %s: %+v", c.Target, c)
 		}
 	}
-	if out := e.ok("status").stdout; strings.Count(out, ": in step (position "+strconv.FormatUint(last, 10)+")") != 2 {
+	if out := e.ok("status").Stdout; strings.Count(out, ": in step (position "+strconv.FormatUint(last, 10)+")") != 2 {
 		t.Errorf("fatbox status does not show both targets in step at %d:\n%s", last, out)
 	}
 	// The position stored with the rows is the last event; nothing is
@@ -369,17 +369,17 @@ func testCMDBBadMapping(t *testing.T, srv *cmdbServer) {
 
 	// The CLI's dry run with the file and the database given.
 	r := fatbox(t, "cmdb", "sync", "--dry-run", "--mapping", mapping, "--dsn", bad.dsn, "--socket", e.sock)
-	if r.code == 0 {
-		t.Fatalf("cmdb sync --dry-run with a bad mapping: exit 0:\n%s", r.stdout)
+	if r.Code == 0 {
+		t.Fatalf("cmdb sync --dry-run with a bad mapping: exit 0:\n%s", r.Stdout)
 	}
-	t.Logf("fatbox cmdb sync --dry-run --mapping bad.yaml --dsn ...: exit %d\n%s", r.code, r.stderr)
-	wantProblems("cmdb sync --dry-run --mapping", r.stderr)
+	t.Logf("fatbox cmdb sync --dry-run --mapping bad.yaml --dsn ...: exit %d\n%s", r.Code, r.Stderr)
+	wantProblems("cmdb sync --dry-run --mapping", r.Stderr)
 	// A reconcile of the configured target, asked now, is refused alike.
 	r = fatbox(t, "cmdb", "sync", "--socket", e.sock)
-	if r.code == 0 {
-		t.Fatalf("cmdb sync of the badly mapped target: exit 0:\n%s", r.stdout)
+	if r.Code == 0 {
+		t.Fatalf("cmdb sync of the badly mapped target: exit 0:\n%s", r.Stdout)
 	}
-	wantProblems("cmdb sync (configured target)", r.stderr)
+	wantProblems("cmdb sync (configured target)", r.Stderr)
 
 	// A daemon started with the events already there: its loop's first
 	// pass meets them and the mapping at once.
@@ -392,7 +392,7 @@ func testCMDBBadMapping(t *testing.T, srv *cmdbServer) {
 		t.Errorf("status of the badly mapped target: %+v", c)
 	}
 	wantProblems("fatbox status -o json", c.LastError)
-	out := e.ok("status").stdout
+	out := e.ok("status").Stdout
 	if !strings.Contains(out, "badmap → ") || !strings.Contains(out, ": FAILING (") || !strings.Contains(out, "next try ") {
 		t.Errorf("fatbox status does not show the target failing with its next try:\n%s", out)
 	}
@@ -450,7 +450,7 @@ func testCMDBOutage(t *testing.T) {
 	if c.Position != before || c.Lag != last-before || !strings.Contains(c.LastError, "cannot reach the database") {
 		t.Errorf("status while down (position %d before the outage, %d events since): %+v", before, last-before, c)
 	}
-	out := e.ok("status").stdout
+	out := e.ok("status").Stdout
 	line := ""
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, "outage → ") {
@@ -532,15 +532,15 @@ func testCMDBKill9(t *testing.T, srv *cmdbServer) {
 	e.ok("update", "k-01", "--owner", "alice", "-l", "phase=one")
 	e.ok("stop", "k-02")
 	var got []byte
-	waitFor(t, 30*time.Second, "the failpoint's marker", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the failpoint's marker", func() bool {
 		b, err := os.ReadFile(mark)
 		got = b
 		return err == nil
 	})
 	var seq uint64
 	var pid int
-	if _, err := fmt.Sscanf(string(got), "after-commit %d %d\n", &seq, &pid); err != nil || pid != e.d.cmd.Process.Pid || seq <= s0 {
-		t.Fatalf("marker %q: want \"after-commit <seq > %d> %d\" (%v)", got, s0, e.d.cmd.Process.Pid, err)
+	if _, err := fmt.Sscanf(string(got), "after-commit %d %d\n", &seq, &pid); err != nil || pid != e.d.Cmd.Process.Pid || seq <= s0 {
+		t.Fatalf("marker %q: want \"after-commit <seq > %d> %d\" (%v)", got, s0, e.d.Cmd.Process.Pid, err)
 	}
 	// Stuck after its commit: rows and position are exactly the events up
 	// to seq. The API still takes changes the loop cannot apply now.
@@ -554,7 +554,7 @@ func testCMDBKill9(t *testing.T, srv *cmdbServer) {
 	e.ok("update", "k-01", "--memory", "192M", "-l", "phase-")
 	k3 := e.create("k-03", "--owner", "late")
 	e.ok("rm", "k-02")
-	e.d.kill9(t)
+	e.d.Kill9(t)
 	t.Logf("killed -9 after the commit of position %d", seq)
 	if pos := d.count(t, "SELECT seq FROM "+cmdbsync.PositionTable+" WHERE target = ?", tb.target); uint64(pos) != seq {
 		t.Fatalf("position %d after the kill, the commit was %d", pos, seq)
@@ -992,12 +992,12 @@ func newCMDBEnv(t *testing.T, cidr, config string) *cmdbEnv {
 	// --config after spawnDaemon's --config /dev/null: the last one counts.
 	e.args = []string{"--config", e.cfg, "--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}
 	e.c = &api.Client{Socket: e.sock, Timeout: 10 * time.Second}
-	t.Cleanup(func() { stopLXCFS(e.state) })
+	t.Cleanup(func() { e2ekit.StopLXCFS(e.state) })
 	// One cleanup for whichever daemon is current, registered before any
 	// container's, so every `fatbox rm` runs while a daemon answers.
 	t.Cleanup(func() {
 		if e.d != nil {
-			e.d.stop()
+			e.d.Stop()
 		}
 		if t.Failed() {
 			t.Logf("the daemons' log:\n%s", e.log)
@@ -1015,39 +1015,16 @@ func newCMDBEnv(t *testing.T, cidr, config string) *cmdbEnv {
 // waits until it answers; its output goes to e.log.
 func (e *cmdbEnv) spawn(env []string) *daemonProc {
 	e.t.Helper()
-	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", e.state, "--socket", e.sock}, e.args...)
-	cmd := exec.Command(fatboxBin, args...)
-	cmd.Env = append(os.Environ(), env...)
 	fmt.Fprintf(e.log, "=== fatbox daemon (env %v)\n", env)
-	// d.log is unused: e.log (safe to read while the daemon writes) has it.
-	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: e.sock, state: e.state, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = e.log, e.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(d.done) }()
-	c := &api.Client{Socket: e.sock, Timeout: time.Second}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.Status(context.Background()); err == nil {
-			return d
-		}
-		select {
-		case <-d.done:
-			e.t.Fatalf("daemon exited: %s", e.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("daemon not answering on %s: %s", e.sock, e.log)
-		}
-	}
+	return e2ekit.SpawnDaemonWith(e.t, e2ekit.DaemonOptions{State: e.state, Socket: e.sock,
+		Args: append([]string{"--config", "/dev/null"}, e.args...), Env: env, Log: e.log})
 }
 
 // restart kills the current daemon (-9, if it still runs) and starts
 // another on the same state dir with env; its containers are adopted.
 func (e *cmdbEnv) restart(env []string) {
 	e.t.Helper()
-	e.d.stop()
+	e.d.Stop()
 	e.d = nil
 	e.d = e.spawn(env)
 }
@@ -1055,8 +1032,8 @@ func (e *cmdbEnv) restart(env []string) {
 func (e *cmdbEnv) ok(args ...string) result {
 	e.t.Helper()
 	r := fatbox(e.t, append(args, "--socket", e.sock)...)
-	if r.code != 0 {
-		e.t.Fatalf("fatbox %v: exit %d: %s%s", args, r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		e.t.Fatalf("fatbox %v: exit %d: %s%s", args, r.Code, r.Stdout, r.Stderr)
 	}
 	return r
 }
@@ -1077,7 +1054,7 @@ func (e *cmdbEnv) cleanupRm(name string) {
 func (e *cmdbEnv) inspect(name string) api.ContainerInfo {
 	e.t.Helper()
 	var in api.ContainerInfo
-	if err := json.Unmarshal([]byte(e.ok("inspect", name, "-o", "json").stdout), &in); err != nil {
+	if err := json.Unmarshal([]byte(e.ok("inspect", name, "-o", "json").Stdout), &in); err != nil {
 		e.t.Fatalf("inspect %s: %v", name, err)
 	}
 	return in
@@ -1171,7 +1148,7 @@ func (e *cmdbEnv) waitStatus(what string, ok func(api.CMDBStatus) bool, targets 
 func (e *cmdbEnv) cmdbSync(args ...string) api.CMDBPlan {
 	e.t.Helper()
 	var p api.CMDBPlan
-	out := e.ok(append([]string{"cmdb", "sync", "-o", "json"}, args...)...).stdout
+	out := e.ok(append([]string{"cmdb", "sync", "-o", "json"}, args...)...).Stdout
 	if err := json.Unmarshal([]byte(out), &p); err != nil {
 		e.t.Fatalf("cmdb sync %v: %v: %s", args, err, out)
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
 // cpuViewScript prints, one "key=value" a line, every count of CPUs a
@@ -27,9 +29,9 @@ echo memtotal=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
 
 // cpuView runs cpuViewScript in the container over ssh.
 func (e *vmEnv) cpuView(ip string) map[string]string {
-	e.t.Helper()
+	e.T.Helper()
 	out := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(e.ssh(ip, cpuViewScript)), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(e.SSH(ip, cpuViewScript)), "\n") {
 		k, v, _ := strings.Cut(l, "=")
 		out[k] = v
 	}
@@ -64,7 +66,7 @@ func (e *vmEnv) removeAtEnd(t *testing.T, names ...string) {
 		var wg sync.WaitGroup
 		for _, n := range names {
 			wg.Add(1)
-			go func() { defer wg.Done(); fatbox(t, "rm", n, "--socket", e.sock) }()
+			go func() { defer wg.Done(); fatbox(t, "rm", n, "--socket", e.Sock) }()
 		}
 		wg.Wait()
 	})
@@ -84,43 +86,43 @@ func TestCPUView(t *testing.T) {
 	}{{"cpuv-one", "1", 1}, {"cpuv-two", "2", 2}, {"cpuv-half", "0.5", 1}}
 	ips := map[string]string{}
 	for _, c := range cs {
-		ips[c.name] = e.create(c.name, "--cpus", c.cpus, "--memory", "256M", "--disk", "1G").IP
+		ips[c.name] = e.Create(c.name, "--cpus", c.cpus, "--memory", "256M", "--disk", "1G").IP
 	}
 	e.removeAtEnd(t, "cpuv-one", "cpuv-two", "cpuv-half")
 	for _, c := range cs {
 		e.wantCPUView(t, c.name, ips[c.name], c.n)
 	}
 	// The quota is the fraction: 0.5 CPU is 50 ms per 100 ms.
-	if got := strings.TrimSpace(e.ssh(ips["cpuv-half"], "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us")); got != "50000" {
+	if got := strings.TrimSpace(e.SSH(ips["cpuv-half"], "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us")); got != "50000" {
 		t.Errorf("cpuv-half's CFS quota = %q µs, want 50000", got)
 	}
 
 	// Live updates: the view follows the vCPU count at once.
-	e.ok("update", "cpuv-half", "--cpus", "1.5")
+	e.OK("update", "cpuv-half", "--cpus", "1.5")
 	e.wantCPUView(t, "cpuv-half after update --cpus 1.5", ips["cpuv-half"], 2)
-	e.ok("update", "cpuv-two", "--cpus", "1")
+	e.OK("update", "cpuv-two", "--cpus", "1")
 	e.wantCPUView(t, "cpuv-two after update --cpus 1", ips["cpuv-two"], 1)
-	e.ok("update", "cpuv-one", "--cpus", "0.5") // same vCPU count: nothing to rewrite
+	e.OK("update", "cpuv-one", "--cpus", "0.5") // same vCPU count: nothing to rewrite
 	e.wantCPUView(t, "cpuv-one after update --cpus 0.5", ips["cpuv-one"], 1)
 
 	// lxcfs dies; the daemon's watch restarts it and re-mounts its files,
 	// not over the CPU view.
-	pid := lxcfsPid(e.state)
+	pid := lxcfsPid(e.State)
 	if pid == 0 {
 		t.Fatal("no lxcfs runs for the test daemon")
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "meminfo answers again in cpuv-two after lxcfs was killed", func() bool {
-		return strings.TrimSpace(e.ssh(ips["cpuv-two"], "head -c 9 /proc/meminfo 2>/dev/null || true")) == "MemTotal:"
+	e2ekit.WaitFor(t, 30*time.Second, "meminfo answers again in cpuv-two after lxcfs was killed", func() bool {
+		return strings.TrimSpace(e.SSH(ips["cpuv-two"], "head -c 9 /proc/meminfo 2>/dev/null || true")) == "MemTotal:"
 	})
 	e.wantCPUView(t, "cpuv-two after an lxcfs restart", ips["cpuv-two"], 1)
-	if n := strings.TrimSpace(e.ssh(ips["cpuv-two"], "grep -c ' /proc/cpuinfo ' /proc/self/mountinfo")); n != "1" {
+	if n := strings.TrimSpace(e.SSH(ips["cpuv-two"], "grep -c ' /proc/cpuinfo ' /proc/self/mountinfo")); n != "1" {
 		t.Errorf("%s mounts on /proc/cpuinfo after the lxcfs restart, want 1 (the CPU view's)", n)
 	}
 
 	// A restart keeps the view (written again at each start).
-	e.ok("restart", "cpuv-half")
+	e.OK("restart", "cpuv-half")
 	e.wantCPUView(t, "cpuv-half after a restart", ips["cpuv-half"], 2)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/engine/runtime"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -63,30 +64,10 @@ func spawnFailpointDaemon(t *testing.T, stateDir, socket, step, mark string, ext
 		step = "create:" + step
 	}
 	t.Helper()
-	args := append([]string{"daemon", "--config", "/dev/null", "--state-dir", stateDir, "--socket", socket}, extra...)
-	cmd := exec.Command(fatboxBin, args...)
-	cmd.Env = append(os.Environ(), "FATBOX_FAILPOINT="+step, "FATBOX_FAILPOINT_MARK="+mark)
-	d := &daemonProc{cmd: cmd, log: &bytes.Buffer{}, socket: socket, state: stateDir, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(d.done) }()
-	c := &api.Client{Socket: socket, Timeout: time.Second}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.Status(context.Background()); err == nil {
-			return d
-		}
-		select {
-		case <-d.done:
-			t.Fatalf("daemon with failpoint %s exited: %s", step, d.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not answering on %s: %s", socket, d.log)
-		}
-	}
+	return e2ekit.SpawnDaemonWith(t, e2ekit.DaemonOptions{State: stateDir, Socket: socket,
+		Args: append([]string{"--config", "/dev/null"}, extra...),
+		Env:  []string{"FATBOX_FAILPOINT=" + step, "FATBOX_FAILPOINT_MARK=" + mark},
+		What: "daemon with failpoint " + step})
 }
 
 // TestCreateSurvivesKill9AtEachStep: for each step of create, a real
@@ -118,24 +99,24 @@ func TestCreateSurvivesKill9AtEachStep(t *testing.T) {
 	state, sock := filepath.Join(dir, "state"), filepath.Join(dir, "fatbox.sock")
 	args := []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}
 	runcRoot := daemon.RuncRoot(state)
-	t.Cleanup(func() { stopLXCFS(state) })
+	t.Cleanup(func() { e2ekit.StopLXCFS(state) })
 	var cur *daemonProc // the daemon running now, if any
 	t.Cleanup(func() {
 		if cur != nil {
-			cur.stop()
+			cur.Stop()
 		}
 	})
 	stopDaemon := func() {
 		if cur != nil {
-			cur.stop()
+			cur.Stop()
 			cur = nil
 		}
 	}
 	ok := func(t *testing.T, args ...string) result {
 		t.Helper()
 		r := fatbox(t, append(args, "--socket", sock)...)
-		if r.code != 0 {
-			t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("fatbox %v: exit %d: %s", args, r.Code, r.Stderr)
 		}
 		return r
 	}
@@ -183,7 +164,7 @@ func TestCreateSurvivesKill9AtEachStep(t *testing.T) {
 			}
 			leaseBefore := lease(t, name)
 
-			cli := exec.Command(fatboxBin, "create", name, "--image", "debian12-fat", "--pool", "crash", "--memory", "128M", "--disk", "256M",
+			cli := exec.Command(e2ekit.Bin(), "create", name, "--image", "debian12-fat", "--pool", "crash", "--memory", "128M", "--disk", "256M",
 				"--net-rate", "10mbit", "--socket", sock)
 			var cliOut bytes.Buffer
 			cli.Stdout, cli.Stderr = &cliOut, &cliOut
@@ -204,19 +185,19 @@ func TestCreateSurvivesKill9AtEachStep(t *testing.T) {
 				}
 				select {
 				case <-cliDone:
-					t.Fatalf("fatbox create ended before the failpoint create:%s was reached: %s\ndaemon: %s", step, cliOut.String(), cur.log)
-				case <-cur.done:
-					t.Fatalf("the daemon exited before create:%s: %s", step, cur.log)
+					t.Fatalf("fatbox create ended before the failpoint create:%s was reached: %s\ndaemon: %s", step, cliOut.String(), cur.Log)
+				case <-cur.Done():
+					t.Fatalf("the daemon exited before create:%s: %s", step, cur.Log)
 				default:
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("create:%s not reached in 60 s\ndaemon: %s", step, cur.log)
+					t.Fatalf("create:%s not reached in 60 s\ndaemon: %s", step, cur.Log)
 				}
 			}
-			if want := fmt.Sprintf("create:%s %d\n", step, cur.cmd.Process.Pid); string(got) != want {
+			if want := fmt.Sprintf("create:%s %d\n", step, cur.Cmd.Process.Pid); string(got) != want {
 				t.Fatalf("marker %q, want %q", got, want)
 			}
-			cur.kill9(t)
+			cur.Kill9(t)
 			cur = nil
 			cli.Process.Kill()
 			<-cliDone
@@ -238,7 +219,7 @@ func TestCreateSurvivesKill9AtEachStep(t *testing.T) {
 
 			// The next daemon reconciles before it answers.
 			cur = spawnDaemon(t, state, sock, args...)
-			log := cur.log.String()
+			log := cur.Log.String()
 			for _, line := range strings.Split(log, "\n") {
 				if strings.Contains(line, "msg=reconciled") {
 					t.Log(line)
@@ -294,7 +275,7 @@ func forceTakeDown(state, runcRoot, name string) {
 func TestFailpointMalformed(t *testing.T) {
 	dir := t.TempDir()
 	for _, fp := range []string{"attach", "create:", "remove:disk", "create:Attach"} {
-		cmd := exec.Command(fatboxBin, "daemon", "--config", "/dev/null", "--state-dir", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "s.sock"))
+		cmd := exec.Command(e2ekit.Bin(), "daemon", "--config", "/dev/null", "--state-dir", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "s.sock"))
 		cmd.Env = append(os.Environ(), "FATBOX_FAILPOINT="+fp)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		var stderr bytes.Buffer
@@ -306,9 +287,9 @@ func TestFailpointMalformed(t *testing.T) {
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
-			r := result{stderr: stderr.String()}
+			r := result{Stderr: stderr.String()}
 			if ee, ok := err.(*exec.ExitError); ok {
-				r.code = ee.ExitCode()
+				r.Code = ee.ExitCode()
 			}
 			oneLine(t, r, fmt.Sprintf("FATBOX_FAILPOINT=%q", fp), "<op>:<step>")
 		case <-time.After(20 * time.Second):

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -22,21 +23,21 @@ func TestCreateSSHRemove(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "fatbox.sock")
 	daemonArgs := []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}
-	t.Cleanup(func() { stopLXCFS(filepath.Join(dir, "state")) })
+	t.Cleanup(func() { e2ekit.StopLXCFS(filepath.Join(dir, "state")) })
 	// One cleanup for whichever daemon is current, registered before the
 	// container's, so its `fatbox rm` runs while a daemon answers.
 	var d *daemonProc
 	t.Cleanup(func() {
 		if d != nil {
-			d.stop()
+			d.Stop()
 		}
 	})
 	d = spawnDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
 	ok := func(args ...string) result {
 		t.Helper()
 		r := fatbox(t, append(args, "--socket", sock)...)
-		if r.code != 0 {
-			t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("fatbox %v: exit %d: %s", args, r.Code, r.Stderr)
 		}
 		return r
 	}
@@ -53,8 +54,8 @@ func TestCreateSSHRemove(t *testing.T) {
 		var rs []api.Container
 		r := ok("create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--cpus", "1", "--memory", "512M", "--disk", "1G",
 			"--ssh-key", filepath.Join(keyDir, "id.pub"), "-o", "json")
-		if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil || len(rs) != 1 {
-			t.Fatalf("create output: %v %s", err, r.stdout)
+		if err := json.Unmarshal([]byte(r.Stdout), &rs); err != nil || len(rs) != 1 {
+			t.Fatalf("create output: %v %s", err, r.Stdout)
 		}
 		return rs[0]
 	}
@@ -85,13 +86,13 @@ func TestCreateSSHRemove(t *testing.T) {
 	}
 	// The daemon is not in the data path: kill -9 it, the container keeps
 	// serving ssh, and the next daemon sees it.
-	d.kill9(t)
+	d.Kill9(t)
 	if out := sshOut(); !strings.Contains(out, "web-01") {
 		t.Fatalf("after daemon kill -9: %q", out)
 	}
 	d = spawnDaemon(t, filepath.Join(dir, "state"), sock, daemonArgs...)
-	if r := ok("ls"); !strings.Contains(r.stdout, "web-01") || !strings.Contains(r.stdout, "running") {
-		t.Fatalf("ls after daemon restart: %s", r.stdout)
+	if r := ok("ls"); !strings.Contains(r.Stdout, "web-01") || !strings.Contains(r.Stdout, "running") {
+		t.Fatalf("ls after daemon restart: %s", r.Stdout)
 	}
 	oneLine(t, fatbox(t, "create", "web-01", "--image", "debian12-fat", "--pool", "e2e", "--socket", sock), `a container named "web-01" already exists`)
 
@@ -116,8 +117,8 @@ func TestCreateSSHRemove(t *testing.T) {
 	}
 	before := fp()
 	ok("stop", "web-01")
-	if r := ok("ls"); !strings.Contains(r.stdout, "stopped") {
-		t.Fatalf("ls after stop: %s", r.stdout)
+	if r := ok("ls"); !strings.Contains(r.Stdout, "stopped") {
+		t.Fatalf("ls after stop: %s", r.Stdout)
 	}
 	if out := links(t); strings.Contains(out, "fatbox:web-01") {
 		t.Fatalf("stop left the link: %s", out)
@@ -131,7 +132,7 @@ func TestCreateSSHRemove(t *testing.T) {
 		t.Fatalf("host key changed across stop/start: %s → %s", before, after)
 	}
 	var afterRec []api.Container
-	if out := ok("ls", "-o", "json").stdout; json.Unmarshal([]byte(out), &afterRec) != nil {
+	if out := ok("ls", "-o", "json").Stdout; json.Unmarshal([]byte(out), &afterRec) != nil {
 		t.Fatalf("ls -o json: not a list of containers: %q", out)
 	}
 	if len(afterRec) != 1 || afterRec[0].IP != rec.IP || afterRec[0].MAC != rec.MAC || afterRec[0].Status != "running" {
@@ -154,8 +155,8 @@ func TestCreateSSHRemove(t *testing.T) {
 	}
 	sshOut()
 	ok("rm", "web-01", "--release-ip")
-	if r := ok("ip", "ls", "--pool", "e2e"); !strings.Contains(r.stdout, "released") {
-		t.Fatalf("lease after rm --release-ip: %s", r.stdout)
+	if r := ok("ip", "ls", "--pool", "e2e"); !strings.Contains(r.Stdout, "released") {
+		t.Fatalf("lease after rm --release-ip: %s", r.Stdout)
 	}
 }
 

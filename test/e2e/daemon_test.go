@@ -9,12 +9,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
 func TestVersion(t *testing.T) {
 	r := fatbox(t, "version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "fatbox ") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "fatbox ") {
 		t.Fatalf("fatbox version: %+v", r)
 	}
 }
@@ -38,7 +39,7 @@ func TestDaemonEmbeddedSurvivesKill9(t *testing.T) {
 		t.Fatalf("socket mode: %v %v, want 0660", fi.Mode(), err)
 	}
 	r := fatbox(t, "status", "--socket", sock)
-	if r.code != 0 || !strings.Contains(r.stdout, "store:     bolt") || !strings.Contains(r.stdout, "healthy") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "store:     bolt") || !strings.Contains(r.Stdout, "healthy") {
 		t.Fatalf("text status: %+v", r)
 	}
 
@@ -46,7 +47,7 @@ func TestDaemonEmbeddedSurvivesKill9(t *testing.T) {
 	r = fatbox(t, "daemon", "--config", "/dev/null", "--state-dir", state, "--socket", filepath.Join(dir, "other.sock"))
 	oneLine(t, r, "another fatbox daemon holds")
 
-	d.kill9(t)
+	d.Kill9(t)
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatalf("expected the killed daemon's socket to be left behind: %v", err)
 	}
@@ -72,7 +73,7 @@ func TestDaemonConsul(t *testing.T) {
 	if strings.Contains(st.Store.URL, "s3cret") {
 		t.Fatalf("status leaks the Consul token: %q", st.Store.URL)
 	}
-	d.kill9(t)
+	d.Kill9(t)
 	startDaemon(t, filepath.Join(dir, "state"), sock, "--store", c.URL("e2e"))
 	if st := statusJSON(t, sock); st.Starts != 2 {
 		t.Fatalf("after restart on Consul: %+v", st)
@@ -81,7 +82,7 @@ func TestDaemonConsul(t *testing.T) {
 	// Consul going away shows as unhealthy, with a non-zero exit.
 	c.Kill()
 	r := fatbox(t, "status", "--socket", sock)
-	if r.code == 0 || !strings.Contains(r.stdout, "UNHEALTHY") || !strings.Contains(r.stderr, "cannot reach Consul") {
+	if r.Code == 0 || !strings.Contains(r.Stdout, "UNHEALTHY") || !strings.Contains(r.Stderr, "cannot reach Consul") {
 		t.Fatalf("status with Consul down: %+v", r)
 	}
 }
@@ -119,14 +120,14 @@ func TestDaemonBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		cmd := exec.Command(fatboxBin, "daemon", "--config", "/dev/null", "--state-dir", ro, "--socket", filepath.Join(ro, "s.sock"))
+		cmd := exec.Command(e2ekit.Bin(), "daemon", "--config", "/dev/null", "--state-dir", ro, "--socket", filepath.Join(ro, "s.sock"))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		var e strings.Builder
 		cmd.Stderr = &e
 		err := cmd.Run()
-		r := result{stderr: e.String(), code: 0}
+		r := result{Stderr: e.String(), Code: 0}
 		if ee, ok := err.(*exec.ExitError); ok {
-			r.code = ee.ExitCode()
+			r.Code = ee.ExitCode()
 		} else if err != nil {
 			t.Fatalf("run fatbox daemon as nobody: %v", err)
 		}
@@ -143,7 +144,7 @@ func TestConfigFileSetsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "fatbox.sock")
-	cmd := exec.Command(fatboxBin, "daemon", "--config", cfg, "--socket", sock)
+	cmd := exec.Command(e2ekit.Bin(), "daemon", "--config", cfg, "--socket", sock)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -16,16 +16,16 @@ import (
 // doctor runs `fatbox doctor NAME -o json` and returns its report and exit
 // code (0: every check passed, 1: one failed); anything else fails the test.
 func (e *vmEnv) doctor(name string) (api.DoctorReport, int) {
-	e.t.Helper()
-	r := fatbox(e.t, "doctor", name, "-o", "json", "--socket", e.sock)
+	e.T.Helper()
+	r := fatbox(e.T, "doctor", name, "-o", "json", "--socket", e.Sock)
 	var rep api.DoctorReport
-	if r.code > 1 || json.Unmarshal([]byte(r.stdout), &rep) != nil {
-		e.t.Fatalf("fatbox doctor %s: exit %d: %s%s", name, r.code, r.stdout, r.stderr)
+	if r.Code > 1 || json.Unmarshal([]byte(r.Stdout), &rep) != nil {
+		e.T.Fatalf("fatbox doctor %s: exit %d: %s%s", name, r.Code, r.Stdout, r.Stderr)
 	}
-	if (r.code == 0) != rep.OK {
-		e.t.Fatalf("fatbox doctor %s exited %d with ok=%v: the exit code must say whether every check passed", name, r.code, rep.OK)
+	if (r.Code == 0) != rep.OK {
+		e.T.Fatalf("fatbox doctor %s exited %d with ok=%v: the exit code must say whether every check passed", name, r.Code, rep.OK)
 	}
-	return rep, r.code
+	return rep, r.Code
 }
 
 // failed lists a report's failed checks, sorted, and renders the whole
@@ -46,7 +46,7 @@ func failed(rep api.DoctorReport) ([]string, string) {
 // doctorPasses waits (while the container's programs come up) for a report
 // whose every check passed.
 func (e *vmEnv) doctorPasses(name, when string) api.DoctorReport {
-	e.t.Helper()
+	e.T.Helper()
 	var rep api.DoctorReport
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -56,7 +56,7 @@ func (e *vmEnv) doctorPasses(name, when string) api.DoctorReport {
 		}
 		if time.Now().After(deadline) {
 			_, all := failed(rep)
-			e.t.Fatalf("fatbox doctor %s %s: checks still failing after 30 s:\n%s", name, when, all)
+			e.T.Fatalf("fatbox doctor %s %s: checks still failing after 30 s:\n%s", name, when, all)
 		}
 		time.Sleep(time.Second)
 	}
@@ -70,8 +70,8 @@ func TestDoctor(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.157.0/24")
 	const name = "doc-01"
-	in := e.create(name, "--cpus", "1", "--memory", "384M", "--disk", "1G")
-	e.ssh(in.IP, "true") // sshd is up
+	in := e.Create(name, "--cpus", "1", "--memory", "384M", "--disk", "1G")
+	e.SSH(in.IP, "true") // sshd is up
 
 	rep := e.doctorPasses(name, "on a fresh container")
 	checks := map[string]api.DoctorCheck{}
@@ -97,9 +97,9 @@ func TestDoctor(t *testing.T) {
 	}
 
 	// The table form, for people: every check passed, exit 0.
-	if r := fatbox(t, "doctor", name, "--socket", e.sock); r.code != 0 || !strings.HasPrefix(r.stdout, "CHECK") ||
-		!strings.Contains(r.stdout, "checks passed") {
-		t.Errorf("fatbox doctor (table): exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	if r := fatbox(t, "doctor", name, "--socket", e.Sock); r.Code != 0 || !strings.HasPrefix(r.Stdout, "CHECK") ||
+		!strings.Contains(r.Stdout, "checks passed") {
+		t.Errorf("fatbox doctor (table): exit %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	// Three faults: sshd stopped through supervisord; lxcfs's meminfo
@@ -108,8 +108,8 @@ func TestDoctor(t *testing.T) {
 	// namespace's; -p: umount reads /proc/self/mountinfo, and the
 	// container's /proc has no "self" for a process outside its pid
 	// namespace); the kernel's hostname changed in its UTS namespace.
-	e.ok("prog", "stop", name, "sshd")
-	pid := strconv.Itoa(e.inspect(name).PID)
+	e.OK("prog", "stop", name, "sshd")
+	pid := strconv.Itoa(e.Inspect(name).PID)
 	for _, args := range [][]string{{"-t", pid, "-m", "-p", "-r", "-w", "umount", "/proc/meminfo"}, {"-t", pid, "-u", "hostname", "wrong"}} {
 		if out, err := exec.Command("nsenter", args...).CombinedOutput(); err != nil {
 			t.Fatalf("nsenter %v: %v %s", args, err, out)
@@ -140,11 +140,11 @@ func TestDoctor(t *testing.T) {
 		}
 	}
 	// The table names each fix, and fatbox exits 1.
-	r := fatbox(t, "doctor", name, "--socket", e.sock)
-	if r.code != 1 || !strings.Contains(r.stdout, "4 of ") || !strings.Contains(r.stdout, fixes["sshd"]) || !strings.Contains(r.stdout, fixes["hostname"]) {
-		t.Errorf("fatbox doctor (table) after the faults: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	r := fatbox(t, "doctor", name, "--socket", e.Sock)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "4 of ") || !strings.Contains(r.Stdout, fixes["sshd"]) || !strings.Contains(r.Stdout, fixes["hostname"]) {
+		t.Errorf("fatbox doctor (table) after the faults: exit %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
-	e.ok("restart", name)
+	e.OK("restart", name)
 	e.doctorPasses(name, "after `fatbox restart`")
 }

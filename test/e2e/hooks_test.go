@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
 // hookReceiver is a webhook receiver on loopback: it checks each call's
@@ -109,11 +111,11 @@ func TestLifecycleHooks(t *testing.T) {
 	t.Cleanup(hang.Close)
 	t.Cleanup(func() { close(release) }) // before hang.Close, which waits for its handlers
 
-	secretFile := filepath.Join(e.dir, "ok.secret")
+	secretFile := filepath.Join(e.Dir, "ok.secret")
 	if err := os.WriteFile(secretFile, []byte("ok-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(e.dir, "hooks.yaml")
+	cfg := filepath.Join(e.Dir, "hooks.yaml")
 	if err := os.WriteFile(cfg, []byte(`hooks:
   - name: ok
     url: `+ok.srv.URL+`/fatbox
@@ -130,59 +132,59 @@ func TestLifecycleHooks(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.args = append(e.args, "--config", cfg)
-	e.d.stop()
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	e.Args = append(e.Args, "--config", cfg)
+	e.D.Stop()
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
 
 	// The lifecycle does not wait on the hooks (the hang hook's one
 	// delivery alone would take 60 s).
 	t0 := time.Now()
-	e.create("hook-01", "--memory", "256M", "--disk", "1G")
+	e.Create("hook-01", "--memory", "256M", "--disk", "1G")
 	e.removeAtEnd(t, "hook-01", "hook-02")
 	tCreate := time.Since(t0)
 	t0 = time.Now()
-	e.ok("stop", "hook-01")
+	e.OK("stop", "hook-01")
 	tStop := time.Since(t0)
 	t.Logf("create %s, stop %s with a hook whose receiver hangs", tCreate.Round(time.Millisecond), tStop.Round(time.Millisecond))
 	if tCreate > 40*time.Second || tStop > 20*time.Second {
 		t.Fatalf("create took %s, stop %s: the lifecycle waited on a hook", tCreate, tStop)
 	}
-	waitFor(t, 15*time.Second, "created and stopped at the ok hook", func() bool {
+	e2ekit.WaitFor(t, 15*time.Second, "created and stopped at the ok hook", func() bool {
 		return slices.Contains(kindsOf(ok.got()), "stopped")
 	})
 
 	// A failing hook: in `fatbox status`, and in the daemon's log.
-	waitFor(t, 10*time.Second, "the down hook failing in status", func() bool {
-		for _, h := range statusJSON(t, e.sock).Hooks {
+	e2ekit.WaitFor(t, 10*time.Second, "the down hook failing in status", func() bool {
+		for _, h := range statusJSON(t, e.Sock).Hooks {
 			if h.Name == "down" && h.Failures > 0 && strings.Contains(h.LastError, "connection refused") && h.Position == 0 {
 				return true
 			}
 		}
 		return false
 	})
-	st := statusJSON(t, e.sock)
+	st := statusJSON(t, e.Sock)
 	for _, h := range st.Hooks {
 		if h.Name == "hang" && (h.Position != 0 || h.Delivering != 1) {
 			t.Errorf("the hang hook moved past an event it never delivered: %+v", h)
 		}
 	}
-	text := e.ok("status").stdout
+	text := e.OK("status").Stdout
 	t.Logf("fatbox status:\n%s", text)
 	if !strings.Contains(text, "hook:      down → http://127.0.0.1:1/fatbox") || !strings.Contains(text, "failing (") ||
 		!strings.Contains(text, "delivering event 1 for") {
 		t.Fatalf("fatbox status does not show the failing hook:\n%s", text)
 	}
-	e.d.kill9(t)
-	if log := e.d.log.String(); !strings.Contains(log, "hook: delivery failed") || !strings.Contains(log, "down") {
+	e.D.Kill9(t)
+	if log := e.D.Log.String(); !strings.Contains(log, "hook: delivery failed") || !strings.Contains(log, "down") {
 		t.Fatalf("the daemon's log does not say the hook failed:\n%s", log)
 	}
 
 	// Restarted: each hook goes on from its stored position.
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	e.ok("rename", "hook-01", "hook-02")
-	e.ok("rm", "hook-02")
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e.OK("rename", "hook-01", "hook-02")
+	e.OK("rm", "hook-02")
 	for _, r := range []*hookReceiver{ok, flaky} {
-		waitFor(t, 20*time.Second, "removed delivered", func() bool { return slices.Contains(kindsOf(r.got()), "removed") })
+		e2ekit.WaitFor(t, 20*time.Second, "removed delivered", func() bool { return slices.Contains(kindsOf(r.got()), "removed") })
 	}
 	got := ok.got()
 	t.Logf("ok hook got %v", kindsOf(got))
@@ -210,8 +212,8 @@ func TestLifecycleHooks(t *testing.T) {
 	if len(calls) < 3 || calls[0].Key != calls[1].Key || calls[1].Key != calls[2].Key || calls[0].Key != "flaky-"+strconv.FormatUint(got[0].Seq, 10) {
 		t.Fatalf("the retries of the first event changed its key: %+v", calls[:min(3, len(calls))])
 	}
-	waitFor(t, 10*time.Second, "the ok hook caught up", func() bool {
-		for _, h := range statusJSON(t, e.sock).Hooks {
+	e2ekit.WaitFor(t, 10*time.Second, "the ok hook caught up", func() bool {
+		for _, h := range statusJSON(t, e.Sock).Hooks {
 			if h.Name == "ok" {
 				return h.Lag == 0 && h.Failures == 0 && h.Running
 			}

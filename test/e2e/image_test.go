@@ -44,18 +44,18 @@ func TestImageCommands(t *testing.T) {
 	ok := func(args ...string) result {
 		t.Helper()
 		r := fatbox(t, append(args, "--socket", sock)...)
-		if r.code != 0 {
-			t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("fatbox %v: exit %d: %s", args, r.Code, r.Stderr)
 		}
 		return r
 	}
 	tarPath := filepath.Join(dir, "legacy.tar")
 	writeRootfsTar(t, tarPath)
-	if r := ok("image", "import", tarPath, "--name", "legacy"); !strings.Contains(r.stdout, "rootfs-tar") {
-		t.Fatalf("import: %s", r.stdout)
+	if r := ok("image", "import", tarPath, "--name", "legacy"); !strings.Contains(r.Stdout, "rootfs-tar") {
+		t.Fatalf("import: %s", r.Stdout)
 	}
 	var imgs []api.Image
-	if out := ok("image", "ls", "-o", "json").stdout; json.Unmarshal([]byte(out), &imgs) != nil {
+	if out := ok("image", "ls", "-o", "json").Stdout; json.Unmarshal([]byte(out), &imgs) != nil {
 		t.Fatalf("image ls -o json: not a list of images: %q", out)
 	}
 	if len(imgs) != 1 || imgs[0].Name != "legacy" || imgs[0].ID == "" {
@@ -71,19 +71,19 @@ func TestImageCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	oneLine(t, fatbox(t, "image", "rm", "legacy", "--socket", sock), `image "legacy" is used by container(s) web-01: remove them first`)
-	if r := ok("image", "inspect", "legacy"); !strings.Contains(r.stdout, "sha256:"+imgs[0].ID) {
-		t.Fatalf("inspect after refused rm: %s", r.stdout)
+	if r := ok("image", "inspect", "legacy"); !strings.Contains(r.Stdout, "sha256:"+imgs[0].ID) {
+		t.Fatalf("inspect after refused rm: %s", r.Stdout)
 	}
 	oneLine(t, fatbox(t, "image", "import", filepath.Join(dir, "missing.tar"), "--name", "x", "--socket", sock), "missing.tar", "no such file")
 	oneLine(t, fatbox(t, "image", "build", "debian99", "--socket", sock), `no recipe "debian99": known recipes are debian12-fat, debian12-java`)
 
 	// Build through the daemon: progress lines on stderr, the image on stdout.
 	r := ok("image", "build", "debian12-fat")
-	if !strings.Contains(r.stderr, "s] ") || !strings.Contains(r.stdout, "debian12-fat") {
-		t.Fatalf("build output: stdout %q stderr %q", r.stdout, r.stderr)
+	if !strings.Contains(r.Stderr, "s] ") || !strings.Contains(r.Stdout, "debian12-fat") {
+		t.Fatalf("build output: stdout %q stderr %q", r.Stdout, r.Stderr)
 	}
-	if r := ok("image", "inspect", "debian12-fat"); !strings.Contains(r.stdout, "openssh-server") || !strings.Contains(r.stdout, "sshd (autostart true)") {
-		t.Fatalf("inspect: %s", r.stdout)
+	if r := ok("image", "inspect", "debian12-fat"); !strings.Contains(r.Stdout, "openssh-server") || !strings.Contains(r.Stdout, "sshd (autostart true)") {
+		t.Fatalf("inspect: %s", r.Stdout)
 	}
 	ok("image", "rm", "debian12-fat")
 	oneLine(t, fatbox(t, "image", "inspect", "debian12-fat", "--socket", sock), `no image "debian12-fat"`)

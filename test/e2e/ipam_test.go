@@ -21,10 +21,10 @@ func TestPoolAndIPCommands(t *testing.T) {
 	ok := func(args ...string) string {
 		t.Helper()
 		r := run(args...)
-		if r.code != 0 {
-			t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("fatbox %v: exit %d: %s", args, r.Code, r.Stderr)
 		}
-		return r.stdout
+		return r.Stdout
 	}
 	out := ok("pool", "create", "prod", "--cidr", "198.18.40.0/24", "--bridge", "fbprod", "--reserve", "198.18.40.2", "--quarantine", "1h")
 	if !strings.Contains(out, "198.18.40.0/24") || !strings.Contains(out, "252") {
@@ -69,7 +69,7 @@ func TestPoolAndIPCommands(t *testing.T) {
 		t.Fatalf("web-01 came back on %s, want %s", again.IP, l.IP)
 	}
 	// The daemon dies; the leases do not.
-	d.kill9(t)
+	d.Kill9(t)
 	startDaemon(t, filepath.Join(dir, "state"), sock)
 	if out := ok("ip", "ls", "--pool", "prod"); strings.Count(out, "active") != 3 {
 		t.Fatalf("ip ls after restart: %s", out)

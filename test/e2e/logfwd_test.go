@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -60,7 +61,7 @@ func (c *collector) add(raw string) {
 func (c *collector) find(t *testing.T, within time.Duration, text string) syslogMsg {
 	t.Helper()
 	var got syslogMsg
-	waitFor(t, within, fmt.Sprintf("a syslog message %q at the collector", text), func() bool {
+	e2ekit.WaitFor(t, within, fmt.Sprintf("a syslog message %q at the collector", text), func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, m := range c.msgs {
@@ -197,13 +198,13 @@ func TestLogForwarding(t *testing.T) {
 	const gw = "198.19.175.1"
 
 	// A bad collector URL is refused with the fix, at create and pool create.
-	if r := fatbox(t, "create", "log-bad", "--image", "debian12-fat", "--pool", "vm", "--syslog", "http://"+gw+":514", "--socket", e.sock); r.code == 0 ||
-		!strings.Contains(r.stderr, "tcp://HOST:PORT") {
-		t.Fatalf("create --syslog http://: exit %d: %s", r.code, r.stderr)
+	if r := fatbox(t, "create", "log-bad", "--image", "debian12-fat", "--pool", "vm", "--syslog", "http://"+gw+":514", "--socket", e.Sock); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "tcp://HOST:PORT") {
+		t.Fatalf("create --syslog http://: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := fatbox(t, "pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", "fblogbad", "--syslog", "tcp://"+gw, "--socket", e.sock); r.code == 0 ||
-		!strings.Contains(r.stderr, "port is required") {
-		t.Fatalf("pool create --syslog without port: exit %d: %s", r.code, r.stderr)
+	if r := fatbox(t, "pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", "fblogbad", "--syslog", "tcp://"+gw, "--socket", e.Sock); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "port is required") {
+		t.Fatalf("pool create --syslog without port: exit %d: %s", r.Code, r.Stderr)
 	}
 
 	tcpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
@@ -211,9 +212,9 @@ func TestLogForwarding(t *testing.T) {
 	// setting of its own and forwards by its pool's.
 	br := harness.Name("fblog")
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
-	e.ok("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
-	t.Cleanup(func() { fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.sock) })
-	if out := e.ok("pool", "show", "logp").stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", gw, tcpPort)) {
+	e.OK("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+	t.Cleanup(func() { fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.Sock) })
+	if out := e.OK("pool", "show", "logp").Stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", gw, tcpPort)) {
 		t.Fatalf("pool show logp: no syslog:\n%s", out)
 	}
 	e.removeAtEnd(t, "log-01", "log-02", "log-03")
@@ -222,19 +223,19 @@ func TestLogForwarding(t *testing.T) {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		e.ok("create", "log-03", "--image", "debian12-fat", "--pool", "logp", "--ssh-key", e.key+".pub")
+		e.OK("create", "log-03", "--image", "debian12-fat", "--pool", "logp", "--ssh-key", e.Key+".pub")
 	}()
 	go func() {
 		defer wg.Done()
-		e.ok("create", "log-01", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key+".pub", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+		e.OK("create", "log-01", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.Key+".pub", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
 	}()
 	go func() {
 		defer wg.Done()
-		e.ok("create", "log-02", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key+".pub")
+		e.OK("create", "log-02", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.Key+".pub")
 	}()
 	wg.Wait()
-	ip1, ip2 = e.inspect("log-01").IP, e.inspect("log-02").IP
-	if got := e.inspect("log-01").Syslog; got != fmt.Sprintf("tcp://%s:%d", gw, tcpPort) {
+	ip1, ip2 = e.Inspect("log-01").IP, e.Inspect("log-02").IP
+	if got := e.Inspect("log-01").Syslog; got != fmt.Sprintf("tcp://%s:%d", gw, tcpPort) {
 		t.Fatalf("log-01's record says syslog %q", got)
 	}
 
@@ -248,7 +249,7 @@ func TestLogForwarding(t *testing.T) {
 	// container's own logging goes on meanwhile.
 	early := "early " + nonce(t)
 	e.must(t, ip1, "logger -t app '"+early+"'")
-	waitFor(t, 10*time.Second, "the early message in log-01's /var/log/syslog", func() bool {
+	e2ekit.WaitFor(t, 10*time.Second, "the early message in log-01's /var/log/syslog", func() bool {
 		o, _ := e.inside(t, ip1, "grep -c '"+early+"' /var/log/syslog")
 		return strings.TrimSpace(o) == "1"
 	})
@@ -266,20 +267,20 @@ func TestLogForwarding(t *testing.T) {
 	t.Logf("over TCP: %q", m.raw)
 	// log-03 forwards by its pool's setting.
 	pooled := "pooled " + nonce(t)
-	e.must(t, e.inspect("log-03").IP, "logger -t app '"+pooled+"'")
+	e.must(t, e.Inspect("log-03").IP, "logger -t app '"+pooled+"'")
 	if m := tcp.find(t, 20*time.Second, pooled); m.hostname != "log-03" {
 		t.Fatalf("pool's collector: hostname %q, want log-03: %q", m.hostname, m.raw)
 	}
 
 	// UDP, set at run time on a container that had none.
 	udp := udpCollector(t, fmt.Sprintf("%s:%d", gw, udpPort))
-	r := e.ok("update", "log-02", "--syslog", fmt.Sprintf("udp://%s:%d", gw, udpPort))
-	if !strings.Contains(r.stdout+r.stderr, "rsyslog restarted") {
-		t.Fatalf("update --syslog: want a note that rsyslog was restarted: %s %s", r.stdout, r.stderr)
+	r := e.OK("update", "log-02", "--syslog", fmt.Sprintf("udp://%s:%d", gw, udpPort))
+	if !strings.Contains(r.Stdout+r.Stderr, "rsyslog restarted") {
+		t.Fatalf("update --syslog: want a note that rsyslog was restarted: %s %s", r.Stdout, r.Stderr)
 	}
 	hello2 := "hello " + nonce(t)
 	// rsyslog is being restarted by supervisord: log until one arrives.
-	waitFor(t, 20*time.Second, "a UDP message from log-02", func() bool {
+	e2ekit.WaitFor(t, 20*time.Second, "a UDP message from log-02", func() bool {
 		e.must(t, ip2, "logger -t app '"+hello2+"'")
 		udp.mu.Lock()
 		defer udp.mu.Unlock()
@@ -296,11 +297,11 @@ func TestLogForwarding(t *testing.T) {
 	}
 
 	// none: the drop-in is gone and rsyslog restarted without it.
-	e.ok("update", "log-02", "--syslog", "none")
+	e.OK("update", "log-02", "--syslog", "none")
 	if out, code := e.inside(t, ip2, "test -e /etc/rsyslog.d/90-fatbox-forward.conf"); code == 0 {
 		t.Fatalf("drop-in still there after --syslog none: %s", out)
 	}
-	if got := e.inspect("log-02").Syslog; got != "" {
+	if got := e.Inspect("log-02").Syslog; got != "" {
 		t.Fatalf("log-02's record still says syslog %q", got)
 	}
 }

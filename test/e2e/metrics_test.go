@@ -37,14 +37,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	harness.Require(t, err == nil, "promtool (Debian package prometheus; tools/setup-host.sh --test installs it)")
 	e := newVMEnv(t, "198.19.171.0/24")
 	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	e.d.stop()
-	sd := filepath.Join(e.dir, "prometheus", "fatbox-targets.json")
-	e.args = append(e.args, "--metrics-listen", addr, "--file-sd", sd)
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	e.D.Stop()
+	sd := filepath.Join(e.Dir, "prometheus", "fatbox-targets.json")
+	e.Args = append(e.Args, "--metrics-listen", addr, "--file-sd", sd)
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
 
-	run := e.create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M", "--exporter-port", "9100")
-	stop := e.create("met-02", "--app", "shop", "--exporter-port", "9101")
-	node := e.inspect("met-01").Node
+	run := e.Create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M", "--exporter-port", "9100")
+	stop := e.Create("met-02", "--app", "shop", "--exporter-port", "9101")
+	node := e.Inspect("met-01").Node
 
 	// The file_sd targets file: what Prometheus reads, checked by promtool
 	// through a config that names it.
@@ -71,7 +71,7 @@ func TestMetricsEndpoint(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		cfg := filepath.Join(e.dir, "prometheus", "prometheus.yml")
+		cfg := filepath.Join(e.Dir, "prometheus", "prometheus.yml")
 		if err := os.WriteFile(cfg, []byte("scrape_configs:\n  - job_name: fatbox-exporters\n    honor_labels: true\n    file_sd_configs: [{files: ["+strconv.Quote(sd)+"]}]\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -144,14 +144,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	// Scrapes before the work, so the moves below are the work's.
 	promWant(t, prom, `count_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`, 3, labels)
 	work := `head -c 300M /dev/zero | tail | sleep 4 & timeout 3 sh -c "while :; do :; done"; wait`
-	if r := fatbox(t, "exec", "met-01", "--socket", e.sock, "--", "bash", "-c", work); r.code != 0 {
-		t.Fatalf("work in met-01: exit %d: %s", r.code, r.stderr)
+	if r := fatbox(t, "exec", "met-01", "--socket", e.Sock, "--", "bash", "-c", work); r.Code != 0 {
+		t.Fatalf("work in met-01: exit %d: %s", r.Code, r.Stderr)
 	}
 	promWant(t, prom, `max_over_time(fatbox_container_memory_usage_bytes{instance="met-01"}[1m]) - min_over_time(fatbox_container_memory_usage_bytes{instance="met-01"}[1m])`,
 		250e6, labels)
 	promWant(t, prom, `max_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m]) - min_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`,
 		0.5, labels)
-	e.ok("stop", "met-02")
+	e.OK("stop", "met-02")
 	targets(run.IP + ":9100 met-01 shop")
 	out = scrape()
 	cpu1, _ := value(out, "fatbox_container_cpu_seconds_total", runLabels)

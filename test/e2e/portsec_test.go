@@ -352,12 +352,12 @@ func psPeerOf(t *testing.T, in api.ContainerInfo) psPeer {
 func TestPortSecurityFromCreate(t *testing.T) {
 	e := newVMEnv(t, "198.19.46.0/24")
 	var pool api.Pool
-	if err := json.Unmarshal([]byte(e.ok("pool", "show", "vm", "-o", "json").stdout), &pool); err != nil {
+	if err := json.Unmarshal([]byte(e.OK("pool", "show", "vm", "-o", "json").Stdout), &pool); err != nil {
 		t.Fatalf("pool show: %v", err)
 	}
 	nameA, nameB := harness.Name("psa-"), harness.Name("psb-")
-	inA := e.create(nameA, "--cpus", "1", "--memory", "256M", "--disk", "1G")
-	inB := e.create(nameB, "--cpus", "1", "--memory", "256M", "--disk", "1G")
+	inA := e.Create(nameA, "--cpus", "1", "--memory", "256M", "--disk", "1G")
+	inB := e.Create(nameB, "--cpus", "1", "--memory", "256M", "--disk", "1G")
 	brIfi, err := net.InterfaceByName(pool.Bridge) // the first create made it
 	if err != nil {
 		t.Fatalf("the pool's bridge %s: %v", pool.Bridge, err)
@@ -375,19 +375,19 @@ func TestPortSecurityFromCreate(t *testing.T) {
 	r := psReceive(t, psSocket(t, fmt.Sprintf("/proc/%d/ns/net", inB.PID), "eth0", true))
 	send := func(frames []psFrame) {
 		t.Helper()
-		args := []string{"exec", nameA, "--socket", e.sock, "--", "python3", "-c", psSendScript}
+		args := []string{"exec", nameA, "--socket", e.Sock, "--", "python3", "-c", psSendScript}
 		for _, f := range frames {
 			args = append(args, hex.EncodeToString(f.data))
 		}
 		res := fatbox(t, args...)
-		if res.code != 0 {
-			t.Fatalf("python3 in %s: exit %d: %s%s", nameA, res.code, res.stdout, res.stderr)
+		if res.Code != 0 {
+			t.Fatalf("python3 in %s: exit %d: %s%s", nameA, res.Code, res.Stdout, res.Stderr)
 		}
 		// The container could write these frames with CAP_NET_RAW, and
 		// could not simply change its address: no CAP_NET_ADMIN.
-		f := strings.Fields(res.stdout)
+		f := strings.Fields(res.Stdout)
 		if len(f) != 6 || f[1] != fmt.Sprint(len(frames)) {
-			t.Fatalf("python3 in %s printed %q", nameA, res.stdout)
+			t.Fatalf("python3 in %s printed %q", nameA, res.Stdout)
 		}
 		capEff, err := strconv.ParseUint(f[5], 16, 64)
 		if err != nil || capEff&(1<<unix.CAP_NET_RAW) == 0 || capEff&(1<<unix.CAP_NET_ADMIN) != 0 {

@@ -13,13 +13,14 @@ import (
 
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/daemon"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
 // hostKey is the container's ed25519 host key as the real ssh-keyscan sees it.
 func hostKey(t *testing.T, ip string) string {
 	t.Helper()
 	var out []byte
-	waitFor(t, time.Minute, "ssh-keyscan "+ip, func() bool {
+	e2ekit.WaitFor(t, time.Minute, "ssh-keyscan "+ip, func() bool {
 		var err error
 		out, err = exec.Command("ssh-keyscan", "-T", "2", "-t", "ed25519", ip).Output()
 		return err == nil && len(strings.Fields(string(out))) == 3
@@ -31,7 +32,7 @@ func hostKey(t *testing.T, ip string) string {
 // sshFireAndForget runs cmd over ssh and ignores how the session ends: a
 // reboot or shutdown cuts it.
 func (e *vmEnv) sshFireAndForget(ip, cmd string) {
-	c := exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+	c := exec.Command("ssh", "-i", e.Key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=1",
 		"-o", "ServerAliveCountMax=3", "root@"+ip, cmd)
 	_ = c.Run()
@@ -39,13 +40,13 @@ func (e *vmEnv) sshFireAndForget(ip, cmd string) {
 
 // eventsOf is the container's event log, oldest first.
 func (e *vmEnv) eventsOf(name string) []api.Event {
-	e.t.Helper()
+	e.T.Helper()
 	var evs []api.Event
-	sc := bufio.NewScanner(strings.NewReader(e.ok("events", name, "-o", "json").stdout))
+	sc := bufio.NewScanner(strings.NewReader(e.OK("events", name, "-o", "json").Stdout))
 	for sc.Scan() {
 		var ev api.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			e.t.Fatalf("events of %s: %v: %q", name, err, sc.Text())
+			e.T.Fatalf("events of %s: %v: %q", name, err, sc.Text())
 		}
 		evs = append(evs, ev)
 	}
@@ -72,23 +73,23 @@ func lastEvents(evs []api.Event, n int) string {
 func TestRebootAndShutdownFromInside(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.90.0/24")
-	c := e.create("pw-01", "--memory", "256M", "--disk", "1G")
+	c := e.Create("pw-01", "--memory", "256M", "--disk", "1G")
 	// cron, an image's program, disabled through systemctl: stays down at
 	// the boot after (supervisord would start it from fatbox's config).
-	e.ssh(c.IP, "echo kept > /root/note && systemctl disable cron")
+	e.SSH(c.IP, "echo kept > /root/note && systemctl disable cron")
 	key := hostKey(t, c.IP)
 
 	// reboot: a new init, same identity, files kept; two events from inside.
 	e.sshFireAndForget(c.IP, "reboot")
-	waitFor(t, time.Minute, "pw-01 running again after reboot", func() bool {
-		in := e.inspect("pw-01")
+	e2ekit.WaitFor(t, time.Minute, "pw-01 running again after reboot", func() bool {
+		in := e.Inspect("pw-01")
 		return in.State == "running" && in.PID != 0 && in.PID != c.PID
 	})
-	in := e.inspect("pw-01")
+	in := e.Inspect("pw-01")
 	if in.IP != c.IP || in.MAC != c.MAC || in.Status != "running" || in.StopReason != "" {
 		t.Fatalf("after reboot: %+v (was IP %s MAC %s)", in, c.IP, c.MAC)
 	}
-	if got := strings.TrimSpace(e.ssh(c.IP, "cat /root/note")); got != "kept" {
+	if got := strings.TrimSpace(e.SSH(c.IP, "cat /root/note")); got != "kept" {
 		t.Fatalf("file after reboot: %q", got)
 	}
 	if got := hostKey(t, c.IP); got != key {
@@ -97,81 +98,81 @@ func TestRebootAndShutdownFromInside(t *testing.T) {
 	if got := lastEvents(e.eventsOf("pw-01"), 2); got != "stopped inside(reboot), started inside(reboot)" {
 		t.Fatalf("events after reboot: %s", got)
 	}
-	if got := e.ssh(c.IP, "systemctl is-enabled cron; systemctl is-active cron; pgrep -x cron || echo none"); got != "disabled\ninactive\nnone\n" {
+	if got := e.SSH(c.IP, "systemctl is-enabled cron; systemctl is-active cron; pgrep -x cron || echo none"); got != "disabled\ninactive\nnone\n" {
 		t.Fatalf("a disabled cron after reboot: %q", got)
 	}
-	e.ssh(c.IP, "systemctl enable --now cron")
-	if got := e.ssh(c.IP, "systemctl is-enabled cron; systemctl is-active cron"); got != "enabled\nactive\n" {
+	e.SSH(c.IP, "systemctl enable --now cron")
+	if got := e.SSH(c.IP, "systemctl is-enabled cron; systemctl is-active cron"); got != "enabled\nactive\n" {
 		t.Fatalf("cron enabled again: %q", got)
 	}
 
 	// shutdown -h now: stopped, says why, and stays stopped across a
 	// daemon restart (autostart is for crashes and host restarts).
 	e.sshFireAndForget(c.IP, "shutdown -h now")
-	waitFor(t, time.Minute, "pw-01 stopped after shutdown", func() bool { return e.inspect("pw-01").Status == "stopped" })
-	if in := e.inspect("pw-01"); in.StopReason != "poweroff from inside" || in.State == "running" {
+	e2ekit.WaitFor(t, time.Minute, "pw-01 stopped after shutdown", func() bool { return e.Inspect("pw-01").Status == "stopped" })
+	if in := e.Inspect("pw-01"); in.StopReason != "poweroff from inside" || in.State == "running" {
 		t.Fatalf("after shutdown: %+v", in)
 	}
 	if got := lastEvents(e.eventsOf("pw-01"), 1); got != "stopped inside(poweroff)" {
 		t.Fatalf("events after shutdown: %s", got)
 	}
-	if ls := e.ok("ls").stdout; !strings.Contains(ls, "stopped (poweroff from inside)") {
+	if ls := e.OK("ls").Stdout; !strings.Contains(ls, "stopped (poweroff from inside)") {
 		t.Fatalf("ls does not say why pw-01 stopped:\n%s", ls)
 	}
-	e.d.kill9(t)
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	if in := e.inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
+	e.D.Kill9(t)
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	if in := e.Inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
 		t.Fatalf("after a daemon restart, a container shut down from inside: %+v", in)
 	}
 
 	// A poweroff while the daemon is down is found by its next start.
-	e.ok("start", "pw-01")
-	if in := e.inspect("pw-01"); in.StopReason != "" || in.State != "running" {
+	e.OK("start", "pw-01")
+	if in := e.Inspect("pw-01"); in.StopReason != "" || in.State != "running" {
 		t.Fatalf("after start: %+v", in)
 	}
-	e.ssh(c.IP, "true")
-	e.d.kill9(t)
+	e.SSH(c.IP, "true")
+	e.D.Kill9(t)
 	e.sshFireAndForget(c.IP, "poweroff")
-	root := daemon.RuncRoot(e.state)
-	waitFor(t, 30*time.Second, "runc says pw-01 stopped", func() bool {
+	root := daemon.RuncRoot(e.State)
+	e2ekit.WaitFor(t, 30*time.Second, "runc says pw-01 stopped", func() bool {
 		out, err := exec.Command("runc", "--root", root, "state", "pw-01").Output()
 		var st struct{ Status string }
 		return err == nil && json.Unmarshal(out, &st) == nil && st.Status == "stopped"
 	})
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	if in := e.inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	if in := e.Inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
 		t.Fatalf("a poweroff while the daemon was down: %+v", in)
 	}
 
 	// The same, and the host restarts before the daemon comes back (the
 	// disk is no longer mounted): the autostart finds the poweroff and
 	// leaves it down.
-	e.ok("start", "pw-01")
-	e.ssh(c.IP, "true")
-	e.d.kill9(t)
+	e.OK("start", "pw-01")
+	e.SSH(c.IP, "true")
+	e.D.Kill9(t)
 	e.sshFireAndForget(c.IP, "poweroff")
-	waitFor(t, 30*time.Second, "runc says pw-01 stopped", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "runc says pw-01 stopped", func() bool {
 		out, err := exec.Command("runc", "--root", root, "state", "pw-01").Output()
 		var st struct{ Status string }
 		return err == nil && json.Unmarshal(out, &st) == nil && st.Status == "stopped"
 	})
 	simulateHostRestart(t, e, "pw-01")
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	if in := e.inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	if in := e.Inspect("pw-01"); in.Status != "stopped" || in.State == "running" || in.StopReason != "poweroff from inside" {
 		t.Fatalf("a poweroff while the daemon was down, then a host restart: %+v", in)
 	}
 
 	// An init killed from outside is a crash: autostart boots it again;
 	// the third early crash in a row is a loop, left stopped.
-	e.ok("start", "pw-01")
+	e.OK("start", "pw-01")
 	for i := 1; i <= 3; i++ {
-		pid := e.inspect("pw-01").PID
+		pid := e.Inspect("pw-01").PID
 		if out, err := exec.Command("kill", "-9", strconv.Itoa(pid)).CombinedOutput(); err != nil {
 			t.Fatalf("kill -9 %d: %v %s", pid, err, out)
 		}
 		if i < 3 {
-			waitFor(t, 30*time.Second, "pw-01 booted again after crash "+strconv.Itoa(i), func() bool {
-				in := e.inspect("pw-01")
+			e2ekit.WaitFor(t, 30*time.Second, "pw-01 booted again after crash "+strconv.Itoa(i), func() bool {
+				in := e.Inspect("pw-01")
 				return in.State == "running" && in.PID != 0 && in.PID != pid
 			})
 			if got := lastEvents(e.eventsOf("pw-01"), 2); got != "stopped reconcile(init exited), started autostart" {
@@ -179,18 +180,18 @@ func TestRebootAndShutdownFromInside(t *testing.T) {
 			}
 			continue
 		}
-		waitFor(t, 30*time.Second, "pw-01 left stopped after its third early crash", func() bool { return e.inspect("pw-01").Status == "stopped" })
+		e2ekit.WaitFor(t, 30*time.Second, "pw-01 left stopped after its third early crash", func() bool { return e.Inspect("pw-01").Status == "stopped" })
 	}
-	if in := e.inspect("pw-01"); in.StopReason != "crash loop" || in.State == "running" {
+	if in := e.Inspect("pw-01"); in.StopReason != "crash loop" || in.State == "running" {
 		t.Fatalf("after three early crashes: %+v", in)
 	}
 	if got := lastEvents(e.eventsOf("pw-01"), 1); got != "stopped reconcile(init exited)" {
 		t.Fatalf("events after the crash loop: %s", got)
 	}
 	// Stopped through the API, it says no reason.
-	e.ok("start", "pw-01")
-	e.ok("stop", "pw-01")
-	if in := e.inspect("pw-01"); in.StopReason != "" {
+	e.OK("start", "pw-01")
+	e.OK("stop", "pw-01")
+	if in := e.Inspect("pw-01"); in.StopReason != "" {
 		t.Fatalf("stopped through the API: reason %q", in.StopReason)
 	}
 }
@@ -199,11 +200,11 @@ func TestRebootAndShutdownFromInside(t *testing.T) {
 // stopped container: runc's state, its mounts and netns (its disk stays).
 func simulateHostRestart(t *testing.T, e *vmEnv, name string) {
 	t.Helper()
-	root := daemon.RuncRoot(e.state)
+	root := daemon.RuncRoot(e.State)
 	if out, err := exec.Command("runc", "--root", root, "delete", "-f", name).CombinedOutput(); err != nil {
 		t.Fatalf("runc delete %s: %v %s", name, err, out)
 	}
-	cdir := filepath.Join(e.state, "containers", name)
+	cdir := filepath.Join(e.State, "containers", name)
 	for _, m := range []string{filepath.Join(cdir, "rootfs"), filepath.Join(cdir, "disk")} {
 		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
 			t.Fatalf("unmount %s: %v", m, err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
 // Raw HTTP on the daemon's unix socket, for what the CLI cannot send, and
@@ -233,16 +234,16 @@ func runAs(t *testing.T, cred *syscall.Credential, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fatboxBin, args...)
+	cmd := exec.CommandContext(ctx, e2ekit.Bin(), args...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
-	r := result{stdout: o.String(), stderr: e.String()}
+	r := result{Stdout: o.String(), Stderr: e.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
+		r.Code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("run fatbox %v as uid %d: %v", args, cred.Uid, err)
 	}
@@ -253,13 +254,13 @@ func runAs(t *testing.T, cred *syscall.Credential, args ...string) result {
 // line on stderr, "fatbox: ...", holding every part. Errors, not fatal.
 func cliLine(t *testing.T, where string, r result, parts ...string) {
 	t.Helper()
-	if r.code == 0 {
-		t.Errorf("%s: exit 0, want non-zero; stdout %q stderr %q", where, trim(r.stdout), trim(r.stderr))
+	if r.Code == 0 {
+		t.Errorf("%s: exit 0, want non-zero; stdout %q stderr %q", where, trim(r.Stdout), trim(r.Stderr))
 		return
 	}
-	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
 	if len(lines) != 1 || lines[0] == "" {
-		t.Errorf("%s: stderr has %d lines, want 1: %q", where, len(lines), trim(r.stderr))
+		t.Errorf("%s: stderr has %d lines, want 1: %q", where, len(lines), trim(r.Stderr))
 		return
 	}
 	if !strings.HasPrefix(lines[0], "fatbox: ") {

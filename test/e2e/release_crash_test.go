@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
 // releaseSteps are the release's failpoints in order (engine/release.go).
@@ -25,18 +26,18 @@ var releaseSteps = []string{"record", "prepared", "checked", "switching", "detac
 func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.163.0/24")
-	e.ok("volume", "create", "crash-data", "--size", "128M")
-	t.Cleanup(func() { fatbox(t, "volume", "rm", "crash-data", "--socket", e.sock) })
-	c := e.create("crash-01", "--memory", "256M", "--disk", "1G", "--volume", "crash-data:/srv/data")
+	e.OK("volume", "create", "crash-data", "--size", "128M")
+	t.Cleanup(func() { fatbox(t, "volume", "rm", "crash-data", "--socket", e.Sock) })
+	c := e.Create("crash-01", "--memory", "256M", "--disk", "1G", "--volume", "crash-data:/srv/data")
 	e.removeAtEnd(t, "crash-01-last", "crash-01-next")
-	e.ssh(c.IP, "echo kept > /srv/data/f && sync")
+	e.SSH(c.IP, "echo kept > /srv/data/f && sync")
 	kh := e.knownHosts(t, c.IP)
-	mark := filepath.Join(e.dir, "failpoint.mark")
+	mark := filepath.Join(e.Dir, "failpoint.mark")
 	for _, step := range releaseSteps {
 		os.Remove(mark)
-		e.d.stop()
-		e.d = spawnFailpointDaemon(t, e.state, e.sock, "release:"+step, mark, e.args...)
-		cli := exec.Command(fatboxBin, "release", "crash-01", "--image", "debian12-fat", "--socket", e.sock)
+		e.D.Stop()
+		e.D = spawnFailpointDaemon(t, e.State, e.Sock, "release:"+step, mark, e.Args...)
+		cli := exec.Command(e2ekit.Bin(), "release", "crash-01", "--image", "debian12-fat", "--socket", e.Sock)
 		var cliOut bytes.Buffer
 		cli.Stdout, cli.Stderr = &cliOut, &cliOut
 		cli.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -45,7 +46,7 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 		}
 		cliDone := make(chan struct{})
 		go func() { cli.Wait(); close(cliDone) }()
-		waitFor(t, 2*time.Minute, "failpoint release:"+step, func() bool {
+		e2ekit.WaitFor(t, 2*time.Minute, "failpoint release:"+step, func() bool {
 			select {
 			case <-cliDone: // the release ended without reaching the failpoint
 				if _, err := os.Stat(mark); err != nil {
@@ -57,13 +58,13 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 			return err == nil
 		})
 		// While it hangs there, `fatbox status` shows the release under way.
-		if st := statusJSON(t, e.sock); len(st.Releases) != 1 || st.Releases[0].Name != "crash-01" || st.Releases[0].Phase == "" {
+		if st := statusJSON(t, e.Sock); len(st.Releases) != 1 || st.Releases[0].Name != "crash-01" || st.Releases[0].Phase == "" {
 			t.Fatalf("status at release:%s: releases %+v, want the release of crash-01", step, st.Releases)
 		}
-		e.d.kill9(t)
+		e.D.Kill9(t)
 		cli.Process.Kill()
 		<-cliDone
-		e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+		e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
 
 		ls := e.list()
 		cur := ls["crash-01"]
@@ -87,7 +88,7 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 			t.Fatalf("after kill -9 at release:%s, %d network namespaces hold %s", step, n, c.IP)
 		}
 		var leases []api.Lease
-		if err := json.Unmarshal([]byte(e.ok("ip", "ls", "--pool", "vm", "-o", "json").stdout), &leases); err != nil {
+		if err := json.Unmarshal([]byte(e.OK("ip", "ls", "--pool", "vm", "-o", "json").Stdout), &leases); err != nil {
 			t.Fatal(err)
 		}
 		for _, l := range leases {
@@ -100,7 +101,7 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 		t.Logf("release:%s: crash-01 answers; %d containers", step, len(ls))
 	}
 	// A release runs to the end after all that.
-	e.ok("release", "crash-01", "--image", "debian12-fat")
+	e.OK("release", "crash-01", "--image", "debian12-fat")
 	if conn, err := net.DialTimeout("tcp", c.IP+":22", 5*time.Second); err != nil {
 		t.Fatalf("crash-01 after the last release: %v", err)
 	} else {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -29,7 +30,7 @@ var (
 func buildProber(t *testing.T) string {
 	t.Helper()
 	proberOnce.Do(func() {
-		proberBin = filepath.Join(filepath.Dir(fatboxBin), "prober")
+		proberBin = filepath.Join(filepath.Dir(e2ekit.Bin()), "prober")
 		out, err := exec.Command("go", "build", "-o", proberBin, "github.com/fatbox/fatbox/test/prober").CombinedOutput()
 		if err != nil {
 			proberErr = fmt.Errorf("build prober: %v: %s", err, out)
@@ -39,21 +40,6 @@ func buildProber(t *testing.T) string {
 		t.Fatal(proberErr)
 	}
 	return proberBin
-}
-
-// clientNetns is a network namespace on the pool's bridge with address ip
-// (a client of the containers, as another VM on the segment would be).
-func (e *vmEnv) clientNetns(t *testing.T, cidr string) string {
-	t.Helper()
-	ns := harness.Netns(t)
-	host, peer := harness.Name("fbph"), harness.Name("fbpp")
-	harness.IP(t, "link", "add", host, "type", "veth", "peer", "name", peer)
-	t.Cleanup(func() { harness.IPQuiet("link", "del", host) })
-	harness.IP(t, "link", "set", peer, "netns", ns)
-	harness.IP(t, "link", "set", host, "master", e.bridge, "up")
-	harness.IP(t, "-n", ns, "addr", "add", cidr, "dev", peer)
-	harness.IP(t, "-n", ns, "link", "set", peer, "up")
-	return ns
 }
 
 // probe is a prober running in a client netns against addr.
@@ -136,7 +122,7 @@ func (e *vmEnv) sshStrict(t *testing.T, ip, knownHosts, cmd string) string {
 	// MaxStartups drops some while the prober's connects drain); a host key
 	// that changed fails at once.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		out, err = exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+knownHosts,
+		out, err = exec.Command("ssh", "-i", e.Key, "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+knownHosts,
 			"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
 		if err == nil || strings.Contains(string(out), "Host key verification failed") || time.Now().After(deadline) {
 			break
@@ -149,10 +135,10 @@ func (e *vmEnv) sshStrict(t *testing.T, ip, knownHosts, cmd string) string {
 }
 
 func (e *vmEnv) list() map[string]api.Container {
-	e.t.Helper()
+	e.T.Helper()
 	var cs []api.Container
-	if err := json.Unmarshal([]byte(e.ok("ls", "-o", "json").stdout), &cs); err != nil {
-		e.t.Fatal(err)
+	if err := json.Unmarshal([]byte(e.OK("ls", "-o", "json").Stdout), &cs); err != nil {
+		e.T.Fatal(err)
 	}
 	m := map[string]api.Container{}
 	for _, c := range cs {
@@ -168,17 +154,17 @@ func (e *vmEnv) list() map[string]api.Container {
 func TestRelease(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.162.0/24")
-	e.ok("volume", "create", "rel-data", "--size", "256M")
-	t.Cleanup(func() { fatbox(t, "volume", "rm", "rel-data", "--socket", e.sock) })
-	c := e.create("shop-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web", "--volume", "rel-data:/var/lib/app")
+	e.OK("volume", "create", "rel-data", "--size", "256M")
+	t.Cleanup(func() { fatbox(t, "volume", "rm", "rel-data", "--socket", e.Sock) })
+	c := e.Create("shop-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web", "--volume", "rel-data:/var/lib/app")
 	e.removeAtEnd(t, "shop-01-last", "shop-01-next")
-	e.ssh(c.IP, "echo v1 > /root/version && echo orders > /var/lib/app/data && sync")
+	e.SSH(c.IP, "echo v1 > /root/version && echo orders > /var/lib/app/data && sync")
 	kh := e.knownHosts(t, c.IP)
 
 	// A failing check: the candidate goes, shop-01 never stopped serving.
-	r := fatbox(t, "release", "shop-01", "--image", "debian12-fat", "--check", "tcp:9", "--check-timeout", "3s", "--socket", e.sock)
-	if r.code == 0 || !strings.Contains(r.stderr, "did not pass its health check") || !strings.Contains(r.stderr, "was left as it is, serving") {
-		t.Fatalf("release with a failing check: exit %d, stderr %q", r.code, r.stderr)
+	r := fatbox(t, "release", "shop-01", "--image", "debian12-fat", "--check", "tcp:9", "--check-timeout", "3s", "--socket", e.Sock)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "did not pass its health check") || !strings.Contains(r.Stderr, "was left as it is, serving") {
+		t.Fatalf("release with a failing check: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	if got := e.sshStrict(t, c.IP, kh, "cat /root/version"); got != "v1" {
 		t.Fatalf("after the failed release shop-01 answers %q, want the old container's v1", got)
@@ -186,11 +172,11 @@ func TestRelease(t *testing.T) {
 	if _, ok := e.list()["shop-01-next"]; ok {
 		t.Fatal("the failed candidate shop-01-next is still there")
 	}
-	if r := fatbox(t, "ip", "show", "shop-01-next", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
-		t.Fatalf("the failed candidate's lease is still held: %s", r.stdout)
+	if r := fatbox(t, "ip", "show", "shop-01-next", "--pool", "vm", "--socket", e.Sock); r.Code == 0 && strings.Contains(r.Stdout, "active") {
+		t.Fatalf("the failed candidate's lease is still held: %s", r.Stdout)
 	}
 
-	ns := e.clientNetns(t, "198.19.162.250/24")
+	ns := e.ClientNetns(t, "198.19.162.250/24")
 	for i, step := range []struct {
 		args []string
 		want string
@@ -201,10 +187,10 @@ func TestRelease(t *testing.T) {
 		if i == 0 {
 			// An app holding a file on the volume, which flushes for 100 ms
 			// on SIGTERM: the switch waits for it (one writer at a time).
-			e.ssh(c.IP, `setsid sh -c 'exec 3>>/var/lib/app/data; trap "sleep 0.1; echo flushed >&3; exit 0" TERM; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 &`)
+			e.SSH(c.IP, `setsid sh -c 'exec 3>>/var/lib/app/data; trap "sleep 0.1; echo flushed >&3; exit 0" TERM; while :; do sleep 0.05; done' </dev/null >/dev/null 2>&1 &`)
 		}
 		p := e.startProbe(t, ns, c.IP+":22")
-		out := e.ok(step.args...).stdout
+		out := e.OK(step.args...).Stdout
 		time.Sleep(300 * time.Millisecond) // the prober sees the new container answer steadily
 		gap := p.stop(t)
 		t.Logf("%s: %s", step.args[0], strings.TrimSpace(out))
@@ -245,27 +231,27 @@ func TestRelease(t *testing.T) {
 			t.Fatalf("%s: shop-01 resolves to %q inside, want %s", step.args[0], got, c.IP)
 		}
 		// The name's lease is the only one the switch left (the candidate's temporary one went back).
-		if r := fatbox(t, "ip", "show", "shop-01-last", "--pool", "vm", "--socket", e.sock); r.code == 0 && strings.Contains(r.stdout, "active") {
-			t.Fatalf("%s: shop-01-last still holds a lease: %s", step.args[0], r.stdout)
+		if r := fatbox(t, "ip", "show", "shop-01-last", "--pool", "vm", "--socket", e.Sock); r.Code == 0 && strings.Contains(r.Stdout, "active") {
+			t.Fatalf("%s: shop-01-last still holds a lease: %s", step.args[0], r.Stdout)
 		}
 	}
 	// --from a prepared container: a failed check gives it back as it was
 	// (running on its own address with its own host key and hostname); a
 	// good one hands shop-01 to it, and the previous shop-01-last goes.
-	prep := e.create("shop-01-prep", "--memory", "256M", "--disk", "1G")
+	prep := e.Create("shop-01-prep", "--memory", "256M", "--disk", "1G")
 	prepKey := hostKey(t, prep.IP)
-	r = fatbox(t, "release", "shop-01", "--from", "shop-01-prep", "--check", "tcp:9", "--check-timeout", "2s", "--socket", e.sock)
-	if r.code == 0 {
-		t.Fatalf("release --from with a failing check passed: %s", r.stdout)
+	r = fatbox(t, "release", "shop-01", "--from", "shop-01-prep", "--check", "tcp:9", "--check-timeout", "2s", "--socket", e.Sock)
+	if r.Code == 0 {
+		t.Fatalf("release --from with a failing check passed: %s", r.Stdout)
 	}
-	if got := e.inspect("shop-01-prep"); got.Status != "running" || got.IP != prep.IP || got.Hostname != "shop-01-prep" {
+	if got := e.Inspect("shop-01-prep"); got.Status != "running" || got.IP != prep.IP || got.Hostname != "shop-01-prep" {
 		t.Fatalf("after the failed release --from, shop-01-prep is %s on %s as %q; want running on %s as itself", got.Status, got.IP, got.Hostname, prep.IP)
 	}
 	if k := hostKey(t, prep.IP); k != prepKey {
 		t.Fatalf("after the failed release --from, shop-01-prep's host key changed: %s, was %s", k, prepKey)
 	}
-	lastBefore := e.inspect("shop-01-last").ID
-	out := e.ok("release", "shop-01", "--from", "shop-01-prep").stdout
+	lastBefore := e.Inspect("shop-01-last").ID
+	out := e.OK("release", "shop-01", "--from", "shop-01-prep").Stdout
 	if !strings.Contains(out, "the previous shop-01-last was removed") {
 		t.Fatalf("release --from: %s", out)
 	}

@@ -22,9 +22,9 @@ import (
 func TestStatsSurviveRestarts(t *testing.T) {
 	e := newVMEnv(t, "198.19.88.0/24")
 	name := harness.Name("st-")
-	in := e.create(name, "--cpus", "1", "--memory", "512M", "--disk", "1G")
+	in := e.Create(name, "--cpus", "1", "--memory", "512M", "--disk", "1G")
 	var pool api.Pool
-	if err := json.Unmarshal([]byte(e.ok("pool", "show", "vm", "-o", "json").stdout), &pool); err != nil {
+	if err := json.Unmarshal([]byte(e.OK("pool", "show", "vm", "-o", "json").Stdout), &pool); err != nil {
 		t.Fatal(err)
 	}
 	gw := pool.Gateway.String() // on the bridge the pool made: the host, the container's peer
@@ -32,7 +32,7 @@ func TestStatsSurviveRestarts(t *testing.T) {
 	stats := func() api.Stats {
 		t.Helper()
 		var s api.Stats
-		out := e.ok("stats", name, "-o", "json").stdout
+		out := e.OK("stats", name, "-o", "json").Stdout
 		if err := json.Unmarshal([]byte(out), &s); err != nil {
 			t.Fatalf("stats -o json: %v: %s", err, out)
 		}
@@ -43,7 +43,7 @@ func TestStatsSurviveRestarts(t *testing.T) {
 	}
 	exec := func(args ...string) result {
 		t.Helper()
-		return fatbox(t, append([]string{"exec", name, "--socket", e.sock, "--"}, args...)...)
+		return fatbox(t, append([]string{"exec", name, "--socket", e.Sock, "--"}, args...)...)
 	}
 	// Each kind of work, with what it must add at least.
 	// spin runs the spinner and returns the CPU time the kernel gave it
@@ -54,9 +54,9 @@ func TestStatsSurviveRestarts(t *testing.T) {
 		start := time.Now()
 		r := exec("bash", "-c", `timeout 2 sh -c "while :; do :; done"; times`)
 		took = time.Since(start)
-		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		if r.code != 0 || len(lines) != 2 {
-			t.Fatalf("spin: exit %d: %s%s", r.code, r.stdout, r.stderr)
+		lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+		if r.Code != 0 || len(lines) != 2 {
+			t.Fatalf("spin: exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
 		}
 		for _, f := range strings.Fields(lines[1]) { // children: "0m1.953s 0m0.004s"
 			d, err := time.ParseDuration(f)
@@ -91,8 +91,8 @@ func TestStatsSurviveRestarts(t *testing.T) {
 			got <- n
 		}()
 		port := ln.Addr().(*net.TCPAddr).Port
-		if r := exec("bash", "-c", fmt.Sprintf("head -c %d /dev/zero > /dev/tcp/%s/%d", sent, gw, port)); r.code != 0 {
-			t.Fatalf("send 100 MB to %s:%d: exit %d: %s", gw, port, r.code, r.stderr)
+		if r := exec("bash", "-c", fmt.Sprintf("head -c %d /dev/zero > /dev/tcp/%s/%d", sent, gw, port)); r.Code != 0 {
+			t.Fatalf("send 100 MB to %s:%d: exit %d: %s", gw, port, r.Code, r.Stderr)
 		}
 		select {
 		case n := <-got:
@@ -106,11 +106,11 @@ func TestStatsSurviveRestarts(t *testing.T) {
 	const ddMiB = 64
 	dd := func() {
 		t.Helper()
-		if r := exec("dd", "if=/dev/zero", "of=/root/stats.img", "bs=1M", fmt.Sprint("count=", ddMiB), "oflag=direct", "status=none"); r.code != 0 {
-			t.Fatalf("dd write: exit %d: %s", r.code, r.stderr)
+		if r := exec("dd", "if=/dev/zero", "of=/root/stats.img", "bs=1M", fmt.Sprint("count=", ddMiB), "oflag=direct", "status=none"); r.Code != 0 {
+			t.Fatalf("dd write: exit %d: %s", r.Code, r.Stderr)
 		}
-		if r := exec("dd", "if=/root/stats.img", "of=/dev/null", "bs=1M", "iflag=direct", "status=none"); r.code != 0 {
-			t.Fatalf("dd read: exit %d: %s", r.code, r.stderr)
+		if r := exec("dd", "if=/root/stats.img", "of=/dev/null", "bs=1M", "iflag=direct", "status=none"); r.Code != 0 {
+			t.Fatalf("dd read: exit %d: %s", r.Code, r.Stderr)
 		}
 	}
 	// atLeast checks that every total of now is at least base's plus the
@@ -190,7 +190,7 @@ func TestStatsSurviveRestarts(t *testing.T) {
 	// past the old boot's last reading, so only the epochs show it was
 	// another boot (the value rule alone would lose the first boot).
 	w = doWork(1)
-	e.ok("restart", name)
+	e.OK("restart", name)
 	w2 := doWork(2)
 	w.cpu, w.netOut, w.diskRead, w.diskWrite = w.cpu+w2.cpu, w.netOut+w2.netOut, w.diskRead+w2.diskRead, w.diskWrite+w2.diskWrite
 	second := stats()
@@ -198,19 +198,19 @@ func TestStatsSurviveRestarts(t *testing.T) {
 	atLeast("work, a restart and twice the work", second, first, w)
 
 	// Another restart, read at once: the totals stay.
-	e.ok("restart", name)
+	e.OK("restart", name)
 	third := stats()
 	atLeast("right after a second restart", third, second, work{})
 
 	// The daemon dies and comes back: the totals are the store's plus the
 	// kernel's counters, which went on counting.
-	e.d.kill9(t)
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
+	e.D.Kill9(t)
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
 	afterDaemon := stats()
 	atLeast("after a daemon restart", afterDaemon, third, work{})
 
 	// Stopped: the totals stay, taken at the stop; no gauges, not read.
-	e.ok("stop", name)
+	e.OK("stop", name)
 	stopped := stats()
 	atLeast("stopped", stopped, afterDaemon, work{})
 	if stopped.State != "" || !stopped.ReadAt.IsZero() || stopped.SampledAt.IsZero() || stopped.Gauges != (api.UsageGauges{}) {
@@ -219,10 +219,10 @@ func TestStatsSurviveRestarts(t *testing.T) {
 	if again := stats(); again.Counters != stopped.Counters {
 		t.Errorf("a stopped container's totals moved: %+v then %+v", stopped.Counters, again.Counters)
 	}
-	if out := e.ok("stats", name).stdout; !strings.Contains(out, "not running") || !strings.Contains(out, "net out:") {
+	if out := e.OK("stats", name).Stdout; !strings.Contains(out, "not running") || !strings.Contains(out, "net out:") {
 		t.Errorf("stats table:\n%s", out)
 	}
-	if r := fatbox(t, "stats", "nope-404", "--socket", e.sock); r.code == 0 || !strings.Contains(r.stderr, "nope-404") {
-		t.Errorf("stats of no container: exit %d %q", r.code, r.stderr)
+	if r := fatbox(t, "stats", "nope-404", "--socket", e.Sock); r.Code == 0 || !strings.Contains(r.Stderr, "nope-404") {
+		t.Errorf("stats of no container: exit %d %q", r.Code, r.Stderr)
 	}
 }

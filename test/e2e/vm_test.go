@@ -11,58 +11,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/daemon"
-	"github.com/fatbox/fatbox/test/harness"
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
-// vmEnv is a daemon with a pool, the fat image and an SSH key, for tests
-// that work on containers.
-type vmEnv struct {
-	t         *testing.T
-	dir, sock string
-	state     string
-	args      []string
-	key       string
-	bridge    string // the pool's
-	d         *daemonProc
-}
+// vmEnv is e2ekit's Env with this package's helpers.
+type vmEnv struct{ *e2ekit.Env }
 
-func newVMEnv(t *testing.T, cidr string) *vmEnv {
-	harness.RequireRoot(t)
-	sup := os.Getenv("FATBOX_SUPERVISORD")
-	harness.Require(t, sup != "", "FATBOX_SUPERVISORD (the binary `make supervisord` builds)")
-	_, err := exec.LookPath("lxcfs")
-	harness.Require(t, err == nil, "lxcfs (tools/setup-host.sh installs it)")
-	dir := t.TempDir()
-	e := &vmEnv{t: t, dir: dir, sock: filepath.Join(dir, "fatbox.sock"), state: filepath.Join(dir, "state"),
-		args: []string{"--supervisord", sup, "--image-cache", filepath.Join(harness.CacheDir(), "images")}}
-	t.Cleanup(func() { stopLXCFS(e.state) })
-	// One cleanup for whichever daemon is current, registered before any
-	// container's, so every `fatbox rm` runs while a daemon answers.
-	t.Cleanup(func() {
-		if e.d != nil {
-			e.d.stop()
-		}
-	})
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	br := harness.Name("fbvbr")
-	e.bridge = br
-	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
-	e.ok("pool", "create", "vm", "--cidr", cidr, "--bridge", br, "--create-bridge")
-	e.ok("image", "build", "debian12-fat")
-	keyDir := t.TempDir()
-	e.key = filepath.Join(keyDir, "id")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", e.key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v %s", err, out)
-	}
-	return e
-}
+func newVMEnv(t *testing.T, cidr string) *vmEnv { return &vmEnv{e2ekit.NewEnv(t, cidr)} }
 
 // zeros is an endless stream of zero bytes.
 type zeros struct{}
@@ -72,112 +33,22 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stopLXCFS stops the lxcfs a test daemon started (it outlives daemons on
-// purpose) and unmounts it, and removes the daemon's (empty) runc root.
-func stopLXCFS(state string) {
-	defer os.Remove(daemon.RuncRoot(state))
-	mnt := filepath.Join(state, "lxcfs")
-	if b, err := os.ReadFile(mnt + ".pid"); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	syscall.Unmount(mnt, syscall.MNT_DETACH)
-}
-
-func (e *vmEnv) ok(args ...string) result {
-	e.t.Helper()
-	r := fatbox(e.t, append(args, "--socket", e.sock)...)
-	if r.code != 0 {
-		e.t.Fatalf("fatbox %v: exit %d: %s", args, r.code, r.stderr)
-	}
-	return r
-}
-
-func (e *vmEnv) create(name string, extra ...string) api.ContainerInfo {
-	e.t.Helper()
-	e.ok(append([]string{"create", name, "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.key + ".pub"}, extra...)...)
-	e.t.Cleanup(func() { fatbox(e.t, "rm", name, "--socket", e.sock) })
-	return e.inspect(name)
-}
-
-func (e *vmEnv) inspect(name string) api.ContainerInfo {
-	e.t.Helper()
-	var in api.ContainerInfo
-	if err := json.Unmarshal([]byte(e.ok("inspect", name).stdout), &in); err != nil {
-		e.t.Fatalf("inspect %s: %v", name, err)
-	}
-	return in
-}
-
-// ssh runs cmd as root in the container over the real OpenSSH client,
-// retrying while sshd comes up (for up to a minute).
-func (e *vmEnv) ssh(ip, cmd string) string {
-	e.t.Helper()
-	var out []byte
-	var err error
-	for deadline := time.Now().Add(time.Minute); ; {
-		out, err = exec.Command("ssh", "-i", e.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
-		if err == nil {
-			return string(out)
-		}
-		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() != 255 {
-			break // the command ran and failed: no point retrying
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("ssh root@%s %q: %v\n%s", ip, cmd, err, out)
-	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a goroutine writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = e2ekit.SyncBuffer
 
 // pgrep reports whether a process whose full command line matches the
 // regular expression runs in the container (pgrep -f through fatbox exec);
 // anything but pgrep's "found" (0) or "none" (1) fails the test.
 func (e *vmEnv) pgrep(name, pattern string) bool {
-	e.t.Helper()
-	r := fatbox(e.t, "exec", name, "--socket", e.sock, "--", "pgrep", "-f", pattern)
-	switch r.code {
+	e.T.Helper()
+	r := fatbox(e.T, "exec", name, "--socket", e.Sock, "--", "pgrep", "-f", pattern)
+	switch r.Code {
 	case 0:
 		return true
 	case 1:
 		return false
 	}
-	e.t.Fatalf("pgrep -f %q in %s: exit %d: %s%s", pattern, name, r.code, r.stdout, r.stderr)
+	e.T.Fatalf("pgrep -f %q in %s: exit %d: %s%s", pattern, name, r.Code, r.Stdout, r.Stderr)
 	return false
-}
-
-// waitFor polls cond every 200 ms until it holds, failing the test with
-// what after the deadline.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(within); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // processGone reports whether pid has exited (gone, or a zombie nobody reaped yet).
@@ -215,29 +86,29 @@ func lxcfsPid(state string) int {
 func TestLooksLikeAVM(t *testing.T) {
 	testStart := time.Now()
 	e := newVMEnv(t, "198.19.41.0/24")
-	in := e.create("vm-01", "--cpus", "1", "--memory", "512M", "--disk", "2G")
+	in := e.Create("vm-01", "--cpus", "1", "--memory", "512M", "--disk", "2G")
 	ip := in.IP
 	// A cron job that fires every minute; checked at the end, after the rest.
-	e.ssh(ip, `echo '* * * * * root echo fired > /root/cron.out' > /etc/cron.d/fbtest && chmod 644 /etc/cron.d/fbtest`)
+	e.SSH(ip, `echo '* * * * * root echo fired > /root/cron.out' > /etc/cron.d/fbtest && chmod 644 /etc/cron.d/fbtest`)
 	start := time.Now()
 	var err error
 
-	if got := strings.TrimSpace(e.ssh(ip, "hostname")); got != "vm-01" {
+	if got := strings.TrimSpace(e.SSH(ip, "hostname")); got != "vm-01" {
 		t.Errorf("hostname = %q, want vm-01", got)
 	}
 	// PID 1 is supervisord, named init (so Ansible's service_mgr fact goes
 	// by /run/systemd/system, which the shim provides).
-	if got := strings.TrimSpace(e.ssh(ip, "cat /proc/1/comm; readlink /proc/1/exe; cat /proc/1/cmdline | tr '\\0' ' '")); got != "init\n/.fatbox/init\n/.fatbox/init -c /etc/supervisor/supervisord.conf" {
+	if got := strings.TrimSpace(e.SSH(ip, "cat /proc/1/comm; readlink /proc/1/exe; cat /proc/1/cmdline | tr '\\0' ' '")); got != "init\n/.fatbox/init\n/.fatbox/init -c /etc/supervisor/supervisord.conf" {
 		t.Errorf("PID 1 is %q, want supervisord run as /.fatbox/init", got)
 	}
-	if got := strings.TrimSpace(e.ssh(ip, "nproc")); got != "1" {
+	if got := strings.TrimSpace(e.SSH(ip, "nproc")); got != "1" {
 		t.Errorf("nproc = %q, want 1", got)
 	}
-	free := strings.Fields(e.ssh(ip, "free -m | awk '/^Mem:/ {print $2}'"))
+	free := strings.Fields(e.SSH(ip, "free -m | awk '/^Mem:/ {print $2}'"))
 	if len(free) != 1 || free[0] != "512" {
 		t.Errorf("free -m total = %v, want 512", free)
 	}
-	size := strings.Fields(e.ssh(ip, "df -B1 --output=size / | tail -1"))
+	size := strings.Fields(e.SSH(ip, "df -B1 --output=size / | tail -1"))
 	if len(size) != 1 {
 		t.Fatalf("df: %v", size)
 	}
@@ -245,29 +116,29 @@ func TestLooksLikeAVM(t *testing.T) {
 		t.Errorf("df / size = %q (%v), want about 2 GiB", size[0], err)
 	}
 	// The container's uptime, not the host's: it is younger than this test.
-	if up := strings.Fields(e.ssh(ip, "cat /proc/uptime")); len(up) < 1 {
+	if up := strings.Fields(e.SSH(ip, "cat /proc/uptime")); len(up) < 1 {
 		t.Errorf("uptime: %v", up)
 	} else if s, err := strconv.ParseFloat(up[0], 64); err != nil || s > time.Since(testStart).Seconds()+1 {
 		t.Errorf("/proc/uptime says %q (%v), the test began %.0f s ago: the host's, not the container's", up[0], err, time.Since(testStart).Seconds())
 	}
-	e.ssh(ip, "logger fatbox-e2e-marker")
-	waitFor(t, 30*time.Second, "logger's line reaches /var/log/syslog", func() bool {
-		return strings.Contains(e.ssh(ip, "cat /var/log/syslog || true"), "fatbox-e2e-marker")
+	e.SSH(ip, "logger fatbox-e2e-marker")
+	e2ekit.WaitFor(t, 30*time.Second, "logger's line reaches /var/log/syslog", func() bool {
+		return strings.Contains(e.SSH(ip, "cat /var/log/syslog || true"), "fatbox-e2e-marker")
 	})
 
 	// exec: stdout, stderr and the exit code come back apart.
-	r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "sh", "-c", "echo out; echo err >&2; exit 7")
-	if r.code != 7 || r.stdout != "out\n" || r.stderr != "err\n" {
-		t.Errorf("exec: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	r := fatbox(t, "exec", "vm-01", "--socket", e.Sock, "--", "sh", "-c", "echo out; echo err >&2; exit 7")
+	if r.Code != 7 || r.Stdout != "out\n" || r.Stderr != "err\n" {
+		t.Errorf("exec: code %d stdout %q stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 	// exec -i passes stdin.
-	cmd := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "tr", "a-z", "A-Z")
+	cmd := exec.Command(e2ekit.Bin(), "exec", "-i", "vm-01", "--socket", e.Sock, "--", "tr", "a-z", "A-Z")
 	cmd.Stdin = strings.NewReader("hello\n")
 	if out, err := cmd.Output(); err != nil || string(out) != "HELLO\n" {
 		t.Errorf("exec -i: %v %q", err, out)
 	}
 	// Stdin beyond the daemon's credit window flows through whole.
-	big := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "wc", "-c")
+	big := exec.Command(e2ekit.Bin(), "exec", "-i", "vm-01", "--socket", e.Sock, "--", "wc", "-c")
 	big.Stdin = io.LimitReader(zeros{}, 5<<20)
 	if out, err := big.Output(); err != nil || strings.TrimSpace(string(out)) != "5242880" {
 		t.Errorf("exec -i of 5 MiB: %v %q", err, out)
@@ -279,7 +150,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	if e.pgrep("vm-01", hogPattern) {
 		t.Fatalf("%q runs in vm-01 before the test started it", hogPattern)
 	}
-	hog := exec.Command(fatboxBin, "exec", "-i", "vm-01", "--socket", e.sock, "--", "sleep", "301")
+	hog := exec.Command(e2ekit.Bin(), "exec", "-i", "vm-01", "--socket", e.Sock, "--", "sleep", "301")
 	hog.Stdin = zeros{}
 	var hogErr syncBuffer
 	hog.Stderr = &hogErr
@@ -289,7 +160,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	hogDone := make(chan error, 1)
 	go func() { hogDone <- hog.Wait() }()
 	t.Cleanup(func() { hog.Process.Kill(); <-hogDone })
-	waitFor(t, 30*time.Second, "the exec -i client's process is seen running", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the exec -i client's process is seen running", func() bool {
 		select {
 		case err := <-hogDone:
 			hogDone <- err
@@ -315,11 +186,11 @@ func TestLooksLikeAVM(t *testing.T) {
 	}
 	<-hogDone
 	hogDone <- nil // for the cleanup
-	waitFor(t, 30*time.Second, "the process of an exec client that went away is gone", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the process of an exec client that went away is gone", func() bool {
 		return !e.pgrep("vm-01", hogPattern)
 	})
 	// console: a login shell on a terminal, no sshd involved (script(1) gives fatbox a terminal).
-	cons := exec.Command("script", "-qec", fatboxBin+" console vm-01 --socket "+e.sock, "/dev/null")
+	cons := exec.Command("script", "-qec", e2ekit.Bin()+" console vm-01 --socket "+e.Sock, "/dev/null")
 	cons.Stdin = strings.NewReader("tty; echo console-$((6*7)); exit 3\n")
 	var cout bytes.Buffer
 	cons.Stdout, cons.Stderr = &cout, &cout
@@ -335,7 +206,7 @@ func TestLooksLikeAVM(t *testing.T) {
 		resize := make(chan [2]uint16, 1)
 		inR, inW := io.Pipe()
 		var out syncBuffer
-		c := &api.Client{Socket: e.sock}
+		c := &api.Client{Socket: e.Sock}
 		done := make(chan error, 1)
 		go func() {
 			code, err := c.Exec(context.Background(), "vm-01", api.ExecRequest{Args: []string{"sh"}, TTY: true, Cols: 101, Rows: 33},
@@ -364,7 +235,7 @@ func TestLooksLikeAVM(t *testing.T) {
 		}
 		// Asked again until answered: a line typed before the shell is up
 		// may not reach it.
-		waitFor(t, 20*time.Second, "stty reports the starting size 33 101", func() bool {
+		e2ekit.WaitFor(t, 20*time.Second, "stty reports the starting size 33 101", func() bool {
 			write("stty size\n")
 			time.Sleep(100 * time.Millisecond)
 			if strings.Contains(out.String(), "33 101") {
@@ -374,7 +245,7 @@ func TestLooksLikeAVM(t *testing.T) {
 			return false
 		})
 		resize <- [2]uint16{120, 40}
-		waitFor(t, 20*time.Second, "stty reports the size after the resize, 40 120", func() bool {
+		e2ekit.WaitFor(t, 20*time.Second, "stty reports the size after the resize, 40 120", func() bool {
 			write("stty size\n")
 			time.Sleep(100 * time.Millisecond)
 			if strings.Contains(out.String(), "40 120") {
@@ -395,24 +266,24 @@ func TestLooksLikeAVM(t *testing.T) {
 		inW.Close()
 	}
 	// prog and logs: supervisord's programs, controlled and read.
-	if out := e.ok("prog", "ls", "vm-01").stdout; !strings.Contains(out, "sshd") || !strings.Contains(out, "Running") {
+	if out := e.OK("prog", "ls", "vm-01").Stdout; !strings.Contains(out, "sshd") || !strings.Contains(out, "Running") {
 		t.Errorf("prog ls: %q", out)
 	}
-	e.ok("prog", "stop", "vm-01", "cron")
-	if out := e.ok("prog", "ls", "vm-01", "cron").stdout; strings.Contains(out, "Running") {
+	e.OK("prog", "stop", "vm-01", "cron")
+	if out := e.OK("prog", "ls", "vm-01", "cron").Stdout; strings.Contains(out, "Running") {
 		t.Errorf("prog ls after stop: %q", out)
 	}
-	e.ok("prog", "start", "vm-01", "cron")
-	if out := e.ok("logs", "vm-01", "sshd").stdout; !strings.Contains(out, "Server listening") {
+	e.OK("prog", "start", "vm-01", "cron")
+	if out := e.OK("logs", "vm-01", "sshd").Stdout; !strings.Contains(out, "Server listening") {
 		t.Errorf("logs sshd: %q", out)
 	}
-	oneLine(t, fatbox(t, "exec", "nope-01", "--socket", e.sock, "--", "true"), `no container "nope-01"`)
+	oneLine(t, fatbox(t, "exec", "nope-01", "--socket", e.Sock, "--", "true"), `no container "nope-01"`)
 	// logs -f follows until the client goes; then the tail inside goes too.
 	const tailPattern = `^tail .*-F /var/log/supervisor/sshd\.log$`
 	if e.pgrep("vm-01", tailPattern) {
 		t.Fatalf("%q runs in vm-01 before logs -f", tailPattern)
 	}
-	follow := exec.Command(fatboxBin, "logs", "-f", "vm-01", "sshd", "--socket", e.sock)
+	follow := exec.Command(e2ekit.Bin(), "logs", "-f", "vm-01", "sshd", "--socket", e.Sock)
 	var fout, ferr syncBuffer
 	follow.Stdout, follow.Stderr = &fout, &ferr
 	if err := follow.Start(); err != nil {
@@ -421,7 +292,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	followDone := make(chan error, 1)
 	go func() { followDone <- follow.Wait() }()
 	t.Cleanup(func() { follow.Process.Kill(); <-followDone })
-	waitFor(t, 30*time.Second, "logs -f prints the log and its tail is seen running", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "logs -f prints the log and its tail is seen running", func() bool {
 		select {
 		case err := <-followDone:
 			followDone <- err
@@ -435,7 +306,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	}
 	<-followDone
 	followDone <- nil // for the cleanup
-	waitFor(t, 30*time.Second, "the tail of an interrupted logs -f is gone", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the tail of an interrupted logs -f is gone", func() bool {
 		return !e.pgrep("vm-01", tailPattern)
 	})
 
@@ -444,16 +315,16 @@ func TestLooksLikeAVM(t *testing.T) {
 	// is held (SIGSTOP) while lxcfs is killed, so its watch cannot heal
 	// before the test has seen lxcfs gone and free failing inside.
 	healthyFree := func() (string, error) {
-		r := fatbox(t, "exec", "vm-01", "--socket", e.sock, "--", "free", "-m")
-		if r.code != 0 {
-			return "", fmt.Errorf("free -m: exit %d: %s", r.code, r.stderr)
+		r := fatbox(t, "exec", "vm-01", "--socket", e.Sock, "--", "free", "-m")
+		if r.Code != 0 {
+			return "", fmt.Errorf("free -m: exit %d: %s", r.Code, r.Stderr)
 		}
-		for _, l := range strings.Split(r.stdout, "\n") {
+		for _, l := range strings.Split(r.Stdout, "\n") {
 			if f := strings.Fields(l); len(f) > 1 && f[0] == "Mem:" {
 				return f[1], nil
 			}
 		}
-		return "", fmt.Errorf("free -m printed no Mem: line: %q", r.stdout)
+		return "", fmt.Errorf("free -m printed no Mem: line: %q", r.Stdout)
 	}
 	if got, err := healthyFree(); err != nil || got != "512" {
 		t.Fatalf("free before lxcfs is killed: %q %v", got, err)
@@ -461,24 +332,24 @@ func TestLooksLikeAVM(t *testing.T) {
 	// free inside the container without the daemon (runc exec): its exit
 	// code and what it printed.
 	runcFree := func() (string, error) {
-		out, err := exec.Command("runc", "--root", daemon.RuncRoot(e.state), "exec", "vm-01", "free", "-m").CombinedOutput()
+		out, err := exec.Command("runc", "--root", daemon.RuncRoot(e.State), "exec", "vm-01", "free", "-m").CombinedOutput()
 		return string(out), err
 	}
 	if out, err := runcFree(); err != nil || !strings.Contains(out, " 512 ") {
 		t.Fatalf("free through runc exec before lxcfs is killed: %v %q", err, out)
 	}
-	oldLXCFS := lxcfsPid(e.state)
+	oldLXCFS := lxcfsPid(e.State)
 	if oldLXCFS == 0 {
-		t.Fatalf("no live lxcfs in %s", filepath.Join(e.state, "lxcfs.pid"))
+		t.Fatalf("no live lxcfs in %s", filepath.Join(e.State, "lxcfs.pid"))
 	}
-	if err := e.d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := e.D.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("hold the daemon: %v", err)
 	}
 	thawed := false
 	thaw := func() {
 		if !thawed {
 			thawed = true
-			if err := e.d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			if err := e.D.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Errorf("resume the daemon: %v", err)
 			}
 		}
@@ -487,7 +358,7 @@ func TestLooksLikeAVM(t *testing.T) {
 	if err := syscall.Kill(oldLXCFS, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill lxcfs %d: %v", oldLXCFS, err)
 	}
-	waitFor(t, 10*time.Second, fmt.Sprintf("lxcfs %d exits after SIGKILL", oldLXCFS), func() bool { return processGone(oldLXCFS) })
+	e2ekit.WaitFor(t, 10*time.Second, fmt.Sprintf("lxcfs %d exits after SIGKILL", oldLXCFS), func() bool { return processGone(oldLXCFS) })
 	if out, err := runcFree(); err == nil && strings.Contains(out, " 512 ") {
 		t.Fatalf("free inside still reports 512 MiB with lxcfs dead: the figure does not come from lxcfs: %q", out)
 	} else {
@@ -495,12 +366,12 @@ func TestLooksLikeAVM(t *testing.T) {
 	}
 	thaw()
 	var newLXCFS int
-	waitFor(t, 30*time.Second, "the daemon starts a new lxcfs", func() bool {
-		newLXCFS = lxcfsPid(e.state)
+	e2ekit.WaitFor(t, 30*time.Second, "the daemon starts a new lxcfs", func() bool {
+		newLXCFS = lxcfsPid(e.State)
 		return newLXCFS != 0 && newLXCFS != oldLXCFS
 	})
 	var lastFree string
-	waitFor(t, 30*time.Second, "free inside reports 512 MiB again", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "free inside reports 512 MiB again", func() bool {
 		got, err := healthyFree()
 		lastFree = fmt.Sprint(got, err)
 		return err == nil && got == "512"
@@ -509,7 +380,7 @@ func TestLooksLikeAVM(t *testing.T) {
 
 	// The cron job fires at a minute's start after cron sees the file: within
 	// about a minute of being written; the deadline leaves room for a loaded host.
-	for !strings.Contains(e.ssh(ip, "cat /root/cron.out 2>/dev/null || true"), "fired") {
+	for !strings.Contains(e.SSH(ip, "cat /root/cron.out 2>/dev/null || true"), "fired") {
 		if time.Since(start) > 150*time.Second {
 			t.Fatal("the cron job never fired")
 		}
@@ -523,37 +394,37 @@ func TestLooksLikeAVM(t *testing.T) {
 // stopped. A restart keeps them too.
 func TestHostRestart(t *testing.T) {
 	e := newVMEnv(t, "198.19.42.0/24")
-	a := e.create("auto-01", "--memory", "256M", "--disk", "1G")
-	b := e.create("manual-01", "--memory", "256M", "--disk", "1G", "--autostart=false")
-	e.ssh(a.IP, "echo kept > /root/note")
-	e.ssh(b.IP, "true")
+	a := e.Create("auto-01", "--memory", "256M", "--disk", "1G")
+	b := e.Create("manual-01", "--memory", "256M", "--disk", "1G", "--autostart=false")
+	e.SSH(a.IP, "echo kept > /root/note")
+	e.SSH(b.IP, "true")
 
-	e.ok("restart", "auto-01")
-	if got := strings.TrimSpace(e.ssh(a.IP, "cat /root/note")); got != "kept" {
+	e.OK("restart", "auto-01")
+	if got := strings.TrimSpace(e.SSH(a.IP, "cat /root/note")); got != "kept" {
 		t.Fatalf("after restart: %q", got)
 	}
 	// The stop before it stopped the programs in order: cron, then sshd, then syslog.
 	// (fatbox-init, the shim's timers, goes with supervisord's own SIGTERM;
 	// the shim's unit-* programs, apps, go first.)
-	stops := e.ssh(a.IP, `grep -o 'stop the program" program=[a-z0-9_.@-]*' /var/log/supervisor/supervisord.log | cut -d= -f2 | grep -vx fatbox-init | grep -v '^unit-' | tr '\n' ' '`)
+	stops := e.SSH(a.IP, `grep -o 'stop the program" program=[a-z0-9_.@-]*' /var/log/supervisor/supervisord.log | cut -d= -f2 | grep -vx fatbox-init | grep -v '^unit-' | tr '\n' ' '`)
 	if !strings.HasPrefix(stops, "cron sshd rsyslog") {
 		t.Fatalf("stop order in supervisord's log: %q", stops)
 	}
 
-	autoInit := e.inspect("auto-01").PID
+	autoInit := e.Inspect("auto-01").PID
 	if autoInit == 0 {
 		t.Fatal("auto-01 runs without an init PID")
 	}
-	e.d.kill9(t)
+	e.D.Kill9(t)
 	// The "host restart": runc's containers killed, their state, mounts,
 	// loop devices, links and netns gone; each step checked, or a container
 	// left running would be adopted and pass for one booted again.
-	root := daemon.RuncRoot(e.state)
+	root := daemon.RuncRoot(e.State)
 	for _, name := range []string{"auto-01", "manual-01"} {
 		if out, err := exec.Command("runc", "--root", root, "kill", "--all", name, "KILL").CombinedOutput(); err != nil {
 			t.Fatalf("runc kill %s: %v %s", name, err, out)
 		}
-		waitFor(t, 20*time.Second, "runc says "+name+" stopped", func() bool {
+		e2ekit.WaitFor(t, 20*time.Second, "runc says "+name+" stopped", func() bool {
 			out, err := exec.Command("runc", "--root", root, "state", name).Output()
 			var st struct{ Status string }
 			return err == nil && json.Unmarshal(out, &st) == nil && st.Status == "stopped"
@@ -564,7 +435,7 @@ func TestHostRestart(t *testing.T) {
 		if err := exec.Command("runc", "--root", root, "state", name).Run(); err == nil {
 			t.Fatalf("runc still knows %s after delete", name)
 		}
-		cdir := filepath.Join(e.state, "containers", name)
+		cdir := filepath.Join(e.State, "containers", name)
 		for _, m := range []string{filepath.Join(cdir, "rootfs"), filepath.Join(cdir, "disk")} {
 			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
 				t.Fatalf("unmount %s: %v", m, err)
@@ -577,35 +448,35 @@ func TestHostRestart(t *testing.T) {
 	if !processGone(autoInit) {
 		t.Fatalf("auto-01's init %d still runs after the host restart", autoInit)
 	}
-	stopLXCFS(e.state)
-	e.d = spawnDaemon(t, e.state, e.sock, e.args...)
-	if in := e.inspect("auto-01"); in.State != "running" || in.IP != a.IP || in.MAC != a.MAC || in.PID == 0 || in.PID == autoInit {
+	e2ekit.StopLXCFS(e.State)
+	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	if in := e.Inspect("auto-01"); in.State != "running" || in.IP != a.IP || in.MAC != a.MAC || in.PID == 0 || in.PID == autoInit {
 		t.Fatalf("auto-01 after host restart (its init was %d): %+v", autoInit, in)
 	}
-	if got := strings.TrimSpace(e.ssh(a.IP, "cat /root/note")); got != "kept" {
+	if got := strings.TrimSpace(e.SSH(a.IP, "cat /root/note")); got != "kept" {
 		t.Fatalf("auto-01's file after host restart: %q", got)
 	}
-	if in := e.inspect("manual-01"); in.State == "running" || in.Status != "stopped" {
+	if in := e.Inspect("manual-01"); in.State == "running" || in.Status != "stopped" {
 		t.Fatalf("manual-01 after host restart: state %q status %q", in.State, in.Status)
 	}
-	e.ok("start", "manual-01")
-	e.ssh(b.IP, "echo kept > /root/note")
+	e.OK("start", "manual-01")
+	e.SSH(b.IP, "echo kept > /root/note")
 
 	// rename carries the lease, disk and host keys; the hostname follows.
-	oneLine(t, fatbox(t, "rename", "manual-01", "manual-02", "--socket", e.sock), "stop it first")
-	e.ok("stop", "manual-01")
-	e.ok("rename", "manual-01", "manual-02")
-	t.Cleanup(func() { fatbox(t, "rm", "manual-02", "--socket", e.sock) })
-	e.ok("start", "manual-02")
-	if in := e.inspect("manual-02"); in.IP != b.IP || in.MAC != b.MAC || in.RenamedFrom != "" /* the dir moved: done */ {
+	oneLine(t, fatbox(t, "rename", "manual-01", "manual-02", "--socket", e.Sock), "stop it first")
+	e.OK("stop", "manual-01")
+	e.OK("rename", "manual-01", "manual-02")
+	t.Cleanup(func() { fatbox(t, "rm", "manual-02", "--socket", e.Sock) })
+	e.OK("start", "manual-02")
+	if in := e.Inspect("manual-02"); in.IP != b.IP || in.MAC != b.MAC || in.RenamedFrom != "" /* the dir moved: done */ {
 		t.Fatalf("manual-02 after rename: %+v", in)
 	}
-	if got := e.ssh(b.IP, "hostname; cat /root/note"); got != "manual-02\nkept\n" {
+	if got := e.SSH(b.IP, "hostname; cat /root/note"); got != "manual-02\nkept\n" {
 		t.Fatalf("inside after rename: %q", got)
 	}
-	oneLine(t, fatbox(t, "inspect", "manual-01", "--socket", e.sock), `no container "manual-01"`)
+	oneLine(t, fatbox(t, "inspect", "manual-01", "--socket", e.Sock), `no container "manual-01"`)
 	// ip gc counts the inventory's containers as alive: nothing to free here.
-	if out := e.ok("ip", "gc", "--pool", "vm").stdout; !strings.Contains(out, "0 orphaned") {
+	if out := e.OK("ip", "gc", "--pool", "vm").Stdout; !strings.Contains(out, "0 orphaned") {
 		t.Fatalf("ip gc with two live containers: %s", out)
 	}
 }

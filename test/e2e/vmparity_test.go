@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -37,8 +38,8 @@ func TestVMParity(t *testing.T) {
 	_, err = exec.LookPath("scp")
 	harness.Require(t, err == nil, "scp (tools/setup-host.sh installs openssh-client)")
 	e := newVMEnv(t, "198.19.155.0/24")
-	app := e.create("vmp-app", "--memory", "512M", "--disk", "2G")
-	svc := e.create("vmp-svc", "--memory", "256M", "--disk", "1G")
+	app := e.Create("vmp-app", "--memory", "512M", "--disk", "2G")
+	svc := e.Create("vmp-svc", "--memory", "256M", "--disk", "1G")
 	for _, c := range []struct{ name, ip string }{{"vmp-app", app.IP}, {"vmp-svc", svc.IP}} {
 		if out, code := e.inside(t, c.ip, "test -x /.fatbox/vmshim && test -d /run/systemd/system && command -v systemctl"); code != 0 ||
 			strings.TrimSpace(out) != "/usr/local/sbin/systemctl" {
@@ -217,7 +218,7 @@ func (e *vmEnv) nginxPackage(t *testing.T, ip string, debs []string) {
 	if got := e.nginxMaster(t, ip); got != master {
 		t.Fatalf("systemctl reload nginx changed the master pid %d -> %d (a restart, not a reload)", master, got)
 	}
-	waitFor(t, 15*time.Second, "nginx's workers are replaced after reload", func() bool {
+	e2ekit.WaitFor(t, 15*time.Second, "nginx's workers are replaced after reload", func() bool {
 		now := e.children(t, ip, master)
 		return len(now) > 0 && !slices.ContainsFunc(now, func(p int) bool { return slices.Contains(workers, p) })
 	})
@@ -308,7 +309,7 @@ func (e *vmEnv) logrotateDaily(t *testing.T, ip string) {
 	}
 	// Due: the stamp two days old, and the timers read again.
 	e.must(t, ip, "touch -d '2 days ago' "+stampFile+" && systemctl daemon-reload")
-	waitFor(t, 30*time.Second, "logrotate.timer rotates the app log", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "logrotate.timer rotates the app log", func() bool {
 		_, code := e.inside(t, ip, "grep -qx 'line 1' /var/log/vmparity/app.log.1")
 		return code == 0
 	})
@@ -330,7 +331,7 @@ func (e *vmEnv) ansibleModules(t *testing.T, ip string) {
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "hosts")
 	if err := os.WriteFile(inv, []byte(fmt.Sprintf("vmp ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s "+
-		"ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null'\n", ip, e.key)), 0o644); err != nil {
+		"ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null'\n", ip, e.Key)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "ansible.cfg")
@@ -394,7 +395,7 @@ func (e *vmEnv) daemonsAndReboot(t *testing.T, name, ip string) {
 		}
 		e.must(t, ip, fmt.Sprintf("kill -9 %d", pid))
 		var now int
-		waitFor(t, 10*time.Second, unit+" restarted by Restart=on-failure after kill -9", func() bool {
+		e2ekit.WaitFor(t, 10*time.Second, unit+" restarted by Restart=on-failure after kill -9", func() bool {
 			now = e.mainPID(t, ip, unit)
 			active, _ := e.inside(t, ip, "systemctl is-active "+unit)
 			return now != 0 && now != pid && strings.TrimSpace(active) == "active"
@@ -418,14 +419,14 @@ func (e *vmEnv) daemonsAndReboot(t *testing.T, name, ip string) {
 	e.must(t, ip, "touch /run/vmparity-before-reboot")
 	// The connection may end before ssh reports anything: its result is not the point.
 	exec.Command("ssh", append(e.sshOpts(), "root@"+ip, "reboot")...).Run()
-	waitFor(t, 2*time.Minute, name+" comes back after reboot (ssh answers, /run is new)", func() bool {
+	e2ekit.WaitFor(t, 2*time.Minute, name+" comes back after reboot (ssh answers, /run is new)", func() bool {
 		out, err := exec.Command("ssh", append(e.sshOpts(), "root@"+ip, "test -e /run/vmparity-before-reboot; echo $?")...).Output()
 		return err == nil && strings.TrimSpace(string(out)) == "1"
 	})
-	if in := fatbox(t, "inspect", name, "--socket", e.sock); in.code != 0 || !strings.Contains(in.stdout, `"`+ip+`"`) {
-		t.Errorf("after reboot, inspect %s: exit %d %s (want its IP %s)", name, in.code, in.stdout, ip)
+	if in := fatbox(t, "inspect", name, "--socket", e.Sock); in.Code != 0 || !strings.Contains(in.Stdout, `"`+ip+`"`) {
+		t.Errorf("after reboot, inspect %s: exit %d %s (want its IP %s)", name, in.Code, in.Stdout, ip)
 	}
-	waitFor(t, 30*time.Second, "the enabled forkd is active after reboot", func() bool {
+	e2ekit.WaitFor(t, 30*time.Second, "the enabled forkd is active after reboot", func() bool {
 		got, _ := e.inside(t, ip, "systemctl is-active forkd")
 		return strings.TrimSpace(got) == "active"
 	})
@@ -484,7 +485,7 @@ func (e *vmEnv) children(t *testing.T, ip string, pid int) []int {
 
 // sshOpts are the ssh/scp options for the test's key, no host key kept.
 func (e *vmEnv) sshOpts() []string {
-	return []string{"-i", e.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+	return []string{"-i", e.Key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"}
 }
 
@@ -551,12 +552,12 @@ func (e *vmEnv) dumpOnFailure(t *testing.T, name, ip string) {
 		if !t.Failed() {
 			return
 		}
-		r := fatbox(t, "exec", name, "--socket", e.sock, "--", "sh", "-c",
+		r := fatbox(t, "exec", name, "--socket", e.Sock, "--", "sh", "-c",
 			"for f in /run/vmshim/units/*.json; do echo \"== $f\"; cat \"$f\"; echo; done; "+
 				"for f in /var/log/supervisor/*.log; do case $f in */sshd.log) continue;; */supervisord.log) n=300;; *) n=40;; esac; "+
 				"echo \"== $f\"; tail -n $n \"$f\"; done; "+
 				"echo '== /run/vmshim/supervisor'; ls -l /run/vmshim/supervisor/")
-		t.Logf("evidence from %s (exit %d):\n%s%s", name, r.code, r.stdout, r.stderr)
+		t.Logf("evidence from %s (exit %d):\n%s%s", name, r.Code, r.Stdout, r.Stderr)
 	})
 }
 
