@@ -57,8 +57,8 @@ import (
 	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 	"github.com/fatbox/fatbox/ipam"
-	"github.com/fatbox/fatbox/logfwd"
 )
 
 // Engine runs fat containers on this host. All fields are required unless

@@ -10,7 +10,7 @@ import (
 	"github.com/fatbox/fatbox/engine/rootfs"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 )
 
 // Log forwarding: a container's syslog collector (its own, else its

@@ -7,7 +7,7 @@ import (
 
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/inventory"
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 )
 
 // Defaults of a create request's zero fields.

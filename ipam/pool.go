@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fatbox/fatbox/inventory/logfwd"
 	"github.com/fatbox/fatbox/inventory/store"
-	"github.com/fatbox/fatbox/logfwd"
 )
 
 // BlockSize is how many addresses one block holds (Calico's default /26).

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 )
 
 // Each boot writes the forwarding drop-in for the setting, and removes it

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/fatbox/fatbox/baseimages"
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 	"golang.org/x/crypto/ssh"
 )
 

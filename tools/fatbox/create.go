@@ -12,7 +12,7 @@ import (
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/inventory"
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 )
 
 // createFlags are `fatbox create`'s flags as typed.

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fatbox/fatbox/engine/api"
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 )
 
 func newPoolCmd(g *globals) *cobra.Command {

@@ -10,7 +10,7 @@ import (
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/limits"
 	"github.com/fatbox/fatbox/inventory"
-	"github.com/fatbox/fatbox/logfwd"
+	"github.com/fatbox/fatbox/inventory/logfwd"
 )
 
 type updateFlags struct {
