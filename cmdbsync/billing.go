@@ -92,6 +92,9 @@ func timeline(evs []inventory.Event) []segment {
 	var out []segment
 	var last time.Time
 	for _, ev := range evs {
+		if !ev.Changes() {
+			continue
+		}
 		t := ev.Time
 		if t.Before(last) {
 			t = last

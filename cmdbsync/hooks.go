@@ -2,6 +2,7 @@ package cmdbsync
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -50,10 +51,13 @@ const (
 	HeaderEvent     = "X-Fatbox-Event"     // the event's kind
 )
 
-// HookPositions keeps each hook's position durably; *inventory.Inventory is one.
+// HookPositions keeps each hook's position durably, and notes in the event
+// log a delivery that failed or went through after failing;
+// *inventory.Inventory is one.
 type HookPositions interface {
 	HookPosition(ctx context.Context, hook string) (seq uint64, ok bool, err error)
 	SetHookPosition(ctx context.Context, hook string, seq uint64) error
+	NoteHook(ctx context.Context, about inventory.Event, step string) error
 }
 
 var _ HookPositions = (*inventory.Inventory)(nil)
@@ -209,14 +213,19 @@ func (h *Hook) Run(ctx context.Context) error {
 	defer h.set(func(s *HookStatus) { s.Running = false })
 	pos, fails := uint64(0), 0
 	started := false
+	// failing is the event whose delivery failed and is noted in the log
+	// as such (once per run of failures of this process: a daemon that
+	// restarts notes it again), so its success is noted too.
+	var failing *inventory.Event
 	for ctx.Err() == nil {
 		var err error
+		var failed *inventory.Event
 		if !started {
 			pos, err = h.start(ctx)
 			started = err == nil
 		}
 		if started {
-			pos, err = h.pass(ctx, pos)
+			pos, failed, err = h.pass(ctx, pos)
 		}
 		wait := h.cfg.PollInterval
 		if err != nil && ctx.Err() == nil {
@@ -224,9 +233,24 @@ func (h *Hook) Run(ctx context.Context) error {
 			wait = backoff(h.cfg.RetryMin, h.cfg.RetryMax, fails)
 			h.set(func(s *HookStatus) { s.Failures, s.LastError = fails, err.Error() })
 			h.cfg.Logger.Warn("hook: delivery failed: its later events wait for this one", "hook", h.cfg.Name, "error", err, "failures", fails, "retry_in", wait.Round(time.Millisecond))
+			if failed != nil && (failing == nil || failing.Seq != failed.Seq) {
+				step := fmt.Sprintf("hook %q failed to deliver event %d (%s): %v; retrying with backoff, its later events wait", h.cfg.Name, failed.Seq, failed.Kind, cmp.Or(errors.Unwrap(err), err))
+				if nerr := h.cfg.Positions.NoteHook(ctx, *failed, step); nerr != nil {
+					h.cfg.Logger.Warn("hook: could not note the failure in the event log", "hook", h.cfg.Name, "error", nerr)
+				} else {
+					failing = failed
+				}
+			}
 		} else if err == nil {
 			if fails > 0 {
 				h.cfg.Logger.Info("hook: delivering again", "hook", h.cfg.Name, "after_failures", fails)
+			}
+			if failing != nil && pos >= failing.Seq {
+				step := fmt.Sprintf("hook %q delivered event %d (%s) after %d failed attempts", h.cfg.Name, failing.Seq, failing.Kind, fails)
+				if nerr := h.cfg.Positions.NoteHook(ctx, *failing, step); nerr != nil {
+					h.cfg.Logger.Warn("hook: could not note the delivery in the event log", "hook", h.cfg.Name, "error", nerr)
+				}
+				failing = nil
 			}
 			fails = 0
 			h.set(func(s *HookStatus) { s.Failures, s.LastError = 0, "" })
@@ -269,30 +293,33 @@ func (h *Hook) start(ctx context.Context) (uint64, error) {
 }
 
 // pass delivers the events after pos in order until the log's end or the
-// first failure, and returns the new position (already stored).
-func (h *Hook) pass(ctx context.Context, pos uint64) (uint64, error) {
+// first failure, and returns the new position (already stored) and, when
+// a delivery failed, the event it failed at.
+func (h *Hook) pass(ctx context.Context, pos uint64) (uint64, *inventory.Event, error) {
 	last, err := h.cfg.Source.LastSeq(ctx)
 	if err != nil {
-		return pos, err
+		return pos, nil, err
 	}
 	h.set(func(s *HookStatus) { s.Lag = last - min(last, pos) })
 	for pos < last && ctx.Err() == nil {
 		evs, err := h.cfg.Source.Events(ctx, pos, 100)
 		if err != nil {
-			return pos, err
+			return pos, nil, err
 		}
 		if len(evs) == 0 {
 			break
 		}
 		skipped := pos
 		for _, ev := range evs {
-			if len(h.cfg.Events) > 0 && !slices.Contains(h.cfg.Events, ev.Kind) {
+			// A hook's own notes are never delivered (a failing hook
+			// would feed itself).
+			if ev.Kind == inventory.EventHook || len(h.cfg.Events) > 0 && !slices.Contains(h.cfg.Events, ev.Kind) {
 				skipped = ev.Seq
 				continue
 			}
 			if skipped != pos {
 				if err := h.save(ctx, skipped, last); err != nil {
-					return pos, err
+					return pos, nil, err
 				}
 				pos = skipped
 			}
@@ -300,22 +327,22 @@ func (h *Hook) pass(ctx context.Context, pos uint64) (uint64, error) {
 			err := h.deliver(ctx, ev)
 			h.set(func(s *HookStatus) { s.Delivering, s.DeliveringSince = 0, time.Time{} })
 			if err != nil {
-				return pos, fmt.Errorf("event %d (%s %q): %w", ev.Seq, ev.Kind, ev.Name, err)
+				return pos, &ev, fmt.Errorf("event %d (%s %q): %w", ev.Seq, ev.Kind, ev.Name, err)
 			}
 			h.set(func(s *HookStatus) { s.Delivered++; s.LastSuccess = time.Now() })
 			if err := h.save(ctx, ev.Seq, last); err != nil {
-				return pos, err
+				return pos, nil, err
 			}
 			pos, skipped = ev.Seq, ev.Seq
 		}
 		if skipped != pos {
 			if err := h.save(ctx, skipped, last); err != nil {
-				return pos, err
+				return pos, nil, err
 			}
 			pos = skipped
 		}
 	}
-	return pos, nil
+	return pos, nil, nil
 }
 
 func (h *Hook) save(ctx context.Context, pos, last uint64) error {

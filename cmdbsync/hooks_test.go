@@ -144,9 +144,31 @@ func TestHookWebhookOrderRetriesSignature(t *testing.T) {
 			t.Errorf("a retry changed the key: %+v", all[:3])
 		}
 	}
-	waitFor(t, 10*time.Second, "the position stored", func() bool {
+	// The failure and the late delivery are in the event log, about the
+	// first event; the hook passes its own notes over (never delivered).
+	var notes []inventory.Event
+	waitFor(t, 10*time.Second, "two hook notes in the event log", func() bool {
+		notes = notes[:0]
+		for _, ev := range f.events() {
+			if ev.Kind == inventory.EventHook {
+				notes = append(notes, ev)
+			}
+		}
+		return len(notes) == 2
+	})
+	for i, w := range []string{fmt.Sprintf(`hook "nginx" failed to deliver event %d (created): `, want[0].Seq),
+		fmt.Sprintf(`hook "nginx" delivered event %d (created) after 2 failed attempts`, want[0].Seq)} {
+		if n := notes[i]; !strings.Contains(n.Step, w) || n.Name != "web-01" || n.ContainerID != want[0].ContainerID || n.Changes() {
+			t.Errorf("note %d: %+v, want about web-01 with %q", i, n, w)
+		}
+	}
+	if !strings.Contains(notes[0].Step, "500") {
+		t.Errorf("the failure's note does not say why: %q", notes[0].Step)
+	}
+	waitFor(t, 10*time.Second, "the position stored past the notes", func() bool {
 		pos, _, _ := f.inv.HookPosition(f.ctx, "nginx")
-		return pos == want[len(want)-1].Seq
+		evs := f.events()
+		return pos == evs[len(evs)-1].Seq
 	})
 	waitFor(t, 10*time.Second, "status caught up", func() bool { s := h.Status(); return s.Lag == 0 && s.Failures == 0 })
 	if s := h.Status(); s.Delivered != uint64(len(want)) || !s.Running || s.LastError != "" {
@@ -246,8 +268,10 @@ func TestHookFailingDoesNotBlockAnother(t *testing.T) {
 	waitFor(t, 10*time.Second, "the good hook has everything", func() bool { return len(good.delivered()) == n })
 	waitFor(t, 10*time.Second, "the bad hook failing", func() bool { return hb.Status().Failures >= 3 })
 	s := hb.Status()
-	if s.Position != 0 || s.Lag != uint64(n) || !strings.Contains(s.LastError, "500") {
-		t.Errorf("bad hook status %+v", s)
+	// The lag counts the log's events after its position: the two of the
+	// containers and the note of its own failure (noted once, not per retry).
+	if s.Position != 0 || s.Lag != uint64(n)+1 || f.lastSeq() != uint64(n)+1 || !strings.Contains(s.LastError, "500") {
+		t.Errorf("bad hook status %+v (log ends at %d)", s, f.lastSeq())
 	}
 	for _, c := range bad.all() {
 		if c.seq != 1 {

@@ -302,6 +302,9 @@ func isMySQL(err error, numbers ...uint16) bool {
 func fold(evs []inventory.Event) []*state {
 	by := map[string]*state{}
 	for _, ev := range evs {
+		if !ev.Changes() {
+			continue
+		}
 		id := ev.ContainerID
 		if id == "" {
 			id = ev.Record.ID
@@ -480,7 +483,7 @@ func (s *Syncer) reconcile(ctx context.Context, dry bool) (*Plan, error) {
 		byID[st.id] = st
 	}
 	for _, ev := range evs {
-		if ev.Seq > pos {
+		if ev.Seq > pos && ev.Changes() {
 			pending[ev.ContainerID] = true
 		}
 	}

@@ -27,7 +27,16 @@ const (
 	// EventRelease marks a step of a release or rollback (Event.Step says
 	// which); the record is the container's as it is at that step.
 	EventRelease = "release"
+	// EventHook says a lifecycle hook failed to deliver an event, or
+	// delivered it after failing (Step says which and why). It records no
+	// change: its record is the one of the event it is about, and the sync
+	// loops pass over it (Event.Changes).
+	EventHook = "hook"
 )
+
+// Changes reports whether the event records a change of its container
+// (every kind but EventHook): what the CMDB, billing and the catalog fold.
+func (e Event) Changes() bool { return e.Kind != EventHook }
 
 // Cause kinds: who or what made a change.
 const (

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fatbox/fatbox/inventory/store"
 )
@@ -44,4 +45,18 @@ func (i *Inventory) SetHookPosition(ctx context.Context, hook string, seq uint64
 		return fmt.Errorf("hook %q: write its position: %w", hook, err)
 	}
 	return nil
+}
+
+// NoteHook appends an EventHook about about (the event a hook's delivery
+// of failed or went through again) with step saying what happened.
+func (i *Inventory) NoteHook(ctx context.Context, about Event, step string) error {
+	return i.retry(ctx, func() error {
+		ops, err := i.eventOps(ctx, Event{Time: time.Now().UTC(), Kind: EventHook, ContainerID: about.ContainerID, Name: about.Name,
+			Step: step, Cause: CauseOf(ctx), Record: about.Record})
+		if err != nil {
+			return err
+		}
+		_, err = i.Store.Txn(ctx, ops)
+		return err
+	})
 }

@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 )
 
@@ -94,8 +97,8 @@ func kindsOf(cs []hookCall) []string {
 // stopped, renamed and removed events in order with a valid HMAC, across a
 // daemon killed and restarted; one failing its first two calls still gets
 // each event, its key the same on every retry; a hook whose receiver hangs
-// slows neither create nor stop; a failing hook shows in `fatbox status`
-// and the daemon's log.
+// slows neither create nor stop; a failing hook shows in `fatbox status`,
+// the daemon's log and the event log (`fatbox events`).
 func TestLifecycleHooks(t *testing.T) {
 	t.Parallel()
 	e := newVMEnv(t, "198.19.174.0/24")
@@ -192,11 +195,47 @@ func TestLifecycleHooks(t *testing.T) {
 	if !slices.EqualFunc(got, flaky.got(), same) {
 		t.Fatalf("the flaky hook got %v, the ok one %v", flaky.got(), got)
 	}
+	// The event log: the hooks' own notes (a failure, once per run of
+	// failures, and the late delivery after it), which no hook is sent.
+	notes := map[uint64]string{}
+	sc := bufio.NewScanner(strings.NewReader(e.OK("events", "-o", "json").Stdout))
+	for sc.Scan() {
+		var ev api.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("fatbox events: %v: %q", err, sc.Text())
+		}
+		if ev.Kind == "hook" {
+			notes[ev.Seq] = ev.Step
+		}
+	}
+	var steps []string
+	for _, seq := range slices.Sorted(maps.Keys(notes)) {
+		steps = append(steps, notes[seq])
+	}
+	t.Logf("hook notes in the event log: %q", steps)
+	for _, w := range []string{`hook "down" failed to deliver event ` + strconv.FormatUint(got[0].Seq, 10) + ` (created): `,
+		`hook "flaky" failed to deliver event ` + strconv.FormatUint(got[0].Seq, 10) + ` (created): `,
+		`hook "flaky" delivered event ` + strconv.FormatUint(got[0].Seq, 10) + ` (created) after 2 failed attempts`} {
+		if !slices.ContainsFunc(steps, func(s string) bool { return strings.Contains(s, w) }) {
+			t.Errorf("no hook note %q in the event log", w)
+		}
+	}
+	if n := len(steps); n != 4 {
+		t.Errorf("%d hook notes, want 4 (down failing, before and after the restart; flaky failing and delivering): %q", n, steps)
+	}
 	want := []string{"created", "stopped", "renamed", "removed"}
 	i := 0
 	for n, c := range got {
-		if n > 0 && c.Seq != got[n-1].Seq+1 {
-			t.Errorf("event %d came after %d: a gap or out of order: %v", c.Seq, got[n-1].Seq, got)
+		if c.Kind == "hook" {
+			t.Errorf("a hook was sent a hook note: %+v", c)
+		}
+		for seq := got[max(n, 1)-1].Seq + 1; n > 0 && seq < c.Seq; seq++ {
+			if _, ok := notes[seq]; !ok {
+				t.Errorf("event %d came after %d: a gap (event %d is no hook note) or out of order: %v", c.Seq, got[n-1].Seq, seq, got)
+			}
+		}
+		if n > 0 && c.Seq <= got[n-1].Seq {
+			t.Errorf("event %d came after %d: out of order: %v", c.Seq, got[n-1].Seq, got)
 		}
 		if i < len(want) && c.Kind == want[i] {
 			i++
