@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
+	"github.com/vishvananda/netns"
 )
 
 // syslogMsg is one RFC 5424 message as a collector parses it.
@@ -80,13 +83,11 @@ func (c *collector) find(t *testing.T, within time.Duration, text string) syslog
 	return got
 }
 
-// tcpCollector listens on addr and reads RFC 6587 octet-counted frames
-// (LEN SP MSG), as a company's collector would over TCP.
-func tcpCollector(t *testing.T, addr string) *collector {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("collector: %v", err)
-	}
+// tcpCollector listens on addr in network namespace ns and reads RFC 6587
+// octet-counted frames (LEN SP MSG), as a company's collector would over TCP.
+func tcpCollector(t *testing.T, ns, addr string) *collector {
+	var ln net.Listener
+	inNetns(t, ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err })
 	c := &collector{}
 	var wg sync.WaitGroup
 	var conns sync.Map
@@ -131,12 +132,11 @@ func tcpCollector(t *testing.T, addr string) *collector {
 	return c
 }
 
-// udpCollector takes one RFC 5424 message per datagram (RFC 5426).
-func udpCollector(t *testing.T, addr string) *collector {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		t.Fatalf("collector: %v", err)
-	}
+// udpCollector takes one RFC 5424 message per datagram (RFC 5426), on
+// addr in network namespace ns.
+func udpCollector(t *testing.T, ns, addr string) *collector {
+	var pc net.PacketConn
+	inNetns(t, ns, func() (err error) { pc, err = net.ListenPacket("udp", addr); return err })
 	c := &collector{}
 	done := make(chan struct{})
 	t.Cleanup(func() { pc.Close(); <-done })
@@ -154,26 +154,40 @@ func udpCollector(t *testing.T, addr string) *collector {
 	return c
 }
 
-// freePort is a port nothing on loopback listens on, to use on the
-// pool's gateway before it has its address (the bridge gets it with the
-// first container).
-func freePort(t *testing.T, network string) int {
+// inNetns runs listen on a thread in network namespace ns (a socket
+// belongs to the namespace it was made in, wherever it is used later), and
+// puts the thread back.
+func inNetns(t *testing.T, ns string, listen func() error) {
 	t.Helper()
-	switch network {
-	case "tcp":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
 		if err != nil {
-			t.Fatal(err)
+			done <- err
+			return
 		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
-	default:
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		defer orig.Close()
+		target, err := netns.GetFromName(ns)
 		if err != nil {
-			t.Fatal(err)
+			done <- err
+			return
 		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			done <- err
+			return
+		}
+		err = listen()
+		if serr := netns.Set(orig); serr != nil {
+			done <- errors.Join(err, serr) // the thread stays locked and dies with its goroutine
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Fatalf("collector in netns %s: %v", ns, err)
 	}
 }
 
@@ -185,8 +199,10 @@ func nonce(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-// TestLogForwarding: a container's syslog reaches a company collector the
-// way a VM's rsyslog would send it, the image untouched: over TCP with
+// TestLogForwarding: a container's syslog reaches a company collector (a
+// listener in a network namespace on the pools' bridges, as another
+// machine on the segment) the way a VM's rsyslog would send it, the image
+// untouched: over TCP with
 // octet-counted frames (the collector down at first: the queue keeps the
 // message until it is up), and over UDP set at run time on a second
 // container (`fatbox update --syslog`, rsyslog restarted inside); RFC 5424
@@ -207,14 +223,15 @@ func TestLogForwarding(t *testing.T) {
 		t.Fatalf("pool create --syslog without port: exit %d: %s", r.Code, r.Stderr)
 	}
 
-	tcpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
-	// A second pool whose collector is the same TCP one: log-03 has no
-	// setting of its own and forwards by its pool's.
+	// The collector is another machine on the segment: a network namespace
+	// with a leg on each pool's bridge (.250), its listeners made in it.
+	const tcpPort, udpPort = 6514, 5514
+	const coll, coll2 = "198.19.175.250", "198.19.176.250"
 	br := harness.Name("fblog")
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
-	e.OK("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+	e.OK("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", coll2, tcpPort))
 	t.Cleanup(func() { fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.Sock) })
-	if out := e.OK("pool", "show", "logp").Stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", gw, tcpPort)) {
+	if out := e.OK("pool", "show", "logp").Stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", coll2, tcpPort)) {
 		t.Fatalf("pool show logp: no syslog:\n%s", out)
 	}
 	e.removeAtEnd(t, "log-01", "log-02", "log-03")
@@ -227,7 +244,7 @@ func TestLogForwarding(t *testing.T) {
 	}()
 	go func() {
 		defer wg.Done()
-		e.OK("create", "log-01", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.Key+".pub", "--syslog", fmt.Sprintf("tcp://%s:%d", gw, tcpPort))
+		e.OK("create", "log-01", "--image", "debian12-fat", "--pool", "vm", "--ssh-key", e.Key+".pub", "--syslog", fmt.Sprintf("tcp://%s:%d", coll, tcpPort))
 	}()
 	go func() {
 		defer wg.Done()
@@ -235,7 +252,17 @@ func TestLogForwarding(t *testing.T) {
 	}()
 	wg.Wait()
 	ip1, ip2 = e.Inspect("log-01").IP, e.Inspect("log-02").IP
-	if got := e.Inspect("log-01").Syslog; got != fmt.Sprintf("tcp://%s:%d", gw, tcpPort) {
+	// The bridges exist once their pool's first container does: now the
+	// collector's machine joins both segments (its listeners come later).
+	ns := e.ClientNetns(t, coll+"/24")
+	host2, peer2 := harness.Name("fblh"), harness.Name("fblp")
+	harness.IP(t, "link", "add", host2, "type", "veth", "peer", "name", peer2)
+	t.Cleanup(func() { harness.IPQuiet("link", "del", host2) })
+	harness.IP(t, "link", "set", peer2, "netns", ns)
+	harness.IP(t, "link", "set", host2, "master", br, "up")
+	harness.IP(t, "-n", ns, "addr", "add", coll2+"/24", "dev", peer2)
+	harness.IP(t, "-n", ns, "link", "set", peer2, "up")
+	if got := e.Inspect("log-01").Syslog; got != fmt.Sprintf("tcp://%s:%d", coll, tcpPort) {
 		t.Fatalf("log-01's record says syslog %q", got)
 	}
 
@@ -253,7 +280,7 @@ func TestLogForwarding(t *testing.T) {
 		o, _ := e.inside(t, ip1, "grep -c '"+early+"' /var/log/syslog")
 		return strings.TrimSpace(o) == "1"
 	})
-	tcp := tcpCollector(t, fmt.Sprintf("%s:%d", gw, tcpPort))
+	tcp := tcpCollector(t, ns, fmt.Sprintf(":%d", tcpPort))
 	m := tcp.find(t, 20*time.Second, early)
 	if m.hostname != "log-01" || m.app != "app" {
 		t.Fatalf("TCP message: hostname %q app %q, want log-01 and app: %q", m.hostname, m.app, m.raw)
@@ -273,8 +300,8 @@ func TestLogForwarding(t *testing.T) {
 	}
 
 	// UDP, set at run time on a container that had none.
-	udp := udpCollector(t, fmt.Sprintf("%s:%d", gw, udpPort))
-	r := e.OK("update", "log-02", "--syslog", fmt.Sprintf("udp://%s:%d", gw, udpPort))
+	udp := udpCollector(t, ns, fmt.Sprintf(":%d", udpPort))
+	r := e.OK("update", "log-02", "--syslog", fmt.Sprintf("udp://%s:%d", coll, udpPort))
 	if !strings.Contains(r.Stdout+r.Stderr, "rsyslog restarted") {
 		t.Fatalf("update --syslog: want a note that rsyslog was restarted: %s %s", r.Stdout, r.Stderr)
 	}
