@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/ipam"
 )
@@ -105,6 +104,21 @@ func (e *Engine) Metrics(ctx context.Context) (MetricsSnapshot, error) {
 	if err != nil {
 		return MetricsSnapshot{}, fmt.Errorf("metrics: read the usage counters: %w", err)
 	}
+	// Every host veth's counters in one dump.
+	all, lerr := network.AllCounters()
+	if lerr != nil {
+		s.Errors = append(s.Errors, fmt.Errorf("metrics: %w", lerr))
+	}
+	links := func(name string) (network.LinkCounters, error) {
+		if lerr != nil {
+			return network.LinkCounters{}, network.ErrNoLink // said once above
+		}
+		lc, ok := all[name]
+		if !ok {
+			return lc, fmt.Errorf("counters of %q: %w", name, network.ErrNoLink)
+		}
+		return lc, nil
+	}
 	for _, rec := range recs {
 		if rec.Node != e.Node {
 			continue
@@ -120,7 +134,7 @@ func (e *Engine) Metrics(ctx context.Context) (MetricsSnapshot, error) {
 		if !ok {
 			u = inventory.Usage{ContainerID: rec.ID}
 		}
-		c, err := e.containerMetrics(mounts, boot, rec, u)
+		c, err := e.containerMetrics(mounts, boot, rec, u, links)
 		if err != nil {
 			s.Errors = append(s.Errors, err)
 		}
@@ -148,61 +162,26 @@ func (e *Engine) Metrics(ctx context.Context) (MetricsSnapshot, error) {
 // containerMetrics reads one running container. A container whose usage
 // record cannot be read has no Counters (it is left out); a source that
 // cannot be read leaves its figures at 0 and is returned.
-func (e *Engine) containerMetrics(mounts map[string]string, boot string, rec inventory.Record, u inventory.Usage) (ContainerMetrics, error) {
+func (e *Engine) containerMetrics(mounts map[string]string, boot string, rec inventory.Record, u inventory.Usage, links linkCounters) (ContainerMetrics, error) {
 	c := ContainerMetrics{Name: rec.Name, ID: rec.ID, IP: rec.IP, Pool: rec.Pool, App: rec.App, Owner: rec.Owner, Env: rec.Env, Node: rec.Node}
 	inst := rec.InstanceKey()
 	dir := e.dir(inst)
-	r, rerr := readUsage(mounts, boot, inst, mountedDevice(dir))
+	r, rerr := readUsage(mounts, boot, inst, mountedDevice(dir), links)
 	u.Apply(r.counters) // in memory only: the sampler and stop record
 	c.Counters = map[string]uint64{}
 	for _, n := range usageCounterNames {
 		c.Counters[n] = u.Total(n)
 	}
-	c.Gauges = r.gauges
+	c.Gauges, c.MemoryLimitBytes, c.CPU = r.gauges, r.memLimit, r.cpu
 	var errs []error
 	if rerr != nil {
 		errs = append(errs, rerr)
-	}
-	if err := readCgroupExtras(mounts, boot, inst, &c); err != nil {
-		errs = append(errs, err)
 	}
 	c.DiskMounted, c.DiskUsedBytes, c.DiskSizeBytes = diskFill(filepath.Join(dir, "disk"))
 	if len(errs) > 0 {
 		return c, fmt.Errorf("metrics of %q: %w", rec.Name, errors.Join(errs...))
 	}
 	return c, nil
-}
-
-// readCgroupExtras reads what a usage sample does not: cpu.stat and
-// memory.limit_in_bytes. Missing files (a container stopping) are not
-// errors.
-func readCgroupExtras(mounts map[string]string, boot, name string, c *ContainerMetrics) error {
-	var errs []error
-	gone := func(err error) bool { return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV) }
-	if mnt, ok := mounts["cpu"]; ok {
-		err := readCgroup(filepath.Join(mnt, cgroupBase, name), boot, func(d *os.Root, _ string) error {
-			st, err := readKeyed(d, "cpu.stat")
-			if err != nil {
-				return err
-			}
-			c.CPU = CPUStat{Periods: st["nr_periods"], ThrottledPeriods: st["nr_throttled"], ThrottledNanos: st["throttled_time"]}
-			return nil
-		})
-		if err != nil && !gone(err) {
-			errs = append(errs, fmt.Errorf("cgroup cpu: %w", err))
-		}
-	}
-	if mnt, ok := mounts["memory"]; ok {
-		err := readCgroup(filepath.Join(mnt, cgroupBase, name), boot, func(d *os.Root, _ string) error {
-			v, err := readUint(d, "memory.limit_in_bytes")
-			c.MemoryLimitBytes = v
-			return err
-		})
-		if err != nil && !gone(err) {
-			errs = append(errs, fmt.Errorf("cgroup memory: %w", err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // diskFill is the statfs of a container's disk dir when a file system is

@@ -140,7 +140,7 @@ func (e *Engine) sampleLocked(ctx context.Context, rec inventory.Record, known b
 	mounts := cgroupMounts()
 	dev := diskDevice(e.dir(rec.InstanceKey()))
 	_ = countDiskIO(mounts, dev) // a container booted before fatbox did this at boot
-	r, rerr := readUsage(mounts, e.bootID(), rec.InstanceKey(), dev)
+	r, rerr := readUsage(mounts, e.bootID(), rec.InstanceKey(), dev, network.Counters)
 	u, err := e.Inventory.RecordUsage(ctx, rec.ID, rec.Name, r.counters, r.at)
 	if err != nil {
 		return u, r, err
@@ -211,7 +211,15 @@ type usageReading struct {
 	at       time.Time
 	counters map[string]inventory.Reading
 	gauges   Gauges
+	// memLimit (memory.limit_in_bytes) and cpu (cpu.stat) are read in the
+	// same pass, for a scrape.
+	memLimit uint64
+	cpu      CPUStat
 }
+
+// linkCounters reads a container's host veth counters: network.Counters,
+// or a lookup in one dump of them all (a scrape).
+type linkCounters func(container string) (network.LinkCounters, error)
 
 // readUsage reads container name's cgroups under mounts (controller →
 // mount point) and its host veth; epochs start with boot. The disk
@@ -219,7 +227,7 @@ type usageReading struct {
 // "": none). Sources that are not there (a stopped container) are left
 // out silently; other failures are returned joined, with what could be
 // read.
-func readUsage(mounts map[string]string, boot, name, dev string) (usageReading, error) {
+func readUsage(mounts map[string]string, boot, name, dev string, links linkCounters) (usageReading, error) {
 	r := usageReading{at: time.Now().UTC(), counters: map[string]inventory.Reading{}}
 	var errs []error
 	gone := func(err error) bool { return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) }
@@ -234,14 +242,28 @@ func readUsage(mounts map[string]string, boot, name, dev string) (usageReading, 
 			errs = append(errs, fmt.Errorf("cgroup %s: %w", controller, err))
 		}
 	}
+	cpuStat := func(d *os.Root) error {
+		st, err := readKeyed(d, "cpu.stat")
+		r.cpu = CPUStat{Periods: st["nr_periods"], ThrottledPeriods: st["nr_throttled"], ThrottledNanos: st["throttled_time"]}
+		return err
+	}
+	// cpu and cpuacct are one hierarchy where mounted together (the usual
+	// "cpu,cpuacct"): one directory opened for both.
+	together := mounts["cpu"] != "" && mounts["cpu"] == mounts["cpuacct"]
 	read("cpuacct", func(d *os.Root, epoch string) error {
 		v, err := readUint(d, "cpuacct.usage")
 		if err != nil {
 			return err
 		}
 		r.counters[inventory.UsageCPUNanos] = inventory.Reading{Value: v, Epoch: epoch}
+		if together {
+			return cpuStat(d)
+		}
 		return nil
 	})
+	if _, ok := mounts["cpu"]; ok && !together {
+		read("cpu", func(d *os.Root, _ string) error { return cpuStat(d) })
+	}
 	read("blkio", func(d *os.Root, epoch string) error {
 		if dev == "" {
 			return nil
@@ -281,6 +303,9 @@ func readUsage(mounts map[string]string, boot, name, dev string) (usageReading, 
 		if err != nil {
 			return err
 		}
+		if r.memLimit, err = readUint(d, "memory.limit_in_bytes"); err != nil {
+			return err
+		}
 		r.counters[inventory.UsageMemoryLimitHits] = inventory.Reading{Value: fail, Epoch: epoch}
 		if v, ok := oom["oom_kill"]; ok { // since Linux 4.13
 			r.counters[inventory.UsageOOMKills] = inventory.Reading{Value: v, Epoch: epoch}
@@ -300,7 +325,7 @@ func readUsage(mounts map[string]string, boot, name, dev string) (usageReading, 
 		r.gauges.Pids = v
 		return err
 	})
-	lc, err := network.Counters(name)
+	lc, err := links(name)
 	switch {
 	case errors.Is(err, network.ErrNoLink):
 	case err != nil:

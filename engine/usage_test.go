@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatbox/fatbox/engine/network"
 	"github.com/fatbox/fatbox/engine/runtime"
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store/memstore"
@@ -97,12 +98,12 @@ func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 func TestReadUsageFromCgroupFiles(t *testing.T) {
 	f := newFakeCgroups(t)
 	name := "fbu-none-" + u64(uint64(time.Now().UnixNano()%1e6)) // no veth of this name exists
-	r, err := readUsage(f.mounts, "boot1", name, testDisk)
+	r, err := readUsage(f.mounts, "boot1", name, testDisk, network.Counters)
 	if err != nil || len(r.counters) != 0 || r.gauges != (Gauges{}) {
 		t.Fatalf("a container without cgroups: %+v %v", r, err)
 	}
 	f.boot(name, 2_500_000_000, 64<<20, 32<<20, 500, 256, 3, 1)
-	r, err = readUsage(f.mounts, "boot1", name, testDisk)
+	r, err = readUsage(f.mounts, "boot1", name, testDisk, network.Counters)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestReadUsageFromCgroupFiles(t *testing.T) {
 	}
 	// A boot makes new cgroups: every epoch changes.
 	f.boot(name, 1, 1000, 0, 0, 0, 0, 0)
-	r, err = readUsage(f.mounts, "boot1", name, testDisk)
+	r, err = readUsage(f.mounts, "boot1", name, testDisk, network.Counters)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestReadUsageFromCgroupFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(f.mounts["cpuacct"], cgroupBase, name, "cpuacct.usage"), []byte("lots\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err = readUsage(f.mounts, "boot1", name, testDisk)
+	r, err = readUsage(f.mounts, "boot1", name, testDisk, network.Counters)
 	if err == nil || !strings.Contains(err.Error(), "cpuacct.usage") {
 		t.Errorf("a bad cpuacct.usage: %v", err)
 	}
@@ -146,12 +147,12 @@ func TestReadUsageFromCgroupFiles(t *testing.T) {
 		t.Errorf("with a bad cpuacct.usage: %+v", r.counters)
 	}
 	// No disk mounted: no disk counters.
-	if r, err := readUsage(f.mounts, "boot1", name, ""); err == nil || r.counters[inventory.UsageDiskReadBytes] != (inventory.Reading{}) {
+	if r, err := readUsage(f.mounts, "boot1", name, "", network.Counters); err == nil || r.counters[inventory.UsageDiskReadBytes] != (inventory.Reading{}) {
 		t.Errorf("without a disk: %+v %v", r.counters, err) // err: the bad cpuacct.usage above
 	}
 	// A hierarchy that is not mounted is an error.
 	delete(f.mounts, "blkio")
-	if _, err := readUsage(f.mounts, "boot1", name, testDisk); err == nil || !strings.Contains(err.Error(), "blkio") {
+	if _, err := readUsage(f.mounts, "boot1", name, testDisk, network.Counters); err == nil || !strings.Contains(err.Error(), "blkio") {
 		t.Errorf("no blkio hierarchy: %v", err)
 	}
 }
@@ -167,7 +168,7 @@ func TestUsageAcrossFakeRestarts(t *testing.T) {
 	const id = "0192a8e4-0000-7000-8000-0000000000aa"
 	sample := func() inventory.Usage {
 		t.Helper()
-		r, err := readUsage(f.mounts, "boot1", name, testDisk)
+		r, err := readUsage(f.mounts, "boot1", name, testDisk, network.Counters)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 )
@@ -46,11 +47,37 @@ func Counters(container string) (LinkCounters, error) {
 	if l.Type() != "veth" || at.Alias != AliasPrefix+container {
 		return LinkCounters{}, fmt.Errorf("counters of %q: %s is a %s link with alias %q, not fatbox's veth of %q", container, name, l.Type(), at.Alias, container)
 	}
-	s := at.Statistics
-	if s == nil {
+	if at.Statistics == nil {
 		return LinkCounters{}, fmt.Errorf("counters of %q: the kernel gave no statistics for %s", container, name)
 	}
-	return LinkCounters{HostVeth: name, Index: at.Index,
+	return countersOf(at), nil
+}
+
+// countersOf turns a host veth's statistics into the container's view.
+func countersOf(at *netlink.LinkAttrs) LinkCounters {
+	s := at.Statistics
+	return LinkCounters{HostVeth: at.Name, Index: at.Index,
 		BytesIn: s.TxBytes, BytesOut: s.RxBytes, PacketsIn: s.TxPackets, PacketsOut: s.RxPackets,
-		DropsIn: s.TxDropped, DropsOut: s.RxDropped}, nil
+		DropsIn: s.TxDropped, DropsOut: s.RxDropped}
+}
+
+// AllCounters reads the counters of every fatbox host veth (in the
+// caller's network namespace) in one link dump, keyed by container
+// (instance) name: a scrape's cost stays flat per container, where a
+// Counters call per container opens a netlink socket and asks each time.
+func AllCounters() (map[string]LinkCounters, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("counters: list the links: %w", err)
+	}
+	out := map[string]LinkCounters{}
+	for _, l := range links {
+		at := l.Attrs()
+		container, ok := strings.CutPrefix(at.Alias, AliasPrefix)
+		if !ok || l.Type() != "veth" || at.Name != HostVethName(container) || at.Statistics == nil {
+			continue
+		}
+		out[container] = countersOf(at)
+	}
+	return out, nil
 }

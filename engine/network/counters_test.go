@@ -77,6 +77,14 @@ func TestCounters(t *testing.T) {
 	if c2.PacketsOut-c1.PacketsOut < n || out < n*size || in > out/4 {
 		t.Fatalf("after the container sent %d × %d bytes to the host: out %d bytes (%d packets), in %d bytes", n, size, out, c2.PacketsOut-c1.PacketsOut, in)
 	}
+	// One dump of them all (a scrape) reads the same link and figures.
+	all, err := AllCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := all[cfg.Container]; got.Index != c2.Index || got.HostVeth != c2.HostVeth || got.BytesOut < c2.BytesOut || got.BytesOut > c2.BytesOut+4096 {
+		t.Fatalf("AllCounters has %+v for %q, Counters %+v", got, cfg.Container, c2)
+	}
 	// Attached again (a restart): a new veth, counting from zero.
 	if err := Detach(ctx, cfg.Container); err != nil {
 		t.Fatal(err)
@@ -99,5 +107,8 @@ func TestCounters(t *testing.T) {
 	harness.IP(t, "link", "add", HostVethName(cfg.Container), "type", "veth", "peer", "name", harness.Name("fbnp"))
 	if _, err := Counters(cfg.Container); err == nil || errors.Is(err, ErrNoLink) {
 		t.Fatalf("a veth of the name without the container's alias: %v", err)
+	}
+	if all, err := AllCounters(); err != nil || all[cfg.Container] != (LinkCounters{}) {
+		t.Fatalf("AllCounters takes a veth of the name without the container's alias: %+v (%v)", all[cfg.Container], err)
 	}
 }

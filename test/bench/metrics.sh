@@ -105,7 +105,15 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$daemon_pid/stat"; }
 declare -A per_ctr
 measure() {
 	local n=$1 times=() c0 c1 series
-	sleep 2 # let the creates' work settle
+	# Let the creates' work settle: the daemon refills its pool of RSA host
+	# keys after creates (seconds of CPU), which a scrape would compete
+	# with. Wait until it is idle (under 2% of a CPU over a second), at most 3 min.
+	local w0 w1 i
+	for i in $(seq 1 180); do
+		w0=$(cpu); sleep 1; w1=$(cpu)
+		(( (w1 - w0) * 100 < 2 * hz )) && break
+	done
+	echo "   daemon idle after ${i} s"
 	series=$(curl -s "http://127.0.0.1:$PORT/metrics" | grep -c '^fatbox_container_cpu_seconds_total{')
 	(( series == n )) || { echo "metrics.sh: $series containers in a scrape, want $n" >&2; exit 1; }
 	c0=$(cpu)
