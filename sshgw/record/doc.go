@@ -8,9 +8,9 @@
 //   - Recorder{Dir, Limits}.Start(id, width, height, meta) → *Session;
 //     Session.Output(p) ("o" events), Input(p) ("i", a separate stream that
 //     asciinema play skips), Resize(w, h) ("r", "COLSxROWS"), Close.
-//     Output/Input/Resize return false once the session is no longer
-//     recorded: Err() says why (ErrCapped, or the write error); the gateway
-//     ends the session then.
+//     Once the session is no longer recorded, Done() is closed and Err()
+//     says why (ErrCapped, or the write error); the gateway ends the
+//     session then (Capped and Recording ask the same without a channel).
 //   - Sweep(now) deletes recordings older than Limits.MaxAge (Start sweeps
 //     too). Open, Decompress and Parse read a recording back (`fatbox audit
 //     play` decompresses to a file asciinema plays).

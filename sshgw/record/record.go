@@ -309,7 +309,7 @@ func (r *Recorder) open(path, id string, width, height int, meta map[string]stri
 	if err != nil {
 		return nil, fmt.Errorf("record: create recording %q: %w", id, err)
 	}
-	s := &Session{r: r, id: id, f: f, start: now, limit: lim.SessionBytes}
+	s := &Session{r: r, id: id, f: f, start: now, limit: lim.SessionBytes, done: make(chan struct{})}
 	s.cw = &countWriter{w: f}
 	s.gz = gzip.NewWriter(s.cw)
 	h := Header{Version: 2, Width: width, Height: height, Timestamp: now.Unix()}
@@ -379,23 +379,33 @@ type Session struct {
 	carry  [2][]byte
 	err    error // ErrCapped, or the write error that stopped the recording
 	closed bool
+	done   chan struct{} // closed when err is set
 }
 
 // ID is the session id the recording was started with.
 func (s *Session) ID() string { return s.id }
 
-// Output records bytes the session printed. It returns false once the
-// session is no longer recorded (its cap was reached — Err is then
-// ErrCapped — or writing failed): the caller should end the session.
-func (s *Session) Output(p []byte) bool { return s.event(0, "o", p) }
+// Output records bytes the session printed. Once the session is no
+// longer recorded (its cap was reached, or writing failed) nothing more
+// is written: Done is closed and Err says why; the caller ends the
+// session then.
+func (s *Session) Output(p []byte) { s.event(0, "o", p) }
 
 // Input records bytes the user typed, as "i" events (asciinema play
 // shows output only; the input stays in the file).
-func (s *Session) Input(p []byte) bool { return s.event(1, "i", p) }
+func (s *Session) Input(p []byte) { s.event(1, "i", p) }
 
 // Resize records a terminal size change as an "r" event.
-func (s *Session) Resize(w, h int) bool {
-	return s.eventString("r", fmt.Sprintf("%dx%d", w, h))
+func (s *Session) Resize(w, h int) { s.eventString("r", fmt.Sprintf("%dx%d", w, h)) }
+
+// Done is closed once the session is no longer recorded (cap or error).
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Recording reports whether the session is still being recorded.
+func (s *Session) Recording() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err == nil && !s.closed
 }
 
 // Capped reports whether the session reached its cap.
@@ -503,14 +513,21 @@ func (s *Session) capLocked() {
 	if s.writeLocked(s.line("o", msg)) {
 		_ = s.flushLocked()
 	}
+	s.fail(fmt.Errorf("record: session %q: %w", s.id, ErrCapped))
+}
+
+// fail sets the reason the recording stopped (the first one) and closes
+// Done; s.mu held.
+func (s *Session) fail(err error) {
 	if s.err == nil {
-		s.err = fmt.Errorf("record: session %q: %w", s.id, ErrCapped)
+		s.err = err
+		close(s.done)
 	}
 }
 
 func (s *Session) writeLocked(b []byte) bool {
 	if _, err := s.gz.Write(b); err != nil {
-		s.err = fmt.Errorf("record: write recording %q: %w", s.id, err)
+		s.fail(fmt.Errorf("record: write recording %q: %w", s.id, err))
 		return false
 	}
 	s.pending += int64(len(b))
@@ -536,9 +553,7 @@ func (s *Session) flushLocked() error {
 		return nil
 	}
 	if err := s.gz.Flush(); err != nil {
-		if s.err == nil || errors.Is(s.err, ErrCapped) {
-			s.err = fmt.Errorf("record: write recording %q: %w", s.id, err)
-		}
+		s.fail(fmt.Errorf("record: write recording %q: %w", s.id, err))
 		return err
 	}
 	s.pending = 0

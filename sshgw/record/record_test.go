@@ -50,8 +50,9 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s.Output([]byte("late")) {
-		t.Error("Output after Close reported recording")
+	s.Output([]byte("late"))
+	if s.Recording() {
+		t.Error("recording after Close")
 	}
 	h, evs, trunc := readBack(t, r, "s1")
 	if trunc {
@@ -99,7 +100,8 @@ func TestRecordCap(t *testing.T) {
 				} else {
 					copy(chunk, bytes.Repeat([]byte("line of a log that repeats "), 200))
 				}
-				if !s.Output(chunk) {
+				s.Output(chunk)
+				if !s.Recording() {
 					break
 				}
 				written += len(chunk)
@@ -115,9 +117,13 @@ func TestRecordCap(t *testing.T) {
 			if !s.Capped() || !errors.Is(s.Err(), ErrCapped) {
 				t.Errorf("Capped %v, Err %v", s.Capped(), s.Err())
 			}
-			if s.Output([]byte("more")) || s.Input([]byte("more")) {
-				t.Error("recording went on past the cap")
+			select {
+			case <-s.Done():
+			default:
+				t.Error("Done not closed at the cap")
 			}
+			s.Output([]byte("more"))
+			s.Input([]byte("more"))
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close after the cap: %v", err)
 			}
@@ -170,7 +176,8 @@ func TestRecordTotalCap(t *testing.T) {
 		buf := make([]byte, 2048)
 		for {
 			_, _ = rand.Read(buf)
-			if !s.Output(buf) {
+			s.Output(buf)
+			if s.Capped() {
 				return
 			}
 		}
