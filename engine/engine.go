@@ -80,6 +80,11 @@ type Engine struct {
 	Node string
 	// OpsKeys are authorized in every container, besides each create's own.
 	OpsKeys []string
+	// GatewayKey is the SSH gateway's client public key (an authorized_keys
+	// line), "" when the daemon runs no gateway. New containers grant it
+	// root (GrantGateway for others and for containers made before); each
+	// boot writes it for the logins granted (gateway.go).
+	GatewayKey string
 	// LXCFS virtualises /proc/{meminfo,cpuinfo,uptime,...} in containers so
 	// free, nproc, uptime and top show their limits; nil means containers
 	// see the host's.
@@ -219,6 +224,9 @@ type createOpts struct {
 	HostKeysFrom string
 	// AuthorizedKeys, when set, replaces the ops keys and the request's.
 	AuthorizedKeys []string
+	// GatewayLogins, when set, are the logins granted the gateway's key
+	// (the released name's) instead of root alone.
+	GatewayLogins []string
 }
 
 func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) (rec inventory.Record, err error) {
@@ -332,6 +340,13 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 	if err := os.WriteFile(e.keysFile(inst), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
 		return rec, err
 	}
+	gwLogins := opt.GatewayLogins
+	if gwLogins == nil && e.GatewayKey != "" {
+		gwLogins = []string{"root"}
+	}
+	if err := e.writeGatewayLogins(inst, gwLogins); err != nil {
+		return rec, err
+	}
 	if err := e.boot(ctx, "create", rev, &rec, img, pool, lease.IP); err != nil {
 		return rec, err
 	}
@@ -365,6 +380,9 @@ func (e *Engine) boot(ctx context.Context, op string, rev *revert.Reverter, rec 
 	root := l.RootfsDir()
 	fb := firstboot.Config{Hostname: firstNonEmpty(rec.Hostname, rec.Name), IP: ip, AuthorizedKeys: e.keysOf(name), Programs: img.Programs, KeyPool: e.KeyPool,
 		Syslog: logfwd.Effective(rec.Syslog, pool.Syslog)}
+	if fb.Gateway, err = e.gatewayOf(name); err != nil {
+		return err
+	}
 	// A power request left by the last run was acted on before this boot,
 	// except a poweroff when nothing but autostart boots it (the daemon was
 	// down when it was asked, and the host restarted since): it stays down.

@@ -206,6 +206,11 @@ func (e *Engine) reconcileOne(ctx context.Context, rec inventory.Record, rep *Re
 			}
 		}
 		rep.Adopted = append(rep.Adopted, name)
+		// A grant recorded by a daemon that died before writing it, or
+		// a gateway key changed since: written now.
+		if _, _, err := e.applyGateway(ctx, inst); err != nil {
+			return fmt.Errorf("write the gateway's keys: %w", err)
+		}
 		return nil
 	}
 	if rec.Status == inventory.StatusRunning {

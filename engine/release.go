@@ -260,7 +260,14 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 			Syslog: old.Syslog}
 		autostart := old.Autostart
 		cr.Autostart = &autostart
-		if cand, err = e.create(ctx, cr, createOpts{Hostname: firstNonEmpty(old.Hostname, old.Name), HostKeysFrom: oldDir, AuthorizedKeys: e.keysOf(old.InstanceKey())}); err != nil {
+		gw, err := e.gatewayLoginsOf(old.InstanceKey())
+		if err != nil {
+			return cand, err
+		}
+		if gw == nil {
+			gw = []string{} // the name granted none: so does its candidate
+		}
+		if cand, err = e.create(ctx, cr, createOpts{Hostname: firstNonEmpty(old.Hostname, old.Name), HostKeysFrom: oldDir, AuthorizedKeys: e.keysOf(old.InstanceKey()), GatewayLogins: gw}); err != nil {
 			return cand, err
 		}
 		if cand, err = e.Inventory.Get(ctx, rel.Candidate); err != nil { // with its ID

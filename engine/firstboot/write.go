@@ -50,6 +50,9 @@ type Config struct {
 	// (logfwd.Parse's URL; "" none): each boot writes logfwd.DropIn for it,
 	// or removes the drop-in.
 	Syslog string
+	// Gateway is the SSH gateway's key and the logins it may use; each
+	// boot writes GatewayKeysDir and GatewayDropIn for it (or removes them).
+	Gateway Gateway
 
 	// disabled are the programs DisabledProgramsFile names (Write reads it).
 	disabled map[string]bool
@@ -298,6 +301,9 @@ func Write(rootfs, stateDir string, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.Gateway.Check(); err != nil {
+		return err
+	}
 	keys, err := HostKeysFrom(stateDir, cfg.KeyPool)
 	if err != nil {
 		return err
@@ -329,6 +335,9 @@ func Write(rootfs, stateDir string, cfg Config) error {
 		}
 	}
 	if err := r.writeSyslog(f.syslog); err != nil {
+		return err
+	}
+	if _, err := r.writeGateway(cfg.Gateway); err != nil {
 		return err
 	}
 	if cfg.VMShim != "" {
