@@ -34,12 +34,56 @@ const (
 	FrameStdin    byte = 'i' // client → daemon: bytes for the process's stdin
 	FrameStdinEOF byte = 'I' // client → daemon: stdin is closed
 	FrameResize   byte = 'r' // client → daemon: uint16 cols, uint16 rows
+	FrameSignal   byte = 's' // client → daemon: a signal for the process, by its SSH name without "SIG" (TERM, INT, HUP, ...; see SignalNumber)
 	FrameCredit   byte = 'c' // daemon → client: uint32, more stdin bytes the client may send
 	FrameStdout   byte = 'o' // daemon → client
 	FrameStderr   byte = 'e' // daemon → client
 	FrameExit     byte = 'x' // daemon → client: int32 exit code; the last frame
 	FrameError    byte = 'E' // daemon → client: the exec failed (text); the last frame
 )
+
+// SignalNumber is the Linux number of a signal a client may send an
+// exec'd process, named as SSH names them (RFC 4254 section 6.10, without
+// "SIG"), plus CONT, STOP, TSTP and WINCH; false for any other name.
+func SignalNumber(name string) (int, bool) {
+	switch name {
+	case "HUP":
+		return 1, true
+	case "INT":
+		return 2, true
+	case "QUIT":
+		return 3, true
+	case "ILL":
+		return 4, true
+	case "ABRT":
+		return 6, true
+	case "FPE":
+		return 8, true
+	case "KILL":
+		return 9, true
+	case "USR1":
+		return 10, true
+	case "SEGV":
+		return 11, true
+	case "USR2":
+		return 12, true
+	case "PIPE":
+		return 13, true
+	case "ALRM":
+		return 14, true
+	case "TERM":
+		return 15, true
+	case "CONT":
+		return 18, true
+	case "STOP":
+		return 19, true
+	case "TSTP":
+		return 20, true
+	case "WINCH":
+		return 28, true
+	}
+	return 0, false
+}
 
 // maxFrame bounds one frame's payload.
 const maxFrame = 1 << 20
@@ -120,11 +164,13 @@ func ReadFrame(r io.Reader) (byte, []byte, error) {
 }
 
 // ExecStreams are the client's side of an exec: where output goes, where
-// input comes from (nil: none), and terminal size changes (nil: none).
+// input comes from (nil: none), terminal size changes (nil: none) and
+// signals for the process (names SignalNumber knows; nil: none).
 type ExecStreams struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan [2]uint16
+	Signal         <-chan string
 }
 
 // Exec runs req in container name and returns the process's exit code.
@@ -203,6 +249,15 @@ func (c *Client) execStream(ctx context.Context, name, sub string, req ExecReque
 				binary.BigEndian.PutUint16(p[:2], sz[0])
 				binary.BigEndian.PutUint16(p[2:], sz[1])
 				if fw.Write(FrameResize, p[:]) != nil {
+					return
+				}
+			}
+		}()
+	}
+	if s.Signal != nil {
+		go func() {
+			for sig := range s.Signal {
+				if fw.Write(FrameSignal, []byte(sig)) != nil {
 					return
 				}
 			}

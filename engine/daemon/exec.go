@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fatbox/fatbox/engine"
@@ -139,9 +140,11 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 		}
 	}
 	resize := make(chan [2]uint16, 4)
+	signals := make(chan syscall.Signal, 4)
 	go func() {
 		defer cancel() // the client went away: stop the process
 		defer close(resize)
+		defer close(signals)
 		for {
 			kind, p, err := api.ReadFrame(brw)
 			if err != nil {
@@ -157,6 +160,13 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 				if req.Stdin {
 					q.push(nil, true)
 				}
+			case api.FrameSignal:
+				if n, ok := api.SignalNumber(string(p)); ok {
+					select {
+					case signals <- syscall.Signal(n):
+					default: // a flood: the process has more than it can act on
+					}
+				}
 			case api.FrameResize:
 				if len(p) == 4 {
 					select {
@@ -168,7 +178,7 @@ func (d *Daemon) serveExec(w http.ResponseWriter, r *http.Request, req api.ExecR
 		}
 	}()
 	code, err := d.engine.Exec(ctx, name, runtime.ExecConfig{Args: req.Args, Env: req.Env, Cwd: req.Cwd, TTY: req.TTY, Cols: req.Cols, Rows: req.Rows},
-		runtime.Streams{Stdin: stdin, Stdout: fw.Stream(api.FrameStdout), Stderr: fw.Stream(api.FrameStderr), Resize: resize})
+		runtime.Streams{Stdin: stdin, Stdout: fw.Stream(api.FrameStdout), Stderr: fw.Stream(api.FrameStderr), Resize: resize, Signal: signals})
 	if err != nil {
 		_ = fw.Write(api.FrameError, []byte(err.Error()))
 		return

@@ -34,6 +34,9 @@ type Streams struct {
 	Stdout, Stderr io.Writer
 	// Resize, with TTY, carries terminal size changes (cols, rows); nil means none.
 	Resize <-chan [2]uint16
+	// Signal carries signals for the process (runc, in the foreground,
+	// passes what it gets on to it); nil means none. Closed by the sender.
+	Signal <-chan syscall.Signal
 }
 
 // Exec runs a process in container id and returns its exit code once it
@@ -68,6 +71,19 @@ func (r *Runtime) Exec(ctx context.Context, id string, c ExecConfig, s Streams) 
 	return execPipes(cmd, id, s)
 }
 
+// forwardSignals sends what s.Signal carries to runc until it is closed;
+// called once the process started.
+func forwardSignals(cmd *exec.Cmd, s Streams) {
+	if s.Signal == nil {
+		return
+	}
+	go func() {
+		for sig := range s.Signal {
+			_ = cmd.Process.Signal(sig) // an exited process: nothing to do
+		}
+	}()
+}
+
 // execPipes runs runc exec with the process's stdio on pipes of ours.
 func execPipes(cmd *exec.Cmd, id string, s Streams) (int, error) {
 	cmd.Stdout, cmd.Stderr = orDiscard(s.Stdout), orDiscard(s.Stderr)
@@ -86,6 +102,7 @@ func execPipes(cmd *exec.Cmd, id string, s Streams) (int, error) {
 	if in != nil {
 		go func() { _, _ = io.Copy(in, s.Stdin); in.Close() }()
 	}
+	forwardSignals(cmd, s)
 	return exitCode(cmd.Wait(), id)
 }
 
@@ -116,6 +133,7 @@ func execTTY(cmd *exec.Cmd, id string, c ExecConfig, s Streams) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("exec in %q: %w", id, err)
 	}
+	forwardSignals(cmd, s)
 	if s.Resize != nil {
 		go func() {
 			for sz := range s.Resize {
