@@ -75,6 +75,7 @@ type Daemon struct {
 	catalog *cmdbsync.Catalog
 	hooks   []*cmdbsync.Hook
 	billing *billing
+	gwrec   gatewayRecords
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -180,6 +181,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	d.engine = &engine.Engine{IPAM: d.ipam, Inventory: d.inv, Images: d.images, Runtime: &runtime.Runtime{Root: RuncRoot(cfg.StateDir)},
 		StateDir: cfg.StateDir, Supervisor: sup, VMShim: shim, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
 	d.engine.SetFaultHook(hook)
+	d.gwrec = newGatewayRecords(cfg.StateDir)
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}
@@ -393,6 +395,8 @@ func (d *Daemon) Handler() http.Handler {
 	d.volumeRoutes(mux)
 	d.snapshotRoutes(mux)
 	d.releaseRoutes(mux)
+	d.auditRoutes(mux)
+	d.gatewayKeyRoutes(mux)
 	return mux
 }
 

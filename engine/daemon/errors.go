@@ -11,6 +11,8 @@ import (
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/ipam"
+	"github.com/fatbox/fatbox/sshgw/audit"
+	"github.com/fatbox/fatbox/sshgw/record"
 )
 
 // errKind is a daemon-made error (a bad body, a missing route) with its
@@ -37,7 +39,8 @@ func classify(err error) (int, string) {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge
 	case errors.Is(err, inventory.ErrNotFound), errors.Is(err, ipam.ErrPoolNotFound), errors.Is(err, ipam.ErrLeaseNotFound),
-		errors.Is(err, baseimages.ErrNotFound), errors.Is(err, engine.ErrSnapshotNotFound):
+		errors.Is(err, baseimages.ErrNotFound), errors.Is(err, engine.ErrSnapshotNotFound),
+		errors.Is(err, audit.ErrNotFound), errors.Is(err, record.ErrNotFound):
 		return http.StatusNotFound, api.CodeNotFound
 	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists),
 		errors.Is(err, engine.ErrSnapshotExists), errors.Is(err, baseimages.ErrExists):

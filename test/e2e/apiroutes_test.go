@@ -111,6 +111,29 @@ var routeCases = map[string][]routeCase{
 		{"POST", "/v1/containers/nope-404/snapshots", `{"zzz":1}`, 400, "invalid"},
 		{"POST", "/v1/containers/nope-404/snapshots", `{"name":"before"}`, 404, "not_found"},
 	},
+	"GET /v1/audit": {
+		{"GET", "/v1/audit?since=yesterday", "", 400, "invalid"},
+		{"GET", "/v1/audit?limit=0", "", 400, "invalid"},
+	},
+	"GET /v1/audit/sessions/{id}": {
+		{"GET", "/v1/audit/sessions/.hidden", "", 400, "invalid"},
+		{"GET", "/v1/audit/sessions/nope-404", "", 404, "not_found"},
+	},
+	"GET /v1/audit/sessions/{id}/recording": {
+		{"GET", "/v1/audit/sessions/.hidden/recording", "", 400, "invalid"},
+		{"GET", "/v1/audit/sessions/nope-404/recording", "", 404, "not_found"},
+	},
+	"GET /v1/containers/{name}/gateway-logins": {
+		{"GET", "/v1/containers/nope-404/gateway-logins", "", 404, "not_found"},
+	},
+	"POST /v1/containers/{name}/gateway-logins/grant": {
+		{"POST", "/v1/containers/nope-404/gateway-logins/grant", `{"zzz":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/gateway-logins/grant", `{"logins":["root"]}`, 409, "conflict"}, // no gateway key here
+	},
+	"POST /v1/containers/{name}/gateway-logins/revoke": {
+		{"POST", "/v1/containers/nope-404/gateway-logins/revoke", `{"zzz":1}`, 400, "invalid"},
+		{"POST", "/v1/containers/nope-404/gateway-logins/revoke", `{"logins":[]}`, 404, "not_found"},
+	},
 	"GET /v1/containers/{name}/snapshots": {
 		{"GET", "/v1/containers/nope-404/snapshots", "", 404, "not_found"},
 	},

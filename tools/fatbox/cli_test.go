@@ -79,6 +79,8 @@ var (
 		AttachedTo: "0192a8e4-0000-7000-8000-000000000001", AttachedName: "web-01", Path: "/var/lib/app", Mounted: true, UsedBytes: 1 << 20, SizeBytes: 10 << 30}
 	testImage = api.Image{ID: strings.Repeat("cd", 32), Name: "debian12-fat", Source: "build", Recipe: "debian12-fat", Created: testTime, Size: 1 << 30,
 		Packages: []string{"openssh-server"}, Programs: []api.Program{{Name: "sshd", Command: "/usr/sbin/sshd -D", Autostart: true}}}
+	testAudit = api.AuditEntry{Time: testTime, End: testTime.Add(time.Minute), Kind: "file", Session: "20261202T092000Z-3f9a1c2b", User: "alice",
+		From: "198.18.0.9:50022", Container: "web-01", Login: "root", Channel: "sftp", Path: "/tmp/x", Direction: "upload", Bytes: 10}
 )
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
@@ -130,6 +132,9 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 		"GET /v1/volumes":        []api.Volume{testVolume},
 		"GET /v1/volumes/{n}":    testVolume,
 		"DELETE /v1/volumes/{n}": struct{}{},
+		"GET /v1/audit":          api.AuditList{Entries: []api.AuditEntry{testAudit}},
+		"GET /v1/audit/sessions/{n}": api.AuditSession{Session: testAudit.Session, Entries: []api.AuditEntry{testAudit},
+			Recording: &api.RecordingInfo{Bytes: 2048, Modified: testTime}},
 		"GET /v1/usage": api.Usage{From: testTime, To: testTime.Add(time.Hour), PeriodSeconds: 3600, Rows: []api.UsageRow{{ContainerID: testContainer.ID,
 			Name: "web-01", PeriodStart: testTime, PeriodEnd: testTime.Add(time.Hour), VCPUHours: 1.5, MemoryGiBHours: 1.5, DiskGiBHours: 10, CPUSeconds: 12.5, NetBytesIn: 1000, NetBytesOut: 2000}}},
 	}
@@ -220,6 +225,8 @@ var outputArgs = map[string][]string{
 	"fatbox volume ls":        {"volume", "ls"},
 	"fatbox volume inspect":   {"volume", "inspect", "data1"},
 	"fatbox volume rm":        {"volume", "rm", "data1"},
+	"fatbox audit ls":         {"audit", "ls"},
+	"fatbox audit show":       {"audit", "show", "20261202T092000Z-3f9a1c2b"},
 }
 
 // withoutOutput are the commands that print without -o, each with why.
@@ -232,6 +239,7 @@ var withoutOutput = map[string]string{
 	"fatbox prog stop":         "streams supervisord's ctl output",
 	"fatbox prog restart":      "streams supervisord's ctl output",
 	"fatbox inventory ansible": "prints Ansible's inventory-script JSON, the one form Ansible reads",
+	"fatbox audit play":        "asciinema draws the recording on the terminal; --save writes the asciicast file",
 }
 
 // outputIgnored are commands that take -o (inherited from their group)
