@@ -45,7 +45,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, inventory.ErrExists), errors.Is(err, store.ErrExists), errors.Is(err, ipam.ErrPoolExists),
 		errors.Is(err, engine.ErrSnapshotExists), errors.Is(err, baseimages.ErrExists):
 		return http.StatusConflict, api.CodeExists
-	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict), errors.Is(err, inventory.ErrReleaseBusy):
+	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrConflict), errors.Is(err, inventory.ErrReleaseBusy), errors.Is(err, engine.ErrNoGatewayKey):
 		// Before the invalid sentinels: the engine's kind is the answer
 		// when it wraps another package's refusal (a recorded ulimit the
 		// host no longer allows is a conflict, not a bad request).

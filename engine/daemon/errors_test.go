@@ -18,6 +18,8 @@ import (
 	"github.com/fatbox/fatbox/inventory"
 	"github.com/fatbox/fatbox/inventory/store"
 	"github.com/fatbox/fatbox/ipam"
+	"github.com/fatbox/fatbox/sshgw/audit"
+	"github.com/fatbox/fatbox/sshgw/record"
 )
 
 // sentinels is every sentinel classify maps, by its qualified name, with
@@ -57,6 +59,9 @@ var sentinels = []struct {
 	{"inventory.ErrVolumeNotFound", inventory.ErrVolumeNotFound, 404, api.CodeNotFound}, // wraps inventory.ErrNotFound
 	{"inventory.ErrVolumeExists", inventory.ErrVolumeExists, 409, api.CodeExists},       // wraps inventory.ErrExists
 	{"inventory.ErrVolumeInUse", inventory.ErrVolumeInUse, 409, api.CodeConflict},
+	{"engine.ErrNoGatewayKey", engine.ErrNoGatewayKey, 409, api.CodeConflict},
+	{"audit.ErrNotFound", audit.ErrNotFound, 404, api.CodeNotFound},
+	{"record.ErrNotFound", record.ErrNotFound, 404, api.CodeNotFound},
 	{"store.ErrConflict", store.ErrConflict, 503, api.CodeBusy},
 	{"store.ErrUnavailable", store.ErrUnavailable, 503, api.CodeUnavailable},
 }
@@ -66,6 +71,8 @@ var sentinels = []struct {
 var internalOnPurpose = map[string]string{
 	"store.ErrNotFound": "inventory and ipam turn a missing key into their own not-found; a bare one reaching the API is a bug",
 	"store.ErrNoChange": "store.Update's own signal, never returned to a caller",
+	"record.ErrCapped":  "a recording's end, for the gateway in-process; no route returns it",
+	"record.ErrFull":    "a refused recording, for the gateway in-process; no route returns it",
 }
 
 func TestClassifySentinels(t *testing.T) {
@@ -131,6 +138,7 @@ func TestClassifyCoversEverySentinel(t *testing.T) {
 	for pkg, dir := range map[string]string{
 		"inventory": "../../inventory", "store": "../../inventory/store", "ipam": "../../ipam",
 		"baseimages": "../../baseimages", "engine": "..", "limits": "../limits",
+		"audit": "../../sshgw/audit", "record": "../../sshgw/record",
 	} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil || len(files) == 0 {
