@@ -14,13 +14,11 @@ import (
 	"github.com/fatbox/fatbox/sshgw/record"
 )
 
-// GatewayAuditDir and GatewayRecordingsDir are where the SSH gateway
-// writes its audit log and session recordings, under the state dir.
-func GatewayAuditDir(stateDir string) string { return filepath.Join(stateDir, "gateway", "audit") }
-
-// GatewayRecordingsDir: see GatewayAuditDir.
-func GatewayRecordingsDir(stateDir string) string {
-	return filepath.Join(stateDir, "gateway", "recordings")
+// GatewayDirs are the audit log's and the recordings' dirs in a state dir
+// (the name and shape the gateway's wiring uses too: keep one when both
+// meet).
+func GatewayDirs(stateDir string) (auditDir, recordDir string) {
+	return filepath.Join(stateDir, "gateway", "audit"), filepath.Join(stateDir, "gateway", "recordings")
 }
 
 // defaultAuditLimit bounds an audit listing that names no limit.
@@ -34,10 +32,8 @@ type gatewayRecords struct {
 }
 
 func newGatewayRecords(stateDir string) gatewayRecords {
-	return gatewayRecords{
-		audit:    &audit.Log{Dir: GatewayAuditDir(stateDir)},
-		recorder: &record.Recorder{Dir: GatewayRecordingsDir(stateDir)},
-	}
+	auditDir, recordDir := GatewayDirs(stateDir)
+	return gatewayRecords{audit: &audit.Log{Dir: auditDir}, recorder: &record.Recorder{Dir: recordDir}}
 }
 
 // GatewayAudit is the daemon's audit log, for the gateway to write.

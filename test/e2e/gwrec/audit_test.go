@@ -30,9 +30,10 @@ func TestAuditCommands(t *testing.T) {
 	env := e2ekit.NewEnv(t, "198.19.198.0/24")
 
 	// The gateway's side: its log and recorder over the daemon's dirs.
-	lg := &audit.Log{Dir: daemon.GatewayAuditDir(env.State)}
+	auditDir, recordDir := daemon.GatewayDirs(env.State)
+	lg := &audit.Log{Dir: auditDir}
 	const cap = 32 << 10
-	rec := &record.Recorder{Dir: daemon.GatewayRecordingsDir(env.State), Limits: record.Limits{SessionBytes: cap, TotalBytes: 4 * cap}}
+	rec := &record.Recorder{Dir: recordDir, Limits: record.Limits{SessionBytes: cap, TotalBytes: 4 * cap}}
 	now := time.Now().UTC()
 	sid := audit.NewSessionID(now)
 	s, err := rec.Start(sid, 100, 30, map[string]string{"title": "alice@gr-web", "TERM": "xterm-256color", "user": "alice"})
