@@ -165,7 +165,8 @@ func ReadFrame(r io.Reader) (byte, []byte, error) {
 
 // ExecStreams are the client's side of an exec: where output goes, where
 // input comes from (nil: none), terminal size changes (nil: none) and
-// signals for the process (names SignalNumber knows; nil: none).
+// signals for the process (names SignalNumber knows; nil: none). The
+// channels are read until the exec ends; they need not be closed.
 type ExecStreams struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -242,23 +243,40 @@ func (c *Client) execStream(ctx context.Context, name, sub string, req ExecReque
 	if s.Stdin != nil {
 		go sendStdin(fw, s.Stdin, credit)
 	}
+	// The senders below end with the stream, whether or not the caller
+	// ever closes its channels.
+	ended := make(chan struct{})
+	defer close(ended)
 	if s.Resize != nil {
 		go func() {
-			for sz := range s.Resize {
-				var p [4]byte
-				binary.BigEndian.PutUint16(p[:2], sz[0])
-				binary.BigEndian.PutUint16(p[2:], sz[1])
-				if fw.Write(FrameResize, p[:]) != nil {
+			for {
+				select {
+				case <-ended:
 					return
+				case sz, ok := <-s.Resize:
+					if !ok {
+						return
+					}
+					var p [4]byte
+					binary.BigEndian.PutUint16(p[:2], sz[0])
+					binary.BigEndian.PutUint16(p[2:], sz[1])
+					if fw.Write(FrameResize, p[:]) != nil {
+						return
+					}
 				}
 			}
 		}()
 	}
 	if s.Signal != nil {
 		go func() {
-			for sig := range s.Signal {
-				if fw.Write(FrameSignal, []byte(sig)) != nil {
+			for {
+				select {
+				case <-ended:
 					return
+				case sig, ok := <-s.Signal:
+					if !ok || fw.Write(FrameSignal, []byte(sig)) != nil {
+						return
+					}
 				}
 			}
 		}()

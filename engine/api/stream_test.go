@@ -580,3 +580,47 @@ func TestLogsAndProgramRoutes(t *testing.T) {
 		})
 	}
 }
+
+// Signals go as frames of their SSH names, in order; the sender ends with
+// the exec even though the caller never closes its channel.
+func TestExecSignal(t *testing.T) {
+	sigs := []string{"INT", "TERM", "HUP"}
+	sig := make(chan string, len(sigs))
+	sock, done := fakeExecd(t, true, func(c *execConn) {
+		c.send(FrameStdout, []byte("go"))
+		for i := 0; i < len(sigs); {
+			k, p, err := ReadFrame(c.br)
+			if err != nil {
+				t.Errorf("fake daemon: %v", err)
+				return
+			}
+			if k != FrameSignal {
+				continue
+			}
+			if string(p) != sigs[i] {
+				t.Errorf("signal %d: %q, want %q", i, p, sigs[i])
+			}
+			i++
+		}
+		c.exit(7)
+	})
+	out := writerFunc(func(p []byte) (int, error) {
+		for _, s := range sigs {
+			sig <- s
+		}
+		return len(p), nil
+	})
+	code, err := (&Client{Socket: sock}).Exec(context.Background(), "a", ExecRequest{Args: []string{"sh"}}, ExecStreams{Stdout: out, Signal: sig})
+	wait(t, done)
+	if err != nil || code != 7 {
+		t.Fatalf("got %d, %v", code, err)
+	}
+	for _, n := range []string{"TERM", "INT", "KILL", "HUP", "WINCH"} {
+		if _, ok := SignalNumber(n); !ok {
+			t.Errorf("SignalNumber(%q) unknown", n)
+		}
+	}
+	if _, ok := SignalNumber("SIGTERM"); ok {
+		t.Error("SignalNumber takes SSH names, without SIG")
+	}
+}

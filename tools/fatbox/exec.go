@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/signal"
 	"syscall"
@@ -39,7 +40,11 @@ func termName() string {
 }
 
 // runExec streams a process: with a terminal on our side and TTY asked,
-// the local terminal goes raw for the session and follows window resizes.
+// the local terminal goes raw for the session and follows window resizes
+// (Ctrl-C is then a byte for the process's terminal). Otherwise SIGINT,
+// SIGTERM, SIGHUP and SIGQUIT sent to fatbox are passed on to the process,
+// which decides what they do; a third SIGINT gives up on it (the daemon
+// then stops it with SIGTERM).
 func runExec(cmd *cobra.Command, c *api.Client, name string, req api.ExecRequest, stdin bool) (int, error) {
 	s := api.ExecStreams{Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()}
 	if stdin {
@@ -68,6 +73,43 @@ func runExec(cmd *cobra.Command, c *api.Client, name string, req api.ExecRequest
 			}
 		}()
 		s.Resize = resize
+	} else {
+		ctx, stop := proxySignals(ctxOf(cmd), &s)
+		defer stop()
+		return c.Exec(ctx, name, req, s)
 	}
 	return c.Exec(ctxOf(cmd), name, req, s)
+}
+
+// proxySignals passes the signals fatbox gets on to the process, and
+// cancels the returned context at the third SIGINT.
+func proxySignals(parent context.Context, s *api.ExecStreams) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	fwd := make(chan string, 4)
+	s.Signal = fwd
+	done := make(chan struct{})
+	go func() {
+		ints := 0
+		for {
+			select {
+			case <-done:
+				return
+			case sig := <-sigs:
+				name := map[os.Signal]string{syscall.SIGINT: "INT", syscall.SIGTERM: "TERM", syscall.SIGHUP: "HUP", syscall.SIGQUIT: "QUIT"}[sig]
+				if sig == syscall.SIGINT {
+					if ints++; ints >= 3 {
+						cancel()
+						return
+					}
+				}
+				select {
+				case fwd <- name:
+				default:
+				}
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); close(done); cancel() }
 }

@@ -3,7 +3,9 @@ package gwrec
 import (
 	"context"
 	"io"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,7 +16,8 @@ import (
 // TestExecStreamsResizeAndSignal: through the daemon's API (the path the
 // gateway takes to a container without sshd), a terminal exec sees a
 // window-size change in `stty size`, and a signal reaches the process (its
-// trap sets the exit status), with and without a terminal. The gateway's
+// trap sets the exit status), with and without a terminal, and from
+// `fatbox exec` on a SIGINT. The gateway's
 // grant routes answer for a daemon without a gateway key.
 func TestExecStreamsResizeAndSignal(t *testing.T) {
 	env := e2ekit.NewEnv(t, "198.19.199.0/24")
@@ -70,6 +73,28 @@ func TestExecStreamsResizeAndSignal(t *testing.T) {
 		if r.err != nil || r.code != 7 || !strings.Contains(out.String(), "got-term") {
 			t.Fatalf("tty %v: %+v, output %q: want the trap's exit 7", tty, r, out.String())
 		}
+	}
+
+	// `fatbox exec` without a terminal passes the SIGINT it gets on to
+	// the process, whose trap decides the exit status.
+	cli := exec.Command(e2ekit.Bin(), "exec", "gr-exec", "--socket", env.Sock, "--", "sh", "-c", "trap 'echo got-int; exit 5' INT; echo ready; while :; do sleep 0.1; done")
+	cliOut := &e2ekit.SyncBuffer{}
+	cli.Stdout, cli.Stderr = cliOut, cliOut
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e2ekit.WaitFor(t, time.Minute, "the CLI's process", func() bool { return strings.Contains(cliOut.String(), "ready") })
+	_ = cli.Process.Signal(syscall.SIGINT)
+	werr := make(chan error, 1)
+	go func() { werr <- cli.Wait() }()
+	select {
+	case err := <-werr:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 || !strings.Contains(cliOut.String(), "got-int") {
+			t.Fatalf("fatbox exec after SIGINT: %v, output %q: want the trap's exit 5", err, cliOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cli.Process.Kill()
+		t.Fatalf("fatbox exec did not end after SIGINT; output %q", cliOut.String())
 	}
 
 	// No gateway key on this daemon: the grant says how to get one; the
