@@ -361,4 +361,11 @@ func TestAsciinemaPlays(t *testing.T) {
 	if strings.Contains(string(b), "secret-input") {
 		t.Errorf("asciinema play printed the input stream: %q", b)
 	}
+	// asciinema cat wants a terminal (it opens /dev/tty): script gives it one.
+	scr, err := exec.LookPath("script")
+	harness.Require(t, err == nil, "script (util-linux's bsdutils)")
+	b, err = exec.Command(scr, "-qec", bin+" cat "+cast, "/dev/null").CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "printed-output") || strings.Contains(string(b), "secret-input") {
+		t.Fatalf("asciinema cat: %v\n%q", err, b)
+	}
 }
