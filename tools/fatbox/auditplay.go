@@ -81,19 +81,23 @@ func runAuditPlay(ctx context.Context, w, ew io.Writer, c *api.Client, id string
 	}
 	// The recording comes on stdin; asciinema reads keys from /dev/tty.
 	cmd := exec.CommandContext(ctx, bin, append(args, "-")...)
-	pr, pw := io.Pipe()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, w, ew
+	cmd.Stdout, cmd.Stderr = w, ew
+	// An OS pipe, not io.Pipe: if asciinema ends early, writing fails
+	// instead of waiting for a reader that is gone.
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("run asciinema: %w", err)
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run asciinema: %w", err)
 	}
-	ferr := c.Recording(ctx, id, pw)
-	pw.CloseWithError(ferr)
-	werr := cmd.Wait()
+	ferr := c.Recording(ctx, id, in)
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("asciinema play: %w", err)
+	}
 	if ferr != nil {
 		return ferr
-	}
-	if werr != nil {
-		return fmt.Errorf("asciinema play: %w", werr)
 	}
 	return nil
 }
