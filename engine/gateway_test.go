@@ -3,7 +3,9 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -93,50 +95,54 @@ func TestGatewayGrant(t *testing.T) {
 	env := newTestEnv(t, "198.19.196.0/24")
 	e := env.e
 	ctx := context.Background()
+	// Fresh names each run: a host where /run/netns was bind-mounted over
+	// itself after a run's netns were made (iproute2 does that) keeps them
+	// stuck under it, and a name's netns file then cannot be used again.
+	oldName, name := uniqueName("gr-old"), uniqueName("gr-keys")
 	dir := t.TempDir()
 	gwKey, gwPub := keygen(t, dir, "gateway")
 	userKey, userPub := keygen(t, dir, "user")
 
 	// Made before the gateway was configured.
-	old, err := e.Create(ctx, CreateRequest{Name: "gr-old", Pool: "p", Image: "debian12-fat", SSHKeys: []string{userPub}})
+	old, err := e.Create(ctx, CreateRequest{Name: oldName, Pool: "p", Image: "debian12-fat", SSHKeys: []string{userPub}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Remove(context.Background(), "gr-old", true) })
-	if _, err := e.GrantGateway(ctx, "gr-old", []string{"root"}); !errors.Is(err, ErrNoGatewayKey) || !errors.Is(err, ErrConflict) {
+	removeAtCleanup(t, e, oldName)
+	if _, err := e.GrantGateway(ctx, oldName, []string{"root"}); !errors.Is(err, ErrNoGatewayKey) || !errors.Is(err, ErrConflict) {
 		t.Fatalf("grant without a gateway key: %v, want ErrNoGatewayKey (conflict)", err)
 	}
 
 	e.GatewayKey = gwPub
-	rec, err := e.Create(ctx, CreateRequest{Name: "gr-keys", Pool: "p", Image: "debian12-fat", SSHKeys: []string{userPub}})
+	rec, err := e.Create(ctx, CreateRequest{Name: name, Pool: "p", Image: "debian12-fat", SSHKeys: []string{userPub}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Remove(context.Background(), "gr-keys", true) })
-	kh := knownHostsOf(t, e, "gr-keys", rec.IP, dir)
+	removeAtCleanup(t, e, name)
+	kh := knownHostsOf(t, e, name, rec.IP, dir)
 	if out, err := sshAs(gwKey, kh, "root", rec.IP, "id -un", true); err != nil || strings.TrimSpace(out) != "root" {
 		t.Fatalf("gateway key as root in a new container: %v %s", err, out)
 	}
-	if got, _ := e.GatewayLogins(ctx, "gr-keys"); strings.Join(got, ",") != "root" {
+	if got, _ := e.GatewayLogins(ctx, name); strings.Join(got, ",") != "root" {
 		t.Fatalf("a new container grants %q, want root", got)
 	}
 
 	// A named user with keys of its own.
-	run(t, e, "gr-keys", "sh", "-c", "useradd -m -s /bin/bash app && mkdir -m 700 ~app/.ssh && echo '"+userPub+" own' > ~app/.ssh/authorized_keys && chown -R app:app ~app/.ssh && chmod 600 ~app/.ssh/authorized_keys")
-	own := run(t, e, "gr-keys", "cat", "/home/app/.ssh/authorized_keys")
+	run(t, e, name, "sh", "-c", "useradd -m -s /bin/bash app && mkdir -m 700 ~app/.ssh && echo '"+userPub+" own' > ~app/.ssh/authorized_keys && chown -R app:app ~app/.ssh && chmod 600 ~app/.ssh/authorized_keys")
+	own := run(t, e, name, "cat", "/home/app/.ssh/authorized_keys")
 	if _, err := sshAs(gwKey, kh, "app", rec.IP, "true", false); err == nil {
 		t.Fatal("the gateway key logged in as app before any grant")
 	}
 	for _, bad := range [][]string{{"App User"}, {"../etc"}, {}} {
-		if _, err := e.GrantGateway(ctx, "gr-keys", bad); !errors.Is(err, ErrInvalid) {
+		if _, err := e.GrantGateway(ctx, name, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("grant %q: %v, want ErrInvalid", bad, err)
 		}
 	}
-	g, err := e.GrantGateway(ctx, "gr-keys", []string{"app"})
+	g, err := e.GrantGateway(ctx, name, []string{"app"})
 	if err != nil || !g.Applied || strings.Join(g.Logins, ",") != "app,root" || g.Note != "" {
 		t.Fatalf("grant app: %+v %v", g, err)
 	}
-	if g2, err := e.GrantGateway(ctx, "gr-keys", []string{"app"}); err != nil || strings.Join(g2.Logins, ",") != "app,root" {
+	if g2, err := e.GrantGateway(ctx, name, []string{"app"}); err != nil || strings.Join(g2.Logins, ",") != "app,root" {
 		t.Fatalf("grant again (idempotent): %+v %v", g2, err)
 	}
 	check := func(when string, gwApp bool) {
@@ -153,14 +159,14 @@ func TestGatewayGrant(t *testing.T) {
 		if out, err := sshAs(userKey, kh, "app", rec.IP, "id -un", true); err != nil || strings.TrimSpace(out) != "app" {
 			t.Fatalf("%s: the user's own key as app: %v %s", when, err, out)
 		}
-		if got := run(t, e, "gr-keys", "cat", "/home/app/.ssh/authorized_keys"); got != own {
+		if got := run(t, e, name, "cat", "/home/app/.ssh/authorized_keys"); got != own {
 			t.Fatalf("%s: the user's authorized_keys changed:\n%s\nwas\n%s", when, got, own)
 		}
 	}
 	check("after the grant", true)
 
 	// Kept across a restart and by the next daemon's engine.
-	if _, err := e.Restart(ctx, "gr-keys"); err != nil {
+	if _, err := e.Restart(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	check("after a restart", true)
@@ -171,14 +177,14 @@ func TestGatewayGrant(t *testing.T) {
 	}
 	check("after reconcile", true)
 
-	if g, err := e2.RevokeGateway(ctx, "gr-keys", []string{"app"}); err != nil || strings.Join(g.Logins, ",") != "root" {
+	if g, err := e2.RevokeGateway(ctx, name, []string{"app"}); err != nil || strings.Join(g.Logins, ",") != "root" {
 		t.Fatalf("revoke app: %+v %v", g, err)
 	}
 	check("after the revoke", false)
 	if out, err := sshAs(gwKey, kh, "root", rec.IP, "true", false); err != nil {
 		t.Fatalf("revoking app took root too: %v %s", err, out)
 	}
-	if _, err := e2.RevokeGateway(ctx, "gr-keys", nil); err != nil {
+	if _, err := e2.RevokeGateway(ctx, name, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sshAs(gwKey, kh, "root", rec.IP, "true", false); err == nil {
@@ -186,11 +192,11 @@ func TestGatewayGrant(t *testing.T) {
 	}
 
 	// The container made before: its running sshd learns the drop-in.
-	khOld := knownHostsOf(t, e2, "gr-old", old.IP, dir)
+	khOld := knownHostsOf(t, e2, oldName, old.IP, dir)
 	if _, err := sshAs(gwKey, khOld, "root", old.IP, "true", true); err == nil {
 		t.Fatal("the gateway key logs in to a container made before the gateway")
 	}
-	g, err = e2.GrantGateway(ctx, "gr-old", []string{"root"})
+	g, err = e2.GrantGateway(ctx, oldName, []string{"root"})
 	if err != nil || !g.Applied || g.Note != "" {
 		t.Fatalf("grant root in the older container: %+v %v", g, err)
 	}
@@ -200,11 +206,11 @@ func TestGatewayGrant(t *testing.T) {
 	if out, err := sshAs(userKey, khOld, "root", old.IP, "true", false); err != nil {
 		t.Fatalf("root's own key after the grant: %v %s", err, out)
 	}
-	if _, err := os.Stat(filepath.Join(e2.dir("gr-old"), "gateway-logins")); err != nil {
+	if _, err := os.Stat(filepath.Join(e2.dir(oldName), "gateway-logins")); err != nil {
 		t.Fatalf("grant not kept in the state dir: %v", err)
 	}
 	// The grant's files are where firstboot says.
-	if got := run(t, e2, "gr-old", "cat", firstboot.GatewayKeysDir+"/root"); strings.TrimSpace(got) != gwPub {
+	if got := run(t, e2, oldName, "cat", firstboot.GatewayKeysDir+"/root"); strings.TrimSpace(got) != gwPub {
 		t.Fatalf("%s/root holds %q", firstboot.GatewayKeysDir, got)
 	}
 }
@@ -227,9 +233,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// uniqueName is prefix and 4 random hex digits.
+func uniqueName(prefix string) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%x", prefix, b)
+}
+
+// removeAtCleanup removes the container when the test ends; a remove that
+// fails (something left behind) fails the test.
+func removeAtCleanup(t *testing.T, e *Engine, name string) {
+	t.Cleanup(func() {
+		if err := e.Remove(context.Background(), name, true); err != nil {
+			t.Errorf("remove %s: %v", name, err)
+		}
+	})
+}
+
+// waitFor polls cond for up to 2 minutes (the shared test host can be
+// loaded far past its 2 cores).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
@@ -244,10 +269,11 @@ func TestExecResizeAndSignal(t *testing.T) {
 	env := newTestEnv(t, "198.19.197.0/24")
 	e := env.e
 	ctx := context.Background()
-	if _, err := e.Create(ctx, CreateRequest{Name: "gr-exec", Pool: "p", Image: "debian12-fat"}); err != nil {
+	name := uniqueName("gr-exec")
+	if _, err := e.Create(ctx, CreateRequest{Name: name, Pool: "p", Image: "debian12-fat"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Remove(context.Background(), "gr-exec", true) })
+	removeAtCleanup(t, e, name)
 
 	// Resize: the shell prints its size, waits for a line, prints it again.
 	inR, inW := io.Pipe()
@@ -258,7 +284,7 @@ func TestExecResizeAndSignal(t *testing.T) {
 	var err error
 	go func() {
 		defer close(done)
-		code, err = e.Exec(ctx, "gr-exec", runtime.ExecConfig{Args: []string{"sh", "-c", "stty size; read x; stty size"}, TTY: true, Cols: 80, Rows: 24},
+		code, err = e.Exec(ctx, name, runtime.ExecConfig{Args: []string{"sh", "-c", "stty size; read x; stty size"}, TTY: true, Cols: 80, Rows: 24},
 			runtime.Streams{Stdin: inR, Stdout: out, Resize: resize})
 	}()
 	waitFor(t, "the first size", func() bool { return strings.Contains(out.String(), "24 80") })
@@ -277,7 +303,7 @@ func TestExecResizeAndSignal(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			code, err = e.Exec(ctx, "gr-exec", runtime.ExecConfig{Args: []string{"sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"}, TTY: tty},
+			code, err = e.Exec(ctx, name, runtime.ExecConfig{Args: []string{"sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"}, TTY: tty},
 				runtime.Streams{Stdout: out, Signal: sig})
 		}()
 		waitFor(t, "the trap", func() bool { return strings.Contains(out.String(), "ready") })

@@ -21,7 +21,7 @@ import (
 // grant routes answer for a daemon without a gateway key.
 func TestExecStreamsResizeAndSignal(t *testing.T) {
 	env := e2ekit.NewEnv(t, "198.19.199.0/24")
-	env.Create("gr-exec")
+	env.Create("gr-sig")
 	c := &api.Client{Socket: env.Sock, Timeout: -1}
 	ctx := context.Background()
 
@@ -34,7 +34,7 @@ func TestExecStreamsResizeAndSignal(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, err := c.Exec(ctx, "gr-exec", api.ExecRequest{Args: []string{"sh", "-c", "stty size; read x; stty size"}, TTY: true, Cols: 80, Rows: 24},
+		code, err := c.Exec(ctx, "gr-sig", api.ExecRequest{Args: []string{"sh", "-c", "stty size; read x; stty size"}, TTY: true, Cols: 80, Rows: 24},
 			api.ExecStreams{Stdin: inR, Stdout: out, Resize: resize})
 		done <- result{code, err}
 	}()
@@ -58,7 +58,7 @@ func TestExecStreamsResizeAndSignal(t *testing.T) {
 		sig := make(chan string, 1)
 		out := &e2ekit.SyncBuffer{}
 		go func() {
-			code, err := c.Exec(ctx, "gr-exec", api.ExecRequest{Args: []string{"sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"}, TTY: tty},
+			code, err := c.Exec(ctx, "gr-sig", api.ExecRequest{Args: []string{"sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"}, TTY: tty},
 				api.ExecStreams{Stdout: out, Signal: sig})
 			done <- result{code, err}
 		}()
@@ -77,7 +77,7 @@ func TestExecStreamsResizeAndSignal(t *testing.T) {
 
 	// `fatbox exec` without a terminal passes the SIGINT it gets on to
 	// the process, whose trap decides the exit status.
-	cli := exec.Command(e2ekit.Bin(), "exec", "gr-exec", "--socket", env.Sock, "--", "sh", "-c", "trap 'echo got-int; exit 5' INT; echo ready; while :; do sleep 0.1; done")
+	cli := exec.Command(e2ekit.Bin(), "exec", "gr-sig", "--socket", env.Sock, "--", "sh", "-c", "trap 'echo got-int; exit 5' INT; echo ready; while :; do sleep 0.1; done")
 	cliOut := &e2ekit.SyncBuffer{}
 	cli.Stdout, cli.Stderr = cliOut, cliOut
 	if err := cli.Start(); err != nil {
@@ -99,13 +99,13 @@ func TestExecStreamsResizeAndSignal(t *testing.T) {
 
 	// No gateway key on this daemon: the grant says how to get one; the
 	// list and a revoke work.
-	if g, err := c.GatewayLogins(ctx, "gr-exec"); err != nil || len(g.Logins) != 0 {
+	if g, err := c.GatewayLogins(ctx, "gr-sig"); err != nil || len(g.Logins) != 0 {
 		t.Fatalf("gateway logins: %+v %v", g, err)
 	}
-	if _, err := c.GrantGateway(ctx, "gr-exec", []string{"root"}); api.ErrorCode(err) != api.CodeConflict || !strings.Contains(err.Error(), "gateway:") {
+	if _, err := c.GrantGateway(ctx, "gr-sig", []string{"root"}); api.ErrorCode(err) != api.CodeConflict || !strings.Contains(err.Error(), "gateway:") {
 		t.Fatalf("grant without a gateway: %v, want a conflict naming the config", err)
 	}
-	if _, err := c.RevokeGateway(ctx, "gr-exec", nil); err != nil {
+	if _, err := c.RevokeGateway(ctx, "gr-sig", nil); err != nil {
 		t.Fatalf("revoke all: %v", err)
 	}
 }
