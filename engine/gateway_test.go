@@ -256,7 +256,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); !cond(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s", what) // the caller's output says more
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -287,7 +287,14 @@ func TestExecResizeAndSignal(t *testing.T) {
 		code, err = e.Exec(ctx, name, runtime.ExecConfig{Args: []string{"sh", "-c", "stty size; read x; stty size"}, TTY: true, Cols: 80, Rows: 24},
 			runtime.Streams{Stdin: inR, Stdout: out, Resize: resize})
 	}()
-	waitFor(t, "the first size", func() bool { return strings.Contains(out.String(), "24 80") })
+	waitFor(t, "the first size", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("the exec ended before the resize: code %d, %v, output %q", code, err, out.String())
+		default:
+		}
+		return strings.Contains(out.String(), "24 80")
+	})
 	resize <- [2]uint16{132, 43}
 	time.Sleep(300 * time.Millisecond) // the size reaches runc's pty before the line
 	inW.Write([]byte("\n"))
