@@ -260,9 +260,9 @@ func (e *Engine) prepareCandidate(ctx context.Context, rel *inventory.Release, o
 			Syslog: old.Syslog}
 		autostart := old.Autostart
 		cr.Autostart = &autostart
-		gw, err := e.gatewayLoginsOf(old.InstanceKey())
-		if err != nil {
-			return cand, err
+		gw, gerr := e.gatewayLoginsOf(old.InstanceKey())
+		if gerr != nil {
+			return cand, gerr
 		}
 		if gw == nil {
 			gw = []string{} // the name granted none: so does its candidate
