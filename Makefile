@@ -41,8 +41,10 @@ vet:
 # Every tier: pure unit tests, root tests in throwaway namespaces, end-to-end
 # tests of the real binary against Consul, the CMDB sync's against MariaDB.
 # A missing prerequisite fails (FATBOX_STRICT=1); a skipped test fails the run.
+# -p 4: the end-to-end packages mostly wait (on runc, sshd, MariaDB, Consul),
+# so more of them run at once than this host has CPUs.
 test: setup-test vet supervisord vmshim
-	FATBOX_STRICT=1 FATBOX_SUPERVISORD=$(CURDIR)/bin/supervisord $(GO) test -count=1 -json -timeout 60m ./... | $(GO) run ./tools/testreport
+	FATBOX_STRICT=1 FATBOX_SUPERVISORD=$(CURDIR)/bin/supervisord $(GO) test -p 4 -count=1 -json -timeout 60m ./... | $(GO) run ./tools/testreport
 
 # Tier 1 only: no root, no services; missing prerequisites skip.
 test-unit:
