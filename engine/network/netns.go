@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vishvananda/netns"
 )
 
@@ -18,28 +20,48 @@ const NetnsDir = "/var/run/netns"
 // namespace that already exists is returned as is (idempotent).
 func CreateNetns(name string) (string, error) {
 	path := filepath.Join(NetnsDir, name)
-	if h, err := netns.GetFromPath(path); err == nil {
-		h.Close()
+	switch ok, err := isNetns(path); {
+	case ok:
 		return path, nil
+	case err == nil:
+		// Something else is at the path: a file a crash left between
+		// iproute2's (or NewNamed's) create and its bind mount. Entering
+		// it would fail with EINVAL at every attach: make the namespace anew.
+		if err := os.Remove(path); err != nil {
+			return "", fmt.Errorf("netns %q: %s is not a network namespace and cannot be removed: %w", name, path, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("netns %q: %w", name, err)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return "", fmt.Errorf("read this thread's netns: %w", err)
-	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if serr := netns.Set(orig); serr != nil {
-		// The thread is stuck in the new namespace: never unlock it, so the
-		// runtime throws it away instead of reusing it.
+	// NewNamed unshares the calling thread into the new namespace: do it on
+	// a goroutine of its own, so a thread that cannot get back dies with
+	// it (a goroutine that exits locked takes its thread along) instead of
+	// carrying the caller on in the wrong namespace.
+	errc := make(chan error, 1)
+	go func() {
 		runtime.LockOSThread()
-		return "", fmt.Errorf("return to the host netns: %w", serr)
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("read this thread's netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		h, err := netns.NewNamed(name)
+		if serr := netns.Set(orig); serr != nil {
+			errc <- errors.Join(err, fmt.Errorf("return to the host netns: %w", serr))
+			return
+		}
+		runtime.UnlockOSThread()
+		if err != nil {
+			errc <- fmt.Errorf("create netns %q: %w", name, err)
+			return
+		}
+		h.Close()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		return "", err
 	}
-	if err != nil {
-		return "", fmt.Errorf("create netns %q: %w", name, err)
-	}
-	h.Close()
 	return path, nil
 }
 
@@ -53,4 +75,14 @@ func DeleteNetns(name string) error {
 		return fmt.Errorf("delete netns %q: %w", name, err)
 	}
 	return nil
+}
+
+// isNetns reports whether path is a network namespace (a bind mount of an
+// nsfs file), not merely a file of that name.
+func isNetns(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	return st.Type == unix.NSFS_MAGIC, nil
 }
