@@ -60,7 +60,7 @@ func TestAnsibleFacts(t *testing.T) {
 		e.SSH(ip, "true") // sshd is up
 		fmt.Fprintf(&inv, "%s ansible_host=%s want_vcpus=%d want_mem_mb=%d\n", h.name, ip, h.vcpus, h.memMiB)
 	}
-	e.removeAtEnd(t, "ans-one", "ans-two", "ans-frac")
+	e.RemoveAtEnd(t, "ans-one", "ans-two", "ans-frac")
 	t.Logf("containers up: %s", time.Since(start))
 	dir := t.TempDir()
 	fmt.Fprintf(&inv, "[all:vars]\nansible_user=root\nansible_ssh_private_key_file=%s\nansible_python_interpreter=/usr/bin/python3\n"+

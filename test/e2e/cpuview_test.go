@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,19 +58,6 @@ func (e *vmEnv) wantCPUView(t *testing.T, name, ip string, n int) {
 	}
 }
 
-// removeAtEnd removes the named containers at the test's end all at once
-// (each stop takes seconds; e.create's own cleanups then find them gone).
-func (e *vmEnv) removeAtEnd(t *testing.T, names ...string) {
-	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, n := range names {
-			wg.Add(1)
-			go func() { defer wg.Done(); fatbox(t, "rm", n, "--socket", e.Sock) }()
-		}
-		wg.Wait()
-	})
-}
-
 // TestCPUView: nproc, /proc/cpuinfo (processors, cpu cores, siblings),
 // /sys/devices/system/cpu/{online,possible,present}, lscpu and /proc/stat
 // all say the container's vCPUs, ceil(--cpus), for 1, 2 and 0.5 CPUs; they
@@ -88,7 +74,7 @@ func TestCPUView(t *testing.T) {
 	for _, c := range cs {
 		ips[c.name] = e.Create(c.name, "--cpus", c.cpus, "--memory", "256M", "--disk", "1G").IP
 	}
-	e.removeAtEnd(t, "cpuv-one", "cpuv-two", "cpuv-half")
+	e.RemoveAtEnd(t, "cpuv-one", "cpuv-two", "cpuv-half")
 	for _, c := range cs {
 		e.wantCPUView(t, c.name, ips[c.name], c.n)
 	}

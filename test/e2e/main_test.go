@@ -2,7 +2,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -33,18 +32,7 @@ func spawnDaemon(t *testing.T, stateDir, socket string, extra ...string) *daemon
 	return e2ekit.SpawnDaemon(t, stateDir, socket, extra...)
 }
 
-func statusJSON(t *testing.T, socket string) api.Status {
-	t.Helper()
-	r := fatbox(t, "status", "--socket", socket, "-o", "json")
-	if r.Code != 0 {
-		t.Fatalf("fatbox status: exit %d: %s", r.Code, r.Stderr)
-	}
-	var st api.Status
-	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
-		t.Fatalf("status JSON: %v: %s", err, r.Stdout)
-	}
-	return st
-}
+func statusJSON(t *testing.T, socket string) api.Status { return e2ekit.StatusJSON(t, socket) }
 
 // oneLine checks a failed command printed exactly one line on stderr holding every part.
 func oneLine(t *testing.T, r result, parts ...string) {

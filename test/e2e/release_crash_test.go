@@ -29,7 +29,7 @@ func TestReleaseSurvivesKill9AtEachStep(t *testing.T) {
 	e.OK("volume", "create", "crash-data", "--size", "128M")
 	t.Cleanup(func() { fatbox(t, "volume", "rm", "crash-data", "--socket", e.Sock) })
 	c := e.Create("crash-01", "--memory", "256M", "--disk", "1G", "--volume", "crash-data:/srv/data")
-	e.removeAtEnd(t, "crash-01-last", "crash-01-next")
+	e.RemoveAtEnd(t, "crash-01-last", "crash-01-next")
 	e.SSH(c.IP, "echo kept > /srv/data/f && sync")
 	kh := e.knownHosts(t, c.IP)
 	mark := filepath.Join(e.Dir, "failpoint.mark")

@@ -157,7 +157,7 @@ func TestRelease(t *testing.T) {
 	e.OK("volume", "create", "rel-data", "--size", "256M")
 	t.Cleanup(func() { fatbox(t, "volume", "rm", "rel-data", "--socket", e.Sock) })
 	c := e.Create("shop-01", "--memory", "256M", "--disk", "1G", "--owner", "shop", "--label", "tier=web", "--volume", "rel-data:/var/lib/app")
-	e.removeAtEnd(t, "shop-01-last", "shop-01-next")
+	e.RemoveAtEnd(t, "shop-01-last", "shop-01-next")
 	e.SSH(c.IP, "echo v1 > /root/version && echo orders > /var/lib/app/data && sync")
 	kh := e.knownHosts(t, c.IP)
 

@@ -82,7 +82,7 @@ func TestUlimits(t *testing.T) {
 
 	java := e.Create("ul-java", "--memory", "256M", "--disk", "1G", "--ulimit", fmt.Sprintf("nofile=%d:%d", n, n), "--ulimit", "core=0:unlimited")
 	def := e.Create("ul-default", "--memory", "256M", "--disk", "1G")
-	e.removeAtEnd(t, "ul-java", "ul-default")
+	e.RemoveAtEnd(t, "ul-java", "ul-default")
 	if u := java.Ulimits["nofile"]; u.Soft != n || u.Hard != n {
 		t.Errorf("ul-java's recorded nofile = %+v, want %d:%d", u, n, n)
 	}

@@ -41,7 +41,7 @@ func TestVMParity(t *testing.T) {
 	app := e.Create("vmp-app", "--memory", "512M", "--disk", "2G")
 	svc := e.Create("vmp-svc", "--memory", "256M", "--disk", "1G")
 	for _, c := range []struct{ name, ip string }{{"vmp-app", app.IP}, {"vmp-svc", svc.IP}} {
-		if out, code := e.inside(t, c.ip, "test -x /.fatbox/vmshim && test -d /run/systemd/system && command -v systemctl"); code != 0 ||
+		if out, code := e.Inside(t, c.ip, "test -x /.fatbox/vmshim && test -d /run/systemd/system && command -v systemctl"); code != 0 ||
 			strings.TrimSpace(out) != "/usr/local/sbin/systemctl" {
 			t.Fatalf("%s has no vmshim (want /.fatbox/vmshim, /run/systemd/system and systemctl in /usr/local/sbin): exit %d %q", c.name, code, out)
 		}
@@ -65,8 +65,8 @@ func TestVMParity(t *testing.T) {
 // run; none stops another's.
 func (e *vmEnv) concurrentStarts(t *testing.T, ip string) {
 	const n = 6
-	e.must(t, ip, fmt.Sprintf(`for i in $(seq %d); do printf '[Service]\nExecStart=/bin/sleep 1000%%s\n' $i > /etc/systemd/system/vmp-c$i.service; done && systemctl daemon-reload`, n))
-	out := e.must(t, ip, fmt.Sprintf(`for i in $(seq %d); do (timeout 30 systemctl start vmp-c$i; echo "start vmp-c$i: exit $?") & done; wait`, n))
+	e.Must(t, ip, fmt.Sprintf(`for i in $(seq %d); do printf '[Service]\nExecStart=/bin/sleep 1000%%s\n' $i > /etc/systemd/system/vmp-c$i.service; done && systemctl daemon-reload`, n))
+	out := e.Must(t, ip, fmt.Sprintf(`for i in $(seq %d); do (timeout 30 systemctl start vmp-c$i; echo "start vmp-c$i: exit $?") & done; wait`, n))
 	var names []string
 	for i := 1; i <= n; i++ {
 		names = append(names, fmt.Sprintf("vmp-c%d", i))
@@ -75,11 +75,11 @@ func (e *vmEnv) concurrentStarts(t *testing.T, ip string) {
 		}
 	}
 	time.Sleep(2 * time.Second) // a unit stopped behind its starter's back shows by now
-	states, _ := e.inside(t, ip, "systemctl is-active "+strings.Join(names, " "))
+	states, _ := e.Inside(t, ip, "systemctl is-active "+strings.Join(names, " "))
 	if got := strings.Fields(states); len(got) != n || slices.ContainsFunc(got, func(s string) bool { return s != "active" }) {
 		t.Errorf("%d units started at once are %q, want all active", n, got)
 	}
-	e.must(t, ip, "systemctl stop "+strings.Join(names, " "))
+	e.Must(t, ip, "systemctl stop "+strings.Join(names, " "))
 }
 
 // legacyDeploy runs testdata/vmparity/deploy.sh unchanged from the host with
@@ -104,7 +104,7 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, script, append([]string{ip}, args...)...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SSH_OPTS="+strings.Join(e.sshOpts(), " "))
+		cmd.Env = append(os.Environ(), "SSH_OPTS="+strings.Join(e.SSHOpts(), " "))
 		out, err := cmd.CombinedOutput()
 		if ctx.Err() != nil {
 			t.Fatalf("deploy.sh %v did not end within 2 minutes: %s", args, out)
@@ -127,7 +127,7 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 	statuses := func(want int) {
 		t.Helper()
 		for _, c := range []string{"systemctl status orders", "service orders status", "/etc/init.d/orders status"} {
-			if out, code := e.inside(t, ip, c); code != want {
+			if out, code := e.Inside(t, ip, c); code != want {
 				t.Errorf("%s: exit %d, want %d:\n%s", c, code, want, out)
 			}
 		}
@@ -137,7 +137,7 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 	}
 	pidfile := func() int {
 		t.Helper()
-		return atoi(t, e.must(t, ip, "cat /var/run/orders.pid"))
+		return atoi(t, e.Must(t, ip, "cat /var/run/orders.pid"))
 	}
 
 	out := mustDeploy("deploy", tarball("v1"))
@@ -148,10 +148,10 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 		t.Fatalf("after deploying v1, orders answers %q", got)
 	}
 	statuses(0)
-	if got := strings.TrimSpace(e.must(t, ip, "systemctl is-enabled orders")); got != "enabled" {
+	if got := strings.TrimSpace(e.Must(t, ip, "systemctl is-enabled orders")); got != "enabled" {
 		t.Errorf("after update-rc.d orders defaults, systemctl is-enabled orders = %q, want enabled", got)
 	}
-	e.must(t, ip, "ls /etc/rc2.d/S*orders /etc/rc0.d/K*orders")
+	e.Must(t, ip, "ls /etc/rc2.d/S*orders /etc/rc0.d/K*orders")
 	// No MainPID to compare: for an init script systemd (its sysv generator)
 	// guesses none (GuessMainPID=no), and the shim does as systemd does.
 	v1 := pidfile()
@@ -163,14 +163,14 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 	if got := httpBody(t, "http://"+ip+":8080/"); got != "orders v2\n" {
 		t.Fatalf("after deploying v2, orders answers %q", got)
 	}
-	if got := strings.TrimSpace(e.must(t, ip, "readlink /opt/orders/current")); got != "/opt/orders/releases/v2" {
+	if got := strings.TrimSpace(e.Must(t, ip, "readlink /opt/orders/current")); got != "/opt/orders/releases/v2" {
 		t.Errorf("current -> %q after deploying v2", got)
 	}
 	v2 := pidfile()
 	if v2 == v1 {
 		t.Errorf("systemctl restart orders kept pid %d", v1)
 	}
-	if _, code := e.inside(t, ip, fmt.Sprintf("kill -0 %d", v1)); code == 0 {
+	if _, code := e.Inside(t, ip, fmt.Sprintf("kill -0 %d", v1)); code == 0 {
 		t.Errorf("v1's server %d still runs after systemctl restart", v1)
 	}
 	statuses(0)
@@ -179,12 +179,12 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 	if _, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + ip + ":8080/"); err == nil {
 		t.Errorf("orders still answers on :8080 after service orders stop")
 	}
-	if _, code := e.inside(t, ip, fmt.Sprintf("kill -0 %d", v2)); code == 0 {
+	if _, code := e.Inside(t, ip, fmt.Sprintf("kill -0 %d", v2)); code == 0 {
 		t.Errorf("v2's server %d still runs after service orders stop", v2)
 	}
 	statuses(3) // LSB: program is not running
 	// The init script's own words, through journalctl as on a VM.
-	if out := e.must(t, ip, "journalctl -u orders --no-pager"); strings.Count(out, "Starting order service") < 2 ||
+	if out := e.Must(t, ip, "journalctl -u orders --no-pager"); strings.Count(out, "Starting order service") < 2 ||
 		!strings.Contains(out, "Stopping order service") {
 		t.Errorf("journalctl -u orders lacks the init script's start (twice) and stop lines:\n%s", out)
 	}
@@ -193,18 +193,18 @@ func (e *vmEnv) legacyDeploy(t *testing.T, ip string) {
 // nginxPackage installs Debian's nginx from .deb files copied in and drives
 // its packaged unit (Type=forking, PIDFile, ExecReload) with systemctl.
 func (e *vmEnv) nginxPackage(t *testing.T, ip string, debs []string) {
-	e.must(t, ip, "mkdir -p /root/debs")
+	e.Must(t, ip, "mkdir -p /root/debs")
 	e.scp(t, ip, "/root/debs/", debs...)
-	out := e.mustWithin(t, ip, "cd /root/debs && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./*.deb 2>&1", 3*time.Minute)
+	out := e.MustWithin(t, ip, "cd /root/debs && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./*.deb 2>&1", 3*time.Minute)
 	t.Logf("apt-get install nginx: %s", lastLines(out, 4))
-	if got, _ := e.inside(t, ip, "systemctl is-enabled nginx"); strings.TrimSpace(got) != "enabled" {
+	if got, _ := e.Inside(t, ip, "systemctl is-enabled nginx"); strings.TrimSpace(got) != "enabled" {
 		t.Errorf("after installing nginx, systemctl is-enabled nginx = %q, want enabled (deb-systemd-helper enables it)", strings.TrimSpace(got))
 	}
 	// The package's postinst started it (deb-systemd-invoke start nginx.service).
-	if got, code := e.inside(t, ip, "systemctl is-active nginx"); code != 0 || strings.TrimSpace(got) != "active" {
+	if got, code := e.Inside(t, ip, "systemctl is-active nginx"); code != 0 || strings.TrimSpace(got) != "active" {
 		t.Errorf("after installing nginx, is-active = %q (exit %d), want active: the postinst's start did not take", strings.TrimSpace(got), code)
 	}
-	e.must(t, ip, "systemctl start nginx")
+	e.Must(t, ip, "systemctl start nginx")
 	master := e.nginxMaster(t, ip)
 	if got := httpBody(t, "http://"+ip+"/"); !strings.Contains(got, "Welcome to nginx") {
 		t.Fatalf("nginx on :80 answers %q", got)
@@ -214,7 +214,7 @@ func (e *vmEnv) nginxPackage(t *testing.T, ip string, debs []string) {
 		t.Fatalf("nginx master %d has no workers", master)
 	}
 
-	e.must(t, ip, "systemctl reload nginx")
+	e.Must(t, ip, "systemctl reload nginx")
 	if got := e.nginxMaster(t, ip); got != master {
 		t.Fatalf("systemctl reload nginx changed the master pid %d -> %d (a restart, not a reload)", master, got)
 	}
@@ -225,33 +225,33 @@ func (e *vmEnv) nginxPackage(t *testing.T, ip string, debs []string) {
 
 	// The package's own scripts (postinst, logrotate's postrotate) go
 	// through invoke-rc.d, which calls systemctl when it sees systemd.
-	e.must(t, ip, "invoke-rc.d nginx restart")
+	e.Must(t, ip, "invoke-rc.d nginx restart")
 	if got := e.nginxMaster(t, ip); got == master {
 		t.Errorf("invoke-rc.d nginx restart kept the master pid %d: invoke-rc.d did nothing", master)
 	} else {
 		master = got
 	}
 
-	e.must(t, ip, "systemctl restart nginx")
+	e.Must(t, ip, "systemctl restart nginx")
 	restarted := e.nginxMaster(t, ip)
 	if restarted == master {
 		t.Fatalf("systemctl restart nginx kept the master pid %d", master)
 	}
-	if _, code := e.inside(t, ip, fmt.Sprintf("kill -0 %d", master)); code == 0 {
+	if _, code := e.Inside(t, ip, fmt.Sprintf("kill -0 %d", master)); code == 0 {
 		t.Errorf("the old nginx master %d still runs after restart", master)
 	}
 	if got := httpBody(t, "http://"+ip+"/"); !strings.Contains(got, "Welcome to nginx") {
 		t.Fatalf("after restart nginx answers %q", got)
 	}
 
-	e.must(t, ip, "systemctl stop nginx")
-	if got, code := e.inside(t, ip, "systemctl is-active nginx"); code != 3 || strings.TrimSpace(got) != "inactive" {
+	e.Must(t, ip, "systemctl stop nginx")
+	if got, code := e.Inside(t, ip, "systemctl is-active nginx"); code != 3 || strings.TrimSpace(got) != "inactive" {
 		t.Errorf("after stop, systemctl is-active nginx = %q exit %d, want inactive exit 3", strings.TrimSpace(got), code)
 	}
-	if got := e.must(t, ip, "ss -Hltn 'sport = :80'"); strings.TrimSpace(got) != "" {
+	if got := e.Must(t, ip, "ss -Hltn 'sport = :80'"); strings.TrimSpace(got) != "" {
 		t.Errorf("something still listens on :80 after systemctl stop nginx: %q", got)
 	}
-	if got, code := e.inside(t, ip, "pgrep -a nginx"); code != 1 {
+	if got, code := e.Inside(t, ip, "pgrep -a nginx"); code != 1 {
 		t.Errorf("nginx processes left after systemctl stop nginx: %q", got)
 	}
 	if c, err := net.DialTimeout("tcp", ip+":80", 3*time.Second); err == nil {
@@ -270,7 +270,7 @@ func (e *vmEnv) nginxMaster(t *testing.T, ip string) int {
 		`tr '\0' ' ' </proc/$pid/cmdline && echo && cat /run/nginx.pid`
 	var last string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		out, code := e.inside(t, ip, probe)
+		out, code := e.Inside(t, ip, probe)
 		last = fmt.Sprintf("exit %d: %q", code, out)
 		if f := strings.Split(out, "\n"); code == 0 && len(f) >= 4 {
 			pid, comm, cmdline, pidfile := strings.TrimSpace(f[0]), strings.TrimSpace(f[1]), f[2], strings.TrimSpace(f[3])
@@ -291,32 +291,32 @@ func (e *vmEnv) nginxMaster(t *testing.T, ip string) int {
 // and logrotate.timer, due (its Persistent= stamp two days old), does.
 func (e *vmEnv) logrotateDaily(t *testing.T, ip string) {
 	const stampFile = "/var/lib/systemd/timers/stamp-logrotate.timer"
-	if got := strings.TrimSpace(e.must(t, ip, "systemctl is-enabled logrotate.timer")); got != "enabled" {
+	if got := strings.TrimSpace(e.Must(t, ip, "systemctl is-enabled logrotate.timer")); got != "enabled" {
 		t.Fatalf("systemctl is-enabled logrotate.timer = %q, want enabled", got)
 	}
 	// Not due: a fresh stamp, and the timers read again.
-	e.must(t, ip, "mkdir -p /var/lib/systemd/timers && touch "+stampFile+" && systemctl daemon-reload")
-	e.must(t, ip, "mkdir -p /var/log/vmparity && printf 'line 1\\nline 2\\n' > /var/log/vmparity/app.log")
+	e.Must(t, ip, "mkdir -p /var/lib/systemd/timers && touch "+stampFile+" && systemctl daemon-reload")
+	e.Must(t, ip, "mkdir -p /var/log/vmparity && printf 'line 1\\nline 2\\n' > /var/log/vmparity/app.log")
 	e.scp(t, ip, "/etc/logrotate.d/vmparity-app", filepath.Join(vmparityData, "app.logrotate"))
 	// logrotate last rotated this log long ago: its daily rule is due.
-	e.must(t, ip, `chmod 644 /etc/logrotate.d/vmparity-app && s=/var/lib/logrotate/status && `+
+	e.Must(t, ip, `chmod 644 /etc/logrotate.d/vmparity-app && s=/var/lib/logrotate/status && `+
 		`{ [ -s $s ] || echo 'logrotate state -- version 2' > $s; } && echo '"/var/log/vmparity/app.log" 2020-1-1-0:0:0' >> $s`)
 	// The daily run of /etc/crontab, as cron runs it, with cron's PATH.
-	cronOut := e.must(t, ip, "test -d /run/systemd/system && cd / && env -i PATH=/usr/bin:/bin SHELL=/bin/sh sh -c 'test -x /usr/sbin/anacron || run-parts --report /etc/cron.daily' 2>&1; "+
+	cronOut := e.Must(t, ip, "test -d /run/systemd/system && cd / && env -i PATH=/usr/bin:/bin SHELL=/bin/sh sh -c 'test -x /usr/sbin/anacron || run-parts --report /etc/cron.daily' 2>&1; "+
 		"ls /var/log/vmparity/")
 	if strings.Contains(cronOut, "app.log.1") {
 		t.Fatalf("cron's daily run rotated the log although /run/systemd/system says the timers do it (so this test cannot tell them apart): %q", cronOut)
 	}
 	// Due: the stamp two days old, and the timers read again.
-	e.must(t, ip, "touch -d '2 days ago' "+stampFile+" && systemctl daemon-reload")
+	e.Must(t, ip, "touch -d '2 days ago' "+stampFile+" && systemctl daemon-reload")
 	e2ekit.WaitFor(t, 30*time.Second, "logrotate.timer rotates the app log", func() bool {
-		_, code := e.inside(t, ip, "grep -qx 'line 1' /var/log/vmparity/app.log.1")
+		_, code := e.Inside(t, ip, "grep -qx 'line 1' /var/log/vmparity/app.log.1")
 		return code == 0
 	})
-	if got := e.must(t, ip, "wc -c < /var/log/vmparity/app.log"); strings.TrimSpace(got) != "0" {
+	if got := e.Must(t, ip, "wc -c < /var/log/vmparity/app.log"); strings.TrimSpace(got) != "0" {
 		t.Errorf("after rotation app.log has %s bytes, want a new empty file (create)", strings.TrimSpace(got))
 	}
-	age := atoi(t, e.must(t, ip, "echo $(( $(date +%s) - $(stat -c %Y "+stampFile+") ))"))
+	age := atoi(t, e.Must(t, ip, "echo $(( $(date +%s) - $(stat -c %Y "+stampFile+") ))"))
 	if age > 120 {
 		t.Errorf("the rotation happened but %s is %d s old: logrotate.timer did not record its run", stampFile, age)
 	}
@@ -325,9 +325,9 @@ func (e *vmEnv) logrotateDaily(t *testing.T, ip string) {
 // ansibleModules runs the real ansible over ssh: the service and systemd
 // modules start, stop and enable a unit, seen inside.
 func (e *vmEnv) ansibleModules(t *testing.T, ip string) {
-	e.must(t, ip, "mkdir -p /usr/local/lib/vmparity")
+	e.Must(t, ip, "mkdir -p /usr/local/lib/vmparity")
 	e.scp(t, ip, "/etc/systemd/system/", filepath.Join(vmparityData, "hello.service"))
-	e.must(t, ip, "systemctl daemon-reload")
+	e.Must(t, ip, "systemctl daemon-reload")
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "hosts")
 	if err := os.WriteFile(inv, []byte(fmt.Sprintf("vmp ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s "+
@@ -352,8 +352,8 @@ func (e *vmEnv) ansibleModules(t *testing.T, ip string) {
 	}
 	state := func(want, wantEnabled string) {
 		t.Helper()
-		active, _ := e.inside(t, ip, "systemctl is-active hello")
-		enabled, _ := e.inside(t, ip, "systemctl is-enabled hello")
+		active, _ := e.Inside(t, ip, "systemctl is-active hello")
+		enabled, _ := e.Inside(t, ip, "systemctl is-enabled hello")
 		if strings.TrimSpace(active) != want || strings.TrimSpace(enabled) != wantEnabled {
 			t.Fatalf("hello is %q and %q, want %q and %q", strings.TrimSpace(active), strings.TrimSpace(enabled), want, wantEnabled)
 		}
@@ -378,26 +378,26 @@ func (e *vmEnv) ansibleModules(t *testing.T, ip string) {
 // service are tracked by their real main PID and restarted when killed;
 // the enabled one is back after a reboot inside, the other not.
 func (e *vmEnv) daemonsAndReboot(t *testing.T, name, ip string) {
-	e.must(t, ip, "mkdir -p /usr/local/lib/vmparity")
+	e.Must(t, ip, "mkdir -p /usr/local/lib/vmparity")
 	e.scp(t, ip, "/usr/local/lib/vmparity/", filepath.Join(vmparityData, "forkd.py"), filepath.Join(vmparityData, "notifyd.py"))
 	e.scp(t, ip, "/etc/systemd/system/", filepath.Join(vmparityData, "forkd.service"), filepath.Join(vmparityData, "notifyd.service"))
-	e.must(t, ip, "systemctl daemon-reload")
+	e.Must(t, ip, "systemctl daemon-reload")
 	for _, unit := range []string{"forkd", "notifyd"} {
 		// start returns once the daemon is up: for forking when the parent
 		// has exited, for notify at READY=1 (a second after it starts).
-		e.must(t, ip, "systemctl start "+unit)
-		if _, code := e.inside(t, ip, "test -s /run/"+unit+".self"); code != 0 {
+		e.Must(t, ip, "systemctl start "+unit)
+		if _, code := e.Inside(t, ip, "test -s /run/"+unit+".self"); code != 0 {
 			t.Fatalf("systemctl start %s returned before the daemon was up (no /run/%s.self)", unit, unit)
 		}
 		pid := e.trackedDaemon(t, ip, unit)
 		if got := e.showInt(t, ip, unit, "NRestarts"); got != 0 {
 			t.Errorf("%s: NRestarts = %d before any kill", unit, got)
 		}
-		e.must(t, ip, fmt.Sprintf("kill -9 %d", pid))
+		e.Must(t, ip, fmt.Sprintf("kill -9 %d", pid))
 		var now int
 		e2ekit.WaitFor(t, 10*time.Second, unit+" restarted by Restart=on-failure after kill -9", func() bool {
 			now = e.mainPID(t, ip, unit)
-			active, _ := e.inside(t, ip, "systemctl is-active "+unit)
+			active, _ := e.Inside(t, ip, "systemctl is-active "+unit)
 			return now != 0 && now != pid && strings.TrimSpace(active) == "active"
 		})
 		if got := e.trackedDaemon(t, ip, unit); got != now {
@@ -408,40 +408,40 @@ func (e *vmEnv) daemonsAndReboot(t *testing.T, name, ip string) {
 		}
 	}
 
-	e.must(t, ip, "systemctl enable forkd")
-	if got := strings.TrimSpace(e.must(t, ip, "systemctl is-enabled forkd")); got != "enabled" {
+	e.Must(t, ip, "systemctl enable forkd")
+	if got := strings.TrimSpace(e.Must(t, ip, "systemctl is-enabled forkd")); got != "enabled" {
 		t.Fatalf("systemctl is-enabled forkd = %q after enable", got)
 	}
-	e.must(t, ip, "test -L /etc/systemd/system/multi-user.target.wants/forkd.service")
-	if got, _ := e.inside(t, ip, "systemctl is-enabled notifyd"); strings.TrimSpace(got) != "disabled" {
+	e.Must(t, ip, "test -L /etc/systemd/system/multi-user.target.wants/forkd.service")
+	if got, _ := e.Inside(t, ip, "systemctl is-enabled notifyd"); strings.TrimSpace(got) != "disabled" {
 		t.Errorf("systemctl is-enabled notifyd = %q, want disabled", strings.TrimSpace(got))
 	}
-	e.must(t, ip, "touch /run/vmparity-before-reboot")
+	e.Must(t, ip, "touch /run/vmparity-before-reboot")
 	// The connection may end before ssh reports anything: its result is not the point.
-	exec.Command("ssh", append(e.sshOpts(), "root@"+ip, "reboot")...).Run()
+	exec.Command("ssh", append(e.SSHOpts(), "root@"+ip, "reboot")...).Run()
 	e2ekit.WaitFor(t, 2*time.Minute, name+" comes back after reboot (ssh answers, /run is new)", func() bool {
-		out, err := exec.Command("ssh", append(e.sshOpts(), "root@"+ip, "test -e /run/vmparity-before-reboot; echo $?")...).Output()
+		out, err := exec.Command("ssh", append(e.SSHOpts(), "root@"+ip, "test -e /run/vmparity-before-reboot; echo $?")...).Output()
 		return err == nil && strings.TrimSpace(string(out)) == "1"
 	})
 	if in := fatbox(t, "inspect", name, "--socket", e.Sock); in.Code != 0 || !strings.Contains(in.Stdout, `"`+ip+`"`) {
 		t.Errorf("after reboot, inspect %s: exit %d %s (want its IP %s)", name, in.Code, in.Stdout, ip)
 	}
 	e2ekit.WaitFor(t, 30*time.Second, "the enabled forkd is active after reboot", func() bool {
-		got, _ := e.inside(t, ip, "systemctl is-active forkd")
+		got, _ := e.Inside(t, ip, "systemctl is-active forkd")
 		return strings.TrimSpace(got) == "active"
 	})
 	pid := e.trackedDaemon(t, ip, "forkd")
-	if got, _ := e.inside(t, ip, "systemctl is-active notifyd"); strings.TrimSpace(got) != "inactive" {
+	if got, _ := e.Inside(t, ip, "systemctl is-active notifyd"); strings.TrimSpace(got) != "inactive" {
 		t.Errorf("notifyd (not enabled) is %q after reboot, want inactive", strings.TrimSpace(got))
 	}
 
 	// A stop is not a failure: no restart follows it.
-	e.must(t, ip, "systemctl stop forkd")
+	e.Must(t, ip, "systemctl stop forkd")
 	time.Sleep(2 * time.Second) // RestartSec=1 and then some
-	if got, code := e.inside(t, ip, "systemctl is-active forkd"); code == 0 {
+	if got, code := e.Inside(t, ip, "systemctl is-active forkd"); code == 0 {
 		t.Errorf("forkd is %q 2 s after systemctl stop: restarted although stopped on purpose", strings.TrimSpace(got))
 	}
-	if _, code := e.inside(t, ip, fmt.Sprintf("kill -0 %d", pid)); code == 0 {
+	if _, code := e.Inside(t, ip, fmt.Sprintf("kill -0 %d", pid)); code == 0 {
 		t.Errorf("forkd %d still runs after systemctl stop", pid)
 	}
 }
@@ -451,8 +451,8 @@ func (e *vmEnv) daemonsAndReboot(t *testing.T, name, ip string) {
 func (e *vmEnv) trackedDaemon(t *testing.T, ip, unit string) int {
 	t.Helper()
 	pid := e.mainPID(t, ip, unit)
-	self := atoi(t, e.must(t, ip, "cat /run/"+unit+".self"))
-	cmdline, _ := e.inside(t, ip, fmt.Sprintf("tr '\\0' ' ' </proc/%d/cmdline", pid))
+	self := atoi(t, e.Must(t, ip, "cat /run/"+unit+".self"))
+	cmdline, _ := e.Inside(t, ip, fmt.Sprintf("tr '\\0' ' ' </proc/%d/cmdline", pid))
 	if pid != self || !strings.Contains(cmdline, unit+".py") {
 		t.Fatalf("%s: MainPID %d (%q), but the daemon is %d", unit, pid, cmdline, self)
 	}
@@ -466,13 +466,13 @@ func (e *vmEnv) mainPID(t *testing.T, ip, unit string) int {
 
 func (e *vmEnv) showInt(t *testing.T, ip, unit, prop string) int {
 	t.Helper()
-	return atoi(t, e.must(t, ip, "systemctl show -p "+prop+" --value "+unit))
+	return atoi(t, e.Must(t, ip, "systemctl show -p "+prop+" --value "+unit))
 }
 
 // children lists the pids whose parent is pid, inside the container.
 func (e *vmEnv) children(t *testing.T, ip string, pid int) []int {
 	t.Helper()
-	out, code := e.inside(t, ip, fmt.Sprintf("pgrep -P %d", pid))
+	out, code := e.Inside(t, ip, fmt.Sprintf("pgrep -P %d", pid))
 	if code > 1 {
 		t.Fatalf("pgrep -P %d: exit %d %s", pid, code, out)
 	}
@@ -483,63 +483,10 @@ func (e *vmEnv) children(t *testing.T, ip string, pid int) []int {
 	return pids
 }
 
-// sshOpts are the ssh/scp options for the test's key, no host key kept.
-func (e *vmEnv) sshOpts() []string {
-	return []string{"-i", e.Key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR"}
-}
-
-// inside runs cmd as root in the container at ip over the real ssh client
-// and returns its output and exit code; while ssh itself fails (255: sshd
-// still coming up) it retries for a minute.
-func (e *vmEnv) inside(t *testing.T, ip, cmd string) (string, int) {
-	t.Helper()
-	return e.insideWithin(t, ip, cmd, time.Minute)
-}
-
-func (e *vmEnv) insideWithin(t *testing.T, ip, cmd string, timeout time.Duration) (string, int) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		out, err := exec.CommandContext(ctx, "ssh", append(e.sshOpts(), "root@"+ip, cmd)...).CombinedOutput()
-		expired := ctx.Err() != nil
-		cancel()
-		if expired {
-			t.Fatalf("ssh root@%s %q did not end within %s: %s", ip, cmd, timeout, out)
-		}
-		if err == nil {
-			return string(out), 0
-		}
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("ssh root@%s %q: %v", ip, cmd, err)
-		}
-		if ee.ExitCode() != 255 || time.Now().After(deadline) {
-			return string(out), ee.ExitCode()
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// must runs cmd inside and fails the test unless it exits 0.
-func (e *vmEnv) must(t *testing.T, ip, cmd string) string {
-	t.Helper()
-	return e.mustWithin(t, ip, cmd, time.Minute)
-}
-
-func (e *vmEnv) mustWithin(t *testing.T, ip, cmd string, timeout time.Duration) string {
-	t.Helper()
-	out, code := e.insideWithin(t, ip, cmd, timeout)
-	if code != 0 {
-		t.Fatalf("inside %s: %q: exit %d:\n%s", ip, cmd, code, out)
-	}
-	return out
-}
-
 // scp copies local files to dst in the container with the real scp client.
 func (e *vmEnv) scp(t *testing.T, ip, dst string, files ...string) {
 	t.Helper()
-	args := append(append(e.sshOpts(), "-q"), files...)
+	args := append(append(e.SSHOpts(), "-q"), files...)
 	if out, err := exec.Command("scp", append(args, "root@"+ip+":"+dst)...).CombinedOutput(); err != nil {
 		t.Fatalf("scp %v to %s:%s: %v %s", files, ip, dst, err, out)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/fatbox/fatbox/engine/api"
 	"github.com/fatbox/fatbox/engine/daemon"
@@ -116,28 +115,12 @@ func (e *Env) Inspect(name string) api.ContainerInfo {
 	return in
 }
 
-// SSH runs cmd as root in the container over the real OpenSSH client,
-// retrying while sshd comes up (for up to a minute).
+// SSH runs cmd as root in the container over the real OpenSSH client
+// (Inside: retried while sshd comes up, for up to a minute) and fails the
+// test unless it exits 0.
 func (e *Env) SSH(ip, cmd string) string {
 	e.T.Helper()
-	var out []byte
-	var err error
-	for deadline := time.Now().Add(time.Minute); ; {
-		out, err = exec.Command("ssh", "-i", e.Key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-			"-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR", "root@"+ip, cmd).CombinedOutput()
-		if err == nil {
-			return string(out)
-		}
-		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() != 255 {
-			break // the command ran and failed: no point retrying
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.T.Fatalf("ssh root@%s %q: %v\n%s", ip, cmd, err, out)
-	return ""
+	return e.Must(e.T, ip, cmd)
 }
 
 // ClientNetns is a network namespace on the pool's bridge with address

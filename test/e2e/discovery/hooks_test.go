@@ -1,4 +1,4 @@
-package e2e
+package discovery
 
 import (
 	"bufio"
@@ -101,7 +101,7 @@ func kindsOf(cs []hookCall) []string {
 // the daemon's log and the event log (`fatbox events`).
 func TestLifecycleHooks(t *testing.T) {
 	t.Parallel()
-	e := newVMEnv(t, "198.19.174.0/24")
+	e := e2ekit.NewEnv(t, "198.19.174.0/24")
 	ok := newHookReceiver(t, "ok-secret", 0)
 	flaky := newHookReceiver(t, "flaky-secret", 2)
 	release := make(chan struct{})
@@ -137,13 +137,13 @@ func TestLifecycleHooks(t *testing.T) {
 	}
 	e.Args = append(e.Args, "--config", cfg)
 	e.D.Stop()
-	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e.D = e2ekit.SpawnDaemon(t, e.State, e.Sock, e.Args...)
 
 	// The lifecycle does not wait on the hooks (the hang hook's one
 	// delivery alone would take 60 s).
 	t0 := time.Now()
 	e.Create("hook-01", "--memory", "256M", "--disk", "1G")
-	e.removeAtEnd(t, "hook-01", "hook-02")
+	e.RemoveAtEnd(t, "hook-01", "hook-02")
 	tCreate := time.Since(t0)
 	t0 = time.Now()
 	e.OK("stop", "hook-01")
@@ -158,14 +158,14 @@ func TestLifecycleHooks(t *testing.T) {
 
 	// A failing hook: in `fatbox status`, and in the daemon's log.
 	e2ekit.WaitFor(t, 10*time.Second, "the down hook failing in status", func() bool {
-		for _, h := range statusJSON(t, e.Sock).Hooks {
+		for _, h := range e2ekit.StatusJSON(t, e.Sock).Hooks {
 			if h.Name == "down" && h.Failures > 0 && strings.Contains(h.LastError, "connection refused") && h.Position == 0 {
 				return true
 			}
 		}
 		return false
 	})
-	st := statusJSON(t, e.Sock)
+	st := e2ekit.StatusJSON(t, e.Sock)
 	for _, h := range st.Hooks {
 		if h.Name == "hang" && (h.Position != 0 || h.Delivering != 1) {
 			t.Errorf("the hang hook moved past an event it never delivered: %+v", h)
@@ -183,7 +183,7 @@ func TestLifecycleHooks(t *testing.T) {
 	}
 
 	// Restarted: each hook goes on from its stored position.
-	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e.D = e2ekit.SpawnDaemon(t, e.State, e.Sock, e.Args...)
 	e.OK("rename", "hook-01", "hook-02")
 	e.OK("rm", "hook-02")
 	for _, r := range []*hookReceiver{ok, flaky} {
@@ -252,7 +252,7 @@ func TestLifecycleHooks(t *testing.T) {
 		t.Fatalf("the retries of the first event changed its key: %+v", calls[:min(3, len(calls))])
 	}
 	e2ekit.WaitFor(t, 10*time.Second, "the ok hook caught up", func() bool {
-		for _, h := range statusJSON(t, e.Sock).Hooks {
+		for _, h := range e2ekit.StatusJSON(t, e.Sock).Hooks {
 			if h.Name == "ok" {
 				return h.Lag == 0 && h.Failures == 0 && h.Running
 			}

@@ -1,4 +1,4 @@
-package e2e
+package discovery
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatbox/fatbox/test/e2e/e2ekit"
 	"github.com/fatbox/fatbox/test/harness"
 )
 
@@ -35,12 +36,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
 	promtool, err := exec.LookPath("promtool")
 	harness.Require(t, err == nil, "promtool (Debian package prometheus; tools/setup-host.sh --test installs it)")
-	e := newVMEnv(t, "198.19.171.0/24")
+	e := e2ekit.NewEnv(t, "198.19.171.0/24")
 	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	e.D.Stop()
 	sd := filepath.Join(e.Dir, "prometheus", "fatbox-targets.json")
 	e.Args = append(e.Args, "--metrics-listen", addr, "--file-sd", sd)
-	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e.D = e2ekit.SpawnDaemon(t, e.State, e.Sock, e.Args...)
 
 	run := e.Create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M", "--exporter-port", "9100")
 	stop := e.Create("met-02", "--app", "shop", "--exporter-port", "9101")
@@ -144,7 +145,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	// Scrapes before the work, so the moves below are the work's.
 	promWant(t, prom, `count_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`, 3, labels)
 	work := `head -c 300M /dev/zero | tail | sleep 4 & timeout 3 sh -c "while :; do :; done"; wait`
-	if r := fatbox(t, "exec", "met-01", "--socket", e.Sock, "--", "bash", "-c", work); r.Code != 0 {
+	if r := e2ekit.Fatbox(t, "exec", "met-01", "--socket", e.Sock, "--", "bash", "-c", work); r.Code != 0 {
 		t.Fatalf("work in met-01: exit %d: %s", r.Code, r.Stderr)
 	}
 	promWant(t, prom, `max_over_time(fatbox_container_memory_usage_bytes{instance="met-01"}[1m]) - min_over_time(fatbox_container_memory_usage_bytes{instance="met-01"}[1m])`,

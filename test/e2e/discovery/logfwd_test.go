@@ -1,4 +1,4 @@
-package e2e
+package discovery
 
 import (
 	"bufio"
@@ -210,15 +210,15 @@ func nonce(t *testing.T) string {
 // the drop-in.
 func TestLogForwarding(t *testing.T) {
 	t.Parallel()
-	e := newVMEnv(t, "198.19.175.0/24")
+	e := e2ekit.NewEnv(t, "198.19.175.0/24")
 	const gw = "198.19.175.1"
 
 	// A bad collector URL is refused with the fix, at create and pool create.
-	if r := fatbox(t, "create", "log-bad", "--image", "debian12-fat", "--pool", "vm", "--syslog", "http://"+gw+":514", "--socket", e.Sock); r.Code == 0 ||
+	if r := e2ekit.Fatbox(t, "create", "log-bad", "--image", "debian12-fat", "--pool", "vm", "--syslog", "http://"+gw+":514", "--socket", e.Sock); r.Code == 0 ||
 		!strings.Contains(r.Stderr, "tcp://HOST:PORT") {
 		t.Fatalf("create --syslog http://: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := fatbox(t, "pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", "fblogbad", "--syslog", "tcp://"+gw, "--socket", e.Sock); r.Code == 0 ||
+	if r := e2ekit.Fatbox(t, "pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", "fblogbad", "--syslog", "tcp://"+gw, "--socket", e.Sock); r.Code == 0 ||
 		!strings.Contains(r.Stderr, "port is required") {
 		t.Fatalf("pool create --syslog without port: exit %d: %s", r.Code, r.Stderr)
 	}
@@ -230,11 +230,11 @@ func TestLogForwarding(t *testing.T) {
 	br := harness.Name("fblog")
 	t.Cleanup(func() { harness.IPQuiet("link", "del", br) })
 	e.OK("pool", "create", "logp", "--cidr", "198.19.176.0/24", "--bridge", br, "--create-bridge", "--syslog", fmt.Sprintf("tcp://%s:%d", coll2, tcpPort))
-	t.Cleanup(func() { fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.Sock) })
+	t.Cleanup(func() { e2ekit.Fatbox(t, "pool", "rm", "logp", "--force", "--socket", e.Sock) })
 	if out := e.OK("pool", "show", "logp").Stdout; !strings.Contains(out, fmt.Sprintf("tcp://%s:%d", coll2, tcpPort)) {
 		t.Fatalf("pool show logp: no syslog:\n%s", out)
 	}
-	e.removeAtEnd(t, "log-01", "log-02", "log-03")
+	e.RemoveAtEnd(t, "log-01", "log-02", "log-03")
 	var wg sync.WaitGroup
 	var ip1, ip2 string
 	wg.Add(3)
@@ -267,7 +267,7 @@ func TestLogForwarding(t *testing.T) {
 	}
 
 	// rsyslog inside accepts the drop-in as written.
-	out := e.must(t, ip1, "cat /etc/rsyslog.d/90-fatbox-forward.conf && rsyslogd -N1 2>&1")
+	out := e.Must(t, ip1, "cat /etc/rsyslog.d/90-fatbox-forward.conf && rsyslogd -N1 2>&1")
 	if !strings.Contains(out, `TCP_Framing="octet-counted"`) || !strings.Contains(out, "End of config validation run") {
 		t.Fatalf("drop-in or its check:\n%s", out)
 	}
@@ -275,9 +275,9 @@ func TestLogForwarding(t *testing.T) {
 	// TCP, the collector down: the message waits in the queue, and the
 	// container's own logging goes on meanwhile.
 	early := "early " + nonce(t)
-	e.must(t, ip1, "logger -t app '"+early+"'")
+	e.Must(t, ip1, "logger -t app '"+early+"'")
 	e2ekit.WaitFor(t, 10*time.Second, "the early message in log-01's /var/log/syslog", func() bool {
-		o, _ := e.inside(t, ip1, "grep -c '"+early+"' /var/log/syslog")
+		o, _ := e.Inside(t, ip1, "grep -c '"+early+"' /var/log/syslog")
 		return strings.TrimSpace(o) == "1"
 	})
 	tcp := tcpCollector(t, ns, fmt.Sprintf(":%d", tcpPort))
@@ -286,7 +286,7 @@ func TestLogForwarding(t *testing.T) {
 		t.Fatalf("TCP message: hostname %q app %q, want log-01 and app: %q", m.hostname, m.app, m.raw)
 	}
 	hello := "hello " + nonce(t)
-	e.must(t, ip1, "logger -p local0.info -t app '"+hello+"'")
+	e.Must(t, ip1, "logger -p local0.info -t app '"+hello+"'")
 	m = tcp.find(t, 10*time.Second, hello)
 	if m.hostname != "log-01" || m.app != "app" || m.pri != "134" { // local0 (16) * 8 + info (6)
 		t.Fatalf("TCP message: pri %q hostname %q app %q, want 134, log-01, app: %q", m.pri, m.hostname, m.app, m.raw)
@@ -294,7 +294,7 @@ func TestLogForwarding(t *testing.T) {
 	t.Logf("over TCP: %q", m.raw)
 	// log-03 forwards by its pool's setting.
 	pooled := "pooled " + nonce(t)
-	e.must(t, e.Inspect("log-03").IP, "logger -t app '"+pooled+"'")
+	e.Must(t, e.Inspect("log-03").IP, "logger -t app '"+pooled+"'")
 	if m := tcp.find(t, 20*time.Second, pooled); m.hostname != "log-03" {
 		t.Fatalf("pool's collector: hostname %q, want log-03: %q", m.hostname, m.raw)
 	}
@@ -308,7 +308,7 @@ func TestLogForwarding(t *testing.T) {
 	hello2 := "hello " + nonce(t)
 	// rsyslog is being restarted by supervisord: log until one arrives.
 	e2ekit.WaitFor(t, 20*time.Second, "a UDP message from log-02", func() bool {
-		e.must(t, ip2, "logger -t app '"+hello2+"'")
+		e.Must(t, ip2, "logger -t app '"+hello2+"'")
 		udp.mu.Lock()
 		defer udp.mu.Unlock()
 		for _, m := range udp.msgs {
@@ -325,7 +325,7 @@ func TestLogForwarding(t *testing.T) {
 
 	// none: the drop-in is gone and rsyslog restarted without it.
 	e.OK("update", "log-02", "--syslog", "none")
-	if out, code := e.inside(t, ip2, "test -e /etc/rsyslog.d/90-fatbox-forward.conf"); code == 0 {
+	if out, code := e.Inside(t, ip2, "test -e /etc/rsyslog.d/90-fatbox-forward.conf"); code == 0 {
 		t.Fatalf("drop-in still there after --syslog none: %s", out)
 	}
 	if got := e.Inspect("log-02").Syslog; got != "" {

@@ -1,4 +1,4 @@
-package e2e
+package discovery
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func TestAnsibleInventory(t *testing.T) {
 		harness.Require(t, err == nil, "%s (tools/setup-host.sh --test installs ansible-core)", tool)
 	}
 	start := time.Now()
-	e := newVMEnv(t, "198.19.170.0/24")
+	e := e2ekit.NewEnv(t, "198.19.170.0/24")
 	ips := map[string]string{}
 	for name, flags := range map[string][]string{
 		"ans-01": {"--app", "orders", "--env", "prod", "--owner", "team-b", "-l", "tier=back.end"},
@@ -39,7 +39,7 @@ func TestAnsibleInventory(t *testing.T) {
 	} {
 		ips[name] = e.Create(name, append(flags, "--memory", "256M", "--disk", "1G")...).IP
 	}
-	e.removeAtEnd(t, "ans-01", "ans-02", "ans-03")
+	e.RemoveAtEnd(t, "ans-01", "ans-02", "ans-03")
 	e.OK("stop", "ans-03") // stopped, its lease kept
 	t.Logf("containers up: %s", time.Since(start))
 

@@ -1,4 +1,4 @@
-package e2e
+package discovery
 
 import (
 	"context"
@@ -46,14 +46,14 @@ func TestConsulCatalog(t *testing.T) {
 	_, err := exec.LookPath("dig")
 	harness.Require(t, err == nil, "dig (Debian package bind9-dnsutils; tools/setup-host.sh --test installs it)")
 	c := harness.StartConsul(t)
-	e := newVMEnv(t, "198.19.172.0/24")
+	e := e2ekit.NewEnv(t, "198.19.172.0/24")
 	cfg := filepath.Join(e.Dir, "catalog.yaml")
 	if err := os.WriteFile(cfg, []byte("consul_catalog:\n  address: "+c.Addr+"\n  poll_interval: 1s\n  reconcile_interval: 3s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.Args = append(e.Args, "--config", cfg)
 	e.D.Stop()
-	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e.D = e2ekit.SpawnDaemon(t, e.State, e.Sock, e.Args...)
 
 	cl, err := consul.NewClient(&consul.Config{Address: c.Addr})
 	if err != nil {
@@ -65,7 +65,7 @@ func TestConsulCatalog(t *testing.T) {
 	}
 
 	ct := e.Create("cat-01", "--memory", "256M", "--disk", "1G", "--app", "shop", "--env", "prod", "--service", "http:8080")
-	e.removeAtEnd(t, "cat-01", "cat-03")
+	e.RemoveAtEnd(t, "cat-01", "cat-03")
 	e2ekit.WaitFor(t, 20*time.Second, "cat-01 in the catalog", func() bool {
 		out := catalogNodes(t, c)
 		return strings.Contains(out, "cat-01") && strings.Contains(out, ct.IP) && strings.Contains(out, "app=shop") && strings.Contains(out, "fatbox-owner=fatbox")
@@ -120,7 +120,7 @@ func TestConsulCatalog(t *testing.T) {
 	if _, err := cl.Catalog().Register(&consul.CatalogRegistration{Node: "ghost-01", Address: "198.19.172.99", NodeMeta: map[string]string{"fatbox-owner": "fatbox"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.D = spawnDaemon(t, e.State, e.Sock, e.Args...)
+	e.D = e2ekit.SpawnDaemon(t, e.State, e.Sock, e.Args...)
 	e2ekit.WaitFor(t, 20*time.Second, "the catalog repaired", func() bool {
 		out := catalogNodes(t, c)
 		return strings.Contains(out, "cat-03") && !strings.Contains(out, "ghost-01")
@@ -132,7 +132,7 @@ func TestConsulCatalog(t *testing.T) {
 	if out := catalogNodes(t, c); !strings.Contains(out, "ext-db") || !strings.Contains(out, "198.51.100.7") {
 		t.Fatalf("the node someone else registered was touched:\n%s", out)
 	}
-	st := statusJSON(t, e.Sock)
+	st := e2ekit.StatusJSON(t, e.Sock)
 	if st.Catalog == nil || !st.Catalog.Running || st.Catalog.Failures != 0 {
 		t.Fatalf("status: consul catalog %+v", st.Catalog)
 	}
@@ -162,27 +162,27 @@ service_prefix "" { policy = "write" }`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newVMEnv(t, "198.19.173.0/24")
+	e := e2ekit.NewEnv(t, "198.19.173.0/24")
 	cfg := filepath.Join(e.Dir, "catalog.yaml")
 	useToken := func(tok string) {
 		if err := os.WriteFile(cfg, []byte("consul_catalog:\n  address: "+c.Addr+"\n  token: "+tok+"\n  poll_interval: 1s\n  reconcile_interval: 3s\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		e.D.Stop()
-		e.D = spawnDaemon(t, e.State, e.Sock, append(e.Args, "--config", cfg)...)
+		e.D = e2ekit.SpawnDaemon(t, e.State, e.Sock, append(e.Args, "--config", cfg)...)
 	}
 	useToken(weak.SecretID)
 	e.Create("acl-01", "--memory", "256M", "--disk", "1G")
 	var lastErr string
 	e2ekit.WaitFor(t, 20*time.Second, "the sync to say what the token lacks", func() bool {
-		st := statusJSON(t, e.Sock)
+		st := e2ekit.StatusJSON(t, e.Sock)
 		if st.Catalog != nil {
 			lastErr = st.Catalog.LastError
 		}
 		return st.Catalog != nil && st.Catalog.Failures > 0 && strings.Contains(lastErr, `node_prefix "" { policy = "write" }`)
 	})
 	t.Logf("with a token lacking the policy: %s", lastErr)
-	if r := fatbox(t, "status", "--socket", e.Sock); !strings.Contains(r.Stdout, "consul:") || !strings.Contains(r.Stdout, "failing") {
+	if r := e2ekit.Fatbox(t, "status", "--socket", e.Sock); !strings.Contains(r.Stdout, "consul:") || !strings.Contains(r.Stdout, "failing") {
 		t.Errorf("fatbox status does not show the failing catalog sync:\n%s", r.Stdout)
 	}
 	useToken(good.SecretID)
