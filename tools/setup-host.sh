@@ -3,7 +3,7 @@
 #
 #   tools/setup-host.sh            run-time packages (runc, lxcfs, mmdebstrap, iproute2, ...)
 #   tools/setup-host.sh --test     also what the test tiers need: mariadb-server, prometheus (promtool), asciinema, rsync, the OpenSSH
-#                                  client and server, ansible-core, a Consul binary built from the
+#                                  client and server, ansible-core, the JDK (rebuilds tools/appgen's test jars), a Consul binary built from the
 #                                  Go module proxy (cached in $FATBOX_CACHE, default /var/cache/fatbox)
 #                                  and the .deb files e2e tests install in containers ($FATBOX_CACHE/debs)
 #
@@ -29,7 +29,7 @@ CONSUL_VERSION=${FATBOX_CONSUL_VERSION:-1.20.6}
 mkdir -p "$CACHE"
 
 runtime_pkgs=(runc lxcfs mmdebstrap iproute2 openssh-client e2fsprogs util-linux ca-certificates)
-test_pkgs=(mariadb-server mariadb-client openssh-server openssh-sftp-server rsync asciinema tcpdump iputils-ping nftables bsdutils jq stress-ng ansible-core systemd bind9-dnsutils prometheus)
+test_pkgs=(mariadb-server mariadb-client openssh-server openssh-sftp-server rsync asciinema tcpdump iputils-ping nftables bsdutils jq stress-ng ansible-core systemd bind9-dnsutils prometheus openjdk-17-jdk-headless)
 
 pkgs=("${runtime_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -120,6 +120,7 @@ func (a *analysis) user(name string, ev Evidence) {
 		return
 	}
 	a.users = append(a.users, name)
+	ev.Note = "runs as its own system user " + name + ": " + ev.Note
 	a.step(phaseUser, []Evidence{ev}, "RUN useradd --system --user-group --home-dir %s --shell /usr/sbin/nologin %s", a.appDir, name)
 }
 
@@ -211,6 +212,12 @@ func Analyze(fsys fs.FS, opt Options) (*Plan, error) {
 		a.plan.Kind = primary.d.name
 	} else {
 		a.plan.Kind = "service"
+		for _, v := range vs {
+			if v.ok && (v.d.name == "systemd" || v.d.name == "initscript") {
+				a.plan.BaseWhy = Evidence{Path: v.ev[0].Path, Note: "the app ships its own service definitions; " + BaseFat + "'s systemctl and service shim runs them"}
+				break
+			}
+		}
 	}
 	for i, v := range vs {
 		why := v.why

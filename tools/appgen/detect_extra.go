@@ -128,7 +128,11 @@ func logDirDetector() detector {
 					continue
 				}
 				seen[dir] = true
-				a.step(phaseSetup, []Evidence{e}, "RUN mkdir -p %s && chown %s:%s %s", dir, owner, owner, dir)
+				if owner == "root" {
+					a.step(phaseSetup, []Evidence{e}, "RUN mkdir -p %s", dir)
+				} else {
+					a.step(phaseSetup, []Evidence{e}, "RUN mkdir -p %s && chown %s:%s %s", dir, owner, owner, dir)
+				}
 			}
 		},
 	}

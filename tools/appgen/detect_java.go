@@ -286,20 +286,23 @@ func applyTomcat(a *analysis, ctxs []webCtx) {
 	}
 	for _, c := range ctxs {
 		dst := path.Join(tomcatWebapps, c.name)
-		ev := []Evidence{c.ev}
+		at := "/" + c.name
 		if c.name == "ROOT" {
-			a.step(phaseSetup, ev, "RUN rm -rf %s/ROOT", tomcatWebapps)
+			at = "/"
+			a.step(phaseSetup, []Evidence{{Path: c.ev.Path, Line: c.ev.Line, Note: "deployed as ROOT: Tomcat's own ROOT page must go"}}, "RUN rm -rf %s/ROOT", tomcatWebapps)
 		}
+		ev := []Evidence{{Path: c.ev.Path, Line: c.ev.Line, Note: c.ev.Note + ", deployed at " + at}}
+		own := []Evidence{{Path: c.ev.Path, Note: "Tomcat runs as tomcat and unpacks or writes its webapps"}}
 		if c.war {
 			a.step(phaseSetup, ev, "COPY app/%s %s.war", c.src, dst)
-			a.step(phaseSetup, ev, "RUN chown tomcat:tomcat %s.war", dst)
+			a.step(phaseSetup, own, "RUN chown tomcat:tomcat %s.war", dst)
 		} else {
 			src := "app/"
 			if c.src != "." {
 				src = "app/" + c.src + "/"
 			}
 			a.step(phaseSetup, ev, "COPY %s %s/", src, dst)
-			a.step(phaseSetup, ev, "RUN chown -R tomcat:tomcat %s", dst)
+			a.step(phaseSetup, own, "RUN chown -R tomcat:tomcat %s", dst)
 		}
 	}
 	// A server.xml shipped with the app replaces Debian's.

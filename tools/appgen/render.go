@@ -140,3 +140,6 @@ func renderReadme(p *Plan, digest string) []byte {
 }
 
 func cell(s string) string { return strings.ReplaceAll(oneLine(s), "|", `\|`) }
+
+// aptLine is the one form of package install the builder prefetches.
+var aptLine = regexp.MustCompile(`^RUN apt-get update && apt-get install -y --no-install-recommends [a-z0-9][a-z0-9+.-]*(?: [a-z0-9][a-z0-9+.-]*)* && rm -rf /var/lib/apt/lists/\*$`)

@@ -1,0 +1,3 @@
+<?php
+// A legacy PHP page.
+echo "ok php\n";
