@@ -58,6 +58,15 @@ func AppName(base string) string {
 	return s
 }
 
+// CheckName refuses an app name that cannot be a Unix user, an /opt
+// directory and a label value.
+func CheckName(name string) error {
+	if !nameRe.MatchString(name) {
+		return fmt.Errorf("app name %q: use lower-case letters, digits and '-', starting with a letter, at most 32 characters (--name)", name)
+	}
+	return nil
+}
+
 // phases order the Dockerfile: users, then files, then setup, then programs.
 const (
 	phaseUser = iota
@@ -69,16 +78,16 @@ const (
 
 // analysis is the state one Analyze call builds up.
 type analysis struct {
-	t       *tree
-	app     string
-	plan    *Plan
-	steps   [nPhases][]Step
-	ports   []Port
-	pkgs    []Package
-	users   []string
-	appDir  string // /opt/<app>
-	ownApp  bool   // the app's files are copied to appDir
-	ignores []string
+	t            *tree
+	app          string
+	plan         *Plan
+	steps        [nPhases][]Step
+	ports        []Port
+	pkgs         []Package
+	users        []string
+	appDir       string // /opt/<app>
+	ownApp       bool   // the app's files are copied to appDir
+	ignores      []string
 	portsScanned []Port
 	dirEv        *Evidence // why appDir is not /opt/<app>
 }
@@ -167,8 +176,8 @@ type detector struct {
 // detector's verdict. It reads only through fsys. An app no primary
 // detector recognises is an *UnknownError (errors.Is ErrUnknownLayout).
 func Analyze(fsys fs.FS, opt Options) (*Plan, error) {
-	if !nameRe.MatchString(opt.Name) {
-		return nil, fmt.Errorf("app name %q: use lower-case letters, digits and '-', starting with a letter, at most 32 characters (--name)", opt.Name)
+	if err := CheckName(opt.Name); err != nil {
+		return nil, err
 	}
 	t, err := newTree(fsys)
 	if err != nil {

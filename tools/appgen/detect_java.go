@@ -98,7 +98,7 @@ func parseManifest(s string) manifest {
 
 // jarInfo is what a jar's manifest says.
 type jarInfo struct {
-	path, main, start string
+	path, main, start   string
 	mainLine, startLine int
 	boot                bool
 	classPath           []string

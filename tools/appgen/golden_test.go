@@ -122,10 +122,10 @@ func TestDockerfilesParse(t *testing.T) {
 				}
 				apt := 0
 				for i, n := range res.AST.Children {
-					if !allowed[n.Value] {
+					if !allowed[strings.ToLower(n.Value)] {
 						t.Errorf("%s/%s: instruction %s is outside the builder's contract", set, l, n.Value)
 					}
-					if i == 0 && (n.Value != "from" || !strings.Contains(n.Original, "@sha256:")) {
+					if i == 0 && (strings.ToLower(n.Value) != "from" || !strings.Contains(n.Original, "@sha256:")) {
 						t.Errorf("%s/%s: first instruction %q is not FROM name@sha256:digest", set, l, n.Original)
 					}
 					if strings.Contains(n.Original, "apt-get") {

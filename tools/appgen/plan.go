@@ -70,13 +70,13 @@ type Port struct {
 
 // Program is a supervisord program the image runs.
 type Program struct {
-	Name        string     `json:"name"`
-	Command     string     `json:"command"`
-	Directory   string     `json:"directory,omitempty"`
-	User        string     `json:"user,omitempty"`
+	Name        string      `json:"name"`
+	Command     string      `json:"command"`
+	Directory   string      `json:"directory,omitempty"`
+	User        string      `json:"user,omitempty"`
 	Environment [][2]string `json:"environment,omitempty"` // in the order written
-	StopWait    int        `json:"stopwaitsecs,omitempty"`
-	Evidence    []Evidence `json:"evidence"`
+	StopWait    int         `json:"stopwaitsecs,omitempty"`
+	Evidence    []Evidence  `json:"evidence"`
 }
 
 // Plan is what the analysis inferred: everything Render writes, with the

@@ -14,8 +14,8 @@ func tomcatProgram(ev Evidence) Program {
 	return Program{
 		Name: "tomcat", Command: "/usr/libexec/tomcat10/tomcat-start.sh", User: "tomcat",
 		Environment: [][2]string{{"CATALINA_BASE", "/var/lib/tomcat10"}, {"CATALINA_HOME", "/usr/share/tomcat10"}, {"CATALINA_TMPDIR", "/tmp"}, {"JAVA_OPTS", "-Djava.awt.headless=true"}},
-		StopWait: 30,
-		Evidence: []Evidence{ev, {Note: "the Tomcat program of " + BaseJava + ", switched on (autostart=true)"}},
+		StopWait:    30,
+		Evidence:    []Evidence{ev, {Note: "the Tomcat program of " + BaseJava + ", switched on (autostart=true)"}},
 	}
 }
 
