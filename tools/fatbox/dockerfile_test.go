@@ -34,6 +34,19 @@ const fakeID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
 var corpus = filepath.Join("..", "appgen", "testdata")
 
+// TestMain gives `fatbox dockerfile` its place in the -o tests of
+// cli_test.go (a context written against the fake daemon) and removes it.
+func TestMain(m *testing.M) {
+	out, err := os.MkdirTemp("", "fatbox-cli-dockerfile-")
+	if err != nil {
+		panic(err)
+	}
+	outputArgs["fatbox dockerfile"] = []string{"dockerfile", filepath.Join(corpus, "corpus", "python-wsgi"), "--out", filepath.Join(out, "ctx")}
+	code := m.Run()
+	os.RemoveAll(out)
+	os.Exit(code)
+}
+
 // golden compares a written context with the golden files of a layout.
 func golden(t *testing.T, out, layout string) {
 	t.Helper()
