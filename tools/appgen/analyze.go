@@ -171,6 +171,23 @@ type detector struct {
 	apply func(a *analysis, ev []Evidence, services bool)
 }
 
+// byFiles is the detect of a detector that matches when list finds files:
+// each file is evidence with note; none says why it did not match, and
+// found (with the count) why it did.
+func byFiles(list func(*tree) []string, note, none, found string) func(a *analysis) (bool, string, []Evidence) {
+	return func(a *analysis) (bool, string, []Evidence) {
+		fs := list(a.t)
+		if len(fs) == 0 {
+			return false, none, nil
+		}
+		ev := make([]Evidence, 0, len(fs))
+		for _, f := range fs {
+			ev = append(ev, Evidence{Path: f, Note: note})
+		}
+		return true, fmt.Sprintf(found, len(fs)), ev
+	}
+}
+
 // Analyze looks at the app in fsys and returns the plan: the base image,
 // packages, files, programs and ports, each with its evidence, and every
 // detector's verdict. It reads only through fsys. An app no primary

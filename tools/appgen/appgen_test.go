@@ -199,7 +199,11 @@ func TestMiddlewareMatchesRecipes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		bin := strings.Fields(strings.TrimPrefix(c.prog.Command, "/bin/sh -c 'mkdir -p /run/php && exec "))[0]
 		for _, p := range r.Programs {
+			if strings.Contains(p.Command, filepath.Base(bin)) && p.Name != c.prog.Name {
+				t.Errorf("%s runs %s as program %q; fatbox dockerfile switches on %q: both would run", c.image, bin, p.Name, c.prog.Name)
+			}
 			if p.Name == c.prog.Name {
 				checked++
 				if p.Command != c.prog.Command || p.User != c.prog.User {

@@ -57,17 +57,7 @@ func cronDetector() detector {
 	return detector{
 		name:      "cron",
 		lookedFor: "cron tables: files in cron.d/ or cron/, named crontab, or *.cron",
-		detect: func(a *analysis) (bool, string, []Evidence) {
-			fs := a.t.cronFiles()
-			if len(fs) == 0 {
-				return false, "no cron.d/ or cron/ directory, no crontab or *.cron file", nil
-			}
-			var ev []Evidence
-			for _, f := range fs {
-				ev = append(ev, Evidence{Path: f, Note: "a cron table"})
-			}
-			return true, fmt.Sprintf("%d cron table(s), run by the image's cron", len(fs)), ev
-		},
+		detect:    byFiles((*tree).cronFiles, "a cron table", "no cron.d/ or cron/ directory, no crontab or *.cron file", "%d cron table(s), run by the image's cron"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			for _, e := range ev {
 				s, _ := a.t.text(e.Path)

@@ -103,17 +103,8 @@ func systemdDetector() detector {
 	return detector{
 		name:      "systemd",
 		lookedFor: "systemd service units (*.service) shipped with the app",
-		detect: func(a *analysis) (bool, string, []Evidence) {
-			fs := a.t.unitFiles()
-			if len(fs) == 0 {
-				return false, "no *.service file", nil
-			}
-			var ev []Evidence
-			for _, f := range fs {
-				ev = append(ev, Evidence{Path: f, Note: "a systemd unit, installed and enabled as on a VM (the image's systemctl shim runs it)"})
-			}
-			return true, fmt.Sprintf("%d systemd unit(s)", len(fs)), ev
-		},
+		detect: byFiles((*tree).unitFiles, "a systemd unit, installed and enabled as on a VM (the image's systemctl shim runs it)",
+			"no *.service file", "%d systemd unit(s)"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			for _, e := range ev {
 				a.installUnit(e)
@@ -204,17 +195,8 @@ func initScriptDetector() detector {
 	return detector{
 		name:      "initscript",
 		lookedFor: "SysV init scripts: files in an init.d/ directory, or scripts with an LSB header (### BEGIN INIT INFO) at the top or one directory down",
-		detect: func(a *analysis) (bool, string, []Evidence) {
-			fs := a.t.initScripts()
-			if len(fs) == 0 {
-				return false, "no init.d/ directory and no script with an LSB header", nil
-			}
-			var ev []Evidence
-			for _, f := range fs {
-				ev = append(ev, Evidence{Path: f, Note: "a SysV init script, installed and enabled as update-rc.d does (the image's service shim runs it)"})
-			}
-			return true, fmt.Sprintf("%d init script(s)", len(fs)), ev
-		},
+		detect: byFiles((*tree).initScripts, "a SysV init script, installed and enabled as update-rc.d does (the image's service shim runs it)",
+			"no init.d/ directory and no script with an LSB header", "%d init script(s)"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			for _, e := range ev {
 				a.installInitScript(e)

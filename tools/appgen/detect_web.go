@@ -21,6 +21,18 @@ func (t *tree) docRoot(file string) (string, bool) {
 	return "", false
 }
 
+// byDocRoot is the detect of a detector that matches when file is in one
+// of the docRoots.
+func byDocRoot(file, note, found string) func(a *analysis) (bool, string, []Evidence) {
+	return func(a *analysis) (bool, string, []Evidence) {
+		d, ok := a.t.docRoot(file)
+		if !ok {
+			return false, "no " + file + " at the top or in " + strings.Join(docRoots[1:], "/, ") + "/", nil
+		}
+		return true, found, []Evidence{{Path: path.Join(d, file), Note: note}}
+	}
+}
+
 // appNginxConf is an nginx server block the app ships, if any.
 func (t *tree) appNginxConf() (string, bool) {
 	for _, f := range t.files {
@@ -38,13 +50,7 @@ func phpDetector() detector {
 	return detector{
 		name: "php", primary: true,
 		lookedFor: "index.php at the top or in public/, htdocs/, www/, web/ (composer.json for PHP extensions)",
-		detect: func(a *analysis) (bool, string, []Evidence) {
-			d, ok := a.t.docRoot("index.php")
-			if !ok {
-				return false, "no index.php at the top or in " + strings.Join(docRoots[1:], "/, ") + "/", nil
-			}
-			return true, "a PHP app served by nginx and PHP-FPM", []Evidence{{Path: path.Join(d, "index.php"), Note: "the PHP front page"}}
-		},
+		detect:    byDocRoot("index.php", "the PHP front page", "a PHP app served by nginx and PHP-FPM"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			d, _ := a.t.docRoot("index.php")
 			a.plan.Base, a.plan.BaseWhy = BasePHP, Evidence{Path: ev[0].Path, Note: "PHP runs on the PHP image (nginx and PHP-FPM 8.2)"}
@@ -128,13 +134,7 @@ func staticDetector() detector {
 	return detector{
 		name: "static", primary: true,
 		lookedFor: "index.html at the top or in public/, htdocs/, www/, web/, site/, dist/ (and no server-side code any earlier detector knows)",
-		detect: func(a *analysis) (bool, string, []Evidence) {
-			d, ok := a.t.docRoot("index.html")
-			if !ok {
-				return false, "no index.html at the top or in " + strings.Join(docRoots[1:], "/, ") + "/", nil
-			}
-			return true, "a static site served by nginx", []Evidence{{Path: path.Join(d, "index.html"), Note: "the site's front page"}}
-		},
+		detect:    byDocRoot("index.html", "the site's front page", "a static site served by nginx"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			d, _ := a.t.docRoot("index.html")
 			a.plan.BaseWhy = Evidence{Path: ev[0].Path, Note: "a static site needs only nginx on " + BaseFat}
