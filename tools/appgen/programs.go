@@ -28,7 +28,7 @@ func nginxProgram(ev Evidence) Program {
 
 func phpFPMProgram(ev Evidence) Program {
 	return Program{
-		Name: "php-fpm", Command: "/bin/sh -c 'mkdir -p /run/php && exec /usr/sbin/php-fpm8.2 --nodaemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf'",
+		Name: "php-fpm", Command: "/bin/sh -c 'mkdir -p /run/php && exec /usr/sbin/php-fpm8.2 -F'",
 		Evidence: []Evidence{ev, {Note: "PHP-FPM 8.2 (Debian 12) in the foreground; its pool listens on " + phpSock}},
 	}
 }
@@ -56,13 +56,15 @@ func renderProgram(p Program) []byte {
 		}
 		fmt.Fprintf(&b, "environment=%s\n", strings.Join(kv, ","))
 	}
-	b.WriteString("; fatbox defaults: start with the container, restart when it exits, log under /var/log/supervisor\n")
+	// The keys fatbox's builder takes: it renders logs and restarts itself
+	// and accepts these only with its own values.
+	b.WriteString("; fatbox defaults: start with the container, restart when it exits, log to /var/log/supervisor/NAME.log\n")
 	b.WriteString("autostart=true\nautorestart=true\n")
 	wait := p.StopWait
 	if wait == 0 {
 		wait = 10
 	}
 	fmt.Fprintf(&b, "stopwaitsecs=%d\nredirect_stderr=true\n", wait)
-	fmt.Fprintf(&b, "stdout_logfile=/var/log/supervisor/%s.log\nstdout_logfile_maxbytes=10MB\nstdout_logfile_backups=3\n", p.Name)
+	fmt.Fprintf(&b, "stdout_logfile=/var/log/supervisor/%s.log\n", p.Name)
 	return []byte(b.String())
 }
