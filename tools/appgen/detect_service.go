@@ -105,11 +105,16 @@ func systemdDetector() detector {
 		lookedFor: "systemd service units (*.service) shipped with the app",
 		detect: byFiles((*tree).unitFiles, "a systemd unit, installed and enabled as on a VM (the image's systemctl shim runs it)",
 			"no *.service file", "%d systemd unit(s)"),
-		apply: func(a *analysis, ev []Evidence, _ bool) {
-			for _, e := range ev {
-				a.installUnit(e)
-			}
-		},
+		apply: forEach((*analysis).installUnit),
+	}
+}
+
+// forEach is the apply of a detector that installs each file it found.
+func forEach(install func(*analysis, Evidence)) func(*analysis, []Evidence, bool) {
+	return func(a *analysis, ev []Evidence, _ bool) {
+		for _, e := range ev {
+			install(a, e)
+		}
 	}
 }
 
@@ -197,11 +202,7 @@ func initScriptDetector() detector {
 		lookedFor: "SysV init scripts: files in an init.d/ directory, or scripts with an LSB header (### BEGIN INIT INFO) at the top or one directory down",
 		detect: byFiles((*tree).initScripts, "a SysV init script, installed and enabled as update-rc.d does (the image's service shim runs it)",
 			"no init.d/ directory and no script with an LSB header", "%d init script(s)"),
-		apply: func(a *analysis, ev []Evidence, _ bool) {
-			for _, e := range ev {
-				a.installInitScript(e)
-			}
-		},
+		apply: forEach((*analysis).installInitScript),
 	}
 }
 
