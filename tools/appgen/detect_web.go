@@ -49,7 +49,7 @@ var writableDirs = []string{"cache", "uploads", "storage", "tmp", "data", "files
 func phpDetector() detector {
 	return detector{
 		name: "php", primary: true,
-		lookedFor: "index.php at the top or in public/, htdocs/, www/, web/ (composer.json for PHP extensions)",
+		lookedFor: "index.php at the top or in " + strings.Join(docRoots[1:], "/, ") + "/ (composer.json for PHP extensions)",
 		detect:    byDocRoot("index.php", "the PHP front page", "a PHP app served by nginx and PHP-FPM"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			d, _ := a.t.docRoot("index.php")
@@ -133,7 +133,7 @@ func (a *analysis) composer() {
 func staticDetector() detector {
 	return detector{
 		name: "static", primary: true,
-		lookedFor: "index.html at the top or in public/, htdocs/, www/, web/, site/, dist/ (and no server-side code any earlier detector knows)",
+		lookedFor: "index.html at the top or in " + strings.Join(docRoots[1:], "/, ") + "/ (and no server-side code any earlier detector knows)",
 		detect:    byDocRoot("index.html", "the site's front page", "a static site served by nginx"),
 		apply: func(a *analysis, ev []Evidence, _ bool) {
 			d, _ := a.t.docRoot("index.html")
