@@ -105,6 +105,14 @@ func TestCorpusAnswers(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// The same app generated again: the same files, byte for byte (the
+	// app's copy included), and a fully cached build.
+	again := filepath.Join(ctx, "binary-again")
+	e.OK("dockerfile", corpusApp(t, "binary").Dir, "--out", again)
+	sameTree(t, filepath.Join(ctx, "binary"), again)
+	if r := e.OK("image", "build", "--dockerfile", filepath.Join(again, "Dockerfile"), "--name", "ag-binary:v1"); !strings.Contains(r.Stderr, "is up to date") {
+		t.Errorf("the second build of the regenerated context was not fully cached:\n%s", r.Stderr)
+	}
 	ips := map[string]string{}
 	for _, l := range layouts {
 		ips[l] = e.Create("ag-"+l, "--image", "ag-"+l+":v1").IP
@@ -130,4 +138,37 @@ func TestCorpusAnswers(t *testing.T) {
 			})
 		}
 	})
+}
+
+// sameTree fails the test unless a and b hold the same files with the same
+// bytes and modes.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	files := func(root string) map[string]string {
+		out := map[string]string{}
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, _ := filepath.Rel(root, p)
+			info, _ := d.Info()
+			content := ""
+			if d.Type().IsRegular() {
+				b, _ := os.ReadFile(p)
+				content = string(b)
+			}
+			out[rel] = info.Mode().String() + "\n" + content
+			return nil
+		})
+		return out
+	}
+	fa, fb := files(a), files(b)
+	if len(fa) != len(fb) {
+		t.Errorf("%s has %d entries, %s %d", a, len(fa), b, len(fb))
+	}
+	for rel, v := range fa {
+		if fb[rel] != v {
+			t.Errorf("%s differs between two generations", rel)
+		}
+	}
 }
