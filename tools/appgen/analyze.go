@@ -3,6 +3,7 @@ package appgen
 import (
 	"fmt"
 	"io/fs"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -303,6 +304,16 @@ func (a *analysis) finish() {
 	ign = append(ign, a.ignores...)
 	slices.Sort(ign)
 	p.Ignore = slices.Compact(ign)
+	for _, l := range a.t.links {
+		target, err := fs.ReadLink(a.t.fsys, l)
+		if err != nil {
+			continue
+		}
+		if path.IsAbs(target) || strings.HasPrefix(path.Clean(path.Join(path.Dir(l), target)), "../") {
+			a.finding(Evidence{Path: l, Note: "a symbolic link to " + target}, "replace it with what it points to, or a relative link inside the app",
+				"symlink %s points out of the app: the image build copies the app as it is and refuses a link that leads out of the build context", l)
+		}
+	}
 	if len(p.Ports) == 0 {
 		a.finding(Evidence{Note: "no listening port found"}, "name the port in a config file or start script (e.g. --port 8080), or add EXPOSE and an io.fatbox.port label by hand",
 			"no detector found the port the app listens on")

@@ -87,6 +87,7 @@ func TestVariants(t *testing.T) {
 		{"start-script-java", "puts the process in the background"},
 		{"systemd-noinstall", "has no WantedBy="},
 		{"initscript-noheader", "lists no Default-Start runlevels"},
+		{"static-public", "symlink public/latest points out of the app"},
 	}
 	for _, c := range checks {
 		p := analyze(t, filepath.Join("testdata", "variants", c.variant))
@@ -128,7 +129,7 @@ func TestEvidenceIsReal(t *testing.T) {
 					continue
 				}
 				file, inner, inArchive := strings.Cut(e.Path, "!/")
-				st, err := os.Stat(filepath.Join(dir, file))
+				st, err := os.Lstat(filepath.Join(dir, file))
 				if err != nil {
 					t.Errorf("%s: evidence %s names a file the app lacks", l, e)
 					continue

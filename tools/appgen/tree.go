@@ -31,6 +31,7 @@ type tree struct {
 	isDir  map[string]bool
 	exec   map[string]bool // regular files with an x bit
 	skip   []string        // directories not walked (for .dockerignore)
+	links  []string        // symbolic links, sorted
 	cache  map[string][]byte
 }
 
@@ -54,6 +55,8 @@ func newTree(fsys fs.FS) (*tree, error) {
 			if vendorDirs[path.Base(path.Dir(p))] && strings.Count(p, "/") >= 1 {
 				return fs.SkipDir // node_modules/<pkg>: known by name
 			}
+		case d.Type()&fs.ModeSymlink != 0:
+			t.links = append(t.links, p)
 		case d.Type().IsRegular():
 			t.files = append(t.files, p)
 			t.isFile[p] = true
