@@ -48,6 +48,8 @@ type Status struct {
 	// Releases are the releases and rollbacks under way (one that stays
 	// here ended badly: the daemon's log says why, its next start ends it).
 	Releases []ReleaseStatus `json:"releases,omitempty"`
+	// Gateway is the SSH gateway, when configured.
+	Gateway *GatewayStatus `json:"gateway,omitempty"`
 }
 
 // CatalogStatus is the Consul catalog sync's state.

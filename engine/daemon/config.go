@@ -74,6 +74,8 @@ type Config struct {
 	// Hooks are the lifecycle hooks: webhooks or commands each event of
 	// the log is delivered to (see HookConfig).
 	Hooks []HookConfig `yaml:"hooks"`
+	// Gateway runs the SSH gateway (see GatewayConfig); nil: none.
+	Gateway *GatewayConfig `yaml:"gateway"`
 }
 
 // eventRetention is EventRetention parsed, with its default.
@@ -140,7 +142,7 @@ func LoadFile(path string, mustExist bool, base Config) (Config, error) {
 		if errors.As(err, &te) {
 			msg = strings.Join(te.Errors, "; ")
 		}
-		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog, metrics_listen, file_sd, hooks)", path, strings.ReplaceAll(msg, "\n", " "))
+		return base, fmt.Errorf("config file %q: %s: fix the file (known keys: socket, state_dir, store, node, image_cache, supervisord, vmshim, ops_keys, socket_group, overcommit, event_retention, cmdb, billing, consul_catalog, metrics_listen, file_sd, hooks, gateway)", path, strings.ReplaceAll(msg, "\n", " "))
 	}
 	return cfg, nil
 }

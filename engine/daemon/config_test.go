@@ -74,6 +74,13 @@ hooks:
     events: [created, removed]
     timeout: 5s
     from: beginning
+gateway:
+  listen: 0.0.0.0:2222
+  config_dir: /etc/fatbox/gw
+  idle_timeout: 30m
+  record_session_max: 64MiB
+  record_total_max: 4GiB
+  record_max_age: 2160h
 `)
 	cfg, err := LoadFile(p, true, Defaults())
 	if err != nil {
@@ -90,7 +97,9 @@ hooks:
 			Owner: "fatbox-a", PollInterval: "2s", ReconcileInterval: "5m"},
 		MetricsListen: "[::1]:9470", FileSD: "/etc/prometheus/fatbox/targets.json",
 		Hooks: []HookConfig{{Name: "nginx", URL: "https://lb.example.com/fatbox", Secret: "s3cret", SecretFile: "/etc/fatbox/nginx.secret",
-			Command: []string{"/usr/local/bin/zk-register", "--zk", "zk1:2181"}, Events: []string{"created", "removed"}, Timeout: "5s", From: "beginning"}}}
+			Command: []string{"/usr/local/bin/zk-register", "--zk", "zk1:2181"}, Events: []string{"created", "removed"}, Timeout: "5s", From: "beginning"}},
+		Gateway: &GatewayConfig{Listen: "0.0.0.0:2222", ConfigDir: "/etc/fatbox/gw", IdleTimeout: "30m",
+			RecordSessionMax: "64MiB", RecordTotalMax: "4GiB", RecordMaxAge: "2160h"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}

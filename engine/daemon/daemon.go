@@ -54,6 +54,7 @@ import (
 	"github.com/fatbox/fatbox/inventory/store/backends"
 	"github.com/fatbox/fatbox/ipam"
 	"github.com/fatbox/fatbox/ipam/arp"
+	"github.com/fatbox/fatbox/sshgw"
 )
 
 // Daemon is a running host agent. Create it with New, run it with Serve.
@@ -76,6 +77,7 @@ type Daemon struct {
 	hooks   []*cmdbsync.Hook
 	billing *billing
 	gwrec   gatewayRecords
+	gw      *sshgw.Server
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -203,6 +205,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 	if err := d.newHooks(); err != nil {
 		return nil, err
 	}
+	if err := d.newGateway(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return d, nil
 }
@@ -328,6 +333,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	d.serveMetrics(ctx) // metrics.go: its own TCP listener, off the socket
 	srv := d.httpServer()
+	d.runGateway(ctx) // gateway.go: after the socket listens (it reads the fleet through the API)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("fatbox daemon ready", "socket", d.cfg.Socket, "store", d.store.Backend(), "state_dir", d.cfg.StateDir, "node", d.cfg.Node)
@@ -397,6 +403,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.releaseRoutes(mux)
 	d.auditRoutes(mux)
 	d.gatewayKeyRoutes(mux)
+	d.gatewayRoutes(mux)
 	return mux
 }
 
@@ -422,6 +429,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st.Billing = d.billingStatus()
 	st.Catalog = d.catalogStatus()
 	st.Hooks = d.hookStatus()
+	st.Gateway = d.gatewayStatus()
 	if rels, err := d.engine.Inventory.Releases(ctx); err == nil {
 		for _, r := range rels {
 			st.Releases = append(st.Releases, api.ReleaseStatus{Name: r.Name, Kind: r.Kind, Candidate: r.Candidate, Phase: r.Phase, Step: r.Step, StartedAt: r.StartedAt})

@@ -147,6 +147,8 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 	answers["GET /v1/containers/{n}/snapshots"] = []api.Snapshot{snap}
 	answers["DELETE /v1/containers/{n}/snapshots/{s}"] = struct{}{}
 	answers["POST /v1/containers/{n}/snapshots/{s}/restore"] = api.RestoreResult{Snapshot: snap, Copied: 23 << 20, TookMS: 90}
+	answers["GET /v1/gateway/check"] = api.GatewayDecision{Allowed: true, Container: "web-01", Rule: "ops", Line: 9, Login: "root", Path: "sshd",
+		Reason: `rule "ops" (line 9) allows alice to reach "web-01" as root over shell`}
 	answers["POST /v1/containers/{n}/commit"] = api.CommitResult{Image: testImage, Running: true, FreezeMS: 12, Stripped: []string{"/etc/hostname"}}
 	mux := http.NewServeMux()
 	for pattern, v := range answers {
@@ -183,6 +185,7 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 // print (against the fake daemon).
 var outputArgs = map[string][]string{
 	"fatbox status":           {"status"},
+	"fatbox gw check":         {"gw", "check", "alice", "web-01"},
 	"fatbox pool create":      {"pool", "create", "prod", "--cidr", "198.18.0.0/24", "--bridge", "br0"},
 	"fatbox pool ls":          {"pool", "ls"},
 	"fatbox pool show":        {"pool", "show", "prod"},

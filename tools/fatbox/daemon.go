@@ -16,6 +16,7 @@ func newDaemonCmd() *cobra.Command {
 	var (
 		configFile string
 		flags      daemon.Config
+		gw         daemon.GatewayConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -56,6 +57,17 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 			if cmd.Flags().Changed("file-sd") {
 				cfg.FileSD = flags.FileSD
 			}
+			if cmd.Flags().Changed("gateway-listen") || cmd.Flags().Changed("gateway-config-dir") {
+				if cfg.Gateway == nil {
+					cfg.Gateway = &daemon.GatewayConfig{}
+				}
+				if cmd.Flags().Changed("gateway-listen") {
+					cfg.Gateway.Listen = gw.Listen
+				}
+				if cmd.Flags().Changed("gateway-config-dir") {
+					cfg.Gateway.ConfigDir = gw.ConfigDir
+				}
+			}
 			return runDaemon(cmd.Context(), cfg)
 		},
 	}
@@ -68,6 +80,8 @@ config file (YAML, default /etc/fatbox/fatbox.yaml, may be absent), then flags.`
 	cmd.Flags().StringVar(&flags.ImageCache, "image-cache", "/var/cache/fatbox/images", "where built image tarballs are cached by recipe key")
 	cmd.Flags().StringVar(&flags.MetricsListen, "metrics-listen", daemon.DefaultMetricsListen, `host:port of the Prometheus endpoint (GET /metrics); "off": none`)
 	cmd.Flags().StringVar(&flags.FileSD, "file-sd", "", "Prometheus file_sd targets file to keep: ip:port of each running container created with --exporter-port (default none)")
+	cmd.Flags().StringVar(&gw.Listen, "gateway-listen", "", "run the SSH gateway on host:port (e.g. 0.0.0.0:2222); default: as the config's gateway section, none without one")
+	cmd.Flags().StringVar(&gw.ConfigDir, "gateway-config-dir", "", "the SSH gateway's config dir holding access.yaml (default "+daemon.DefaultGatewayConfigDir+"); turns the gateway on")
 	return cmd
 }
 

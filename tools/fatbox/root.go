@@ -41,7 +41,7 @@ func newRootCmd() *cobra.Command {
 		return fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())
 	})
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "the fatbox daemon's unix socket (default $FATBOX_SOCKET, else "+api.DefaultSocket+"; the daemon itself listens on its config's unless given)")
-	root.AddCommand(newVersionCmd(), newDaemonCmd(), newStatusCmd(g), newPoolCmd(g), newIPCmd(g), newImageCmd(g), newCreateCmd(g), newRmCmd(g), newLsCmd(g), newStopCmd(g), newStartCmd(g), newRestartCmd(g), newInspectCmd(g), newRenameCmd(g), newExecCmd(g), newConsoleCmd(g), newLogsCmd(g), newProgCmd(g), newUpdateCmd(g), newEventsCmd(g), newInventoryCmd(g), newCMDBCmd(g), newStatsCmd(g), newUsageCmd(g), newDoctorCmd(g), newVolumeCmd(g), newSnapshotCmd(g), newCommitCmd(g), newReleaseCmd(g), newRollbackCmd(g), newAuditCmd(g), newDockerfileCmd(g))
+	root.AddCommand(newVersionCmd(), newDaemonCmd(), newStatusCmd(g), newPoolCmd(g), newIPCmd(g), newImageCmd(g), newCreateCmd(g), newRmCmd(g), newLsCmd(g), newStopCmd(g), newStartCmd(g), newRestartCmd(g), newInspectCmd(g), newRenameCmd(g), newExecCmd(g), newConsoleCmd(g), newLogsCmd(g), newProgCmd(g), newUpdateCmd(g), newEventsCmd(g), newInventoryCmd(g), newCMDBCmd(g), newStatsCmd(g), newUsageCmd(g), newDoctorCmd(g), newVolumeCmd(g), newSnapshotCmd(g), newCommitCmd(g), newReleaseCmd(g), newRollbackCmd(g), newAuditCmd(g), newDockerfileCmd(g), newGwCmd(g))
 	requireSubcommands(root)
 	return root
 }

@@ -118,6 +118,15 @@ func runStatus(ctx context.Context, w io.Writer, c *api.Client, output string) e
 		}
 		fmt.Fprintf(w, "hook:      %s → %s, event %d, %d behind: %s\n", h.Name, h.Target, h.Position, h.Lag, state)
 	}
+	if gw := st.Gateway; gw != nil {
+		fmt.Fprintf(w, "gateway:   ssh on %s, host key %s, %d users, %d rules (%s)\n", gw.Listen, gw.Fingerprint, gw.Users, gw.Rules, gw.AccessFile)
+		switch {
+		case gw.ConfigError != "" && gw.LoadedAt.IsZero():
+			fmt.Fprintf(w, "           ACCESS FILE NOT LOADED, every login is refused: %s\n", gw.ConfigError)
+		case gw.ConfigError != "":
+			fmt.Fprintf(w, "           ACCESS FILE NOT RELOADED, the rules of %s stay in force: %s\n", gw.LoadedAt.Local().Format(time.RFC3339), gw.ConfigError)
+		}
+	}
 	for _, r := range st.Releases {
 		fmt.Fprintf(w, "%-10s %s → %s: %s since %s\n", r.Kind+":", r.Name, r.Candidate, r.Phase, r.StartedAt.Local().Format(time.RFC3339))
 	}
