@@ -79,9 +79,9 @@ if [ "$want_test" = 1 ]; then
 
   # Containers have no route to the internet: e2e tests copy these .deb files in and
   # install them there (test/e2e/vmparity_test.go: nginx through the systemctl shim).
-  # Only what debian12-fat lacks: nginx's other dependencies are in the image.
+  # Only what debian12-fat lacks: nginx's and rsync's other dependencies are in the image.
   debs="$CACHE/debs"
-  deb_pkgs=(nginx nginx-common)
+  deb_pkgs=(nginx nginx-common rsync) # rsync: test/e2e/gateway (rsync through the SSH gateway)
   need=()
   for p in "${deb_pkgs[@]}"; do
     compgen -G "$debs/${p}_*.deb" >/dev/null || need+=("$p")
