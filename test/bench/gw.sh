@@ -80,7 +80,9 @@ rules:
     logins: [root]
     channels: [shell, exec, sftp]
 YAML
-"$TMP/fatbox" daemon --config "$TMP/fatbox.yaml" --state-dir "$STATE" --socket "$SOCK" \
+# Its own session: a ^C (or timeout's signal) to this script's process
+# group must not stop the daemon before cleanup's rm has run.
+setsid "$TMP/fatbox" daemon --config "$TMP/fatbox.yaml" --state-dir "$STATE" --socket "$SOCK" \
 	--supervisord "$PWD/bin/supervisord" --image-cache /var/cache/fatbox/images >"$TMP/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do fb status >/dev/null 2>&1 && break; sleep 0.1; done
@@ -110,8 +112,13 @@ prepare() { # container → its IP, ready: MaxStartups for the baseline, rsync f
 	for _ in $(seq 300); do $S root@"$ip" true 2>/dev/null && break; sleep 0.2; done
 	$S root@"$ip" 'echo "MaxStartups 1000:30:1000" >/etc/ssh/sshd_config.d/bench.conf; cat >/tmp/rsync.deb' <"$DEB"
 	$S root@"$ip" 'dpkg -i /tmp/rsync.deb >/dev/null 2>&1'
-	fb prog restart "$n" sshd >/dev/null
-	for _ in $(seq 100); do $S root@"$ip" true 2>/dev/null && break; sleep 0.2; done
+	local up=0 try
+	for try in 1 2 3; do # sshd answers again (a restart can race its port's release)
+		fb prog restart "$n" sshd >/dev/null
+		for _ in $(seq 50); do $S root@"$ip" true 2>/dev/null && { up=1; break; }; sleep 0.2; done
+		(( up )) && break
+	done
+	(( up )) || { echo "gw.sh: $n's sshd does not answer after its restart" >&2; exit 1; }
 	echo "$ip"
 }
 IP=$(prepare "$NAME")
@@ -124,7 +131,8 @@ timed() {
 	local ts=() t0
 	for _ in $(seq "$ROUNDS"); do
 		$S root@"$IP" 'rm -f /tmp/up' >/dev/null
-		t0=$(now); "$@" >/dev/null; ts+=("$(awk -v a="$t0" -v b="$(now)" 'BEGIN{print b-a}')")
+		t0=$(now); "$@" >/dev/null || { echo "gw.sh: failed: $*" >&2; exit 1; }
+		ts+=("$(awk -v a="$t0" -v b="$(now)" 'BEGIN{print b-a}')")
 	done
 	printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
 }
@@ -137,7 +145,7 @@ transfers() {
 	g=$(timed rsync --whole-file -e "$S $J" "$TMP/payload" root@"$IP":/tmp/up)
 	awk -v l="$label" -v d="$d" -v g="$g" -v mb="$SIZE_MB" 'BEGIN{printf "%-10s rsync %d MiB: direct %.2f s (%.0f MiB/s), gateway %.2f s (%.0f MiB/s): ratio %.2f\n", l, mb, d, mb/d, g, mb/g, d/g}'
 }
-echo "== $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); ciphers as negotiated by default (OpenSSH $(ssh -V 2>&1 | cut -d, -f1))"
+echo "== $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $(ssh -V 2>&1 | cut -d, -f1) with its default ciphers (the gateway offers AES-GCM only)"
 transfers loopback "$IP"
 transfers "1 Gbit/s" "$IPL"
 
