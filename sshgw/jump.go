@@ -53,7 +53,7 @@ func (s *Server) handleDirect(_ *ssh.Server, sc *gossh.ServerConn, nc gossh.NewC
 		// session; a user no rule lets into the container at all is
 		// turned away here.
 		any := false
-		for _, ch := range channels[:3] {
+		for _, ch := range []string{ChannelShell, ChannelExec, ChannelSFTP} {
 			if a.Decide(Request{User: way.User, Container: c, Channel: ch}).Allowed {
 				any = true
 			}

@@ -151,6 +151,9 @@ func (s *Server) reload() {
 		s.fileMod, s.fileSize = fi.ModTime(), fi.Size()
 	}
 	if lerr != nil {
+		if s.loadErr != nil && s.loadErr.Error() == lerr.Error() {
+			return // said once (a missing file is stat'ed at every poll)
+		}
 		s.loadErr = lerr
 		if s.access != nil {
 			s.log().Error("gateway access file not reloaded: the last good rules stay in force; fix the file", "error", lerr, "loaded_at", s.loadedAt)

@@ -262,6 +262,23 @@ func TestGateway(t *testing.T) {
 				t.Errorf("bob reached gw-web %s: %+v", tc.name, r)
 			}
 		}
+		// A forward the rule lists (8080) to bob's own app goes through.
+		g.e.OK("exec", "gw-ord", "--", "sh", "-c", "nohup python3 -m http.server 8080 >/dev/null 2>&1 &")
+		var fwd res
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			cmd := exec.Command("ssh", "-F", g.config("bob"), "-W", "gw-ord:8080", "-p", g.port, "bob@127.0.0.1")
+			cmd.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+			out, err := cmd.Output()
+			if fwd = (res{out: string(out)}); err == nil && strings.HasPrefix(fwd.out, "HTTP/1.0 200") {
+				break
+			}
+		}
+		if !strings.HasPrefix(fwd.out, "HTTP/1.0 200") {
+			t.Errorf("bob's forward to gw-ord:8080: %q", fwd.out)
+		}
+		g.findEntry(t, "bob's forward", func(e audit.Entry) bool {
+			return e.Kind == audit.KindForward && e.User == "bob" && e.Container == "gw-ord" && e.Bytes > 0
+		})
 		var n int
 		for _, e := range g.entries(t) {
 			if e.Kind == audit.KindRefused && e.User == "bob" && e.Container == "gw-web" {
