@@ -263,7 +263,9 @@ func TestGateway(t *testing.T) {
 			}
 		}
 		// A forward the rule lists (8080) to bob's own app goes through.
-		g.e.OK("exec", "gw-ord", "--", "sh", "-c", "nohup python3 -m http.server 8080 >/dev/null 2>&1 &")
+		if r := run(t, time.Minute, e2ekit.Bin(), "exec", "--socket", g.e.Sock, "gw-ord", "--", "sh", "-c", "nohup python3 -m http.server 8080 >/dev/null 2>&1 &"); r.code != 0 {
+			t.Fatalf("start a web server in gw-ord: %+v", r)
+		}
 		var fwd res
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			cmd := exec.Command("ssh", "-F", g.config("bob"), "-W", "gw-ord:8080", "-p", g.port, "bob@127.0.0.1")
@@ -291,7 +293,9 @@ func TestGateway(t *testing.T) {
 	})
 
 	t.Run("exec path with sshd stopped", func(t *testing.T) {
-		g.e.OK("prog", "stop", "gw-ex", "sshd")
+		if r := runFatbox(t, g, "prog", "stop", "gw-ex", "sshd"); r.code != 0 {
+			t.Fatalf("stop gw-ex's sshd: %+v", r)
+		}
 		ex := g.e.Inspect("gw-ex")
 		if r := run(t, 20*time.Second, "ssh", "-F", g.config("alice"), "root@"+ex.IP, "true"); r.code == 0 {
 			t.Fatalf("the container's sshd still answers: %+v", r)
