@@ -79,6 +79,7 @@ rules:
     containers: {name: "gw-*", labels: {path: sshd}}
     logins: [root]
     channels: [shell, exec, sftp]
+    agent: true
   - name: ops-exec
     groups: [ops]
     containers: {name: "gw-*", labels: {path: exec}}

@@ -214,6 +214,42 @@ func TestGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("agent forwarding per rule", func(t *testing.T) {
+		dir := t.TempDir()
+		sock := filepath.Join(dir, "agent.sock")
+		agent := exec.Command("ssh-agent", "-D", "-a", sock)
+		if err := agent.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+		e2ekit.WaitFor(t, 10*time.Second, "ssh-agent's socket", func() bool { _, err := os.Stat(sock); return err == nil })
+		add := exec.Command("ssh-add", g.keys["alice"], g.keys["bob"])
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add: %v %s", err, out)
+		}
+		withAgent := func(user, name string) res {
+			cmd := exec.Command("ssh", "-F", g.config(user), "-A", "-p", g.port, name+"@127.0.0.1", "ssh-add -l")
+			cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			err := cmd.Run()
+			r := res{out: o.String(), err: e.String()}
+			if ee, ok := err.(*exec.ExitError); ok {
+				r.code = ee.ExitCode()
+			}
+			return r
+		}
+		// ops-sshd has agent: true: the container sees the client's agent.
+		if r := withAgent("alice", "alice+gw-web"); r.code != 0 || !strings.Contains(r.out, "ED25519") {
+			t.Errorf("alice's agent in gw-web: %+v", r)
+		}
+		// orders-team leaves it off (the default).
+		if r := withAgent("bob", "bob+gw-ord"); r.code == 0 || strings.Contains(r.out, "ED25519") {
+			t.Errorf("bob's agent reached gw-ord without agent: true: %+v", r)
+		}
+	})
+
 	t.Run("refusals are audited", func(t *testing.T) {
 		// A user without a rule.
 		if r := g.gwSSH(t, "carol", "carol+gw-web", "true"); r.code == 0 || !strings.Contains(r.err, "no rule allows carol") {
