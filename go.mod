@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/containerd/console v1.0.5
 	github.com/containerd/go-runc v1.2.1
+	github.com/creack/pty v1.1.24
 	github.com/docker/go-units v0.5.0
 	github.com/gliderlabs/ssh v0.3.8
 	github.com/go-sql-driver/mysql v1.10.1
