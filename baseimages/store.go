@@ -51,6 +51,16 @@ type Image struct {
 	ParentID string `json:"parent_id,omitempty"`
 	// FromContainer is the container a commit was made from.
 	FromContainer string `json:"from_container,omitempty"`
+	// What a Dockerfile build (Source "dockerfile") set: LABELs, EXPOSEd
+	// ports ("8080/tcp"), ENV, WORKDIR and USER, and the cache key of its
+	// last step (a second build with the same key is up to date). Images
+	// built FROM it start from these.
+	Labels   map[string]string `json:"labels,omitempty"`
+	Ports    []string          `json:"ports,omitempty"`
+	Env      []string          `json:"env,omitempty"`
+	WorkDir  string            `json:"workdir,omitempty"`
+	User     string            `json:"user,omitempty"`
+	BuildKey string            `json:"build_key,omitempty"`
 }
 
 // Store is the local, content-addressed image store:
@@ -65,11 +75,13 @@ type Store struct {
 	InUse func(ctx context.Context, id string) ([]string, error)
 }
 
-var imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+// An image name is a repository name and an optional tag, as docker's
+// (app, app:v1, debian12-php:2026.12).
+var imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$`)
 
 func checkName(name string) error {
 	if !imageNameRE.MatchString(name) {
-		return fmt.Errorf("bad image name %q: use 1-63 lower-case letters, digits, '.', '_' or '-': %w", name, ErrInvalid)
+		return fmt.Errorf("bad image name %q: use 1-63 lower-case letters, digits, '.', '_' or '-', optionally a :TAG (letters, digits, '.', '_', '-'), e.g. app:v1: %w", name, ErrInvalid)
 	}
 	return nil
 }

@@ -19,6 +19,8 @@ type Program struct {
 	Environment map[string]string `yaml:"environment" json:"environment,omitempty"`
 	// StopWaitSecs before SIGKILL; 0 means 10.
 	StopWaitSecs int `yaml:"stopwaitsecs" json:"stopwaitsecs,omitempty"`
+	// Directory is the program's working directory; "" means supervisord's.
+	Directory string `yaml:"directory" json:"directory,omitempty"`
 }
 
 // DefaultPrograms is what every fat container runs, whatever its image brings:
@@ -71,6 +73,9 @@ func RenderSupervisord(programs []Program, logDir string) string {
 		fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=%v\nautorestart=true\npriority=%d\n", p.Name, p.Command, p.Autostart, prio(p))
 		if p.User != "" {
 			fmt.Fprintf(&b, "user=%s\n", p.User)
+		}
+		if p.Directory != "" {
+			fmt.Fprintf(&b, "directory=%s\n", p.Directory)
 		}
 		wait := p.StopWaitSecs
 		if wait == 0 {

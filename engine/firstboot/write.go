@@ -238,7 +238,7 @@ func checkProgram(p baseimages.Program) error {
 	if !progRE.MatchString(p.Name) {
 		return fmt.Errorf("firstboot: invalid program name %q", p.Name)
 	}
-	if strings.TrimSpace(p.Command) == "" || strings.ContainsAny(p.Command+p.User, "\r\n") {
+	if strings.TrimSpace(p.Command) == "" || strings.ContainsAny(p.Command+p.User+p.Directory, "\r\n") {
 		return fmt.Errorf("firstboot: program %s: command must be one non-empty line, user one line", p.Name)
 	}
 	for k, v := range p.Environment {
