@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,7 +104,7 @@ func prefetch(ctx context.Context, rootfs, cacheDir, repo string, pkgs []string)
 			name = name[:i]
 		}
 		fn := fmt.Sprintf("%s_%s_%s.deb", name, strings.ReplaceAll(d.version, ":", "%3a"), arch)
-		if err := os.Link(filepath.Join(cacheDir, fn), filepath.Join(repo, fn)); err != nil {
+		if err := linkOrCopy(filepath.Join(cacheDir, fn), filepath.Join(repo, fn)); err != nil {
 			return 0, fmt.Errorf("apt fetched %s %s but %s is not in %s: %w", d.name, d.version, fn, cacheDir, err)
 		}
 	}
@@ -118,6 +119,27 @@ func prefetch(ctx context.Context, rootfs, cacheDir, repo string, pkgs []string)
 	}
 	list := "deb [trusted=yes] file:" + AptRepoDir + " ./\n"
 	return len(debs), os.WriteFile(filepath.Join(filepath.Dir(repo), "sources.list"), []byte(list), 0o644)
+}
+
+// linkOrCopy hard-links src to dst, or copies it across file systems.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func lastLines(s string, n int) string {

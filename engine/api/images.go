@@ -10,10 +10,17 @@ import (
 	"strings"
 )
 
-// BuildRequest is POST /v1/images/build. The answer streams progress lines
-// as text, then one final line: "OK <image JSON>" or "ERROR <message>".
+// BuildRequest is POST /v1/images/build: a recipe, or a Dockerfile (paths
+// on the daemon's host) made into the image Name. The answer streams
+// progress lines as text, then one final line: "OK <image JSON>" or
+// "ERROR <message>".
 type BuildRequest struct {
-	Recipe string `json:"recipe"`
+	Recipe     string `json:"recipe,omitempty"`
+	Dockerfile string `json:"dockerfile,omitempty"`
+	Context    string `json:"context,omitempty"` // "" means the Dockerfile's directory
+	Name       string `json:"name,omitempty"`
+	Network    bool   `json:"network,omitempty"` // RUN steps get the host's network
+	NoCache    bool   `json:"no_cache,omitempty"`
 }
 
 // ImportRequest is POST /v1/images/import; Path is a file on the daemon's host.
@@ -54,8 +61,14 @@ func (c *Client) ImportImage(ctx context.Context, req ImportRequest) (Image, err
 
 // BuildImage builds a recipe on the daemon, copying progress lines to progress.
 func (c *Client) BuildImage(ctx context.Context, recipe string, progress io.Writer) (Image, error) {
+	return c.Build(ctx, BuildRequest{Recipe: recipe}, progress)
+}
+
+// Build builds a recipe or a Dockerfile on the daemon, copying progress
+// lines to progress.
+func (c *Client) Build(ctx context.Context, req BuildRequest, progress io.Writer) (Image, error) {
 	var img Image
-	err := c.untimed().stream(ctx, http.MethodPost, "/v1/images/build", BuildRequest{Recipe: recipe}, func(line string) error {
+	err := c.untimed().stream(ctx, http.MethodPost, "/v1/images/build", req, func(line string) error {
 		switch {
 		case strings.HasPrefix(line, "OK "):
 			return json.Unmarshal([]byte(line[3:]), &img)

@@ -312,6 +312,13 @@ type Image struct {
 	ParentID string `json:"parent_id,omitempty"`
 	// FromContainer is the container a commit was made from.
 	FromContainer string `json:"from_container,omitempty"`
+	// A Dockerfile build's LABELs (io.fatbox.app, io.fatbox.port,
+	// io.fatbox.exporter-port), EXPOSEd ports ("8080/tcp"), ENV, WORKDIR, USER.
+	Labels  map[string]string `json:"labels,omitempty"`
+	Ports   []string          `json:"ports,omitempty"`
+	Env     []string          `json:"env,omitempty"`
+	WorkDir string            `json:"workdir,omitempty"`
+	User    string            `json:"user,omitempty"`
 }
 
 // Program is a supervisord program an image runs.
@@ -323,6 +330,7 @@ type Program struct {
 	Priority     int               `json:"priority,omitempty"`
 	Environment  map[string]string `json:"environment,omitempty"`
 	StopWaitSecs int               `json:"stopwaitsecs,omitempty"`
+	Directory    string            `json:"directory,omitempty"`
 }
 
 // ProgramStatus is one supervisord program of a running container:

@@ -150,10 +150,11 @@ func toGCResult(r ipam.GCResult) api.GCResult {
 
 func toImage(i baseimages.Image) api.Image {
 	out := api.Image{ID: i.ID, Name: i.Name, Source: i.Source, Recipe: i.Recipe, RecipeKey: i.RecipeKey,
-		Parent: i.Parent, Packages: i.Packages, Created: i.Created, Size: i.Size, ParentID: i.ParentID, FromContainer: i.FromContainer}
+		Parent: i.Parent, Packages: i.Packages, Created: i.Created, Size: i.Size, ParentID: i.ParentID, FromContainer: i.FromContainer,
+		Labels: i.Labels, Ports: i.Ports, Env: i.Env, WorkDir: i.WorkDir, User: i.User}
 	for _, p := range i.Programs {
 		out.Programs = append(out.Programs, api.Program{Name: p.Name, Command: p.Command, User: p.User,
-			Autostart: p.Autostart, Priority: p.Priority, Environment: p.Environment, StopWaitSecs: p.StopWaitSecs})
+			Autostart: p.Autostart, Priority: p.Priority, Environment: p.Environment, StopWaitSecs: p.StopWaitSecs, Directory: p.Directory})
 	}
 	return out
 }

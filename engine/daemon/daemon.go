@@ -42,6 +42,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/baseimages/dockerbuild"
 	"github.com/fatbox/fatbox/cmdbsync"
 	"github.com/fatbox/fatbox/engine"
 	"github.com/fatbox/fatbox/engine/api"
@@ -70,6 +71,7 @@ type Daemon struct {
 	inv     *inventory.Inventory
 	images  *baseimages.Store
 	builder *baseimages.Builder
+	dockerb *dockerbuild.Builder
 	engine  *engine.Engine
 	access  access
 	cmdb    []cmdbSyncer
@@ -184,6 +186,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		StateDir: cfg.StateDir, Supervisor: sup, VMShim: shim, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
 	d.engine.SetFaultHook(hook)
 	d.gwrec = newGatewayRecords(cfg.StateDir)
+	d.dockerb = &dockerbuild.Builder{Store: d.images, Runner: &engine.BuildRunner{Runtime: d.engine.Runtime, Dir: filepath.Join(cfg.StateDir, "build")}}
+	if cfg.ImageCache != "" {
+		d.dockerb.AptCache = filepath.Join(filepath.Dir(cfg.ImageCache), "apt")
+	}
 	d.engine.KeyPool = &firstboot.KeyPool{Dir: filepath.Join(cfg.StateDir, "keypool"), Size: 32}
 	if _, err := exec.LookPath("lxcfs"); err == nil {
 		d.engine.LXCFS = &lxcfs.Manager{Dir: filepath.Join(cfg.StateDir, "lxcfs")}

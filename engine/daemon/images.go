@@ -3,10 +3,13 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 
+	"github.com/fatbox/fatbox/baseimages"
+	"github.com/fatbox/fatbox/baseimages/dockerbuild"
 	"github.com/fatbox/fatbox/engine/api"
 )
 
@@ -53,16 +56,36 @@ func (d *Daemon) handleBuild(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if _, err := d.builder.Recipes.Resolve(req.Recipe); err != nil {
-		writeError(w, r, err)
+	var build func(io.Writer) (baseimages.Image, error)
+	switch {
+	case req.Dockerfile != "" && req.Recipe != "":
+		writeError(w, r, invalid("give a recipe or a Dockerfile, not both"))
 		return
+	case req.Dockerfile != "":
+		if !filepath.IsAbs(req.Dockerfile) || (req.Context != "" && !filepath.IsAbs(req.Context)) {
+			writeError(w, r, invalid(fmt.Sprintf("Dockerfile %q and context %q must be absolute paths on the daemon's host", req.Dockerfile, req.Context)))
+			return
+		}
+		if err := baseimages.CheckName(req.Name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		build = func(out io.Writer) (baseimages.Image, error) {
+			return d.dockerb.Build(r.Context(), dockerbuild.Request{Dockerfile: req.Dockerfile, Context: req.Context, Name: req.Name, Network: req.Network, NoCache: req.NoCache}, out)
+		}
+	default:
+		if _, err := d.builder.Recipes.Resolve(req.Recipe); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		build = func(out io.Writer) (baseimages.Image, error) { return d.builder.Build(r.Context(), req.Recipe, out) }
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := flushWriter{w: w}
-	img, err := d.builder.Build(r.Context(), req.Recipe, out)
+	img, err := build(out)
 	if err != nil {
-		d.log.Error("image build failed", "recipe", req.Recipe, "err", err)
+		d.log.Error("image build failed", "recipe", req.Recipe, "dockerfile", req.Dockerfile, "err", err)
 		fmt.Fprintf(out, "ERROR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vishvananda/netns"
@@ -85,4 +86,32 @@ func isNetns(path string) (bool, error) {
 		return false, &os.PathError{Op: "statfs", Path: path, Err: err}
 	}
 	return st.Type == unix.NSFS_MAGIC, nil
+}
+
+// CreateLoopbackNetns makes a named network namespace whose only link is
+// loopback, up: what a build step without network gets. Delete it with
+// DeleteNetns.
+func CreateLoopbackNetns(name string) (string, error) {
+	p, err := CreateNetns(name)
+	if err != nil {
+		return "", err
+	}
+	h, err := netns.GetFromPath(p)
+	if err != nil {
+		_ = DeleteNetns(name)
+		return "", fmt.Errorf("open netns %q: %w", name, err)
+	}
+	defer h.Close()
+	err = inNetns(h, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	if err != nil {
+		_ = DeleteNetns(name)
+		return "", fmt.Errorf("bring loopback up in netns %q: %w", name, err)
+	}
+	return p, nil
 }

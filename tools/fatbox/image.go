@@ -17,19 +17,7 @@ func newImageCmd(g *globals) *cobra.Command {
 	var output string
 	cmd.PersistentFlags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 
-	build := &cobra.Command{
-		Use: "build RECIPE", Short: "build an image from a recipe (debian12-fat, debian12-java)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			img, err := g.client().BuildImage(ctxOf(cmd), args[0], cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			return printImages(cmd.OutOrStdout(), []api.Image{img}, output)
-		},
-	}
+	build := newImageBuildCmd(g, &output)
 	var name string
 	imp := &cobra.Command{
 		Use: "import FILE --name NAME", Short: "import a rootfs tarball, an OCI archive or a `docker save` archive", Args: cobra.ExactArgs(1),
@@ -104,10 +92,35 @@ func printImages(w io.Writer, imgs []api.Image, output string) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "NAME\tID\tSOURCE\tPARENT\tSIZE\tPACKAGES\tCREATED")
 	for _, i := range imgs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f MiB\t%d\t%s\n", i.Name, i.ID[:12], i.Source, i.Parent,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f MiB\t%d\t%s\n", i.Name, i.ID[:12], i.Source, chain(i, imgs),
 			float64(i.Size)/(1<<20), len(i.Packages), i.Created.Format(time.DateTime))
 	}
 	return tw.Flush()
+}
+
+// chain is an image's ancestry as far as the list knows it:
+// "debian12-php <- debian12-fat". A parent is matched by its content ID
+// when the image recorded one, else by name; one no longer stored ends the
+// chain with its name.
+func chain(i api.Image, imgs []api.Image) string {
+	var names []string
+	seen := map[string]bool{i.Name: true}
+	for cur := i; cur.Parent != ""; {
+		names = append(names, cur.Parent)
+		next, ok := api.Image{}, false
+		for _, c := range imgs {
+			if c.Name == cur.Parent && (cur.ParentID == "" || c.ID == cur.ParentID) {
+				next, ok = c, true
+				break
+			}
+		}
+		if !ok || seen[next.Name] {
+			break
+		}
+		seen[next.Name] = true
+		cur = next
+	}
+	return strings.Join(names, " <- ")
 }
 
 func printImageDetail(w io.Writer, i api.Image) error {
