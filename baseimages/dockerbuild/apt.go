@@ -2,6 +2,8 @@ package dockerbuild
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -53,6 +55,9 @@ var instRE = regexp.MustCompile(`^Inst (\S+) (?:\[[^]]*\] )?\((\S+) .*\[(\S+)\]\
 // image's dpkg status, downloads what is missing into cacheDir, and makes a
 // flat repository of exactly those .debs in repo.
 func prefetch(ctx context.Context, rootfs, cacheDir, repo string, pkgs []string) (int, error) {
+	if err := os.MkdirAll(filepath.Dir(repo), 0o755); err != nil {
+		return 0, err
+	}
 	work, err := os.MkdirTemp(filepath.Dir(repo), "apt-state-")
 	if err != nil {
 		return 0, err
@@ -115,6 +120,14 @@ func prefetch(ctx context.Context, rootfs, cacheDir, repo string, pkgs []string)
 		return 0, fmt.Errorf("apt-ftparchive (Debian package apt-utils; tools/setup-host.sh installs it): %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(repo, "Packages"), pout, 0o644); err != nil {
+		return 0, err
+	}
+	// apt asks for the compressed index first; without it each try is an "Ign" line.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(pout)
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(repo, "Packages.gz"), gz.Bytes(), 0o644); err != nil {
 		return 0, err
 	}
 	list := "deb [trusted=yes] file:" + AptRepoDir + " ./\n"
