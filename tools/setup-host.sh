@@ -28,7 +28,8 @@ CACHE=${FATBOX_CACHE:-/var/cache/fatbox}
 CONSUL_VERSION=${FATBOX_CONSUL_VERSION:-1.20.6}
 mkdir -p "$CACHE"
 
-runtime_pkgs=(runc lxcfs mmdebstrap iproute2 openssh-client e2fsprogs util-linux ca-certificates)
+# apt-utils: apt-ftparchive makes the local repository a Dockerfile's RUN apt-get install sees.
+runtime_pkgs=(runc lxcfs mmdebstrap iproute2 openssh-client e2fsprogs util-linux ca-certificates apt-utils)
 test_pkgs=(mariadb-server mariadb-client openssh-server openssh-sftp-server rsync asciinema tcpdump iputils-ping nftables bsdutils jq stress-ng ansible-core systemd bind9-dnsutils prometheus openjdk-17-jdk-headless)
 
 pkgs=("${runtime_pkgs[@]}")

@@ -97,6 +97,8 @@ func rules() []rule {
 		{is("inventory", "ipam"), true, []string{"inventory/store", "inventory/logfwd"}, lowLevel, "ipam and inventory are given a store.Store, never a backend"},
 		{is("engine/api", "engine/limits", "baseimages", "inventory/logfwd"), true, nil, lowLevel, "leaf packages: clients and the CLI import them"},
 		{is("baseimages/units"), true, nil, lowLevel, "the unit-file logic is pure: the in-container shim imports it"},
+		{is("baseimages/dockerbuild"), true, []string{"baseimages", "engine/revert"}, lowLevel,
+			"the Dockerfile builder is given its Runner (engine.BuildRunner): no runc or netlink of its own"},
 		{is("tools/vmshim"), true, []string{"baseimages/units"}, lowLevel,
 			"the in-container binary is static and small: nothing of the host's engine, store or runtime"},
 		{func(p string) bool { return p == "cmdbsync" || strings.HasPrefix(p, "cmdbsync/") }, true, []string{"inventory", "cmdbsync", "cmdbsync/..."}, lowLevel,
@@ -146,6 +148,7 @@ func TestImportRulesCatch(t *testing.T) {
 		{"tools/vmshim", []string{mod + "engine/api"}},
 		{"tools/appgen", []string{mod + "engine/api"}},
 		{"baseimages/units", []string{mod + "baseimages"}},
+		{"baseimages/dockerbuild", []string{mod + "engine/runtime"}},
 		{"engine", []string{"github.com/google/nftables/expr"}},
 	} {
 		n := 0
