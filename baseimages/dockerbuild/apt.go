@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // AptCacheDir keeps the .deb files the host's apt downloads for RUN steps.
@@ -75,6 +77,16 @@ func prefetch(ctx context.Context, rootfs, cacheDir, repo string, pkgs []string)
 	}
 	if err := os.MkdirAll(filepath.Join(cacheDir, "partial"), 0o755); err != nil {
 		return 0, err
+	}
+	// Builds run at once (and several daemons share the cache): one apt
+	// download into it at a time, or two would write the same partial file.
+	lock, err := os.OpenFile(filepath.Join(cacheDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return 0, fmt.Errorf("lock the apt cache %s: %w", cacheDir, err)
 	}
 	opts := []string{"-y", "-q", "--no-install-recommends",
 		"-o", "Dir::State::status=" + status, "-o", "Dir::Cache=" + filepath.Join(work, "cache"),

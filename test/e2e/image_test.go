@@ -75,7 +75,7 @@ func TestImageCommands(t *testing.T) {
 		t.Fatalf("inspect after refused rm: %s", r.Stdout)
 	}
 	oneLine(t, fatbox(t, "image", "import", filepath.Join(dir, "missing.tar"), "--name", "x", "--socket", sock), "missing.tar", "no such file")
-	oneLine(t, fatbox(t, "image", "build", "debian99", "--socket", sock), `no recipe "debian99": known recipes are debian12-fat, debian12-java`)
+	oneLine(t, fatbox(t, "image", "build", "debian99", "--socket", sock), `no recipe "debian99": known recipes are debian12-fat, debian12-java, debian12-php`)
 
 	// Build through the daemon: progress lines on stderr, the image on stdout.
 	r := ok("image", "build", "debian12-fat")
