@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# appbuild.sh — generate and build times for the app corpus (root). Not part
+# of `make test`.
+#
+# For each app of the corpus: `fatbox dockerfile` (when the generator is
+# built in: tools/appgen/testdata/corpus), else the hand-written Dockerfiles
+# of test/e2e/appbuild/testdata; then `fatbox image build --dockerfile`,
+# all apps one after another on a daemon with an empty layer cache (cold),
+# then again (cached). The base images come from the recipe cache (built
+# first if missing, not timed); .debs fetched on the host stay in
+# /var/cache/fatbox/apt, so "cold" means a cold layer cache, warm apt cache.
+# Printed: per app generate / cold / cached seconds, the totals, and the
+# ratio cached/cold (goal <= 0.1), and the store's cost per image against a
+# baseline measured in this run: `cp -a` of debian12-fat's rootfs, what a
+# store that copies the base into every app image would pay (goal: ratio
+# <= 0.5).
+#   test/bench/appbuild.sh
+set -euo pipefail
+[[ $EUID -eq 0 ]] || { echo "appbuild.sh: run as root (the builder mounts overlays and runs runc)" >&2; exit 1; }
+cd "$(dirname "$0")/../.."
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+
+tmp=$(mktemp -d); chmod 755 "$tmp"
+dpid=""
+cleanup() {
+  if [[ -n $dpid ]]; then kill "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+make -s supervisord vmshim >/dev/null
+go build -o "$tmp/fatbox" ./tools/fatbox
+fb() { "$tmp/fatbox" --socket "$tmp/sock" "$@"; }
+"$tmp/fatbox" daemon --state-dir "$tmp/state" --socket "$tmp/sock" --config /dev/null --metrics-listen off \
+  --supervisord "$PWD/bin/supervisord" >"$tmp/daemon.log" 2>&1 &
+dpid=$!
+for _ in $(seq 100); do fb status >/dev/null 2>&1 && break; sleep 0.1; done
+for r in debian12-fat debian12-php debian12-java; do fb image build "$r" >/dev/null 2>&1; done
+
+now() { date +%s.%N; }
+apps=()
+corpus=tools/appgen/testdata/corpus
+if [[ -d $corpus ]] && "$tmp/fatbox" dockerfile --help >/dev/null 2>&1; then
+  for d in "$corpus"/*/; do
+    a=$(basename "$d")
+    t0=$(now)
+    "$tmp/fatbox" dockerfile "$d" -o "$tmp/ctx/$a" >/dev/null 2>"$tmp/gen-$a.log" || { echo "generate $a failed: $(tail -1 "$tmp/gen-$a.log")" >&2; continue; }
+    gen[$((${#apps[@]}))]=$(echo "$(now) - $t0" | bc)
+    apps+=("$a")
+  done
+else
+  echo "(no generator here: the hand-written Dockerfiles of test/e2e/appbuild/testdata)"
+  for d in test/e2e/appbuild/testdata/*/; do
+    a=$(basename "$d"); mkdir -p "$tmp/ctx"; cp -a "$d" "$tmp/ctx/$a"
+    if [[ -d $tmp/ctx/$a/webapp ]]; then (cd "$tmp/ctx/$a/webapp" && python3 -m zipfile -c ../app.war .); rm -rf "$tmp/ctx/$a/webapp"; fi
+    gen[$((${#apps[@]}))]=0
+    apps+=("$a")
+  done
+fi
+
+build() { # app pass -> seconds
+  local t0; t0=$(now)
+  fb image build --dockerfile "$tmp/ctx/$1/Dockerfile" --context "$tmp/ctx/$1" --name "bench-$1:v1" >/dev/null 2>"$tmp/build-$1-$2.log" \
+    || { echo "build $1 ($2) failed: $(tail -3 "$tmp/build-$1-$2.log")" >&2; echo -1; return; }
+  echo "$(now) - $t0" | bc
+}
+printf '%-20s %9s %9s %9s\n' APP GENERATE COLD CACHED
+tg=0; tc=0; tw=0
+for i in "${!apps[@]}"; do
+  a=${apps[$i]}
+  cold=$(build "$a" cold); warm=$(build "$a" cached)
+  grep -q "is up to date" "$tmp/build-$a-cached.log" || echo "  $a: the second build was not fully cached" >&2
+  printf '%-20s %9.2f %9.2f %9.2f\n' "$a" "${gen[$i]}" "$cold" "$warm"
+  tg=$(echo "$tg + ${gen[$i]}" | bc); tc=$(echo "$tc + $cold" | bc); tw=$(echo "$tw + $warm" | bc)
+done
+printf '%-20s %9.2f %9.2f %9.2f\n' TOTAL "$tg" "$tc" "$tw"
+echo "cached/cold: $(echo "scale=3; $tw / $tc" | bc) (goal <= 0.1)"
+
+# The store's cost of one app image against copying the base.
+store=$(grep -ho 'stored in [0-9.]*s' "$tmp"/build-*-cold.log | awk '{s+=$3+0; n++} END {if (n) printf "%.2f", s/n; else print 0}')
+base=$(readlink -f "$tmp/state/images/names/debian12-fat")/rootfs
+t0=$(now); cp -a "$base" "$tmp/copy"; sync; copy=$(echo "$(now) - $t0" | bc); rm -rf "$tmp/copy"
+echo "store per image: ${store}s; baseline cp -a of debian12-fat: ${copy}s; ratio $(echo "scale=3; $store / $copy" | bc) (goal <= 0.5)"
