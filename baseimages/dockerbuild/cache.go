@@ -79,11 +79,9 @@ func (l layers) put(tmp string, ly layer) error {
 	}
 	final := l.path(ly.Key)
 	if _, err := os.Stat(final); err == nil {
-		// --no-cache rebuilt it: keep the new one. Images hard-link their
-		// files, so they keep theirs.
-		if err := os.RemoveAll(final); err != nil {
-			return err
-		}
+		// Another build made the same layer meanwhile (same key, same
+		// result): keep that one, which it may be using as a lower dir.
+		return os.RemoveAll(tmp)
 	}
 	return os.Rename(tmp, final)
 }

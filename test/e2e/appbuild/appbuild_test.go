@@ -86,11 +86,11 @@ func TestAppBuild(t *testing.T) {
 		t.Errorf("image ls shows no chain:\n%s", ls)
 	}
 
-	client := e.ClientNetns(t, "198.19.182.250/24")
 	ips := map[string]string{}
 	for _, a := range apps {
 		ips[a.name] = e.Create("ib-"+a.name, "--image", "ib-"+a.name+":v1", "--memory", "768M").IP
 	}
+	client := e.ClientNetns(t, "198.19.182.250/24") // the bridge exists once a container is on it
 	t.Run("answer", func(t *testing.T) {
 		for _, a := range apps {
 			t.Run(a.name, func(t *testing.T) {
