@@ -83,5 +83,11 @@ func (l layers) put(tmp string, ly layer) error {
 		// result): keep that one, which it may be using as a lower dir.
 		return os.RemoveAll(tmp)
 	}
-	return os.Rename(tmp, final)
+	if err := os.Rename(tmp, final); err != nil {
+		if _, serr := os.Stat(final); serr == nil {
+			return os.RemoveAll(tmp) // made between the check and the rename
+		}
+		return err
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -139,5 +140,14 @@ func printImageDetail(w io.Writer, i api.Image) error {
 	fmt.Fprintf(tw, "name:\t%s\nid:\tsha256:%s\nsource:\t%s\nrecipe:\t%s\nparent:\t%s\nsize:\t%.1f MiB\ncreated:\t%s\nprograms:\t%s\npackages:\t%d: %s\n",
 		i.Name, i.ID, i.Source, i.Recipe, parent, float64(i.Size)/(1<<20), i.Created.Format(time.RFC3339),
 		strings.Join(progs, ", "), len(i.Packages), strings.Join(i.Packages, " "))
+	if i.Source == "dockerfile" {
+		var labels []string
+		for k, v := range i.Labels {
+			labels = append(labels, k+"="+v)
+		}
+		sort.Strings(labels)
+		fmt.Fprintf(tw, "ports:\t%s\nlabels:\t%s\nworkdir:\t%s\nuser:\t%s\nenv:\t%s\n",
+			strings.Join(i.Ports, " "), strings.Join(labels, " "), i.WorkDir, i.User, strings.Join(i.Env, " "))
+	}
 	return tw.Flush()
 }
