@@ -68,9 +68,9 @@ func TestAptPackages(t *testing.T) {
 	for cmd, want := range map[string][]string{
 		"apt-get update && apt-get install -y --no-install-recommends python3-flask gunicorn && rm -rf /var/lib/apt/lists/*": {"python3-flask", "gunicorn"},
 		"DEBIAN_FRONTEND=noninteractive apt-get -y install nodejs; echo done":                                                {"nodejs"},
-		"apt install -y 'tomcat10'":   {"tomcat10"},
+		"apt install -y 'tomcat10'":    {"tomcat10"},
 		"echo apt-get install nothing": nil,
-		"make && make install":        nil,
+		"make && make install":         nil,
 	} {
 		if got := AptPackages(cmd); !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: got %q, want %q", cmd, got, want)
