@@ -211,6 +211,9 @@ func TestRouteRefusalsBeforeTheEngine(t *testing.T) {
 		{"image import, relative path", "POST", "/v1/images/import", `{"path":"img.tar","name":"x"}`, "is relative"},
 		{"image import, unknown field", "POST", "/v1/images/import", `{"file":"/img.tar"}`, `unknown field "file"`},
 		{"image build, unknown field", "POST", "/v1/images/build", `{"recipe":"x","cache":false}`, `unknown field "cache"`},
+		{"image build, relative Dockerfile", "POST", "/v1/images/build", `{"dockerfile":"Dockerfile","name":"app:v1"}`, "must be absolute paths"},
+		{"image build, bad image name", "POST", "/v1/images/build", `{"dockerfile":"/srv/app/Dockerfile","name":"App V1"}`, `bad image name "App V1"`},
+		{"image build, recipe and Dockerfile", "POST", "/v1/images/build", `{"recipe":"debian12-fat","dockerfile":"/srv/app/Dockerfile","name":"a"}`, "not both"},
 		{"allocate, unknown field", "POST", "/v1/pools/p/leases", `{"owner":"a"}`, `unknown field "owner"`},
 	} {
 		code, e := do(t, h, c.method, c.target, c.body, nil)
