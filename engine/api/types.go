@@ -319,6 +319,8 @@ type Image struct {
 	Env     []string          `json:"env,omitempty"`
 	WorkDir string            `json:"workdir,omitempty"`
 	User    string            `json:"user,omitempty"`
+	// BuildKey is the cache key of a Dockerfile build's last step.
+	BuildKey string `json:"build_key,omitempty"`
 }
 
 // Program is a supervisord program an image runs.

@@ -151,7 +151,7 @@ func toGCResult(r ipam.GCResult) api.GCResult {
 func toImage(i baseimages.Image) api.Image {
 	out := api.Image{ID: i.ID, Name: i.Name, Source: i.Source, Recipe: i.Recipe, RecipeKey: i.RecipeKey,
 		Parent: i.Parent, Packages: i.Packages, Created: i.Created, Size: i.Size, ParentID: i.ParentID, FromContainer: i.FromContainer,
-		Labels: i.Labels, Ports: i.Ports, Env: i.Env, WorkDir: i.WorkDir, User: i.User}
+		Labels: i.Labels, Ports: i.Ports, Env: i.Env, WorkDir: i.WorkDir, User: i.User, BuildKey: i.BuildKey}
 	for _, p := range i.Programs {
 		out.Programs = append(out.Programs, api.Program{Name: p.Name, Command: p.Command, User: p.User,
 			Autostart: p.Autostart, Priority: p.Priority, Environment: p.Environment, StopWaitSecs: p.StopWaitSecs, Directory: p.Directory})
