@@ -117,3 +117,11 @@ func TestStopOrder(t *testing.T) {
 		t.Fatalf("stop order %s", got)
 	}
 }
+
+// A program's working directory (from a Dockerfile's program file) is rendered.
+func TestRenderDirectory(t *testing.T) {
+	conf := RenderSupervisord([]Program{{Name: "app", Command: "/usr/bin/gunicorn app:app", Directory: "/opt/app", Autostart: true}}, "/var/log/supervisor")
+	if !strings.Contains(conf, "[program:app]\ncommand=/usr/bin/gunicorn app:app\nautostart=true\nautorestart=true\npriority=100\ndirectory=/opt/app\n") {
+		t.Errorf("no directory line:\n%s", conf)
+	}
+}
