@@ -300,7 +300,8 @@ func (bs *build) runStep(ctx context.Context, rootfs, tmp, key string, step Step
 	}
 	r := Run{ID: "fatbox-build-" + key[:12] + "-" + strconv.Itoa(os.Getpid()%100000), Rootfs: rootfs, Argv: step.Argv, Env: env, Cwd: cwd,
 		UID: uint32(uid), GID: uint32(gid), Network: bs.req.Network}
-	if pkgs := AptPackages(strings.Join(step.Argv, " ")); len(pkgs) > 0 && !bs.req.Network && !step.JSON {
+	// The shell line itself (not /bin/sh -c ...), so a line that starts with apt-get counts.
+	if pkgs := aptOf(step); len(pkgs) > 0 && !bs.req.Network {
 		t0 := time.Now()
 		repo := filepath.Join(tmp, "apt", "repo")
 		cache := cmpOr(bs.b.AptCache, AptCacheDir)
@@ -337,6 +338,15 @@ func (bs *build) runStep(ctx context.Context, rootfs, tmp, key string, step Step
 			step.Line, oneLine(step.Original), err, strings.Join(tail.last, " / "), ErrRunFailed)
 	}
 	return nil
+}
+
+// aptOf is what a shell-form RUN installs with apt; an exec-form RUN is
+// taken as written (no prefetch).
+func aptOf(step Step) []string {
+	if step.JSON || len(step.Argv) != 3 {
+		return nil
+	}
+	return AptPackages(step.Argv[2])
 }
 
 func cmpOr(a, b string) string {

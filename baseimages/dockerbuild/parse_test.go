@@ -59,8 +59,12 @@ func TestApplyMapping(t *testing.T) {
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("state\n got %+v\nwant %+v", st, want)
 	}
-	if got := AptPackages(steps[7].Argv[2]); !reflect.DeepEqual(got, []string{"php8.2-mysql", "php8.2-gd"}) {
+	if got := aptOf(steps[7]); !reflect.DeepEqual(got, []string{"php8.2-mysql", "php8.2-gd"}) {
 		t.Errorf("apt packages %q", got)
+	}
+	in := Instruction{Line: 1, Cmd: "RUN", Args: []string{"apt-get install -y jq"}}
+	if s, _, _ := Apply(st, in); !reflect.DeepEqual(aptOf(s), []string{"jq"}) {
+		t.Errorf("a line starting with apt-get: %q", aptOf(s))
 	}
 }
 
