@@ -2,9 +2,8 @@
 # appbuild.sh — generate and build times for the app corpus (root). Not part
 # of `make test`.
 #
-# For each app of the corpus: `fatbox dockerfile` (when the generator is
-# built in: tools/appgen/testdata/corpus), else the hand-written Dockerfiles
-# of test/e2e/appbuild/testdata; then `fatbox image build --dockerfile`,
+# For each app of the corpus (tools/appgen/testdata/corpus): `fatbox
+# dockerfile`, then `fatbox image build --dockerfile`,
 # all apps one after another on a daemon with an empty layer cache (cold),
 # then again (cached). The base images come from the recipe cache (built
 # first if missing, not timed); .debs fetched on the host stay in
@@ -31,32 +30,24 @@ trap cleanup EXIT
 make -s supervisord vmshim >/dev/null
 go build -o "$tmp/fatbox" ./tools/fatbox
 fb() { "$tmp/fatbox" --socket "$tmp/sock" "$@"; }
+now() { date +%s.%N; }
 "$tmp/fatbox" daemon --state-dir "$tmp/state" --socket "$tmp/sock" --config /dev/null --metrics-listen off \
   --supervisord "$PWD/bin/supervisord" >"$tmp/daemon.log" 2>&1 &
 dpid=$!
 for _ in $(seq 100); do fb status >/dev/null 2>&1 && break; sleep 0.1; done
 for r in debian12-fat debian12-php debian12-java; do fb image build "$r" >/dev/null 2>&1; done
 
-now() { date +%s.%N; }
 apps=()
 corpus=tools/appgen/testdata/corpus
-if [[ -d $corpus ]] && "$tmp/fatbox" dockerfile --help >/dev/null 2>&1; then
-  for d in "$corpus"/*/; do
-    a=$(basename "$d")
-    t0=$(now)
-    "$tmp/fatbox" dockerfile "$d" -o "$tmp/ctx/$a" >/dev/null 2>"$tmp/gen-$a.log" || { echo "generate $a failed: $(tail -1 "$tmp/gen-$a.log")" >&2; continue; }
-    gen[$((${#apps[@]}))]=$(echo "$(now) - $t0" | bc)
-    apps+=("$a")
-  done
-else
-  echo "(no generator here: the hand-written Dockerfiles of test/e2e/appbuild/testdata)"
-  for d in test/e2e/appbuild/testdata/*/; do
-    a=$(basename "$d"); mkdir -p "$tmp/ctx"; cp -a "$d" "$tmp/ctx/$a"
-    if [[ -d $tmp/ctx/$a/webapp ]]; then (cd "$tmp/ctx/$a/webapp" && python3 -m zipfile -c ../app.war .); rm -rf "$tmp/ctx/$a/webapp"; fi
-    gen[$((${#apps[@]}))]=0
-    apps+=("$a")
-  done
-fi
+[[ -d $corpus ]] || { echo "appbuild.sh: no corpus at $corpus (the generator, tools/appgen)" >&2; exit 1; }
+mkdir -p "$tmp/ctx"
+for d in "$corpus"/*/; do
+  a=$(basename "$d")
+  t0=$(now)
+  fb dockerfile "$d" --out "$tmp/ctx/$a" >/dev/null 2>"$tmp/gen-$a.log" || { echo "generate $a failed: $(tail -1 "$tmp/gen-$a.log")" >&2; continue; }
+  gen[${#apps[@]}]=$(echo "$(now) - $t0" | bc)
+  apps+=("$a")
+done
 
 build() { # app pass -> seconds
   local t0; t0=$(now)
