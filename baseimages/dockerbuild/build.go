@@ -281,14 +281,18 @@ func (bs *build) runStep(ctx context.Context, rootfs, tmp, key string, step Step
 	if bs.b.Runner == nil {
 		return fmt.Errorf("line %d: RUN: this builder has no container runner", step.Line)
 	}
-	uid, gid := 0, 0
+	uid, gid, home := 0, 0, "/root"
 	if bs.st.User != "" {
 		var err error
 		if uid, gid, err = lookupUser(rootfs, bs.st.User); err != nil {
 			return fmt.Errorf("line %d: RUN as USER %s: %w", step.Line, bs.st.User, err)
 		}
+		home = "/"
+		if f, _ := dbLookup(rootfs, "/etc/passwd", "", uid); len(f) > 5 && f[5] != "" {
+			home = f[5]
+		}
 	}
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"}
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"}
 	for _, kv := range bs.st.Env {
 		k, _, _ := strings.Cut(kv, "=")
 		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") })

@@ -98,7 +98,7 @@ ADD data.tar.gz /srv/data/
 RUN echo "$GREETING from $(pwd)" > built.txt && ls /sys/class/net > links.txt && id -u > uid.txt
 RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*
 USER www-data
-RUN id -un > /tmp/whoami
+RUN echo "$(id -un) $HOME" > /tmp/whoami
 EXPOSE 8080
 LABEL io.fatbox.app=demo io.fatbox.port=8080
 `,
@@ -136,7 +136,7 @@ LABEL io.fatbox.app=demo io.fatbox.port=8080
 	if got := readIn(t, r.store, "app:v1", "srv/app/links.txt"); got != "lo" {
 		t.Errorf("RUN saw links %q, want only lo", got)
 	}
-	if got := readIn(t, r.store, "app:v1", "tmp/whoami"); got != "www-data" {
+	if got := readIn(t, r.store, "app:v1", "tmp/whoami"); got != "www-data /var/www" {
 		t.Errorf("RUN after USER ran as %q", got)
 	}
 	if got := readIn(t, r.store, "app:v1", "srv/data/seed.txt"); got != "seed" {
