@@ -23,6 +23,10 @@ tmp=$(mktemp -d); chmod 755 "$tmp"
 dpid=""
 cleanup() {
   if [[ -n $dpid ]]; then kill "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true; fi
+  # The daemon's lxcfs outlives it on purpose: stop it and unmount its view first.
+  if [[ -f $tmp/state/lxcfs.pid ]]; then kill -9 "$(cat "$tmp/state/lxcfs.pid")" 2>/dev/null || true; fi
+  umount -l "$tmp/state/lxcfs" 2>/dev/null || true
+  if grep -q " $tmp/" /proc/self/mountinfo; then echo "appbuild.sh: mounts left under $tmp; not removing it" >&2; return; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
