@@ -26,6 +26,7 @@ cleanup() {
   # The daemon's lxcfs outlives it on purpose: stop it and unmount its view first.
   if [[ -f $tmp/state/lxcfs.pid ]]; then kill -9 "$(cat "$tmp/state/lxcfs.pid")" 2>/dev/null || true; fi
   umount -l "$tmp/state/lxcfs" 2>/dev/null || true
+  rmdir "/run/fatbox/runc-$(printf %s "$tmp/state" | sha256sum | cut -c1-12)" 2>/dev/null || true # daemon.RuncRoot
   if grep -q " $tmp/" /proc/self/mountinfo; then echo "appbuild.sh: mounts left under $tmp; not removing it" >&2; return; fi
   rm -rf "$tmp"
 }
