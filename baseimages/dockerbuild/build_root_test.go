@@ -222,6 +222,10 @@ func TestBuildFailures(t *testing.T) {
 	if ents, _ := os.ReadDir(r.runcRoot); len(ents) > 0 {
 		t.Errorf("a failed build left runc state: %v", ents)
 	}
+	suffix := "-" + strconv.Itoa(os.Getpid()%100000)
+	if cg, _ := filepath.Glob("/sys/fs/cgroup/*/fatbox-build/fatbox-build-*" + suffix); len(cg) > 0 {
+		t.Errorf("a failed build left cgroups %v", cg)
+	}
 	ns, _ := os.ReadDir("/var/run/netns")
 	for _, e := range ns {
 		if strings.HasPrefix(e.Name(), "fatbox-build-") && strings.HasSuffix(e.Name(), "-"+strconv.Itoa(os.Getpid()%100000)) {

@@ -30,6 +30,9 @@ type BuildConfig struct {
 	ExtraMounts []specs.Mount
 }
 
+// buildCgroup parents the build steps' cgroups.
+const buildCgroup = "fatbox-build"
+
 // BuildSpec is the OCI spec of a build step.
 func BuildSpec(id string, c BuildConfig) *specs.Spec {
 	caps := append([]string(nil), defaultCaps...)
@@ -57,7 +60,7 @@ func BuildSpec(id string, c BuildConfig) *specs.Spec {
 			{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=65536k"}},
 		},
 		Linux: &specs.Linux{
-			CgroupsPath:   "/fatbox-build/" + id,
+			CgroupsPath:   "/" + buildCgroup + "/" + id,
 			Namespaces:    ns,
 			Resources:     &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}},
 			Seccomp:       Seccomp(),
@@ -88,7 +91,15 @@ func (r *Runtime) RunForeground(ctx context.Context, id, bundle string, spec *sp
 		return err
 	}
 	rc := r.runc()
-	defer func() { _ = rc.Delete(context.Background(), id, &runc.DeleteOpts{Force: true}) }()
+	defer func() {
+		_ = rc.Delete(context.Background(), id, &runc.DeleteOpts{Force: true})
+		// The shared parent goes once no step is left in it (rmdir of a
+		// cgroup with children fails, which is what another build wants).
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + buildCgroup)
+		for _, d := range append(dirs, "/sys/fs/cgroup/"+buildCgroup) {
+			_ = os.Remove(d)
+		}
+	}()
 	logFile := filepath.Join(bundle, "runc.log")
 	cmd := exec.CommandContext(ctx, rc.Command, "--root", rc.Root, "--log", logFile, "run", "--bundle", bundle, id)
 	cmd.Stdout, cmd.Stderr = out, out
