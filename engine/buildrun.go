@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -24,6 +26,39 @@ type BuildRunner struct {
 }
 
 var _ dockerbuild.Runner = (*BuildRunner)(nil)
+
+// Sweep stops and removes the step containers a killed daemon left in the
+// runner's runc root (its own: Reconcile never sees them), their bundles,
+// and the netns of steps whose building process is gone.
+func (b *BuildRunner) Sweep(ctx context.Context) error {
+	var errs []error
+	ids, err := b.Runtime.List(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range ids {
+		if strings.HasPrefix(id, dockerbuild.RunIDPrefix) {
+			errs = append(errs, b.Runtime.Stop(ctx, id, 0))
+		}
+	}
+	errs = append(errs, os.RemoveAll(b.Dir))
+	ents, _ := os.ReadDir(network.NetnsDir)
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), dockerbuild.RunIDPrefix)
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(rest[strings.LastIndexByte(rest, '_')+1:])
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its build may still run (another daemon's)
+		}
+		errs = append(errs, network.DeleteNetns(e.Name()))
+	}
+	return errors.Join(errs...)
+}
 
 // Run runs one step and removes its container, bundle and netns.
 func (b *BuildRunner) Run(ctx context.Context, r dockerbuild.Run) (err error) {

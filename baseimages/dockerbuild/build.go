@@ -22,6 +22,11 @@ import (
 	"github.com/fatbox/fatbox/engine/revert"
 )
 
+// RunIDPrefix starts the id of every RUN step's container (and netns):
+// underscores, which no container name (a DNS label) has, then the layer
+// key's start and the building process's PID.
+const RunIDPrefix = "fatbox_build_"
+
 // Builder builds Dockerfiles into a baseimages.Store.
 type Builder struct {
 	Store  *baseimages.Store
@@ -77,6 +82,31 @@ func (b *Builder) Build(ctx context.Context, req Request, progress io.Writer) (b
 		bs.salt = hex.EncodeToString(salt)
 	}
 	return bs.run(ctx, ins)
+}
+
+// Sweep removes what a build killed midway (a daemon's kill -9) left: the
+// overlay mounted in a temp layer, temp layers, a flattened image not yet
+// stored. A temp dir is a build's recorded intent; this finishes it. Call
+// it before any build runs, after the runner's own sweep stopped the
+// steps' containers (the daemon does both at start).
+func (b *Builder) Sweep() error {
+	var errs []error
+	ents, _ := os.ReadDir(b.cacheDir())
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			tmp := filepath.Join(b.cacheDir(), e.Name())
+			if err := unmount(filepath.Join(tmp, "merged")); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, os.RemoveAll(tmp))
+		}
+	}
+	tmps, _ := filepath.Glob(filepath.Join(b.Store.Root, "tmp", "dockerbuild-*"))
+	for _, t := range tmps {
+		errs = append(errs, os.RemoveAll(t))
+	}
+	return errors.Join(errs...)
 }
 
 func (b *Builder) cacheDir() string {
@@ -302,7 +332,7 @@ func (bs *build) runStep(ctx context.Context, rootfs, tmp, key string, step Step
 	if cwd == "" {
 		cwd = "/"
 	}
-	r := Run{ID: "fatbox-build-" + key[:12] + "-" + strconv.Itoa(os.Getpid()%100000), Rootfs: rootfs, Argv: step.Argv, Env: env, Cwd: cwd,
+	r := Run{ID: RunIDPrefix + key[:12] + "_" + strconv.Itoa(os.Getpid()), Rootfs: rootfs, Argv: step.Argv, Env: env, Cwd: cwd,
 		UID: uint32(uid), GID: uint32(gid), Network: bs.req.Network}
 	// The shell line itself (not /bin/sh -c ...), so a line that starts with apt-get counts.
 	if pkgs := aptOf(step); len(pkgs) > 0 && !bs.req.Network {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fatbox/fatbox/baseimages"
 	"github.com/fatbox/fatbox/baseimages/dockerbuild"
@@ -222,13 +225,13 @@ func TestBuildFailures(t *testing.T) {
 	if ents, _ := os.ReadDir(r.runcRoot); len(ents) > 0 {
 		t.Errorf("a failed build left runc state: %v", ents)
 	}
-	suffix := "-" + strconv.Itoa(os.Getpid()%100000)
-	if cg, _ := filepath.Glob("/sys/fs/cgroup/*/fatbox-build/fatbox-build-*" + suffix); len(cg) > 0 {
+	suffix := "_" + strconv.Itoa(os.Getpid())
+	if cg, _ := filepath.Glob("/sys/fs/cgroup/*/fatbox-build/" + dockerbuild.RunIDPrefix + "*" + suffix); len(cg) > 0 {
 		t.Errorf("a failed build left cgroups %v", cg)
 	}
 	ns, _ := os.ReadDir("/var/run/netns")
 	for _, e := range ns {
-		if strings.HasPrefix(e.Name(), "fatbox-build-") && strings.HasSuffix(e.Name(), "-"+strconv.Itoa(os.Getpid()%100000)) {
+		if strings.HasPrefix(e.Name(), dockerbuild.RunIDPrefix) && strings.HasSuffix(e.Name(), "_"+strconv.Itoa(os.Getpid())) {
 			t.Errorf("a failed build left netns %s", e.Name())
 		}
 	}
@@ -249,5 +252,78 @@ func TestBuildFailures(t *testing.T) {
 	_, _, err = r.build(t, ctxDir, "apt:v1")
 	if err == nil || !strings.Contains(err.Error(), "no-such-package-fatbox") || !strings.Contains(err.Error(), "--network") {
 		t.Errorf("unknown package: %v", err)
+	}
+}
+
+// helperEnv makes the test binary a builder killed mid-RUN (TestSweep).
+const helperEnv = "FATBOX_DOCKERBUILD_HELPER"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperEnv); dir != "" {
+		b := &dockerbuild.Builder{Store: &baseimages.Store{Root: filepath.Join(dir, "images")},
+			Runner: &engine.BuildRunner{Runtime: &runtime.Runtime{Root: filepath.Join(dir, "runc")}, Dir: filepath.Join(dir, "build")}}
+		_, err := b.Build(context.Background(), dockerbuild.Request{Dockerfile: filepath.Join(dir, "ctx", "Dockerfile"), Name: "slow:v1"}, os.Stdout)
+		fmt.Printf("the build ended (%v): it should have been killed\n", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// A builder killed with SIGKILL in the middle of a RUN leaves its step's
+// container running, the overlay mounted, a temp layer and a netns; the
+// runner's and the builder's sweeps (the daemon runs them at start) take
+// them all away.
+func TestSweep(t *testing.T) {
+	r := newRig(t)
+	dir := filepath.Dir(r.store.Root)
+	writeFiles(t, filepath.Join(dir, "ctx"), map[string]string{"Dockerfile": "FROM debian12-fat\nRUN touch /started && sleep 300\n"})
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for i := 0; i < 300 && id == ""; i++ {
+		ents, _ := os.ReadDir("/var/run/netns")
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), dockerbuild.RunIDPrefix) && strings.HasSuffix(e.Name(), "_"+strconv.Itoa(cmd.Process.Pid)) {
+				id = e.Name()
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if id == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the helper's RUN never started:\n%s", out.String())
+	}
+	time.Sleep(500 * time.Millisecond) // runc run is under way
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	layersDir := filepath.Join(r.store.Root, "layers")
+	tmps, _ := filepath.Glob(filepath.Join(layersDir, ".tmp-*"))
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if len(tmps) != 1 || !strings.Contains(string(mi), layersDir) {
+		t.Fatalf("the kill left no temp layer or mount to sweep (%v): the test proves nothing", tmps)
+	}
+	runner := &engine.BuildRunner{Runtime: &runtime.Runtime{Root: filepath.Join(dir, "runc")}, Dir: filepath.Join(dir, "build")}
+	b := &dockerbuild.Builder{Store: r.store, Runner: runner}
+	if err := errors.Join(runner.Sweep(context.Background()), b.Sweep()); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := runner.Runtime.List(context.Background()); len(ids) > 0 {
+		t.Errorf("containers left: %v", ids)
+	}
+	if _, err := os.Stat(filepath.Join("/var/run/netns", id)); err == nil {
+		t.Errorf("netns %s left", id)
+	}
+	mi, _ = os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), dir) {
+		t.Errorf("mounts left under %s", dir)
+	}
+	if ents, _ := os.ReadDir(layersDir); len(ents) > 0 {
+		t.Errorf("layers left: %v", ents)
 	}
 }

@@ -46,6 +46,9 @@
 //     .dockerignore is not read: the context is what COPY names.
 //   - COPY follows symlinks in the image inside the rootfs only (resolveIn);
 //     a context symlink that leads out of the context is refused.
+//   - A build killed with its process leaves its temp layer (the intent,
+//     made before the mount), the overlay and the step's container: the
+//     daemon's start runs engine.BuildRunner.Sweep then Builder.Sweep.
 //   - Two builds may share layers; a layer is written to a temp dir and
 //     renamed into place whole. --no-cache layers are private to their
 //     build and dropped at its end.

@@ -33,7 +33,7 @@ func mountOverlay(lowers []string, upper, work, merged string) error {
 }
 
 func unmount(merged string) error {
-	if err := unix.Unmount(merged, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+	if err := unix.Unmount(merged, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		if err2 := unix.Unmount(merged, unix.MNT_DETACH); err2 != nil {
 			return fmt.Errorf("unmount %s: %w", merged, err)
 		}

@@ -72,14 +72,16 @@ type Daemon struct {
 	images  *baseimages.Store
 	builder *baseimages.Builder
 	dockerb *dockerbuild.Builder
-	engine  *engine.Engine
-	access  access
-	cmdb    []cmdbSyncer
-	catalog *cmdbsync.Catalog
-	hooks   []*cmdbsync.Hook
-	billing *billing
-	gwrec   gatewayRecords
-	gw      *sshgw.Server
+	// buildRunner runs the Dockerfile builds' RUN steps.
+	buildRunner *engine.BuildRunner
+	engine      *engine.Engine
+	access      access
+	cmdb        []cmdbSyncer
+	catalog     *cmdbsync.Catalog
+	hooks       []*cmdbsync.Hook
+	billing     *billing
+	gwrec       gatewayRecords
+	gw          *sshgw.Server
 }
 
 // hostRecord is kept at hosts/<node> in the store.
@@ -186,7 +188,11 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Da
 		StateDir: cfg.StateDir, Supervisor: sup, VMShim: shim, Node: cfg.Node, OpsKeys: cfg.OpsKeys, Overcommit: cfg.Overcommit}
 	d.engine.SetFaultHook(hook)
 	d.gwrec = newGatewayRecords(cfg.StateDir)
-	d.dockerb = &dockerbuild.Builder{Store: d.images, Runner: &engine.BuildRunner{Runtime: d.engine.Runtime, Dir: filepath.Join(cfg.StateDir, "build")}}
+	// Build steps have a runc root of their own: Reconcile's orphan pass
+	// and lxcfs's re-mounts never see them; Serve sweeps what a killed
+	// daemon left there.
+	d.buildRunner = &engine.BuildRunner{Runtime: &runtime.Runtime{Root: filepath.Join(cfg.StateDir, "build", "runc")}, Dir: filepath.Join(cfg.StateDir, "build", "steps")}
+	d.dockerb = &dockerbuild.Builder{Store: d.images, Runner: d.buildRunner}
 	if cfg.ImageCache != "" {
 		d.dockerb.AptCache = filepath.Join(filepath.Dir(cfg.ImageCache), "apt")
 	}
@@ -314,6 +320,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.runCMDB(ctx)
 	d.runHooks(ctx) // beside the lifecycle: they read the log, never wait on it
 	rep, err := d.engine.Reconcile(ctx)
+	// What a Dockerfile build killed with the daemon left: its step's
+	// container first (it holds the overlay), then the overlay and temp dirs.
+	if berr := errors.Join(d.buildRunner.Sweep(ctx), d.dockerb.Sweep()); berr != nil {
+		d.log.Error("clean up after interrupted image builds", "error", berr)
+	}
 	d.runCatalog(ctx) // after Reconcile: its full pass sees what Reconcile repaired
 	if err != nil {
 		return err
