@@ -99,6 +99,7 @@ COPY --chown=www-data:www-data app/ ./
 COPY app.conf /etc/supervisor/conf.d/app.conf
 ADD data.tar.gz /srv/data/
 RUN echo "$GREETING from $(pwd)" > built.txt && ls /sys/class/net > links.txt && id -u > uid.txt
+RUN rm /etc/motd && rm -rf /etc/cron.d && mkdir /etc/cron.d && touch /etc/cron.d/only
 RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*
 USER www-data
 RUN echo "$(id -un) $HOME" > /tmp/whoami
@@ -156,12 +157,23 @@ LABEL io.fatbox.app=demo io.fatbox.port=8080
 	} else if st := statOwner(t, filepath.Join(root, "srv/app/index.html")); st != "33:33" {
 		t.Errorf("COPY --chown: owner %s, want 33:33", st)
 	}
+	// A deleted file (whiteout) and a replaced directory (opaque) in the flattened image.
+	if _, err := os.Lstat(filepath.Join(root, "etc/motd")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file the RUN deleted is in the image: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "etc/cron.d")); len(ents) != 1 || ents[0].Name() != "only" {
+		t.Errorf("a directory the RUN replaced holds %v, want only", ents)
+	}
+	baseRoot0, _ := r.store.Rootfs("debian12-fat")
+	if _, err := os.Lstat(filepath.Join(baseRoot0, "etc/motd")); err != nil {
+		t.Errorf("the base image lost /etc/motd: %v", err)
+	}
 	// The image's own apt sources are untouched.
 	baseRoot, _ := r.store.Rootfs("debian12-fat")
 	if a, b := readFile(filepath.Join(baseRoot, "etc/apt/sources.list")), readFile(filepath.Join(root, "etc/apt/sources.list")); a != b {
 		t.Errorf("apt sources changed: %q -> %q", a, b)
 	}
-	if !strings.Contains(out, "[8/12] RUN apt-get update") || !strings.Contains(out, "fetched") {
+	if !strings.Contains(out, "[9/13] RUN apt-get update") || !strings.Contains(out, "fetched") {
 		t.Errorf("progress lacks the step line or the prefetch: %s", out)
 	}
 
@@ -170,7 +182,7 @@ LABEL io.fatbox.app=demo io.fatbox.port=8080
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img2.ID != img.ID || strings.Count(out, "(cached)") != 11 || !strings.Contains(out, "image app:v1 is up to date: 11 of 11 steps cached") {
+	if img2.ID != img.ID || strings.Count(out, "(cached)") != 12 || !strings.Contains(out, "image app:v1 is up to date: 12 of 12 steps cached") {
 		t.Errorf("second build not fully cached (%s vs %s):\n%s", img2.ID, img.ID, out)
 	}
 
