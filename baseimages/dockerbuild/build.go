@@ -71,7 +71,11 @@ func (b *Builder) Build(ctx context.Context, req Request, progress io.Writer) (b
 	if err != nil {
 		return baseimages.Image{}, fmt.Errorf("%s: %w", req.Dockerfile, err)
 	}
-	bs := &build{b: b, req: req, out: progress, start: time.Now(), ly: layers{dir: b.cacheDir()}}
+	ig, err := readIgnore(req.Context)
+	if err != nil {
+		return baseimages.Image{}, err
+	}
+	bs := &build{b: b, req: req, out: progress, start: time.Now(), ly: layers{dir: b.cacheDir()}, ig: ig}
 	if err := os.MkdirAll(bs.ly.dir, 0o755); err != nil {
 		return baseimages.Image{}, fmt.Errorf("build cache %q: %w", bs.ly.dir, err)
 	}
@@ -122,6 +126,7 @@ type build struct {
 	out    io.Writer
 	start  time.Time
 	ly     layers
+	ig     ignore   // the context's .dockerignore
 	salt   string   // --no-cache: keys no other build shares
 	salted []string // layers to drop at the end
 	// the chain so far
@@ -175,10 +180,10 @@ func (bs *build) run(ctx context.Context, ins []Instruction) (baseimages.Image, 
 		inputs := ""
 		var srcs []string
 		if in.Cmd == "COPY" || in.Cmd == "ADD" {
-			if srcs, err = sources(bs.req.Context, step); err != nil {
+			if srcs, err = sources(bs.ig, step); err != nil {
 				return baseimages.Image{}, err
 			}
-			if inputs, err = hashSources(srcs); err != nil {
+			if inputs, err = hashSources(bs.ig, srcs); err != nil {
 				return baseimages.Image{}, err
 			}
 		}
@@ -297,7 +302,7 @@ func (bs *build) apply(ctx context.Context, rootfs, tmp, key string, step Step, 
 				return fmt.Errorf("line %d: %s --chown=%s: %w", step.Line, step.Cmd, step.Chown, err)
 			}
 		}
-		if err := copyStep(rootfs, step, srcs, uid, gid); err != nil {
+		if err := copyStep(bs.ig, rootfs, step, srcs, uid, gid); err != nil {
 			return fmt.Errorf("line %d: %s: %w", step.Line, step.Cmd, err)
 		}
 		return nil

@@ -11,9 +11,13 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // resolveIn resolves p (absolute, in the image) inside root the way the
@@ -53,19 +57,80 @@ func resolveIn(root, p string) (string, error) {
 	return filepath.Join(root, cur), nil
 }
 
+// ignore is the context's .dockerignore: what COPY and ADD never see.
+type ignore struct {
+	root string                         // the context, symlinks resolved
+	pm   *patternmatcher.PatternMatcher // nil: nothing is ignored
+}
+
+// readIgnore reads ctxDir/.dockerignore (docker's syntax: patterns with
+// ** and ! exceptions, relative to the context).
+func readIgnore(ctxDir string) (ignore, error) {
+	root, err := filepath.EvalSymlinks(ctxDir)
+	if err != nil {
+		return ignore{}, fmt.Errorf("build context %q: %w", ctxDir, err)
+	}
+	f, err := os.Open(filepath.Join(root, ".dockerignore"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ignore{root: root}, nil
+	}
+	if err != nil {
+		return ignore{}, err
+	}
+	defer f.Close()
+	pats, err := ignorefile.ReadAll(f)
+	if err == nil {
+		var pm *patternmatcher.PatternMatcher
+		if pm, err = patternmatcher.New(pats); err == nil {
+			return ignore{root: root, pm: pm}, nil
+		}
+	}
+	return ignore{}, fmt.Errorf("%s: %v: fix the pattern: %w", filepath.Join(ctxDir, ".dockerignore"), err, ErrInvalid)
+}
+
+// skip: p (under the context) is ignored; skipDir: and, a directory,
+// nothing under it can be taken back by a ! exception.
+func (ig ignore) skip(p string, dir bool) (skip, skipDir bool) {
+	if ig.pm == nil {
+		return false, false
+	}
+	rel, err := filepath.Rel(ig.root, p)
+	if err != nil || rel == "." {
+		return false, false
+	}
+	m, _ := ig.pm.MatchesOrParentMatches(filepath.ToSlash(rel))
+	return m, m && dir && !ig.pm.Exclusions()
+}
+
+// walk is filepath.WalkDir over what the .dockerignore leaves.
+func (ig ignore) walk(root string, fn fs.WalkDirFunc) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			if skip, skipDir := ig.skip(p, d.IsDir()); skipDir {
+				return filepath.SkipDir
+			} else if skip {
+				return nil
+			}
+		}
+		return fn(p, d, err)
+	})
+}
+
 // sources expands a COPY/ADD's sources (globs allowed) to paths in the
 // context dir; each must exist and stay inside it, symlinks included.
-func sources(ctxDir string, st Step) ([]string, error) {
-	realCtx, err := filepath.EvalSymlinks(ctxDir)
-	if err != nil {
-		return nil, fmt.Errorf("build context %q: %w", ctxDir, err)
-	}
+func sources(ig ignore, st Step) ([]string, error) {
+	realCtx := ig.root
 	var out []string
 	for _, s := range st.Srcs {
 		p := filepath.Join(realCtx, filepath.FromSlash(path.Clean("/"+s)))
 		matches, err := filepath.Glob(p)
+		matches = slices.DeleteFunc(matches, func(m string) bool {
+			fi, err := os.Stat(m)
+			skip, skipDir := ig.skip(m, err == nil && fi.IsDir())
+			return skipDir || (skip && (err != nil || !fi.IsDir()))
+		})
 		if err != nil || len(matches) == 0 {
-			return nil, fmt.Errorf("line %d: %s %s: no such file in the build context %q: check the path (it is relative to the context): %w", st.Line, st.Cmd, s, ctxDir, ErrInvalid)
+			return nil, fmt.Errorf("line %d: %s %s: no such file in the build context %q (or .dockerignore leaves it out): check the path (it is relative to the context): %w", st.Line, st.Cmd, s, realCtx, ErrInvalid)
 		}
 		sort.Strings(matches)
 		for _, m := range matches {
@@ -85,11 +150,11 @@ func sources(ctxDir string, st Step) ([]string, error) {
 // hashSources is the digest of what a COPY reads: every path under the
 // sources with its type, mode, link target and bytes (not times or owners:
 // COPY sets owners itself).
-func hashSources(srcs []string) (string, error) {
+func hashSources(ig ignore, srcs []string) (string, error) {
 	h := sha256.New()
 	for _, src := range srcs {
 		base := filepath.Dir(src)
-		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		err := ig.walk(src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -136,7 +201,7 @@ func isTar(p string) bool {
 }
 
 // copyStep runs a COPY or ADD into the mounted rootfs.
-func copyStep(rootfs string, st Step, srcs []string, uid, gid int) error {
+func copyStep(ig ignore, rootfs string, st Step, srcs []string, uid, gid int) error {
 	destDir := strings.HasSuffix(st.Dest, "/") || len(srcs) > 1
 	dest := strings.TrimSuffix(st.Dest, "/")
 	if dest == "" {
@@ -174,7 +239,7 @@ func copyStep(rootfs string, st Step, srcs []string, uid, gid int) error {
 			if err != nil {
 				return err
 			}
-			if err := copyTree(src, d, uid, gid); err != nil {
+			if err := copyTree(ig, src, d, uid, gid); err != nil {
 				return err
 			}
 		default:
@@ -224,8 +289,8 @@ func mkdirIn(rootfs, dir string) (string, error) {
 }
 
 // copyTree copies the contents of src into dst (an existing directory).
-func copyTree(src, dst string, uid, gid int) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+func copyTree(ig ignore, src, dst string, uid, gid int) error {
+	return ig.walk(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

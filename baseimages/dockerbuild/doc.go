@@ -43,7 +43,8 @@
 //     recorded in the image.
 //   - ADD extracts local tar archives (by name: .tar, .tar.gz, .tgz,
 //     .tar.bz2, .tar.xz, .tar.zst) keeping their owners; URLs are refused.
-//     .dockerignore is not read: the context is what COPY names.
+//     The context's .dockerignore (docker's syntax, moby/patternmatcher)
+//     leaves files out of what COPY and ADD read and of their keys.
 //   - COPY follows symlinks in the image inside the rootfs only (resolveIn);
 //     a context symlink that leads out of the context is refused.
 //   - A build killed with its process leaves its temp layer (the intent,

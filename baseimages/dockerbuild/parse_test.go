@@ -2,6 +2,7 @@ package dockerbuild
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -169,15 +170,15 @@ func TestHashSources(t *testing.T) {
 	f := filepath.Join(dir, "app", "index.php")
 	os.MkdirAll(filepath.Dir(f), 0o755)
 	os.WriteFile(f, []byte("<?php echo 1;"), 0o644)
-	h1, _ := hashSources([]string{filepath.Join(dir, "app")})
+	h1, _ := hashSources(ignore{}, []string{filepath.Join(dir, "app")})
 	os.Chtimes(f, time_(1), time_(1))
-	if h, _ := hashSources([]string{filepath.Join(dir, "app")}); h != h1 {
+	if h, _ := hashSources(ignore{}, []string{filepath.Join(dir, "app")}); h != h1 {
 		t.Error("a new mtime changed the hash")
 	}
 	os.Chmod(f, 0o755)
-	h2, _ := hashSources([]string{filepath.Join(dir, "app")})
+	h2, _ := hashSources(ignore{}, []string{filepath.Join(dir, "app")})
 	os.WriteFile(f, []byte("<?php echo 2;"), 0o755)
-	h3, _ := hashSources([]string{filepath.Join(dir, "app")})
+	h3, _ := hashSources(ignore{}, []string{filepath.Join(dir, "app")})
 	if h1 == h2 || h2 == h3 {
 		t.Errorf("mode or content change not seen: %s %s %s", h1[:8], h2[:8], h3[:8])
 	}
@@ -189,15 +190,19 @@ func TestSources(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a.conf"), nil, 0o644)
 	os.WriteFile(filepath.Join(dir, "b.conf"), nil, 0o644)
 	os.Symlink("/etc/passwd", filepath.Join(dir, "leak"))
-	got, err := sources(dir, Step{Instruction: Instruction{Line: 3, Cmd: "COPY"}, Srcs: []string{"*.conf"}})
+	ig, err := readIgnore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sources(ig, Step{Instruction: Instruction{Line: 3, Cmd: "COPY"}, Srcs: []string{"*.conf"}})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("glob: %v %v", got, err)
 	}
-	_, err = sources(dir, Step{Instruction: Instruction{Line: 4, Cmd: "COPY"}, Srcs: []string{"leak"}})
+	_, err = sources(ig, Step{Instruction: Instruction{Line: 4, Cmd: "COPY"}, Srcs: []string{"leak"}})
 	if err == nil || !strings.Contains(err.Error(), "line 4: COPY leak:") || !strings.Contains(err.Error(), "leads outside the build context") {
 		t.Errorf("symlink out: %v", err)
 	}
-	_, err = sources(dir, Step{Instruction: Instruction{Line: 5, Cmd: "COPY"}, Srcs: []string{"missing.txt"}})
+	_, err = sources(ig, Step{Instruction: Instruction{Line: 5, Cmd: "COPY"}, Srcs: []string{"missing.txt"}})
 	if err == nil || !strings.Contains(err.Error(), "no such file in the build context") {
 		t.Errorf("missing: %v", err)
 	}
@@ -218,5 +223,43 @@ func TestResolveIn(t *testing.T) {
 		if err != nil || got != filepath.Join(root, want) {
 			t.Errorf("%s: %s %v, want %s", p, got, err, want)
 		}
+	}
+}
+
+// .dockerignore leaves files out of what COPY reads (and of its key),
+// with docker's ** and ! exceptions.
+func TestDockerignore(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"app/index.php", "app/.git/HEAD", "app/lib/x.pyc", "app/lib/keep.pyc", "app/logs/today.log", "secret.txt"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("# generated\napp/.git\napp/**/*.pyc\n!app/lib/keep.pyc\napp/logs/*\nsecret.txt\n"), 0o644)
+	ig, err := readIgnore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := sources(ig, Step{Instruction: Instruction{Line: 2, Cmd: "COPY"}, Srcs: []string{"app/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	ig.walk(srcs[0], func(p string, d fs.DirEntry, err error) error {
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			seen = append(seen, rel)
+		}
+		return err
+	})
+	if want := []string{"app/index.php", "app/lib/keep.pyc"}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("COPY app/ reads %q, want %q", seen, want)
+	}
+	h1, _ := hashSources(ig, srcs)
+	os.WriteFile(filepath.Join(dir, "app/logs/today.log"), []byte("more"), 0o644)
+	if h2, _ := hashSources(ig, srcs); h1 != h2 {
+		t.Error("an ignored file changed the COPY's key")
+	}
+	if _, err := sources(ig, Step{Instruction: Instruction{Line: 3, Cmd: "COPY"}, Srcs: []string{"secret.txt"}}); err == nil || !strings.Contains(err.Error(), ".dockerignore leaves it out") {
+		t.Errorf("an ignored source: %v", err)
 	}
 }
