@@ -42,6 +42,7 @@ var apps = []app{
 // a second build fully cached, `image ls` showing the chain, and
 // containers from the images answering HTTP on their ports.
 func TestAppBuild(t *testing.T) {
+	t.Parallel()
 	e := e2ekit.NewEnv(t, "198.19.182.0/24")
 	e.OK("image", "build", "debian12-php")
 	e.OK("image", "build", "debian12-java")

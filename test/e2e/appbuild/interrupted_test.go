@@ -18,6 +18,7 @@ import (
 // step's container, its netns, the overlay and the temp layer; the next
 // daemon's start removes them all and no image was made.
 func TestBuildInterrupted(t *testing.T) {
+	t.Parallel()
 	e := e2ekit.NewEnv(t, "198.19.183.0/24")
 	ctx := t.TempDir()
 	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM debian12-fat\nRUN sleep 300\n"), 0o644); err != nil {
