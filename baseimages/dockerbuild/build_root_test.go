@@ -195,6 +195,20 @@ LABEL io.fatbox.app=demo io.fatbox.port=8080
 	if strings.Count(out, "(cached)") != 3 || img3.ID == img.ID {
 		t.Errorf("after changing app.conf want 3 cached steps (ENV, WORKDIR, first COPY):\n%s", out)
 	}
+	// --no-cache runs every step again and keeps none of its layers.
+	before, _ := os.ReadDir(filepath.Join(r.store.Root, "layers"))
+	var nc bytes.Buffer
+	img4, err := r.b.Build(context.Background(), dockerbuild.Request{Dockerfile: filepath.Join(ctxDir, "Dockerfile"), Name: "app:nocache", NoCache: true}, &nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadDir(filepath.Join(r.store.Root, "layers"))
+	if strings.Contains(nc.String(), "(cached)") || len(after) != len(before) || img4.ID == "" {
+		t.Errorf("--no-cache: %d layers before, %d after:\n%s", len(before), len(after), nc.String())
+	}
+	if got := readIn(t, r.store, "app:nocache", "srv/app/built.txt"); got != "hello from /srv/app" {
+		t.Errorf("--no-cache image: built.txt %q", got)
+	}
 	// An existing name with another build is refused, naming the fix.
 	if _, _, err := r.build(t, ctxDir, "app:v1"); !errors.Is(err, baseimages.ErrExists) || !strings.Contains(err.Error(), "fatbox image rm app:v1") {
 		t.Errorf("rebuild under a taken name: %v", err)
