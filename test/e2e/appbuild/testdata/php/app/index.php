@@ -1,1 +1,0 @@
-<?php echo "php ok " . PHP_MAJOR_VERSION . "." . PHP_MINOR_VERSION . "\n";
