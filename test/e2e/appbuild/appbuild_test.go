@@ -7,11 +7,7 @@
 package appbuild
 
 import (
-	"bytes"
 	"encoding/json"
-	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -62,7 +58,7 @@ func TestAppBuild(t *testing.T) {
 	// Generated again: the same files byte for byte, every step cached.
 	again := filepath.Join(ctx, "php-again")
 	e.OK("dockerfile", apps["php"].Dir, "--out", again)
-	sameTree(t, filepath.Join(ctx, "php"), again)
+	e2ekit.SameTree(t, filepath.Join(ctx, "php"), again)
 	r := e.OK("image", "build", "--dockerfile", filepath.Join(again, "Dockerfile"), "--name", "ib-php:v1")
 	if !strings.Contains(r.Stderr, "image ib-php:v1 is up to date") || strings.Contains(r.Stderr, "done in") {
 		t.Errorf("the second build was not fully cached:\n%s", r.Stderr)
@@ -96,62 +92,8 @@ func TestAppBuild(t *testing.T) {
 			t.Run(l, func(t *testing.T) {
 				t.Parallel()
 				a := apps[l]
-				url := "http://" + ips[l] + ":" + strconv.Itoa(a.Port) + a.Path
-				var last string
-				defer func() {
-					if t.Failed() {
-						t.Logf("last answer from %s: %q", url, last)
-					}
-				}()
-				e2ekit.WaitFor(t, 2*time.Minute, "ib-"+l+" answering "+url, func() bool {
-					out, _ := exec.Command("nsenter", "--net=/var/run/netns/"+client, "curl", "-s", "-m", "2", url).CombinedOutput()
-					last = string(out)
-					return strings.TrimSpace(last) == a.Body
-				})
+				e2ekit.WaitAnswer(t, client, "http://"+ips[l]+":"+strconv.Itoa(a.Port)+a.Path, a.Body)
 			})
 		}
 	})
-}
-
-// sameTree fails unless a and b hold the same paths, modes and bytes.
-func sameTree(t *testing.T, a, b string) {
-	t.Helper()
-	read := func(root string) map[string]string {
-		m := map[string]string{}
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			v := fi.Mode().String()
-			if fi.Mode().IsRegular() {
-				c, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				v += " " + string(c)
-			}
-			m[rel] = v
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	ma, mb := read(a), read(b)
-	for p, v := range ma {
-		if w, ok := mb[p]; !ok || !bytes.Equal([]byte(v), []byte(w)) {
-			t.Errorf("generated again, %s differs", p)
-		}
-	}
-	for p := range mb {
-		if _, ok := ma[p]; !ok {
-			t.Errorf("generated again, %s is new", p)
-		}
-	}
 }

@@ -8,7 +8,6 @@ package appgen
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -109,7 +108,7 @@ func TestCorpusAnswers(t *testing.T) {
 	// app's copy included), and a fully cached build.
 	again := filepath.Join(ctx, "binary-again")
 	e.OK("dockerfile", corpusApp(t, "binary").Dir, "--out", again)
-	sameTree(t, filepath.Join(ctx, "binary"), again)
+	e2ekit.SameTree(t, filepath.Join(ctx, "binary"), again)
 	if r := e.OK("image", "build", "--dockerfile", filepath.Join(again, "Dockerfile"), "--name", "ag-binary:v1"); !strings.Contains(r.Stderr, "is up to date") {
 		t.Errorf("the second build of the regenerated context was not fully cached:\n%s", r.Stderr)
 	}
@@ -123,52 +122,8 @@ func TestCorpusAnswers(t *testing.T) {
 			t.Run(l, func(t *testing.T) {
 				t.Parallel()
 				a := corpusApp(t, l)
-				url := "http://" + ips[l] + ":" + strconv.Itoa(a.Port) + a.Path
-				var last string
-				defer func() {
-					if t.Failed() {
-						t.Logf("last answer from %s: %q", url, last)
-					}
-				}()
-				e2ekit.WaitFor(t, 2*time.Minute, "ag-"+l+" answering "+url, func() bool {
-					b, _ := exec.Command("nsenter", "--net=/var/run/netns/"+client, "curl", "-s", "-m", "2", url).CombinedOutput()
-					last = string(b)
-					return strings.TrimSpace(last) == a.Body
-				})
+				e2ekit.WaitAnswer(t, client, "http://"+ips[l]+":"+strconv.Itoa(a.Port)+a.Path, a.Body)
 			})
 		}
 	})
-}
-
-// sameTree fails the test unless a and b hold the same files with the same
-// bytes and modes.
-func sameTree(t *testing.T, a, b string) {
-	t.Helper()
-	files := func(root string) map[string]string {
-		out := map[string]string{}
-		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				t.Fatal(err)
-			}
-			rel, _ := filepath.Rel(root, p)
-			info, _ := d.Info()
-			content := ""
-			if d.Type().IsRegular() {
-				b, _ := os.ReadFile(p)
-				content = string(b)
-			}
-			out[rel] = info.Mode().String() + "\n" + content
-			return nil
-		})
-		return out
-	}
-	fa, fb := files(a), files(b)
-	if len(fa) != len(fb) {
-		t.Errorf("%s has %d entries, %s %d", a, len(fa), b, len(fb))
-	}
-	for rel, v := range fa {
-		if fb[rel] != v {
-			t.Errorf("%s differs between two generations", rel)
-		}
-	}
 }
