@@ -90,10 +90,11 @@ func (s *Store) ImportDir(ctx context.Context, dir, name string, meta Image) (Im
 		return Image{}, fmt.Errorf("image %q exists: pick another name, or `fatbox image rm %s` first: %w", name, name, ErrExists)
 	}
 	rootfs := filepath.Join(dir, "rootfs")
-	id, err := TreeID(ctx, rootfs)
+	tree, err := TreeID(ctx, rootfs)
 	if err != nil {
 		return Image{}, err
 	}
+	id := configID(tree, meta)
 	meta.ID, meta.Name = id, name
 	if meta.Created.IsZero() {
 		meta.Created = time.Now().UTC()
@@ -123,6 +124,30 @@ func (s *Store) ImportDir(ctx context.Context, dir, name string, meta Image) (Im
 		return Image{}, err
 	}
 	return s.Inspect(name)
+}
+
+// configID is an image's content ID: its tree's, or, when the image has
+// a configuration of its own (labels, ports, environment, working dir,
+// user, programs), the sha256 of the tree's ID and that configuration, so
+// two images of the same files that run differently (a LABEL, an ENV
+// apart) are two images, never one with the other's metadata.
+func configID(tree string, meta Image) string {
+	cfg := struct {
+		Labels   map[string]string `json:"labels,omitempty"`
+		Ports    []string          `json:"ports,omitempty"`
+		Env      []string          `json:"env,omitempty"`
+		WorkDir  string            `json:"workdir,omitempty"`
+		User     string            `json:"user,omitempty"`
+		Programs []Program         `json:"programs,omitempty"`
+	}{meta.Labels, meta.Ports, meta.Env, meta.WorkDir, meta.User, meta.Programs}
+	b, _ := json.Marshal(cfg) // map keys are sorted: the same config, the same bytes
+	if string(b) == "{}" {
+		return tree
+	}
+	h := sha256.New()
+	h.Write([]byte(tree + "\n"))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // TreeID is the sha256 of a directory tree: each entry's path, type and

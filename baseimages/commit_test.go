@@ -95,3 +95,36 @@ func TestImportDir(t *testing.T) {
 		t.Errorf("TreeID: %s %s %s", id1, id2, id3)
 	}
 }
+
+// Two images of the same files that run differently (a label, an ENV
+// apart) are two images, each keeping its own configuration; the same
+// files and configuration are one image stored once.
+func TestImportDirConfigInID(t *testing.T) {
+	ctx := context.Background()
+	s := &Store{Root: t.TempDir()}
+	files := map[string]string{"srv/app": "v1\n"}
+	mk := func(name string, meta Image) Image {
+		t.Helper()
+		img, err := s.ImportDir(ctx, rootfsIn(t, s, files), name, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	plain := mk("plain", Image{Source: "dockerfile"})
+	a := mk("exp:a", Image{Source: "dockerfile", Labels: map[string]string{LabelExporterPort: "9100"}})
+	b := mk("exp:b", Image{Source: "dockerfile", Labels: map[string]string{LabelExporterPort: "metrics"}})
+	env := mk("env:a", Image{Source: "dockerfile", Labels: map[string]string{LabelExporterPort: "9100"}, Env: []string{"MODE=prod"}})
+	same := mk("exp:a2", Image{Source: "dockerfile", Labels: map[string]string{LabelExporterPort: "9100"}})
+	if ids := map[string]bool{plain.ID: true, a.ID: true, b.ID: true, env.ID: true}; len(ids) != 4 {
+		t.Fatalf("IDs %s %s %s %s: want four images", plain.ID, a.ID, b.ID, env.ID)
+	}
+	if same.ID != a.ID {
+		t.Errorf("the same files and configuration: %s and %s, want one ID", same.ID, a.ID)
+	}
+	for name, want := range map[string]string{"exp:a": "9100", "exp:b": "metrics", "exp:a2": "9100"} {
+		if img, err := s.Inspect(name); err != nil || img.Labels[LabelExporterPort] != want {
+			t.Errorf("%s: labels %v (%v), want the exporter port %q", name, img.Labels, err, want)
+		}
+	}
+}

@@ -12,8 +12,11 @@
 //   - A stored rootfs is read-only by convention: the engine mounts it as an
 //     overlay lower dir, and writing to it would change every container on it.
 //   - Content IDs: a build or rootfs tarball is named by the sha256 of its tar
-//     stream; an OCI or docker image by its manifest digest. Importing the same
-//     content under two names stores it once.
+//     stream; an OCI or docker image by its manifest digest; a commit or a
+//     Dockerfile build by its tree (TreeID) and, when it has one, its own
+//     configuration (labels, ports, env, workdir, user, programs: configID),
+//     so two images of the same files that run differently never share one
+//     image.json. Importing the same content under two names stores it once.
 //   - supervisord v0.7.3 starts programs concurrently; priority orders the
 //     attempts, not readiness.
 package baseimages

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,25 @@ type Image struct {
 	WorkDir  string            `json:"workdir,omitempty"`
 	User     string            `json:"user,omitempty"`
 	BuildKey string            `json:"build_key,omitempty"`
+}
+
+// LabelExporterPort is the image label naming the TCP port a Prometheus
+// exporter inside listens on: containers made from the image are
+// file_sd targets on it unless their create says another port.
+const LabelExporterPort = "io.fatbox.exporter-port"
+
+// ExporterPort is the image's LabelExporterPort (0: none); a value that
+// is not a TCP port is an error saying so.
+func (i Image) ExporterPort() (int, error) {
+	v, ok := i.Labels[LabelExporterPort]
+	if !ok {
+		return 0, nil
+	}
+	p, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("image %q: label %s=%q is not a TCP port (1-65535): rebuild the image with a port there, or give create --exporter-port", i.Name, LabelExporterPort, v)
+	}
+	return p, nil
 }
 
 // Store is the local, content-addressed image store:

@@ -259,6 +259,12 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, opt createOpts) 
 	if err != nil {
 		return inventory.Record{}, err
 	}
+	if req.ExporterPort == 0 {
+		// The image may say where its exporter listens (a label).
+		if req.ExporterPort, err = img.ExporterPort(); err != nil {
+			return inventory.Record{}, invalidf("%w", err)
+		}
+	}
 	pool, _, err := e.IPAM.GetPool(ctx, req.Pool)
 	if err != nil {
 		return inventory.Record{}, err

@@ -28,8 +28,9 @@ import (
 // `promtool check metrics`; its CPU seconds grow while a process inside
 // spins; a stopped container's series go; the host's series (containers by
 // state, pool addresses, lxcfs, build info) are there. The file_sd targets
-// file (--file-sd) lists the containers created with --exporter-port while
-// they run, and promtool accepts it. A real Prometheus scraping the
+// file (--file-sd) lists the containers created with --exporter-port, or
+// from an image labelled io.fatbox.exporter-port, while they run, and
+// promtool accepts it. A real Prometheus scraping the
 // endpoint answers PromQL for met-01's memory and CPU with its labels, both
 // moving while a process inside holds memory and spins. 198.19.171.0/24.
 func TestMetricsEndpoint(t *testing.T) {
@@ -46,6 +47,23 @@ func TestMetricsEndpoint(t *testing.T) {
 	run := e.Create("met-01", "--app", "shop", "--owner", "ops", "--env", "prod", "--memory", "512M", "--exporter-port", "9100")
 	stop := e.Create("met-02", "--app", "shop", "--exporter-port", "9101")
 	node := e.Inspect("met-01").Node
+	// An image may say where its exporter listens (a label): its
+	// containers are targets on that port without the flag; a label that
+	// is no port refuses the create, saying so.
+	dir := t.TempDir()
+	for tag, port := range map[string]string{"v1": "9102", "bad": "metrics"} {
+		df := filepath.Join(dir, "Dockerfile."+tag)
+		if err := os.WriteFile(df, []byte("FROM debian12-fat\nLABEL io.fatbox.exporter-port="+port+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.OK("image", "build", "--dockerfile", df, "--context", dir, "--name", "exporter:"+tag)
+	}
+	labelled := e.Create("met-03", "--app", "shop", "--image", "exporter:v1")
+	t.Cleanup(func() { e2ekit.Fatbox(t, "rm", "met-04", "--socket", e.Sock) }) // if the refusal below fails
+	if r := e2ekit.Fatbox(t, "create", "met-04", "--image", "exporter:bad", "--pool", "vm", "--socket", e.Sock); r.Code == 0 ||
+		!strings.Contains(r.Stderr, `io.fatbox.exporter-port="metrics" is not a TCP port`) || !strings.Contains(r.Stderr, "--exporter-port") {
+		t.Fatalf("create from an image whose exporter label is no port: exit %d: %s", r.Code, r.Stderr)
+	}
 
 	// The file_sd targets file: what Prometheus reads, checked by promtool
 	// through a config that names it.
@@ -80,7 +98,7 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("promtool check config (with the file_sd file): %v: %s", err, out)
 		}
 	}
-	targets(run.IP+":9100 met-01 shop", stop.IP+":9101 met-02 shop")
+	targets(run.IP+":9100 met-01 shop", stop.IP+":9101 met-02 shop", labelled.IP+":9102 met-03 shop")
 
 	scrape := func() string {
 		t.Helper()
@@ -153,7 +171,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	promWant(t, prom, `max_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m]) - min_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`,
 		0.5, labels)
 	e.OK("stop", "met-02")
-	targets(run.IP + ":9100 met-01 shop")
+	targets(run.IP+":9100 met-01 shop", labelled.IP+":9102 met-03 shop")
 	out = scrape()
 	cpu1, _ := value(out, "fatbox_container_cpu_seconds_total", runLabels)
 	if cpu1-cpu0 < 0.5 {
@@ -166,9 +184,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		name, labels string
 		want         float64
 	}{
-		{"fatbox_containers", fmt.Sprintf(`node=%q,state="running"`, node), 1},
-		{"fatbox_containers", fmt.Sprintf(`node=%q,state="stopped"`, node), 1},
-		{"fatbox_pool_addresses", `pool="vm",state="used"`, 2},
+		{"fatbox_containers", fmt.Sprintf(`node=%q,state="running"`, node), 2}, // met-01, met-03
+		{"fatbox_containers", fmt.Sprintf(`node=%q,state="stopped"`, node), 1}, // met-02
+		{"fatbox_pool_addresses", `pool="vm",state="used"`, 3},
 		{"fatbox_lxcfs_up", fmt.Sprintf(`node=%q`, node), 1},
 		{"fatbox_lxcfs_installed", fmt.Sprintf(`node=%q`, node), 1},
 		{"fatbox_metrics_up", fmt.Sprintf(`node=%q`, node), 1},
