@@ -34,6 +34,9 @@ func CreateNetns(name string) (string, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return "", fmt.Errorf("netns %q: %w", name, err)
 	}
+	if err := ensureNetnsDir(); err != nil {
+		return "", err
+	}
 	// NewNamed unshares the calling thread into the new namespace: do it on
 	// a goroutine of its own, so a thread that cannot get back dies with
 	// it (a goroutine that exits locked takes its thread along) instead of
@@ -114,4 +117,47 @@ func CreateLoopbackNetns(name string) (string, error) {
 		return "", fmt.Errorf("bring loopback up in netns %q: %w", name, err)
 	}
 	return p, nil
+}
+
+// ensureNetnsDir makes NetnsDir a shared mount of itself, as iproute2's
+// `ip netns add` does the first time it runs on a host. Namespaces
+// bind-mounted on the plain directory before that are copied into
+// iproute2's new mount, but their first mounts stay underneath it: the
+// name can then be unmounted but never removed (EBUSY), and the container
+// never deleted. Done first, iproute2 finds the mount point made and binds
+// nothing.
+func ensureNetnsDir() error {
+	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+		return fmt.Errorf("netns dir: %w", err)
+	}
+	shared := func() error { return unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "") }
+	if err := shared(); !errors.Is(err, unix.EINVAL) {
+		return wrapErr(err, "make "+NetnsDir+" a shared mount")
+	}
+	// EINVAL: not a mount point yet. Bind it onto itself once, under a lock
+	// (two creates binding at once would stack two mounts).
+	d, err := os.Open(NetnsDir)
+	if err != nil {
+		return fmt.Errorf("netns dir: %w", err)
+	}
+	defer d.Close()
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", NetnsDir, err)
+	}
+	defer unix.Flock(int(d.Fd()), unix.LOCK_UN)
+	if err := shared(); !errors.Is(err, unix.EINVAL) {
+		return wrapErr(err, "make "+NetnsDir+" a shared mount")
+	}
+	if err := unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s onto itself: %w", NetnsDir, err)
+	}
+	return wrapErr(shared(), "make "+NetnsDir+" a shared mount")
+}
+
+// wrapErr is nil for nil, else err after what.
+func wrapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

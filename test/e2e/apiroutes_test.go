@@ -111,6 +111,10 @@ var routeCases = map[string][]routeCase{
 		{"POST", "/v1/containers/nope-404/snapshots", `{"zzz":1}`, 400, "invalid"},
 		{"POST", "/v1/containers/nope-404/snapshots", `{"name":"before"}`, 404, "not_found"},
 	},
+	"GET /v1/gateway/check": {
+		// This daemon has no gateway: a conflict saying how to configure one.
+		{"GET", "/v1/gateway/check?user=alice&container=web-01", "", 409, "conflict"},
+	},
 	"GET /v1/audit": {
 		{"GET", "/v1/audit?since=yesterday", "", 400, "invalid"},
 		{"GET", "/v1/audit?limit=0", "", 400, "invalid"},

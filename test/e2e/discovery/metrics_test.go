@@ -162,7 +162,10 @@ func TestMetricsEndpoint(t *testing.T) {
 	labels := map[string]string{"instance": "met-01", "ip": run.IP, "app": "shop", "owner": "ops", "env": "prod", "node": node}
 	// Scrapes before the work, so the moves below are the work's.
 	promWant(t, prom, `count_over_time(fatbox_container_cpu_seconds_total{instance="met-01"}[1m])`, 3, labels)
-	work := `head -c 300M /dev/zero | tail | sleep 4 & timeout 3 sh -c "while :; do :; done"; wait`
+	// tail keeps its one "line" (300 MB, no newline) until sleep, which
+	// never reads, ends: the memory is held for the sleep's 12 s from the
+	// pipeline's start, however long a loaded host takes to make it.
+	work := `head -c 300M /dev/zero | tail | sleep 12 & timeout 3 sh -c "while :; do :; done"; wait`
 	if r := e2ekit.Fatbox(t, "exec", "met-01", "--socket", e.Sock, "--", "bash", "-c", work); r.Code != 0 {
 		t.Fatalf("work in met-01: exit %d: %s", r.Code, r.Stderr)
 	}
