@@ -28,6 +28,12 @@
 //     stays locked, so its thread is discarded, unless switching back worked;
 //     for netlink it uses a handle opened in the netns instead (no thread
 //     switch at all).
+//   - Named namespaces are bind mounts in /var/run/netns. CreateNetns first
+//     makes that directory a shared mount of itself, as `ip netns add` does
+//     the first time it runs: a namespace mounted on the plain directory
+//     before iproute2's bind would stay mounted underneath it, its name
+//     never removable (EBUSY). A plain file left at a name (a crash between
+//     the file and its mount) is replaced, never entered.
 //   - Callers serialise Attach and Detach per container; two Attaches of
 //     the same name race on the same link names.
 //   - The bridge and the VLAN link are shared by every container of a pool:
