@@ -99,7 +99,7 @@ for a in "${apps[@]}"; do
     if [[ "$(curl -s --max-time 2 "http://$ip:$port$path")" == *"$body"* ]]; then ok=1; break; fi
     sleep 0.5
   done
-  if (( ok )); then printf '  %-16s answers %q on :%s in %.1fs\n' "$a" "$body" "$port" "$(echo "$(now) - $t0" | bc)"
+  if (( ok )); then printf '  %-16s answers "%s" on :%s in %.1fs\n' "$a" "$body" "$port" "$(echo "$(now) - $t0" | bc)"
   else echo "  $a: no answer $body on $ip:$port$path within 180 s" >&2; fails=$((fails + 1)); fi
 done
 echo "apps answering: $(( ${#apps[@]} - fails )) of ${#apps[@]}"
