@@ -128,7 +128,8 @@ func (s *Store) ImportDir(ctx context.Context, dir, name string, meta Image) (Im
 
 // configID is an image's content ID: its tree's, or, when the image has
 // a configuration of its own (labels, ports, environment, working dir,
-// user, programs), the sha256 of the tree's ID and that configuration, so
+// user, programs, the build key a rebuild compares), the sha256 of the
+// tree's ID and that configuration, so
 // two images of the same files that run differently (a LABEL, an ENV
 // apart) are two images, never one with the other's metadata.
 func configID(tree string, meta Image) string {
@@ -139,7 +140,8 @@ func configID(tree string, meta Image) string {
 		WorkDir  string            `json:"workdir,omitempty"`
 		User     string            `json:"user,omitempty"`
 		Programs []Program         `json:"programs,omitempty"`
-	}{meta.Labels, meta.Ports, meta.Env, meta.WorkDir, meta.User, meta.Programs}
+		BuildKey string            `json:"build_key,omitempty"`
+	}{meta.Labels, meta.Ports, meta.Env, meta.WorkDir, meta.User, meta.Programs, meta.BuildKey}
 	b, _ := json.Marshal(cfg) // map keys are sorted: the same config, the same bytes
 	if string(b) == "{}" {
 		return tree

@@ -159,8 +159,10 @@ func ComputeBilling(events []inventory.Event, snaps map[string][]inventory.Perio
 		segs := timeline(byID[id])
 		ps := snaps[id]
 		var name string
-		if evs := byID[id]; len(evs) > 0 {
-			name = evs[len(evs)-1].Name
+		for _, ev := range byID[id] {
+			if ev.Changes() { // a hook's note carries the name of the event it is about
+				name = ev.Name
+			}
 		}
 		for p := start; p.Before(to); p = p.Add(rules.Period) {
 			end := p.Add(rules.Period)

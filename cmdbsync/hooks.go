@@ -229,6 +229,13 @@ func (h *Hook) Run(ctx context.Context) error {
 		}
 		wait := h.cfg.PollInterval
 		if err != nil && ctx.Err() == nil {
+			if failing != nil && pos >= failing.Seq {
+				// The failing event went through in this pass, before
+				// another one failed: its delivery is noted, and the count
+				// starts again for the new one.
+				h.noteDelivered(ctx, *failing, fails)
+				failing, fails = nil, 0
+			}
 			fails++
 			wait = backoff(h.cfg.RetryMin, h.cfg.RetryMax, fails)
 			h.set(func(s *HookStatus) { s.Failures, s.LastError = fails, err.Error() })
@@ -246,10 +253,7 @@ func (h *Hook) Run(ctx context.Context) error {
 				h.cfg.Logger.Info("hook: delivering again", "hook", h.cfg.Name, "after_failures", fails)
 			}
 			if failing != nil && pos >= failing.Seq {
-				step := fmt.Sprintf("hook %q delivered event %d (%s) after %d failed attempts", h.cfg.Name, failing.Seq, failing.Kind, fails)
-				if nerr := h.cfg.Positions.NoteHook(ctx, *failing, step); nerr != nil {
-					h.cfg.Logger.Warn("hook: could not note the delivery in the event log", "hook", h.cfg.Name, "error", nerr)
-				}
+				h.noteDelivered(ctx, *failing, fails)
 				failing = nil
 			}
 			fails = 0
@@ -269,6 +273,15 @@ func (h *Hook) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// noteDelivered notes in the event log that ev, noted as failing, was
+// delivered after fails failed attempts.
+func (h *Hook) noteDelivered(ctx context.Context, ev inventory.Event, fails int) {
+	step := fmt.Sprintf("hook %q delivered event %d (%s) after %d failed attempts", h.cfg.Name, ev.Seq, ev.Kind, fails)
+	if err := h.cfg.Positions.NoteHook(ctx, ev, step); err != nil {
+		h.cfg.Logger.Warn("hook: could not note the delivery in the event log", "hook", h.cfg.Name, "error", err)
+	}
 }
 
 // start reads the stored position, or sets it: the log's current end (the

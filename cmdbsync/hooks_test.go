@@ -319,3 +319,51 @@ func TestHookConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// An event that fails, then goes through in the same pass in which the
+// next one fails: both the late delivery of the first and the failure of
+// the second are noted, each with its own count.
+func TestHookNotesEachFailingEvent(t *testing.T) {
+	f := newFleet(t)
+	f.create("web-01", "10.0.0.2")
+	f.stop("web-01")
+	evs := f.events()
+	first, second := evs[0].Seq, evs[1].Seq
+	var mu sync.Mutex
+	calls := map[uint64]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var d struct{ Seq uint64 }
+		body, _ := io.ReadAll(req.Body)
+		json.Unmarshal(body, &d)
+		mu.Lock()
+		calls[d.Seq]++
+		n := calls[d.Seq]
+		mu.Unlock()
+		if d.Seq == first && n <= 2 || d.Seq == second && n <= 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	runHook(t, fastHook(f, HookConfig{Name: "two", URL: srv.URL, FromBeginning: true}))
+	var steps []string
+	waitFor(t, 10*time.Second, "four notes", func() bool {
+		steps = steps[:0]
+		for _, ev := range f.events() {
+			if ev.Kind == inventory.EventHook {
+				steps = append(steps, ev.Step)
+			}
+		}
+		return len(steps) == 4
+	})
+	want := []string{
+		fmt.Sprintf(`hook "two" failed to deliver event %d (created)`, first),
+		fmt.Sprintf(`hook "two" delivered event %d (created) after 2 failed attempts`, first),
+		fmt.Sprintf(`hook "two" failed to deliver event %d (stopped)`, second),
+		fmt.Sprintf(`hook "two" delivered event %d (stopped) after 1 failed attempts`, second),
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(steps[i], w) {
+			t.Errorf("note %d: %q, want %q", i, steps[i], w)
+		}
+	}
+}

@@ -139,8 +139,11 @@ func (e *Engine) Commit(ctx context.Context, name, image string) (res CommitResu
 	if res.Stripped, err = stripIdentity(merged, lower); err != nil {
 		return res, fmt.Errorf("commit %q (no image made): strip its identity: %w", name, err)
 	}
+	// The parent's configuration goes with its files: its programs, and a
+	// Dockerfile image's labels (an exporter port), ports, env, workdir, user.
 	res.Image, err = e.Images.ImportDir(ctx, tmp, image, baseimages.Image{Source: "commit", Parent: rec.Image, ParentID: parentID,
-		Programs: parent.Programs, FromContainer: name})
+		Programs: parent.Programs, Labels: parent.Labels, Ports: parent.Ports, Env: parent.Env, WorkDir: parent.WorkDir, User: parent.User,
+		FromContainer: name})
 	if err != nil {
 		return res, fmt.Errorf("commit %q: %w", name, err)
 	}

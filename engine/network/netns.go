@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -73,8 +74,15 @@ func CreateNetns(name string) (string, error) {
 func DeleteNetns(name string) error {
 	err := netns.DeleteNamed(name)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat(filepath.Join(NetnsDir, name)); os.IsNotExist(serr) {
+		path := filepath.Join(NetnsDir, name)
+		if _, serr := os.Stat(path); os.IsNotExist(serr) {
 			return nil
+		}
+		if ok, serr := isNetns(path); serr == nil && !ok {
+			// A plain file a crash left before its mount: nothing to unmount.
+			if rerr := os.Remove(path); rerr == nil || os.IsNotExist(rerr) {
+				return nil
+			}
 		}
 		return fmt.Errorf("delete netns %q: %w", name, err)
 	}
@@ -148,6 +156,12 @@ func ensureNetnsDir() error {
 	if err := shared(); !errors.Is(err, unix.EINVAL) {
 		return wrapErr(err, "make "+NetnsDir+" a shared mount")
 	}
+	// Namespaces already mounted on the plain directory (a fatbox before
+	// this one, with its containers still running) would stay under the
+	// bind, their names never removable: leave the directory as it is.
+	if n, err := mountsUnder(NetnsDir); err != nil || n > 0 {
+		return err
+	}
 	if err := unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s onto itself: %w", NetnsDir, err)
 	}
@@ -160,4 +174,24 @@ func wrapErr(err error, what string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// mountsUnder counts the mounts whose mount point is inside dir (not dir
+// itself), from /proc/self/mountinfo.
+func mountsUnder(dir string) (int, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], real+"/") {
+			n++
+		}
+	}
+	return n, nil
 }

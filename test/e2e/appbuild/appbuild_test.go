@@ -44,9 +44,9 @@ func TestAppBuild(t *testing.T) {
 			t.Run(l, func(t *testing.T) {
 				t.Parallel()
 				dir := filepath.Join(ctx, l)
-				e.OK("dockerfile", apps[l].Dir, "--out", dir)
+				e.OKIn(t, "dockerfile", apps[l].Dir, "--out", dir)
 				start := time.Now()
-				r := e.OK("image", "build", "--dockerfile", filepath.Join(dir, "Dockerfile"), "--name", "ib-"+l+":v1")
+				r := e.OKIn(t, "image", "build", "--dockerfile", filepath.Join(dir, "Dockerfile"), "--name", "ib-"+l+":v1")
 				t.Logf("built ib-%s:v1 in %.1fs:\n%s", l, time.Since(start).Seconds(), r.Stderr)
 			})
 		}

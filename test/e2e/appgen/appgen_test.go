@@ -94,9 +94,9 @@ func TestCorpusAnswers(t *testing.T) {
 			t.Run(l, func(t *testing.T) {
 				t.Parallel()
 				dir := filepath.Join(ctx, l)
-				e.OK("dockerfile", corpusApp(t, l).Dir, "--out", dir)
+				e.OKIn(t, "dockerfile", corpusApp(t, l).Dir, "--out", dir)
 				start := time.Now()
-				e.OK("image", "build", "--dockerfile", filepath.Join(dir, "Dockerfile"), "--name", "ag-"+l+":v1")
+				e.OKIn(t, "image", "build", "--dockerfile", filepath.Join(dir, "Dockerfile"), "--name", "ag-"+l+":v1")
 				t.Logf("built ag-%s:v1 in %.1fs", l, time.Since(start).Seconds())
 			})
 		}

@@ -89,9 +89,16 @@ func StopLXCFS(state string) {
 // OK runs the CLI against the env's daemon and fails the test unless it exits 0.
 func (e *Env) OK(args ...string) Result {
 	e.T.Helper()
-	r := Fatbox(e.T, append(args, "--socket", e.Sock)...)
+	return e.OKIn(e.T, args...)
+}
+
+// OKIn is OK failing t: a subtest's (a parallel subtest must never fail
+// its parent).
+func (e *Env) OKIn(t testing.TB, args ...string) Result {
+	t.Helper()
+	r := Fatbox(t, append(args, "--socket", e.Sock)...)
 	if r.Code != 0 {
-		e.T.Fatalf("fatbox %v: exit %d: %s", args, r.Code, r.Stderr)
+		t.Fatalf("fatbox %v: exit %d: %s", args, r.Code, r.Stderr)
 	}
 	return r
 }
