@@ -14,9 +14,9 @@
 //   - Content IDs: a build or rootfs tarball is named by the sha256 of its tar
 //     stream; an OCI or docker image by its manifest digest; a commit or a
 //     Dockerfile build by its tree (TreeID) and, when it has one, its own
-//     configuration (labels, ports, env, workdir, user, programs: configID),
-//     so two images of the same files that run differently never share one
-//     image.json. Importing the same content under two names stores it once.
+//     configuration (labels, ports, env, workdir, user, programs, build key:
+//     configID), so two images of the same files that run differently never
+//     share one image.json. Importing the same content under two names stores it once.
 //   - supervisord v0.7.3 starts programs concurrently; priority orders the
 //     attempts, not readiness.
 package baseimages
